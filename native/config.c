@@ -1,0 +1,95 @@
+/* Turns the stage-1 JSON object into a struct config, checking types and required fields. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctspawn.h"
+
+static char *empty_list[] = { NULL };
+
+struct field {
+	const char *key;
+	enum jtype type;
+	bool required;
+	void *dst;
+};
+
+static int id_field(const struct jobj *o, const char *key, unsigned *dst, char *err, size_t errlen)
+{
+	const struct jval *v = json_get(o, key);
+	if (!v || v->type != JT_NUM || v->n < 0 || v->n >= 0xffffffffLL) {
+		snprintf(err, errlen, "config: \"%s\" must be a number (a host id)", key);
+		return -1;
+	}
+	*dst = (unsigned)v->n;
+	return 0;
+}
+
+int config_parse(const char *line, size_t len, struct config *cfg, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (json_parse(line, len, &cfg->obj, err, errlen) < 0)
+		return -1;
+	const struct jval *t = json_get(&cfg->obj, "t");
+	if (!t || t->type != JT_STR || strcmp(t->s, "config") != 0) {
+		snprintf(err, errlen, "expected a config message");
+		goto bad;
+	}
+	cfg->env = cfg->rmdirs = cfg->umounts = empty_list;
+	struct field fields[] = {
+		{ "rootfs", JT_STR, true, &cfg->rootfs },
+		{ "hostname", JT_STR, false, &cfg->hostname },
+		{ "uid_map", JT_STR, true, &cfg->uid_map },
+		{ "gid_map", JT_STR, true, &cfg->gid_map },
+		{ "init", JT_ARR, true, &cfg->init },
+		{ "env", JT_ARR, false, &cfg->env },
+		{ "console_log", JT_STR, true, &cfg->console_log },
+		{ "socket", JT_STR, true, &cfg->socket },
+		{ "pidfile", JT_STR, true, &cfg->pidfile },
+		{ "statusfile", JT_STR, true, &cfg->statusfile },
+		{ "rmdirs", JT_ARR, false, &cfg->rmdirs },
+		{ "umounts", JT_ARR, false, &cfg->umounts },
+	};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const struct field *f = &fields[i];
+		const struct jval *v = json_get(&cfg->obj, f->key);
+		if (!v || v->type == JT_NULL) {
+			if (!f->required)
+				continue;
+			snprintf(err, errlen, "config: \"%s\" is missing", f->key);
+			goto bad;
+		}
+		if (v->type != f->type) {
+			snprintf(err, errlen, "config: \"%s\" must be %s", f->key,
+				 f->type == JT_STR ? "a string" : "an array of strings");
+			goto bad;
+		}
+		if (f->type == JT_STR)
+			*(const char **)f->dst = v->s;
+		else
+			*(char ***)f->dst = v->arr;
+	}
+	if (!cfg->init[0] || cfg->init[0][0] != '/') {
+		snprintf(err, errlen, "config: \"init\" must start with an absolute path");
+		goto bad;
+	}
+	if (cfg->rootfs[0] != '/') {
+		snprintf(err, errlen, "config: \"rootfs\" must be an absolute path");
+		goto bad;
+	}
+	if (id_field(&cfg->obj, "root_uid", &cfg->root_uid, err, errlen) < 0 ||
+	    id_field(&cfg->obj, "root_gid", &cfg->root_gid, err, errlen) < 0 ||
+	    id_field(&cfg->obj, "tty_gid", &cfg->tty_gid, err, errlen) < 0)
+		goto bad;
+	const struct jval *d = json_get(&cfg->obj, "debug");
+	if (d && d->type != JT_NULL) {
+		if (d->type != JT_BOOL) {
+			snprintf(err, errlen, "config: \"debug\" must be a boolean");
+			goto bad;
+		}
+		cfg->debug = d->b;
+	}
+	return 0;
+bad:
+	json_free(&cfg->obj);
+	return -1;
+}

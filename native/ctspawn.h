@@ -1,0 +1,67 @@
+/* Declarations shared by the "start" pieces: config, spawn (M), init (C), rootfs, monitor. */
+#ifndef CTSPAWN_H
+#define CTSPAWN_H
+
+#include <stdbool.h>
+#include <stdnoreturn.h>
+#include <sys/types.h>
+
+#include "control.h"
+#include "json.h"
+
+struct config {
+	const char *rootfs, *hostname, *uid_map, *gid_map;
+	char **init, **env;
+	const char *console_log, *socket, *pidfile, *statusfile;
+	char **rmdirs, **umounts;
+	uid_t root_uid;
+	gid_t root_gid, tty_gid;
+	bool debug;
+	struct jobj obj; /* owns every string above */
+};
+
+/* Parses a {"t":"config",...} object; on failure writes a message to err. */
+int config_parse(const char *line, size_t len, struct config *cfg, char *err, size_t errlen);
+
+struct start_ctx {
+	struct config cfg;
+	bool have_cfg;
+	struct ctl ctl;
+	int sigfd;              /* signalfd for SIGCHLD/TERM/INT/HUP/PIPE */
+	pid_t init_pid;         /* host pid of C, 0 before clone */
+	int master, slave;      /* console pty; M keeps the slave open so the master never hangs up */
+	char pts_path[64];
+	int listen_fd, log_fd;
+	bool own_socket, own_pidfile; /* only remove what we created */
+	int go_r, go_w, err_r, err_w;
+};
+
+/* The fixed-size failure record init writes to the err pipe. */
+struct child_err {
+	int stage;
+	int err;
+	char msg[256];
+};
+
+int cmd_start(void);
+
+/* spawn.c: abort a start (any stage before the monitor is detached): report, kill init,
+ * clean up, exit 1. msg may be NULL when the peer is gone. */
+noreturn void start_abort(struct start_ctx *ctx, int stage, int err, const char *msg);
+/* Debug log: {"t":"log"} while attached, stderr afterwards. */
+void debug_log(struct start_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* init.c: runs in C; never returns. */
+noreturn void init_main(struct start_ctx *ctx);
+/* init.c: report a setup failure over the err pipe and _exit(1). */
+noreturn void child_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* rootfs.c: mounts, /dev, pivot_root (runs in C, fails through child_fail). */
+void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd);
+
+/* monitor.c */
+noreturn void monitor_run(struct start_ctx *ctx);
+/* rmdirs, umounts, and the socket / pidfile if ours. */
+void teardown(struct start_ctx *ctx);
+
+#endif

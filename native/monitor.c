@@ -1,0 +1,394 @@
+/* M after the handshake: keeps the console drained and logged, serves one console client
+ * on a unix socket, and when init ends records its status and tears everything down.
+ * Single-threaded, poll() driven, and deliberately small: one per running container. */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctspawn.h"
+#include "protocol.h"
+#include "util.h"
+
+#define LOG_ROTATE_SIZE (1 << 20)
+#define RING_SIZE (16 << 10)
+#define IO_CHUNK 4096
+
+struct monitor {
+	struct start_ctx *ctx;
+	int client;             /* attached console client or -1 */
+	char *ring;             /* recent console output, replayed on attach */
+	size_t ring_pos, ring_len;
+	off_t log_size;
+	char *log_old;          /* console_log + ".1" */
+	bool log_failing;       /* rate-limits log-write warnings to one per failure streak */
+	char in[1024];          /* client bytes the pty master did not take yet */
+	size_t in_off, in_len;
+};
+
+static const char busy_msg[] = "console is busy\r\n";
+
+static void ring_put(struct monitor *m, const char *p, size_t n)
+{
+	if (n >= RING_SIZE) {
+		p += n - RING_SIZE;
+		n = RING_SIZE;
+	}
+	while (n > 0) {
+		size_t chunk = RING_SIZE - m->ring_pos;
+		if (chunk > n)
+			chunk = n;
+		memcpy(m->ring + m->ring_pos, p, chunk);
+		m->ring_pos = (m->ring_pos + chunk) % RING_SIZE;
+		p += chunk;
+		n -= chunk;
+		m->ring_len = m->ring_len + chunk > RING_SIZE ? RING_SIZE : m->ring_len + chunk;
+	}
+}
+
+static void client_detach(struct monitor *m)
+{
+	if (m->client < 0)
+		return;
+	close(m->client);
+	m->client = -1;
+	m->in_off = m->in_len = 0;
+	debug_log(m->ctx, "console client detached");
+}
+
+/* Non-blocking: a slow client loses output rather than stalling the container's console
+ * (the log keeps everything). */
+static void client_send(struct monitor *m, const char *p, size_t n)
+{
+	while (m->client >= 0 && n > 0) {
+		ssize_t w = send(m->client, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				client_detach(m);
+			return;
+		}
+		p += w;
+		n -= w;
+	}
+}
+
+static void log_open(struct monitor *m)
+{
+	const char *path = m->ctx->cfg.console_log;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+	if (fd < 0) {
+		warn_("open %s", path);
+		return;
+	}
+	m->ctx->log_fd = fd;
+	m->log_size = 0;
+}
+
+static void log_write(struct monitor *m, const char *p, size_t n)
+{
+	struct start_ctx *ctx = m->ctx;
+	if (ctx->log_fd < 0) {
+		log_open(m); /* retry after an earlier failure, e.g. a full disk */
+		if (ctx->log_fd < 0)
+			return;
+	}
+	if (write_all(ctx->log_fd, p, n) < 0) {
+		if (!m->log_failing)
+			warn_("write %s", ctx->cfg.console_log);
+		m->log_failing = true;
+		return;
+	}
+	m->log_failing = false;
+	m->log_size += n;
+	if (m->log_size < LOG_ROTATE_SIZE)
+		return;
+	if (rename(ctx->cfg.console_log, m->log_old) < 0)
+		warn_("rename %s to %s", ctx->cfg.console_log, m->log_old);
+	close(ctx->log_fd);
+	ctx->log_fd = -1;
+	log_open(m);
+}
+
+/* Returns false when the master has nothing (more) to give. */
+static bool console_read(struct monitor *m)
+{
+	char buf[IO_CHUNK];
+	ssize_t n = read(m->ctx->master, buf, sizeof(buf));
+	if (n <= 0) {
+		/* EAGAIN is normal; EIO cannot happen while we hold the slave open. */
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			warn_("read console");
+		return false;
+	}
+	log_write(m, buf, n);
+	ring_put(m, buf, n);
+	client_send(m, buf, n);
+	return true;
+}
+
+static void client_accept(struct monitor *m)
+{
+	int fd = accept4(m->ctx->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			warn_("accept on %s", m->ctx->cfg.socket);
+		return;
+	}
+	if (m->client >= 0) {
+		(void)!send(fd, busy_msg, sizeof(busy_msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		return;
+	}
+	m->client = fd;
+	debug_log(m->ctx, "console client attached");
+	/* Replay the ring in order: the older part starts at ring_pos once it has wrapped. */
+	size_t start = (m->ring_pos + RING_SIZE - m->ring_len) % RING_SIZE;
+	size_t first = m->ring_len < RING_SIZE - start ? m->ring_len : RING_SIZE - start;
+	client_send(m, m->ring + start, first);
+	client_send(m, m->ring, m->ring_len - first);
+}
+
+static void client_read(struct monitor *m)
+{
+	ssize_t n = read(m->client, m->in, sizeof(m->in));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_detach(m);
+		return;
+	}
+	m->in_off = 0;
+	m->in_len = n;
+}
+
+static void console_write(struct monitor *m)
+{
+	ssize_t n = write(m->ctx->master, m->in + m->in_off, m->in_len - m->in_off);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return; /* poll for POLLOUT; the client is not read meanwhile */
+		warn_("write console");
+		m->in_off = m->in_len = 0;
+		return;
+	}
+	m->in_off += n;
+	if (m->in_off == m->in_len)
+		m->in_off = m->in_len = 0;
+}
+
+static void write_status(struct start_ctx *ctx, int st)
+{
+	char buf[32];
+	int n;
+	if (WIFSIGNALED(st))
+		n = snprintf(buf, sizeof(buf), "killed %d\n", WTERMSIG(st));
+	else
+		n = snprintf(buf, sizeof(buf), "exited %d\n", WEXITSTATUS(st));
+	if (write_file_atomic(ctx->cfg.statusfile, buf, n) < 0)
+		warn_("write %s", ctx->cfg.statusfile);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void teardown(struct start_ctx *ctx)
+{
+	const struct config *c = &ctx->cfg;
+	for (char **d = c->rmdirs; *d; d++) {
+		/* A cgroup stays busy for a moment while the kernel finishes tearing down the
+		 * pid namespace; wait up to 2 s for it. */
+		int tries = 200;
+		while (rmdir(*d) < 0) {
+			if (errno == ENOENT)
+				break;
+			if (errno != EBUSY || --tries == 0) {
+				warn_("rmdir %s", *d);
+				break;
+			}
+			sleep_ms(10);
+		}
+	}
+	for (char **u = c->umounts; *u; u++)
+		if (umount2(*u, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			warn_("umount %s", *u);
+	if (ctx->own_socket && unlink(c->socket) < 0 && errno != ENOENT)
+		warn_("unlink %s", c->socket);
+	if (ctx->own_pidfile && unlink(c->pidfile) < 0 && errno != ENOENT)
+		warn_("unlink %s", c->pidfile);
+}
+
+static noreturn void init_ended(struct monitor *m, int st)
+{
+	struct start_ctx *ctx = m->ctx;
+	if (WIFSIGNALED(st))
+		debug_log(ctx, "init %d killed by signal %d", ctx->init_pid, WTERMSIG(st));
+	else
+		debug_log(ctx, "init %d exited with %d", ctx->init_pid, WEXITSTATUS(st));
+	write_status(ctx, st);
+	/* Whatever init printed last is still in the pty: keep it in the log. Bounded, in
+	 * case something else still writes to the slave. */
+	for (int i = 0; i < 64 && console_read(m); i++)
+		;
+	client_detach(m);
+	close(ctx->listen_fd);
+	close(ctx->master);
+	close(ctx->slave);
+	if (ctx->log_fd >= 0)
+		close(ctx->log_fd);
+	ctl_close(&ctx->ctl);
+	teardown(ctx);
+	exit(0);
+}
+
+static void reap(struct monitor *m)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		if (pid == m->ctx->init_pid)
+			init_ended(m, st);
+	if (pid < 0 && errno != ECHILD)
+		warn_("waitpid");
+}
+
+static void on_signal(struct monitor *m)
+{
+	struct signalfd_siginfo si;
+	while (read_retry(m->ctx->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(m);
+			break;
+		case SIGPIPE:
+			break;
+		default:
+			/* The container is stopped by signalling its init, never the monitor. */
+			warnx_("ignoring SIG%s from pid %u", sigabbrev_np(si.ssi_signo) ?: "?", si.ssi_pid);
+		}
+	}
+}
+
+static void become_detached(struct monitor *m)
+{
+	struct start_ctx *ctx = m->ctx;
+	debug_log(ctx, "detached");
+	ctl_close(&ctx->ctl);
+	/* Give the parsing buffers back: the monitor lives as long as the container. */
+	malloc_trim(0);
+}
+
+/* Control messages between "running" and "detach": EOF counts as detach, "detach" is the
+ * only acceptable message, anything else aborts the container as protocol.h requires. */
+static void on_control(struct monitor *m)
+{
+	struct start_ctx *ctx = m->ctx;
+	int r = ctl_fill(&ctx->ctl);
+	if (r < 0 && errno == EAGAIN)
+		return;
+	size_t len;
+	char *line = r > 0 ? ctl_take_line(&ctx->ctl, &len) : NULL;
+	if (!line) {
+		if (r > 0)
+			return; /* partial line */
+		become_detached(m); /* EOF or a dead channel */
+		return;
+	}
+	struct jobj o;
+	char err[200];
+	bool ok = json_parse(line, len, &o, err, sizeof(err)) == 0;
+	free(line);
+	if (ok) {
+		const char *t = ctl_msg_type(&o);
+		ok = t && strcmp(t, "detach") == 0;
+		json_free(&o);
+		snprintf(err, sizeof(err), "expected a \"detach\" message");
+	}
+	if (!ok)
+		start_abort(ctx, STAGE_DETACH, EPROTO, err);
+	become_detached(m);
+}
+
+noreturn void monitor_run(struct start_ctx *ctx)
+{
+	static struct monitor mon;
+	struct monitor *m = &mon;
+	m->ctx = ctx;
+	m->client = -1;
+	m->ring = malloc(RING_SIZE);
+	size_t l = strlen(ctx->cfg.console_log);
+	m->log_old = malloc(l + 3);
+	if (!m->ring || !m->log_old)
+		start_abort(ctx, STAGE_RUNNING, ENOMEM, "out of memory");
+	memcpy(m->log_old, ctx->cfg.console_log, l);
+	memcpy(m->log_old + l, ".1", 3);
+	struct stat st;
+	if (fstat(ctx->log_fd, &st) == 0)
+		m->log_size = st.st_size;
+
+	snprintf(g_log_prefix, sizeof(g_log_prefix), "ctspawn[%d]", ctx->init_pid);
+	/* Node's stdin/stdout are none of our business any more; stderr is the monitor log.
+	 * /dev/null keeps fds 0 and 1 from being reused by something we would write to. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		warn_("redirect stdin/stdout to /dev/null");
+	if (null > 1)
+		close(null);
+	if (chdir("/") < 0)
+		warn_("chdir /");
+
+	/* init may already have exited while we were still in the handshake. */
+	reap(m);
+	for (;;) {
+		struct pollfd p[5];
+		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1;
+		p[i_sig = n++] = (struct pollfd){ .fd = ctx->sigfd, .events = POLLIN };
+		p[i_master = n++] = (struct pollfd){ .fd = ctx->master,
+						     .events = POLLIN | (m->in_len ? POLLOUT : 0) };
+		p[i_listen = n++] = (struct pollfd){ .fd = ctx->listen_fd, .events = POLLIN };
+		if (m->client >= 0)
+			/* Backpressure: stop reading the client until the pty took the last chunk. */
+			p[i_client = n++] = (struct pollfd){ .fd = m->client, .events = m->in_len ? 0 : POLLIN };
+		if (ctx->ctl.fd >= 0)
+			p[i_ctl = n++] = (struct pollfd){ .fd = ctx->ctl.fd, .events = POLLIN };
+		if (poll(p, n, -1) < 0) {
+			if (errno != EINTR)
+				warn_("poll");
+			continue;
+		}
+		if (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))
+			console_read(m);
+		if (m->in_len && (p[i_master].revents & POLLOUT))
+			console_write(m);
+		if (p[i_listen].revents & POLLIN)
+			client_accept(m);
+		if (i_client >= 0 && m->client >= 0 && p[i_client].revents) {
+			if (p[i_client].revents & POLLIN)
+				client_read(m);
+			else if (p[i_client].revents & (POLLHUP | POLLERR))
+				client_detach(m);
+			if (m->in_len)
+				console_write(m);
+		}
+		if (i_ctl >= 0 && p[i_ctl].revents)
+			on_control(m);
+		if (p[i_sig].revents & POLLIN)
+			on_signal(m);
+	}
+}

@@ -1,0 +1,72 @@
+/*
+ * The control protocol between vzkit (Node) and ctspawn, mirrored by src/runtime/protocol.ts.
+ *
+ * Transport: fd 3 of ctspawn is one end of a socketpair; each message is one line of JSON
+ * (UTF-8, no embedded newlines) terminated by '\n'. Both sides reject a message that is not
+ * the one expected at the current stage: the helper answers with an error and exits.
+ *
+ *   stage  direction        message
+ *   1      node -> helper   {"t":"config", ...see CONFIG FIELDS...}
+ *   2      helper -> node   {"t":"spawned","pid":P}     init is cloned into new user, pid, mount,
+ *                                                       net, uts and ipc namespaces; uid/gid maps
+ *                                                       are written; init waits
+ *   3      node -> helper   {"t":"go"}                  node has put P into the container's cgroups
+ *   4      (init)           unshare(CLONE_NEWCGROUP), ids, mounts, /dev, pivot_root, hostname, lo
+ *   5      helper -> node   {"t":"running","pid":P}     execve of the container's init succeeded
+ *   6      node -> helper   {"t":"detach"}              node has recorded the state; helper closes
+ *                                                       fd 3 and stays as the monitor
+ *   any    helper -> node   {"t":"error","stage":N,"errno":E,"msg":"..."}   then the helper exits 1
+ *   any    helper -> node   {"t":"log","msg":"..."}     debug log lines (only with "debug":true)
+ *
+ * EOF on fd 3 before stage 6 aborts the start: init is killed and the helper cleans up and exits.
+ * EOF after "running" counts as "detach" (node may have died after the container came up).
+ *
+ * CONFIG FIELDS (all strings unless noted):
+ *   rootfs        host path of the container's mounted root (must be a mount point or is bind-mounted)
+ *   hostname
+ *   uid_map, gid_map   contents for /proc/P/uid_map and gid_map, e.g. "0 100000 65536\n"
+ *   init          array of strings: argv of the container's init, e.g. ["/sbin/init"]
+ *   env           array of strings: init's environment, "KEY=VALUE"
+ *   console_log   host path; console output is appended there (rotated to .1 at 1 MiB)
+ *   socket        host path of the monitor's unix socket (console attach)
+ *   pidfile       host path; the monitor writes "MONITOR_PID INIT_PID\n" before stage 5
+ *   statusfile    host path; the monitor writes init's wait status ("exited N" / "killed SIG")
+ *                 when init ends
+ *   rmdirs        array: directories (cgroups) the monitor removes after init has ended
+ *   umounts       array: host mount points the monitor detaches after init has ended
+ *   tty_gid       number: the host gid that the container's tty group (5) maps to
+ *   root_uid, root_gid   numbers: host ids of the container's root
+ *   debug         bool
+ *
+ * HELPER SUBCOMMANDS (argv, not the protocol):
+ *   ctspawn start                      the protocol above, on fd 3
+ *   ctspawn exec  [options] -- CMD...  joins the namespaces of init PID through a pidfd and runs CMD
+ *   ctspawn enter [options]            the same with a pty inside the container running a shell
+ *   ctspawn console SOCKET             attaches the terminal to a monitor's console; Esc then '.'
+ *                                      (at the start of a line or after Enter) detaches
+ *   exec/enter options: --pid P (init's host pid, required), --cgroup FILE (a cgroup.procs to
+ *   join first; repeatable), --env K=V (repeatable), --cwd DIR, --uid N --gid N (ids inside,
+ *   default 0)
+ *   exec/enter exit code: the command's exit status, 128+SIGNAL when killed by a signal, and
+ *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ...").
+ */
+#ifndef VZKIT_PROTOCOL_H
+#define VZKIT_PROTOCOL_H
+
+enum ctspawn_stage {
+	STAGE_CONFIG = 1,
+	STAGE_SPAWNED = 2,
+	STAGE_CGROUP = 3,
+	STAGE_SETUP = 4,
+	STAGE_RUNNING = 5,
+	STAGE_DETACH = 6,
+	STAGE_MONITOR = 7, /* errors after detach only reach the monitor log */
+};
+
+#define CTSPAWN_CONTROL_FD 3
+#define CTSPAWN_MAX_MSG 65536
+#define EXIT_HELPER_FAILED 125 /* like env(1)/chroot(1): the helper, not the command, failed */
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+#endif

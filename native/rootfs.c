@@ -1,0 +1,194 @@
+/* The container's mounts, built from inside its new user and mount namespaces: the rootfs
+ * bind, /proc, /sys, a private /dev, and the pivot_root into it.
+ *
+ * The rootfs content is untrusted: a container may have replaced "proc" or "dev" with a
+ * symlink to somewhere on the host. Every path below the rootfs is therefore reached one
+ * component at a time with O_NOFOLLOW from a directory fd, and the mounts use the fd-based
+ * mount API (fsopen/fsmount/open_tree/move_mount), so no path is resolved again afterwards. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctspawn.h"
+#include "util.h"
+
+#define MOVE_EMPTY (MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+
+/* Opens (creating if missing) directory `name` in dirfd without following a symlink. */
+static int open_dir(int dirfd, const char *name, mode_t mode, const char *where)
+{
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		child_fail(errno, "mkdir %s", where);
+	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		child_fail(errno, "open %s (must be a directory, not a symlink)", where);
+	return fd;
+}
+
+/* Creates an empty regular file as a bind-mount target. Only used inside our own fresh
+ * tmpfs, so O_EXCL is fine. */
+static int make_file(int dirfd, const char *name, const char *where)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		child_fail(errno, "create %s", where);
+	return fd;
+}
+
+static void make_symlink(const char *target, int dirfd, const char *name, const char *where)
+{
+	if (symlinkat(target, dirfd, name) < 0)
+		child_fail(errno, "symlink %s -> %s", where, target);
+}
+
+/* The kernel explains many mount failures only in the fs context's message log. */
+static void fs_fail(int err, int fsfd, const char *fstype, const char *where)
+{
+	char why[200];
+	ssize_t n = fsfd >= 0 ? read(fsfd, why, sizeof(why) - 1) : -1;
+	if (n > 0) {
+		why[n] = 0;
+		why[strcspn(why, "\n")] = 0;
+		errno = err;
+		child_fail(err, "mount %s on %s (%s)", fstype, where, why);
+	}
+	child_fail(err, "mount %s on %s", fstype, where);
+}
+
+/* Mounts a new filesystem on the directory `target`. opts is "key=value,flag,...".
+ * Returns an O_PATH fd for the root of the new mount, for creating entries inside it. */
+static int mount_fs(const char *fstype, const char *opts, unsigned attrs, int target, const char *where)
+{
+	int fsfd = fsopen(fstype, FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		fs_fail(errno, -1, fstype, where);
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", opts ? opts : "");
+	for (char *save = NULL, *o = strtok_r(buf, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(o, '=');
+		int r;
+		if (eq) {
+			*eq = 0;
+			r = fsconfig(fsfd, FSCONFIG_SET_STRING, o, eq + 1, 0);
+		} else {
+			r = fsconfig(fsfd, FSCONFIG_SET_FLAG, o, NULL, 0);
+		}
+		if (r < 0)
+			fs_fail(errno, fsfd, fstype, where);
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		fs_fail(errno, fsfd, fstype, where);
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	if (mfd < 0)
+		fs_fail(errno, fsfd, fstype, where);
+	close(fsfd);
+	if (move_mount(mfd, "", target, "", MOVE_EMPTY) < 0)
+		child_fail(errno, "attach %s on %s", fstype, where);
+	return mfd;
+}
+
+/* Bind-mounts the host node `src` (resolved in our copy of the host mount table) on the
+ * file or directory `target`. */
+static void bind_at(const char *src, int target, const char *where)
+{
+	int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0)
+		child_fail(errno, "open_tree %s", src);
+	if (move_mount(tree, "", target, "", MOVE_EMPTY) < 0)
+		child_fail(errno, "bind %s on %s", src, where);
+	close(tree);
+}
+
+static void setup_dev(int rootfd, const char *pts_path, int slave_fd)
+{
+	int at = open_dir(rootfd, "dev", 0755, "/dev");
+	int dev = mount_fs("tmpfs", "mode=755,size=1m", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, at, "/dev");
+	close(at);
+
+	/* mknod is impossible in a user namespace: bind the host's harmless nodes instead. */
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		char src[32], where[32];
+		snprintf(src, sizeof(src), "/dev/%s", nodes[i]);
+		snprintf(where, sizeof(where), "/dev/%s", nodes[i]);
+		int fd = make_file(dev, nodes[i], where);
+		bind_at(src, fd, where);
+		close(fd);
+	}
+
+	at = open_dir(dev, "pts", 0755, "/dev/pts");
+	close(mount_fs("devpts", "newinstance,ptmxmode=0666,mode=0620,gid=5",
+		       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, at, "/dev/pts"));
+	close(at);
+	make_symlink("pts/ptmx", dev, "ptmx", "/dev/ptmx");
+	make_symlink("/proc/self/fd", dev, "fd", "/dev/fd");
+	make_symlink("/proc/self/fd/0", dev, "stdin", "/dev/stdin");
+	make_symlink("/proc/self/fd/1", dev, "stdout", "/dev/stdout");
+	make_symlink("/proc/self/fd/2", dev, "stderr", "/dev/stderr");
+
+	at = open_dir(dev, "shm", 01777, "/dev/shm");
+	close(mount_fs("tmpfs", "mode=1777", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, at, "/dev/shm"));
+	close(at);
+
+	/* The console: M's pty slave. The fd M holds belongs to the host mount namespace and
+	 * open_tree() only clones mounts of our own namespace, so resolve the path here and
+	 * make sure it is still the same pty. */
+	int src = open(pts_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (src < 0)
+		child_fail(errno, "open %s", pts_path);
+	struct stat a, b;
+	if (fstat(src, &a) < 0 || fstat(slave_fd, &b) < 0)
+		child_fail(errno, "stat %s", pts_path);
+	if (a.st_rdev != b.st_rdev || a.st_dev != b.st_dev)
+		child_fail(0, "%s is not the console pty", pts_path);
+	int fd = make_file(dev, "console", "/dev/console");
+	int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (tree < 0)
+		child_fail(errno, "open_tree %s", pts_path);
+	if (move_mount(tree, "", fd, "", MOVE_EMPTY) < 0)
+		child_fail(errno, "bind %s on /dev/console", pts_path);
+	close(tree);
+	close(fd);
+	close(src);
+	close(dev);
+}
+
+void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
+{
+	/* Nothing we mount may propagate back to the host, but host unmounts (e.g. of a
+	 * bind-mounted volume) may still reach us. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		child_fail(errno, "make / a slave mount");
+	/* pivot_root needs new_root to be a mount point. */
+	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		child_fail(errno, "bind %s on itself", cfg->rootfs);
+	int root = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		child_fail(errno, "open %s", cfg->rootfs);
+
+	int at = open_dir(root, "proc", 0555, "/proc");
+	close(mount_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, at, "/proc"));
+	close(at);
+	at = open_dir(root, "sys", 0555, "/sys");
+	close(mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+		       at, "/sys"));
+	close(at);
+	setup_dev(root, pts_path, slave_fd);
+
+	/* pivot_root(".", ".") stacks the old root on top of the new one; detaching it then
+	 * leaves the new root alone without needing a directory for the old root. */
+	if (fchdir(root) < 0)
+		child_fail(errno, "chdir %s", cfg->rootfs);
+	close(root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		child_fail(errno, "pivot_root %s", cfg->rootfs);
+	if (umount2(".", MNT_DETACH) < 0)
+		child_fail(errno, "detach old root");
+	if (chdir("/") < 0)
+		child_fail(errno, "chdir /");
+}

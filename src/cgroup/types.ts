@@ -1,0 +1,69 @@
+/**
+ * Resource limits in cgroup v2 semantics (bytes, weights, max quotas). The v1 manager converts.
+ * `undefined` means "leave as is"; `null` means "unlimited".
+ */
+export interface ResourceLimits {
+  memoryMax?: number | null; // bytes (RAM)
+  memorySwapMax?: number | null; // bytes of swap on top of memoryMax (vSwap: RAM+swap = memoryMax+memorySwapMax)
+  cpuWeight?: number; // 1..10000 (v2 cpu.weight)
+  cpuMax?: { quotaUs: number; periodUs: number } | null; // null = unlimited
+  cpus?: string; // cpuset list, e.g. "0-1"
+  pidsMax?: number | null;
+  io?: IoLimit[];
+  /**
+   * Device access rules, applied in order (v1 devices.allow/deny). Extension to the original
+   * interface; v2 needs an eBPF program for this, so the v2 manager refuses non-empty lists.
+   */
+  devices?: DeviceRule[];
+}
+
+/** One devices-cgroup rule: "c 1:3 rwm" allowed or denied; '*' is any major/minor. */
+export interface DeviceRule {
+  allow: boolean;
+  type: 'a' | 'b' | 'c';
+  major: number | '*';
+  minor: number | '*';
+  access: string; // subset of "rwm"
+}
+
+export interface IoLimit {
+  major: number;
+  minor: number;
+  rbps?: number | null;
+  wbps?: number | null;
+  riops?: number | null;
+  wiops?: number | null;
+}
+
+export interface CgroupStats {
+  memoryCurrent: number; // bytes charged, including page cache
+  memoryCache?: number; // page cache part, where the kernel tells
+  swapCurrent?: number;
+  memoryFailcnt?: number; // how often the memory limit was hit (v1 failcnt, v2 memory.events max)
+  oomKills?: number;
+  pidsCurrent: number;
+  pidsFailcnt?: number; // v1/v2 pids.events max
+  cpuUsageUs: number; // total CPU time consumed
+}
+
+/** The interface every cgroup version implements; one instance per container. */
+export interface CgroupManager {
+  readonly version: 1 | 2;
+  /** Creates the container's cgroup(s); idempotent. */
+  create(): void;
+  /** Moves a host pid into the container's cgroup(s). */
+  addProcess(pid: number): void;
+  /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */
+  procsFiles(): string[];
+  /** Directories, deepest first, that must be removed after the container stops. */
+  dirs(): string[];
+  apply(limits: ResourceLimits): void;
+  freeze(): void;
+  thaw(): void;
+  stats(): CgroupStats;
+  /** Host pids in the container's cgroup. */
+  pids(): number[];
+  exists(): boolean;
+  /** Kills whatever is left and removes the cgroup(s); idempotent. */
+  destroy(): void;
+}

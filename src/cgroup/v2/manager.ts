@@ -1,0 +1,137 @@
+/** CgroupManager for a unified (cgroup v2) host: one directory, <fsRoot>/<node>/<ctid>. */
+import { join } from 'node:path';
+import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
+import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
+import { isCgroup2Mount } from '../detect.js';
+import { killPids, treePids } from '../procs.js';
+import { VzError } from '../../core/errors.js';
+import { enableControllers } from './subtree.js';
+import { applyMemory, memoryStats } from './memory.js';
+import { applyCpu, cpuUsageUs } from './cpu.js';
+import { applyCpuset } from './cpuset.js';
+import { applyPids, pidsStats } from './pids.js';
+import { applyIo } from './io.js';
+import * as freezer from './freezer.js';
+
+export interface V2Options {
+  node: string;
+  ctid: number;
+  fsRoot: string;
+  /** Bound for freeze and for destroy's kill/rmdir waits. */
+  waitMs: number;
+}
+
+export class CgroupV2Manager implements CgroupManager {
+  readonly version = 2 as const;
+  private readonly dir: string;
+  private readonly fake: boolean;
+
+  constructor(private readonly o: V2Options) {
+    this.dir = join(o.fsRoot, o.node, String(o.ctid));
+    this.fake = !isCgroup2Mount(o.fsRoot);
+  }
+
+  create(): void {
+    let dir = this.o.fsRoot;
+    // Root (when allowed) and every node level enable controllers for their children; the CT dir does not.
+    for (const part of this.o.node.split('/')) {
+      enableControllers(dir);
+      dir = join(dir, part);
+      mkdirCgroup(dir, this.fake);
+    }
+    enableControllers(dir);
+    mkdirCgroup(this.dir, this.fake);
+  }
+
+  addProcess(pid: number): void {
+    writeValue(join(this.dir, 'cgroup.procs'), pid, `adding pid ${pid} to the cgroup`, this.o.ctid);
+  }
+
+  procsFiles(): string[] {
+    return [join(this.dir, 'cgroup.procs')];
+  }
+
+  dirs(): string[] {
+    return [this.dir];
+  }
+
+  apply(limits: ResourceLimits): void {
+    const { ctid } = this.o;
+    if (limits.devices?.length) {
+      throw new VzError('UNSUPPORTED', 'device rules need an eBPF program on cgroup v2; not supported', { ctid });
+    }
+    applyCpuset(this.dir, limits, ctid);
+    applyMemory(this.dir, limits, ctid);
+    applyCpu(this.dir, limits, ctid);
+    applyPids(this.dir, limits, ctid);
+    applyIo(this.dir, limits, ctid);
+  }
+
+  freeze(): void {
+    freezer.freeze(this.dir, this.o.waitMs, this.o.ctid);
+  }
+
+  thaw(): void {
+    freezer.thaw(this.dir, this.o.ctid);
+  }
+
+  stats(): CgroupStats {
+    return {
+      ...memoryStats(this.dir),
+      ...(pidsStats(this.dir) ?? { pidsCurrent: this.pids().length }),
+      cpuUsageUs: cpuUsageUs(this.dir),
+    };
+  }
+
+  pids(): number[] {
+    return treePids([this.dir]);
+  }
+
+  exists(): boolean {
+    return exists(this.dir);
+  }
+
+  /** "populated" covers the whole subtree; a fake tree may lack cgroup.events, then cgroup.procs decides. */
+  private populated(): boolean {
+    const p = readKeyed(join(this.dir, 'cgroup.events')).get('populated');
+    return p === undefined ? this.pids().length > 0 : p === 1;
+  }
+
+  destroy(): void {
+    const { ctid, waitMs } = this.o;
+    if (!this.exists()) return;
+    const killFile = join(this.dir, 'cgroup.kill');
+    const hasKill = exists(killFile); // kernel >= 5.14: kills the whole subtree atomically
+    const emptied = waitUntil(() => {
+      if (!this.populated()) return true;
+      if (hasKill) writeValue(killFile, 1, 'killing the cgroup', ctid);
+      else this.killFrozen();
+      return false;
+    }, waitMs);
+    if (!emptied) throw new VzError('SYSTEM', `cgroup of CT ${ctid} still has processes after SIGKILL: ${this.pids().join(' ')}`, { ctid });
+    let last: unknown;
+    const removed = waitUntil(() => {
+      try {
+        removeCgroupTree(this.dir, this.fake);
+        return true;
+      } catch (e) {
+        last = e; // EBUSY while the last task is being released: retry
+        return false;
+      }
+    }, waitMs);
+    if (!removed) throw last;
+  }
+
+  /** Pre-5.14 fallback: freeze so nothing forks past the kill, SIGKILL each pid, thaw to deliver. */
+  private killFrozen(): void {
+    let frozen = false;
+    try {
+      freezer.freeze(this.dir, Math.min(200, this.o.waitMs), this.o.ctid);
+      frozen = true;
+    } catch {
+      // kill anyway
+    }
+    killPids(this.pids(), this.o.ctid);
+    if (frozen) freezer.thaw(this.dir, this.o.ctid);
+  }
+}

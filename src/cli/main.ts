@@ -1,0 +1,75 @@
+/**
+ * vzctl's entry: yargs parses, one verb runs, and this is the only place where errors become a
+ * message and an exit code (vzctl's numbers, see core/errors.ts).
+ */
+import yargs from 'yargs';
+import type { Verb } from './verb.js';
+import { Output } from './output.js';
+import { VzError } from '../core/errors.js';
+import { ContainerService } from '../core/service.js';
+import { create } from './create.js';
+import { start } from './start.js';
+import { stop } from './stop.js';
+import { restart } from './restart.js';
+import { status } from './status.js';
+import { destroy } from './destroy.js';
+import { mount, umount } from './mount.js';
+import { exec, enter, console as consoleVerb } from './exec.js';
+import { set } from './set.js';
+
+const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set];
+
+/** `vzctl exec CTID CMD...` passes everything after the CTID to the command, options included. */
+export function splitExecArgs(argv: string[]): string[] {
+  const verbAt = argv.findIndex((a) => !a.startsWith('-'));
+  if (verbAt < 0 || argv[verbAt] !== 'exec' || argv.length < verbAt + 2) return argv;
+  let rest = argv.slice(verbAt + 2);
+  if (rest[0] === '--') rest = rest.slice(1);
+  return [...argv.slice(0, verbAt + 2), '--', ...rest];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  let out = new Output('vzctl', wantsJson, false);
+  let selected: { verb: Verb; args: Record<string, unknown> } | undefined;
+  try {
+    let y = yargs(splitExecArgs(argv))
+      .scriptName('vzctl')
+      .usage('$0 <command> <ctid> [options]')
+      .option('json', { type: 'boolean', describe: 'machine-readable output (errors too)', global: true })
+      .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress messages', global: true })
+      .parserConfiguration({ 'populate--': true })
+      .strict()
+      .demandCommand(1, 'a command is required')
+      .recommendCommands()
+      .help()
+      .version(false)
+      .exitProcess(false)
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .fail((msg, err) => {
+        throw err ?? new VzError('SYNTAX', msg);
+      });
+    for (const verb of VERBS) {
+      y = y.command({
+        command: verb.command,
+        aliases: verb.aliases,
+        describe: verb.describe,
+        builder: verb.builder ?? ((b) => b),
+        handler: (args) => {
+          selected = { verb, args: args as Record<string, unknown> };
+        },
+      });
+    }
+    const parsed = (await y.parseAsync()) as Record<string, unknown>;
+    if (!selected) return parsed.help ? 0 : 0; // --help / --version already printed
+    out = new Output('vzctl', Boolean(parsed.json), Boolean(parsed.quiet));
+    const svc = new ContainerService({ progress: out.info });
+    try {
+      return await selected.verb.run(selected.args, svc, out);
+    } finally {
+      svc.close();
+    }
+  } catch (e) {
+    return out.error(e);
+  }
+}

@@ -1,0 +1,14 @@
+import type { Verb } from './verb.js';
+import { statusLine } from '../core/ops/status.js';
+
+export const status: Verb = {
+  command: 'status <ctid>',
+  describe: 'Show whether a container exists, is mounted and runs',
+  builder: (y) => y.positional('ctid', { type: 'string' }),
+  run(args, svc, out) {
+    const ctid = svc.resolve(String(args.ctid));
+    const s = svc.status(ctid);
+    out.result(s, () => statusLine(s));
+    return 0;
+  },
+};

@@ -1,0 +1,102 @@
+/** vzlist: a table of containers (running by default), vzlist's options and field names. */
+import yargs from 'yargs';
+import { Output } from './output.js';
+import { VzError } from '../core/errors.js';
+import { ContainerService } from '../core/service.js';
+import { renderTable, type Column } from './table.js';
+import type { ListEntry } from '../core/ops/status.js';
+
+interface Field {
+  header: string;
+  get(e: ListEntry): string | number | null;
+  right?: boolean;
+}
+
+export const FIELDS: Record<string, Field> = {
+  ctid: { header: 'CTID', get: (e) => e.ctid, right: true },
+  name: { header: 'NAME', get: (e) => e.name },
+  hostname: { header: 'HOSTNAME', get: (e) => e.hostname },
+  status: { header: 'STATUS', get: (e) => e.status },
+  numproc: { header: 'NPROC', get: (e) => e.numproc, right: true },
+  ostemplate: { header: 'OSTEMPLATE', get: (e) => e.ostemplate },
+  profile: { header: 'PROFILE', get: (e) => e.profile },
+  description: { header: 'DESCRIPTION', get: (e) => e.description },
+  onboot: { header: 'ONBOOT', get: (e) => (e.onboot ? 'yes' : 'no') },
+  uid_base: { header: 'UID_BASE', get: (e) => e.uid_base, right: true },
+  init_pid: { header: 'INIT_PID', get: (e) => e.init_pid, right: true },
+  created: { header: 'CREATED', get: (e) => e.created },
+};
+
+const DEFAULT_FIELDS = ['ctid', 'numproc', 'status', 'hostname'];
+
+export async function vzlistMain(argv: string[]): Promise<number> {
+  let out = new Output('vzlist', argv.includes('-j') || argv.includes('--json'), false);
+  try {
+    const args = (await yargs(argv)
+      .scriptName('vzlist')
+      .usage('$0 [-a|-S] [-o FIELD,...] [-H] [-s [-]FIELD] [-j] [CTID...]')
+      .option('all', { alias: 'a', type: 'boolean', describe: 'list all containers, not only running ones' })
+      .option('stopped', { alias: 'S', type: 'boolean', describe: 'list stopped containers only' })
+      .option('output', { alias: 'o', type: 'string', describe: `fields: ${Object.keys(FIELDS).join(',')}`, requiresArg: true })
+      .option('no-header', { alias: 'H', type: 'boolean', describe: 'no header line' })
+      .option('sort', { alias: 's', type: 'string', describe: 'sort by FIELD (-FIELD: descending)', requiresArg: true })
+      .option('json', { alias: 'j', type: 'boolean', describe: 'JSON output' })
+      .option('ctid-only', { alias: '1', type: 'boolean', describe: 'print CTIDs only' })
+      .option('list-fields', { alias: 'L', type: 'boolean', describe: 'list the available fields' })
+      .strict()
+      .help()
+      .version(false)
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new VzError('SYNTAX', msg);
+      })
+      .parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
+    if (args.help) return 0;
+    out = new Output('vzlist', Boolean(args.json), false);
+    if (args['list-fields']) {
+      out.result(Object.keys(FIELDS), () => Object.entries(FIELDS).map(([k, f]) => `${k.padEnd(12)} ${f.header}`).join('\n'));
+      return 0;
+    }
+    const fields = args['ctid-only'] ? ['ctid'] : args.output ? String(args.output).split(',').map((f) => f.trim()) : DEFAULT_FIELDS;
+    for (const f of fields) {
+      if (!FIELDS[f]) throw new VzError('SYNTAX', `unknown field "${f}" (vzlist -L lists them)`);
+    }
+    const svc = new ContainerService();
+    let rows: ListEntry[];
+    try {
+      const ids = args._.map((a) => svc.resolve(String(a)));
+      rows = svc.list();
+      if (ids.length) {
+        rows = rows.filter((r) => ids.includes(r.ctid));
+        const missing = ids.filter((id) => !rows.some((r) => r.ctid === id));
+        if (missing.length) throw new VzError('NOT_FOUND', `container(s) not found: ${missing.join(', ')}`);
+      } else if (args.stopped) rows = rows.filter((r) => r.status !== 'running');
+      else if (!args.all) rows = rows.filter((r) => r.status === 'running');
+    } finally {
+      svc.close();
+    }
+    if (args.sort) {
+      const key = String(args.sort).replace(/^-/, '');
+      const f = FIELDS[key];
+      if (!f) throw new VzError('SYNTAX', `unknown sort field "${key}"`);
+      const dir = String(args.sort).startsWith('-') ? -1 : 1;
+      rows.sort((a, b) => dir * compare(f.get(a), f.get(b)));
+    }
+    const cols: Column<ListEntry>[] = fields.map((k) => FIELDS[k]!);
+    out.result(
+      rows.map((r) => Object.fromEntries(fields.map((k) => [k, (r as unknown as Record<string, unknown>)[k]]))),
+      () => (rows.length || args['no-header'] || args['ctid-only'] ? renderTable(rows, cols, { header: !args['no-header'] && !args['ctid-only'] }) : undefined),
+    );
+    if (!rows.length && !out.json && !args['no-header']) process.stderr.write('Container(s) not found\n');
+    return 0;
+  } catch (e) {
+    return out.error(e);
+  }
+}
+
+function compare(a: string | number | null, b: string | number | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
+}

@@ -1,0 +1,131 @@
+/**
+ * The node-wide config (/etc/vzkit/vzkit.yaml, or $VZKIT_CONFIG). Every key is optional;
+ * a missing default file means all defaults, a missing file named explicitly is an error.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { VzError } from '../core/errors.js';
+import { configError, readFields } from './fields.js';
+import { paramByKey } from './params.js';
+import { toInt, toMapping, toStr } from './values.js';
+import { loadYamlFile } from './yamlfile.js';
+import type { YamlDoc } from './yamlfile.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/vzkit/vzkit.yaml';
+
+export interface IdmapPool {
+  base: number; // first host uid/gid of the pool
+  size: number; // ids per slot (a container's whole uid range)
+  count: number; // number of slots
+}
+
+export interface GlobalConfig {
+  file: string | null; // the file read; null when none existed (all defaults)
+  root: string;
+  node: string;
+  idmap: IdmapPool;
+  stop_timeout: number;
+  templates_dir: string;
+  paths: {
+    db: string;
+    private: string; // container private areas
+    mounts: string; // mount points, vzctl's VE_ROOT
+    run: string;
+    locks: string;
+    logs: string;
+    cache: string; // template caches
+    dumps: string; // CRIU images
+  };
+}
+
+/**
+ * The shipped templates/ folder. The code runs bundled as dist/*.cjs, so it is found from the
+ * entry script (realpath'd, so a /usr/local/bin symlink still works), not from this module.
+ */
+export function defaultTemplatesDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VZKIT_TEMPLATES) return path.resolve(env.VZKIT_TEMPLATES);
+  const script = process.argv[1] ? path.resolve(process.argv[1]) : path.join(process.cwd(), 'x');
+  let real = script;
+  try {
+    real = realpathSync(script);
+  } catch {
+    // not a file (REPL, -e): keep the resolved path
+  }
+  return path.resolve(path.dirname(real), '..', 'templates');
+}
+
+const DEFAULTS = {
+  root: '/var/lib/vzkit',
+  node: 'vz',
+  idmap: { base: 200000, size: 65536, count: 1024 },
+  stop_timeout: 60,
+};
+
+const UID_LIMIT = 2 ** 32 - 1; // (uid_t)-1 means "no change" to the kernel, so the pool must end below it
+
+function absPath(key: string) {
+  return (raw: unknown): string => {
+    const s = toStr(raw, key);
+    if (!path.isAbsolute(s)) throw new VzError('INVALID', `"${key}" must be an absolute path, got ${JSON.stringify(s)}`);
+    return path.normalize(s).replace(/(.)\/+$/, '$1');
+  };
+}
+
+function parseNode(raw: unknown): string {
+  const s = toStr(raw, 'node');
+  // It prefixes cgroup and host interface names, and IFNAMSIZ (16) leaves little room.
+  if (!/^[a-z][a-z0-9]{0,7}$/.test(s)) {
+    throw new VzError('INVALID', `"node" must be 1-8 characters of a-z0-9 starting with a letter, got ${JSON.stringify(s)}`);
+  }
+  return s;
+}
+
+function readIdmap(doc: YamlDoc, raw: unknown): IdmapPool {
+  const got = readFields(doc, toMapping(raw, 'idmap'), {
+    base: (v) => toInt(v, 'idmap.base', { min: 65536, max: UID_LIMIT - 1 }),
+    size: (v) => toInt(v, 'idmap.size', { min: 1, max: UID_LIMIT }),
+    count: (v) => toInt(v, 'idmap.count', { min: 1, max: UID_LIMIT }),
+  }, 'idmap');
+  const pool = { ...DEFAULTS.idmap, ...got } as IdmapPool;
+  const end = pool.base + pool.size * pool.count; // one past the last id
+  if (end > UID_LIMIT) {
+    throw configError(doc, 'idmap', `idmap pool ${pool.base} + ${pool.size} x ${pool.count} ends at ${end - 1}, past the last valid id ${UID_LIMIT - 1}`);
+  }
+  return pool;
+}
+
+export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalConfig {
+  const explicit = env.VZKIT_CONFIG || undefined;
+  const file = explicit ?? DEFAULT_CONFIG_FILE;
+  const found = explicit !== undefined || existsSync(file);
+  let raw: Record<string, unknown> = {};
+  if (found) {
+    const doc = loadYamlFile(file, { missing: 'NOCONFIG' });
+    raw = readFields(doc, doc.data, {
+      root: absPath('root'),
+      node: parseNode,
+      idmap: (v) => readIdmap(doc, v),
+      stop_timeout: (v) => paramByKey('stop_timeout')!.parse(v),
+      templates_dir: absPath('templates_dir'),
+    });
+  }
+  const root = (raw.root as string | undefined) ?? DEFAULTS.root;
+  return {
+    file: found ? file : null,
+    root,
+    node: (raw.node as string | undefined) ?? DEFAULTS.node,
+    idmap: (raw.idmap as IdmapPool | undefined) ?? { ...DEFAULTS.idmap },
+    stop_timeout: (raw.stop_timeout as number | undefined) ?? DEFAULTS.stop_timeout,
+    templates_dir: (raw.templates_dir as string | undefined) ?? defaultTemplatesDir(env),
+    paths: {
+      db: path.join(root, 'vzkit.db'),
+      private: path.join(root, 'private'),
+      mounts: path.join(root, 'root'),
+      run: path.join(root, 'run'),
+      locks: path.join(root, 'lock'),
+      logs: path.join(root, 'log'),
+      cache: path.join(root, 'cache'),
+      dumps: path.join(root, 'dump'),
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The one parameter table (vzctl's config table is the model): CLI flags, profile/template
+ * YAML and the stored per-container config all go through it, so a parameter is named,
+ * documented and validated in exactly one place. Adding a parameter = adding one literal.
+ */
+import { VzError } from '../core/errors.js';
+import { parseCtName, parseHostname } from './names.js';
+import { show, toBool, toInt, toStr } from './values.js';
+
+export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
+export type ParamWhere = 'create' | 'set' | 'profile';
+
+export interface ParamDef<T = unknown> {
+  key: string; // YAML and DB key, snake_case
+  flag: string; // CLI flag without dashes (vzctl's name)
+  type: ParamType;
+  unit?: string; // for docs ('bytes', 'seconds', ...)
+  describe: string; // one line for --help and README
+  where: ReadonlyArray<ParamWhere>;
+  /** Live applier the core uses on a running CT; absent = takes effect on restart. CONFIG_ONLY = nothing to apply. */
+  liveApply?: string;
+  /** Accepts the CLI string form and the YAML-native form; throws VzError naming the value. */
+  parse(raw: unknown): T;
+}
+
+/** liveApply value for parameters only read from the stored config (at start, stop, boot...): they never need a restart. */
+export const CONFIG_ONLY = 'config';
+
+const CT: ReadonlyArray<ParamWhere> = ['create', 'set'];
+const ALL: ReadonlyArray<ParamWhere> = ['create', 'set', 'profile'];
+
+function parseDescription(raw: unknown): string {
+  const s = toStr(raw, 'description');
+  // One line: it is shown in `vzkit list` tables.
+  if (/[\r\n]/.test(s)) throw new VzError('INVALID', `invalid description ${show(raw)}: must be a single line`);
+  if (/[\x00-\x1f\x7f]/.test(s)) throw new VzError('INVALID', `invalid description ${show(raw)}: contains control characters`);
+  if ([...s].length > 255) throw new VzError('INVALID', `invalid description: longer than 255 characters`);
+  return s;
+}
+
+export const PARAMS: ReadonlyArray<ParamDef> = [
+  {
+    key: 'hostname',
+    flag: 'hostname',
+    type: 'string',
+    describe: 'Host name of the container (RFC 1123)',
+    where: CT,
+    liveApply: 'hostname',
+    parse: parseHostname,
+  },
+  {
+    key: 'name',
+    flag: 'name',
+    type: 'string',
+    describe: 'Container name, usable wherever a CTID is',
+    where: CT,
+    liveApply: CONFIG_ONLY,
+    parse: parseCtName,
+  },
+  {
+    key: 'description',
+    flag: 'description',
+    type: 'string',
+    describe: 'Free-form one-line description',
+    where: CT,
+    liveApply: CONFIG_ONLY,
+    parse: parseDescription,
+  },
+  {
+    key: 'onboot',
+    flag: 'onboot',
+    type: 'bool',
+    describe: 'Start the container when the node boots (yes/no)',
+    where: ALL,
+    liveApply: CONFIG_ONLY,
+    parse: (v) => toBool(v, 'onboot'),
+  },
+  {
+    key: 'stop_timeout',
+    flag: 'stop-timeout',
+    type: 'int',
+    unit: 'seconds',
+    describe: 'How long stop waits after the halt signal before SIGKILL',
+    where: ALL,
+    liveApply: CONFIG_ONLY,
+    parse: (v) => toInt(v, 'stop_timeout', { min: 1, max: 3600, unit: 'seconds' }),
+  },
+];
+
+const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
+const BY_FLAG = new Map(PARAMS.map((p) => [p.flag, p]));
+
+export function paramByKey(key: string): ParamDef | undefined {
+  return BY_KEY.get(key);
+}
+
+export function paramByFlag(flag: string): ParamDef | undefined {
+  return BY_FLAG.get(flag);
+}
+
+const WHERE_TEXT: Record<ParamWhere, string> = {
+  create: 'create',
+  set: 'set',
+  profile: 'a profile or template defaults',
+};
+
+/**
+ * Parses a map of raw values keyed by param key (the CLI maps flags to keys first).
+ * Undefined values are skipped. Without `source` errors keep their own code (INVALID,
+ * BAD_HOSTNAME...); with one they become INVALID_CONFIG prefixed by the location, where
+ * `source` is a prefix such as a file name, or a function giving "file:line" for a key.
+ */
+export function parseParams(
+  raw: Record<string, unknown>,
+  where: ParamWhere,
+  source?: string | ((key: string) => string),
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    try {
+      const def = paramByKey(key);
+      if (def === undefined) {
+        const near = paramByFlag(key) ?? paramByKey(key.toLowerCase().replace(/-/g, '_'));
+        throw new VzError('INVALID', `unknown ${source === undefined ? 'parameter' : 'key'} "${key}"`, {
+          hint: near ? `did you mean "${near.key}"?` : undefined,
+        });
+      }
+      if (!def.where.includes(where)) {
+        throw new VzError('INVALID', `"${key}" cannot be used in ${WHERE_TEXT[where]} (only in: ${def.where.join(', ')})`);
+      }
+      out[key] = def.parse(value);
+    } catch (e) {
+      if (source === undefined || !(e instanceof VzError)) throw e;
+      const at = typeof source === 'string' ? source : source(key);
+      throw new VzError('INVALID_CONFIG', `${at}: ${e.message}`, { hint: e.hint, cause: e });
+    }
+  }
+  return out;
+}

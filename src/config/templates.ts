@@ -1,0 +1,141 @@
+/**
+ * OS templates (templates/os/NAME.yaml: how to build a root fs and how its init is driven)
+ * and resource profiles (templates/profiles/NAME.yaml: default params for create).
+ * `dir` is the templates folder (GlobalConfig.templates_dir), holding os/ and profiles/.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { VzError } from '../core/errors.js';
+import { configError, joinPath, locate, readFields, requireKeys } from './fields.js';
+import type { FieldParsers } from './fields.js';
+import { paramByKey, parseParams } from './params.js';
+import { parseSignal, toMapping, toStr, toStringList } from './values.js';
+import { loadYamlFile } from './yamlfile.js';
+import type { YamlDoc } from './yamlfile.js';
+
+/** How the root fs is made; `type` picks the builder, the other keys are that builder's options. */
+export type BuildSpec = { type: 'busybox' };
+
+export interface OsTemplate {
+  name: string;
+  file: string;
+  description: string;
+  build: BuildSpec;
+  init: string[]; // argv of the container's init
+  halt_signal: string; // sent to init by stop
+  reboot_signal: string; // sent to init by restart
+  stop_timeout?: number; // overrides the global default when set
+  defaults: Record<string, unknown>; // params, as parseParams(..., 'profile') returns them
+}
+
+export interface Profile {
+  name: string;
+  file: string;
+  description: string;
+  params: Record<string, unknown>;
+}
+
+// Keys each build type accepts besides `type`. Adding a builder = adding an entry, e.g.
+// debootstrap: { fields: { suite: ..., variant: ..., include: ... }, required: ['suite'] }.
+const BUILDERS: Record<string, { fields: FieldParsers; required: string[] }> = {
+  busybox: { fields: {}, required: [] },
+};
+
+const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
+
+type Kind = { sub: 'os' | 'profiles'; what: string };
+const OS: Kind = { sub: 'os', what: 'OS template' };
+const PROFILE: Kind = { sub: 'profiles', what: 'profile' };
+
+function list(dir: string, kind: Kind): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(path.join(dir, kind.sub));
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .filter((n) => NAME_RE.test(n))
+    .sort();
+}
+
+export const listOsTemplates = (dir: string): string[] => list(dir, OS);
+export const listProfiles = (dir: string): string[] => list(dir, PROFILE);
+
+function openDoc(dir: string, name: string, kind: Kind): YamlDoc {
+  const file = path.join(dir, kind.sub, `${name}.yaml`);
+  if (!NAME_RE.test(name) || !existsSync(file)) {
+    const available = list(dir, kind);
+    throw new VzError('TEMPLATE_NOT_FOUND', `unknown ${kind.what} ${JSON.stringify(name)} (available: ${available.join(', ') || 'none'})`, {
+      hint: `${kind.what}s are read from ${path.join(dir, kind.sub)}`,
+    });
+  }
+  return loadYamlFile(file, { missing: 'TEMPLATE_NOT_FOUND' });
+}
+
+function readBuild(doc: YamlDoc, raw: unknown): BuildSpec {
+  const { type, ...rest } = toMapping(raw, 'build');
+  if (type === undefined) throw configError(doc, 'build', 'missing required key "build.type"');
+  const builder = typeof type === 'string' && Object.hasOwn(BUILDERS, type) ? BUILDERS[type] : undefined;
+  if (builder === undefined) {
+    throw configError(doc, 'build.type', `unknown build type ${JSON.stringify(type)} (known: ${Object.keys(BUILDERS).join(', ')})`);
+  }
+  const opts = readFields(doc, rest, builder.fields, 'build');
+  requireKeys(doc, opts, builder.required, 'build');
+  return { type, ...opts } as BuildSpec;
+}
+
+function readInit(raw: unknown): string[] {
+  const argv = toStringList(raw, 'init');
+  if (argv.length === 0 || !argv[0].startsWith('/')) {
+    throw new VzError('INVALID', `"init" must start with an absolute path, got ${JSON.stringify(argv[0] ?? '')}`);
+  }
+  return argv;
+}
+
+/** Params in a YAML mapping, located per key (`prefix` is where the mapping sits in the file). */
+function readParams(doc: YamlDoc, raw: Record<string, unknown>, prefix: string): Record<string, unknown> {
+  return parseParams(raw, 'profile', (key) => locate(doc, joinPath(prefix, key)));
+}
+
+export function loadOsTemplate(dir: string, name: string): OsTemplate {
+  const doc = openDoc(dir, name, OS);
+  const t = readFields(doc, doc.data, {
+    description: (v) => toStr(v, 'description'),
+    build: (v) => readBuild(doc, v),
+    init: readInit,
+    halt_signal: (v) => parseSignal(v, 'halt_signal'),
+    reboot_signal: (v) => parseSignal(v, 'reboot_signal'),
+    stop_timeout: (v) => paramByKey('stop_timeout')!.parse(v),
+    defaults: (v) => readParams(doc, toMapping(v, 'defaults'), 'defaults'),
+  });
+  requireKeys(doc, t, ['build']);
+  return {
+    name,
+    file: doc.file,
+    description: (t.description as string | undefined) ?? '',
+    build: t.build as BuildSpec,
+    init: (t.init as string[] | undefined) ?? ['/sbin/init'],
+    // LXC's defaults: what sysvinit and systemd treat as "power failure -> shut down" and ctrl-alt-del.
+    halt_signal: (t.halt_signal as string | undefined) ?? 'SIGPWR',
+    reboot_signal: (t.reboot_signal as string | undefined) ?? 'SIGINT',
+    stop_timeout: t.stop_timeout as number | undefined,
+    defaults: (t.defaults as Record<string, unknown> | undefined) ?? {},
+  };
+}
+
+export function loadProfile(dir: string, name: string): Profile {
+  const doc = openDoc(dir, name, PROFILE);
+  const { description, ...params } = doc.data;
+  let desc = '';
+  if (description !== undefined) {
+    try {
+      desc = toStr(description, 'description');
+    } catch (e) {
+      throw configError(doc, 'description', (e as Error).message, e);
+    }
+  }
+  return { name, file: doc.file, description: desc, params: readParams(doc, params, '') };
+}

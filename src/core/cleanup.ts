@@ -1,0 +1,28 @@
+/**
+ * Brings a stopped (or crashed) container's host side back to nothing: no processes, cgroups,
+ * mounts or run files. Idempotent; every stop, destroy and the reconciliation of a crash use it.
+ */
+import fs from 'node:fs';
+import type { Context } from './context.js';
+import { sleepMs } from '../sys/lock.js';
+import { pidAlive } from '../sys/proc.js';
+import { probeRuntime } from './runtime-state.js';
+
+export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: boolean }): void {
+  const p = ctx.paths(ctid);
+  const probe = probeRuntime(p);
+  // A monitor that is still alive is finishing its own post-stop work: give it a moment.
+  if (probe.monitorPid && !probe.running) {
+    for (let i = 0; i < 200 && pidAlive(probe.monitorPid); i++) sleepMs(10);
+  }
+  const cg = ctx.cgroup(ctid);
+  if (cg.exists()) cg.destroy();
+  if (opts.unmount) ctx.storage().unmount(ctx.target(ctid));
+  for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
+}
+
+/** True when a container that is not running still has something on the host to clean. */
+export function hasLeftovers(ctx: Context, ctid: number): boolean {
+  const p = ctx.paths(ctid);
+  return fs.existsSync(p.pidfile) || fs.existsSync(p.socket) || ctx.cgroup(ctid).exists();
+}

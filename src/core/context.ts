@@ -1,0 +1,77 @@
+/**
+ * What every operation needs: the global config, the state database (opened on first use),
+ * per-container cgroup managers and the storage driver.
+ */
+import fs from 'node:fs';
+import { loadGlobalConfig, type GlobalConfig } from '../config/global.js';
+import { StateDb } from '../state/db.js';
+import { createCgroupManager } from '../cgroup/index.js';
+import type { CgroupManager } from '../cgroup/types.js';
+import { getStorageDriver, type StorageDriver, type StorageTarget } from '../storage/index.js';
+import { ctPaths, type CtPaths } from './paths.js';
+
+export type Progress = (msg: string) => void;
+
+export class Context {
+  readonly cfg: GlobalConfig;
+  readonly progress: Progress;
+  private dbHandle?: StateDb;
+
+  constructor(opts: { cfg?: GlobalConfig; progress?: Progress } = {}) {
+    this.cfg = opts.cfg ?? loadGlobalConfig();
+    this.progress = opts.progress ?? (() => {});
+  }
+
+  /** The state db; `create` makes the node's directories on first use. */
+  db(): StateDb {
+    if (this.dbHandle) return this.dbHandle;
+    ensureNodeDirs(this.cfg);
+    return (this.dbHandle = StateDb.open(this.cfg.paths.db));
+  }
+
+  /** A read-only view for status/list: never creates anything on a node that has no state yet. */
+  dbIfExists(): StateDb | undefined {
+    if (this.dbHandle) return this.dbHandle;
+    if (!fs.existsSync(this.cfg.paths.db)) return undefined;
+    return (this.dbHandle = StateDb.open(this.cfg.paths.db));
+  }
+
+  paths(ctid: number): CtPaths {
+    return ctPaths(this.cfg, ctid);
+  }
+
+  cgroup(ctid: number): CgroupManager {
+    return createCgroupManager({ node: this.cfg.node, ctid });
+  }
+
+  storage(): StorageDriver {
+    return getStorageDriver('dir');
+  }
+
+  target(ctid: number): StorageTarget {
+    const p = this.paths(ctid);
+    return { ctid, privatePath: p.private, mountPath: p.mount };
+  }
+
+  close(): void {
+    this.dbHandle?.close();
+    this.dbHandle = undefined;
+  }
+}
+
+/** root is traversable (0711) because the container's root uid must reach its mount point. */
+export function ensureNodeDirs(cfg: GlobalConfig): void {
+  const p = cfg.paths;
+  fs.mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
+  fs.chmodSync(cfg.root, 0o711);
+  for (const [dir, mode] of [
+    [p.private, 0o700],
+    [p.mounts, 0o711],
+    [p.run, 0o700],
+    [p.locks, 0o700],
+    [p.logs, 0o700],
+    [p.cache, 0o700],
+  ] as const) {
+    fs.mkdirSync(dir, { recursive: true, mode });
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * One error type for every failure a user can cause or meet. `exit` follows vzctl's
+ * include/vzerror.h wherever vzctl has a number, so scripts written for vzctl keep working.
+ * main.ts is the only place that turns these into a message and an exit code.
+ */
+export const ErrorCode = {
+  SYSTEM: 3, // VZ_SYSTEM_ERROR: a syscall or helper failed
+  ENVCREATE: 7, // VZ_ENVCREATE_ERROR: the container could not be started
+  COMMAND: 8, // VZ_COMMAND_EXECUTION_ERROR
+  LOCKED: 9, // VZ_LOCKED: another operation holds the container's lock
+  NOCONFIG: 10, // VZ_NOCONFIG: global config missing or unreadable
+  NOT_FOUND: 14, // VZ_NOVE_CONFIG: no such container
+  SYNTAX: 20, // VZ_INVALID_PARAMETER_SYNTAX: bad command line
+  INVALID: 21, // VZ_INVALID_PARAMETER_VALUE
+  NOT_ENOUGH_PARAMS: 27, // VZ_NOT_ENOUGH_PARAMS
+  NOT_RUNNING: 31, // VZ_VE_NOT_RUNNING
+  RUNNING: 32, // VZ_VE_RUNNING
+  STOP_FAILED: 33, // VZ_STOP_ERROR
+  NOT_MOUNTED: 40, // VZ_FS_NOT_MOUNTED
+  MOUNTED: 41, // VZ_FS_MOUNTED
+  NO_PRIVATE: 43, // VZ_FS_NOPRVT: private area missing
+  EXISTS: 44, // VZ_FS_PRVT_AREA_EXIST: create over an existing container
+  NO_SPACE: 46, // VZ_FS_NO_DISK_SPACE
+  BAD_TEMPLATE: 47, // VZ_FS_BAD_TMPL: template cache missing or broken
+  NEW_PRIVATE: 48, // VZ_FS_NEW_VE_PRVT
+  CANT_MOUNT: 50, // VZ_FS_CANTMOUNT
+  CANT_UMOUNT: 51, // VZ_FS_CANTUMOUNT
+  DEL_PRIVATE: 52, // VZ_FS_DEL_PRVT
+  BAD_INIT: 56, // VZ_FS_BAD_SBIN_INIT
+  BAD_HOSTNAME: 70, // VZ_BADHOSTNAME
+  BAD_IP: 71, // VZ_BADIP
+  IP_IN_USE: 78, // VZ_IP_INUSE
+  INVALID_CONFIG: 85, // VZ_INVALID_CONFIG: malformed YAML / unknown key / wrong type
+  TEMPLATE_NOT_FOUND: 91, // VZ_PKGSET_NOT_FOUND: unknown OS template or profile
+  UNSUPPORTED: 143, // VZ_UNSUPPORTED_ACTION
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+export class VzError extends Error {
+  readonly code: ErrorCodeName;
+  readonly exit: number;
+  readonly ctid?: number;
+  readonly hint?: string;
+
+  constructor(code: ErrorCodeName, message: string, opts: { ctid?: number; hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'VzError';
+    this.code = code;
+    this.exit = ErrorCode[code];
+    this.ctid = opts.ctid;
+    this.hint = opts.hint;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { error: this.code, exit: this.exit, ctid: this.ctid, message: this.message, hint: this.hint };
+  }
+}
+
+export function isVzError(e: unknown): e is VzError {
+  return e instanceof VzError;
+}
+
+/** Wraps an errno-style Node error from a system call into a VzError with a readable line. */
+export function systemError(what: string, e: unknown, opts: { ctid?: number; code?: ErrorCodeName } = {}): VzError {
+  const err = e as NodeJS.ErrnoException;
+  const code = opts.code ?? (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' ? 'NO_SPACE' : 'SYSTEM');
+  const detail = err?.code ? `${err.code}${err.message ? ': ' + err.message.replace(/^\w+: /, '') : ''}` : String(e);
+  return new VzError(code, `${what}: ${detail}`, { ctid: opts.ctid, cause: e });
+}

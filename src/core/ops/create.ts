@@ -1,0 +1,86 @@
+/** vzctl create: a new private area from a cached OS template, and the container's record. */
+import fs from 'node:fs';
+import type { Context } from '../context.js';
+import { withLock } from '../lock.js';
+import { withRevert } from '../reverter.js';
+import { VzError } from '../errors.js';
+import { loadOsTemplate, loadProfile } from '../../config/templates.js';
+import { parseParams } from '../../config/params.js';
+import { ensureTemplateCache, copyTemplate } from '../../template/cache.js';
+import { shiftTree } from '../../sys/idshift.js';
+import { writeFileInRoot } from '../../sys/rootwrite.js';
+import type { ContainerRow } from '../../state/types.js';
+import { cleanupRuntime } from '../cleanup.js';
+
+export interface CreateRequest {
+  ctid: number;
+  ostemplate: string;
+  profile?: string;
+  /** Raw values from the command line, validated here against the parameter table. */
+  params: Record<string, unknown>;
+}
+
+export async function createContainer(ctx: Context, req: CreateRequest): Promise<ContainerRow> {
+  const { ctid } = req;
+  const tmpl = loadOsTemplate(ctx.cfg.templates_dir, req.ostemplate);
+  const profile = req.profile ? loadProfile(ctx.cfg.templates_dir, req.profile) : undefined;
+  const cli = parseParams(req.params, 'create');
+  const params: Record<string, unknown> = { ...tmpl.defaults, ...(profile?.params ?? {}), ...cli };
+  // What start needs from the template is copied in: a container must not depend on a
+  // template file that may be edited or removed later.
+  params._init = tmpl.init;
+  params._halt_signal = tmpl.halt_signal;
+  params._reboot_signal = tmpl.reboot_signal;
+  if (params.stop_timeout === undefined && tmpl.stop_timeout !== undefined) params.stop_timeout = tmpl.stop_timeout;
+
+  return withLock(ctx, ctid, async () => {
+    const db = ctx.db();
+    const existing = db.getContainer(ctid);
+    const t = ctx.target(ctid);
+    if (existing && existing.state !== 'creating') {
+      throw new VzError('EXISTS', 'container already exists', { ctid, hint: `destroy it first: vzctl destroy ${ctid}` });
+    }
+    if (existing) {
+      // A create that was killed half way: we hold the lock, so nobody else is working on it.
+      cleanupRuntime(ctx, ctid, { unmount: true });
+      ctx.storage().destroy(t);
+      db.deleteContainer(ctid);
+    } else if (ctx.storage().exists(t)) {
+      throw new VzError('EXISTS', `private area ${t.privatePath} already exists`, {
+        ctid,
+        hint: 'it is not a known container: move it away or remove it',
+      });
+    }
+    return withRevert(async (undo) => {
+      const row = db.insertContainer({
+        ctid,
+        name: (cli.name as string | undefined) ?? null,
+        ostemplate: req.ostemplate,
+        profile: req.profile ?? null,
+        uidSize: ctx.cfg.idmap.size,
+        idmapBase: ctx.cfg.idmap.base,
+        idmapCount: ctx.cfg.idmap.count,
+        state: 'creating',
+      });
+      undo.add('remove the container record', () => void db.deleteContainer(ctid));
+      if (!fs.existsSync(`${ctx.cfg.paths.cache}/${req.ostemplate}/.vzkit-complete`)) {
+        ctx.progress(`Creating OS template cache ${req.ostemplate}`);
+      }
+      const cache = ensureTemplateCache(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build });
+      ctx.progress(`Creating container private area (${req.ostemplate})`);
+      undo.add('remove the private area', () => ctx.storage().destroy(t));
+      ctx.storage().create(t, (dir) => {
+        copyTemplate(cache, dir);
+        shiftTree(dir, row.uidBase, row.uidSize);
+        if (typeof params.hostname === 'string') {
+          writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+        }
+      });
+      const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
+      db.setParams(ctid, stored);
+      db.setState(ctid, 'stopped', 'created');
+      ctx.progress('Container private area was created');
+      return db.getContainer(ctid)!;
+    });
+  });
+}

@@ -1,0 +1,27 @@
+/** vzctl destroy: removes a stopped container's private area, mount point, run files and record. */
+import fs from 'node:fs';
+import type { Context } from '../context.js';
+import { withLock } from '../lock.js';
+import { VzError } from '../errors.js';
+import { probeRuntime } from '../runtime-state.js';
+import { cleanupRuntime } from '../cleanup.js';
+
+export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
+  return withLock(ctx, ctid, () => {
+    const db = ctx.db();
+    const row = db.getContainer(ctid); // a half-created one ('creating') may be destroyed too
+    if (!row) throw new VzError('NOT_FOUND', 'container does not exist', { ctid });
+    const p = ctx.paths(ctid);
+    if (probeRuntime(p).running) {
+      throw new VzError('RUNNING', 'container is currently running', { ctid, hint: `stop it first: vzctl stop ${ctid}` });
+    }
+    db.setState(ctid, 'destroying', 'destroy');
+    cleanupRuntime(ctx, ctid, { unmount: true });
+    ctx.progress(`Destroying container private area: ${p.private}`);
+    ctx.storage().destroy(ctx.target(ctid));
+    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog]) fs.rmSync(f, { force: true });
+    // The record goes last: a destroy killed half way can simply be run again.
+    db.deleteContainer(ctid);
+    ctx.progress('Container private area was destroyed');
+  });
+}

@@ -1,0 +1,80 @@
+/** vzctl start: mount, cgroups, then the native helper spawns init and stays as the monitor. */
+import fs from 'node:fs';
+import type { Context } from '../context.js';
+import { withLock } from '../lock.js';
+import { withRevert } from '../reverter.js';
+import { VzError } from '../errors.js';
+import { requireContainer } from '../resolve.js';
+import { probeRuntime } from '../runtime-state.js';
+import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
+import { startWithHelper } from '../../runtime/spawn.js';
+import { helperPath } from '../install.js';
+import { writeFileInRoot } from '../../sys/rootwrite.js';
+import type { SpawnConfig } from '../../runtime/protocol.js';
+
+export async function startContainer(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
+  return withLock(ctx, ctid, () => startLocked(ctx, ctid));
+}
+
+export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
+  const row = requireContainer(ctx, ctid);
+  const db = ctx.db();
+  const p = ctx.paths(ctid);
+  if (probeRuntime(p).running) throw new VzError('RUNNING', 'container is already running', { ctid });
+  const storage = ctx.storage();
+  const t = ctx.target(ctid);
+  if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
+  const wasMounted = storage.isMounted(t);
+  if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false }); // a crashed run
+
+  const params = db.getParams(ctid);
+  const init = (params._init as string[] | undefined) ?? ['/sbin/init'];
+  const hostname = (params.hostname as string | undefined) ?? `ct${ctid}`;
+  ctx.progress('Starting container...');
+  return withRevert(async (undo) => {
+    db.setState(ctid, 'starting', 'start');
+    undo.add('record the container as stopped', () => db.setState(ctid, 'stopped', 'start failed'));
+    if (!wasMounted) {
+      storage.mount(t);
+      undo.add('unmount the private area', () => storage.unmount(t));
+      ctx.progress('Container is mounted');
+    }
+    writeFileInRoot(t.mountPath, 'etc/hostname', `${hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+    const cg = ctx.cgroup(ctid);
+    cg.create();
+    undo.add('remove the cgroups', () => cg.destroy());
+    for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
+    undo.add('remove run files', () => {
+      for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
+    });
+    const config: SpawnConfig = {
+      rootfs: t.mountPath,
+      hostname,
+      uid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
+      gid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
+      init,
+      env: ['container=vzkit', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=linux', 'HOME=/root'],
+      console_log: p.consoleLog,
+      socket: p.socket,
+      pidfile: p.pidfile,
+      statusfile: p.statusfile,
+      rmdirs: cg.dirs(),
+      // A container that halts from inside is unmounted too, as vzctl does; a mount the admin
+      // made before start (vzctl mount) is left alone.
+      umounts: wasMounted ? [] : [t.mountPath],
+      tty_gid: row.uidBase + 5,
+      root_uid: row.uidBase,
+      root_gid: row.uidBase,
+    };
+    const res = await startWithHelper({
+      helper: helperPath(),
+      config,
+      monitorLog: p.monitorLog,
+      ctid,
+      joinCgroups: (pid) => cg.addProcess(pid),
+    });
+    db.setState(ctid, 'running', 'start');
+    ctx.progress('Container start in progress...');
+    return res;
+  });
+}

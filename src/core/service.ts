@@ -1,0 +1,69 @@
+/**
+ * ContainerService: the one object the CLI verbs talk to. Each operation lives in core/ops/ as a
+ * small module; this class only binds them to a Context.
+ */
+import { Context, type Progress } from './context.js';
+import { resolveCtid } from './resolve.js';
+import { createContainer, type CreateRequest } from './ops/create.js';
+import { startContainer } from './ops/start.js';
+import { stopContainer, type StopOptions } from './ops/stop.js';
+import { destroyContainer } from './ops/destroy.js';
+import { mountContainer, umountContainer } from './ops/mount.js';
+import { containerStatus, listContainers } from './ops/status.js';
+import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
+import { setParams } from './ops/set.js';
+import { restartContainer } from './ops/restart.js';
+
+export class ContainerService {
+  readonly ctx: Context;
+
+  constructor(opts: { progress?: Progress; ctx?: Context } = {}) {
+    this.ctx = opts.ctx ?? new Context({ progress: opts.progress });
+  }
+
+  resolve(arg: string): number {
+    return resolveCtid(this.ctx, arg);
+  }
+  create(req: CreateRequest) {
+    return createContainer(this.ctx, req);
+  }
+  start(ctid: number) {
+    return startContainer(this.ctx, ctid);
+  }
+  stop(ctid: number, opts?: StopOptions) {
+    return stopContainer(this.ctx, ctid, opts);
+  }
+  restart(ctid: number, opts?: StopOptions) {
+    return restartContainer(this.ctx, ctid, opts);
+  }
+  destroy(ctid: number) {
+    return destroyContainer(this.ctx, ctid);
+  }
+  mount(ctid: number) {
+    return mountContainer(this.ctx, ctid);
+  }
+  umount(ctid: number) {
+    return umountContainer(this.ctx, ctid);
+  }
+  status(ctid: number) {
+    return containerStatus(this.ctx, ctid);
+  }
+  list() {
+    return listContainers(this.ctx);
+  }
+  exec(ctid: number, argv: string[]) {
+    return execInContainer(this.ctx, ctid, argv);
+  }
+  enter(ctid: number) {
+    return enterContainer(this.ctx, ctid);
+  }
+  console(ctid: number) {
+    return consoleContainer(this.ctx, ctid);
+  }
+  set(ctid: number, raw: Record<string, unknown>, save: boolean) {
+    return setParams(this.ctx, ctid, raw, save);
+  }
+  close(): void {
+    this.ctx.close();
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * exec / enter / console: run the helper with the caller's stdio and return its exit status.
+ * Node stays out of the data path; it only forwards termination signals and waits.
+ */
+import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { EXIT_HELPER_FAILED } from './protocol.js';
+
+export interface JoinTarget {
+  helper: string;
+  initPid: number;
+  cgroupProcs: string[];
+}
+
+function run(helper: string, args: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(helper, args, { stdio: 'inherit' });
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+    // The terminal sends SIGINT/SIGQUIT to the whole foreground group (the helper included):
+    // ignore them here so vzctl reports the command's own status.
+    const handlers: Array<[NodeJS.Signals, () => void]> = [
+      ['SIGINT', () => {}],
+      ['SIGQUIT', () => {}],
+      ['SIGTERM', forward('SIGTERM')],
+      ['SIGHUP', forward('SIGHUP')],
+    ];
+    for (const [s, h] of handlers) process.on(s, h);
+    const done = (code: number) => {
+      for (const [s, h] of handlers) process.off(s, h);
+      resolve(code);
+    };
+    child.on('error', (e) => {
+      process.stderr.write(`vzctl: cannot run ${helper}: ${e.message}\n`);
+      done(EXIT_HELPER_FAILED);
+    });
+    child.on('exit', (code, signal) => done(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  return (os.constants.signals as Record<string, number>)[sig] ?? 0;
+}
+
+function joinArgs(t: JoinTarget, env: string[] = []): string[] {
+  const a = ['--pid', String(t.initPid)];
+  for (const f of t.cgroupProcs) a.push('--cgroup', f);
+  for (const e of env) a.push('--env', e);
+  return a;
+}
+
+export function execIn(t: JoinTarget, argv: string[], env: string[] = []): Promise<number> {
+  return run(t.helper, ['exec', ...joinArgs(t, env), '--', ...argv]);
+}
+
+export function enterIn(t: JoinTarget, env: string[] = []): Promise<number> {
+  return run(t.helper, ['enter', ...joinArgs(t, env)]);
+}
+
+export function attachConsole(helper: string, socket: string): Promise<number> {
+  return run(helper, ['console', socket]);
+}

@@ -1,0 +1,96 @@
+/**
+ * Starts a container through native/ctspawn and walks the protocol's stages strictly:
+ * config -> spawned -> (cgroups) go -> running -> detach. The helper then stays as the monitor.
+ */
+import fs from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
+import { decode, encode, LineSplitter, STAGE_NAMES, Stage, type HelperMessage, type SpawnConfig } from './protocol.js';
+import { VzError } from '../core/errors.js';
+import { errnoName } from './errno.js';
+
+export interface StartResult {
+  monitorPid: number;
+  initPid: number;
+}
+
+export interface StartOptions {
+  helper: string;
+  config: SpawnConfig;
+  monitorLog: string;
+  ctid: number;
+  /** Stage 3: put the still-waiting init into the container's cgroups. */
+  joinCgroups(pid: number): void;
+  timeoutMs?: number;
+}
+
+export function startWithHelper(o: StartOptions): Promise<StartResult> {
+  const logFd = fs.openSync(o.monitorLog, 'a', 0o600);
+  let child;
+  try {
+    child = spawn(o.helper, ['start'], { detached: true, stdio: ['ignore', 'ignore', logFd, 'pipe'] });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  const chan = child.stdio[3] as Duplex;
+  chan.setEncoding('utf8');
+  const lines = new LineSplitter();
+  let stage: number = Stage.CONFIG;
+  let initPid = 0;
+
+  return new Promise<StartResult>((resolve, reject) => {
+    let done = false;
+    const fail = (e: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      chan.destroy(); // EOF before "detach" makes the helper abort and clean up
+      reject(e);
+    };
+    const timer = setTimeout(
+      () => fail(new VzError('ENVCREATE', `start timed out in stage "${STAGE_NAMES[stage]}"`, { ctid: o.ctid })),
+      o.timeoutMs ?? 30_000,
+    );
+    const handle = (m: HelperMessage) => {
+      if (m.t === 'log') return;
+      if (m.t === 'error') {
+        const what = STAGE_NAMES[m.stage] ?? `stage ${m.stage}`;
+        const err = m.errno ? `: ${errnoName(m.errno)}` : '';
+        return fail(new VzError(m.stage === Stage.RUNNING ? 'BAD_INIT' : 'ENVCREATE', `start failed in ${what}: ${m.msg}${err}`, { ctid: o.ctid }));
+      }
+      if (stage === Stage.CONFIG && m.t === 'spawned') {
+        initPid = m.pid;
+        stage = Stage.CGROUP;
+        try {
+          o.joinCgroups(m.pid);
+        } catch (e) {
+          return fail(e as Error);
+        }
+        chan.write(encode({ t: 'go' }));
+        stage = Stage.SETUP;
+        return;
+      }
+      if (stage === Stage.SETUP && m.t === 'running' && m.pid === initPid) {
+        stage = Stage.DETACH;
+        chan.end(encode({ t: 'detach' }));
+        done = true;
+        clearTimeout(timer);
+        child.unref();
+        chan.destroy();
+        return resolve({ monitorPid: child.pid!, initPid });
+      }
+      fail(new VzError('SYSTEM', `protocol violation: "${m.t}" in stage "${STAGE_NAMES[stage]}"`, { ctid: o.ctid }));
+    };
+    chan.on('data', (chunk: string) => {
+      try {
+        for (const line of lines.push(chunk)) handle(decode(line));
+      } catch (e) {
+        fail(new VzError('SYSTEM', (e as Error).message, { ctid: o.ctid }));
+      }
+    });
+    chan.on('error', (e) => fail(new VzError('SYSTEM', `helper channel: ${e.message}`, { ctid: o.ctid })));
+    chan.on('close', () => fail(new VzError('ENVCREATE', `helper exited in stage "${STAGE_NAMES[stage]}" (see ${o.monitorLog})`, { ctid: o.ctid })));
+    child.on('error', (e) => fail(new VzError('SYSTEM', `cannot run ${o.helper}: ${e.message}`, { ctid: o.ctid })));
+    chan.write(encode({ t: 'config', ...o.config }));
+  });
+}

@@ -1,0 +1,59 @@
+/** Host mount table queries and bind mounts (mount(2) through koffi: no `mount` binary per call). */
+import fs from 'node:fs';
+import { getLibc, errnoError } from './libc.js';
+
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 2;
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+}
+
+/** Mount points from /proc/self/mountinfo (octal escapes decoded). */
+export function listMounts(): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (!line) continue;
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    out.push({ mountPoint: unescape(f[4]!), fsType: f[sep + 1]!, source: unescape(f[sep + 2] ?? '') });
+  }
+  return out;
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function isMountPoint(dir: string): boolean {
+  return listMounts().some((m) => m.mountPoint === dir);
+}
+
+/** Mount points at or below `dir`, deepest first (the order to unmount them). */
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : dir + '/';
+  return listMounts()
+    .map((m) => m.mountPoint)
+    .filter((p) => p === dir || p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+export function bindMount(src: string, target: string): void {
+  const libc = getLibc();
+  if (libc.mount(src, target, null, MS_BIND | MS_REC, null) !== 0) throw errnoError('mount', libc.errno(), target);
+  // A private mount: nothing a container mounts beneath it propagates back to the host.
+  if (libc.mount(null, target, null, MS_PRIVATE | MS_REC, null) !== 0) throw errnoError('mount', libc.errno(), target);
+}
+
+export function umount(target: string, detach = true): void {
+  const libc = getLibc();
+  if (libc.umount2(target, detach ? MNT_DETACH : 0) !== 0) {
+    const errno = libc.errno();
+    if (errno === 22 /* EINVAL: not a mount point */ || errno === 2 /* ENOENT */) return;
+    throw errnoError('umount2', errno, target);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The template cache: each OS template is built once into root/cache/NAME and copied (with its
+ * ownership shifted) into every new container's private area.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { lockFile } from '../sys/lock.js';
+import { VzError, systemError } from '../core/errors.js';
+import { buildBusybox } from './busybox.js';
+
+export interface TemplateBuildSpec {
+  name: string;
+  build: { type: string; [k: string]: unknown };
+}
+
+const BUILDERS: Record<string, (dest: string, spec: TemplateBuildSpec) => void> = {
+  busybox: (dest) => buildBusybox(dest),
+};
+
+/** Returns the cached tree for the template, building it first when missing. */
+export function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec): string {
+  const dest = path.join(cacheDir, spec.name);
+  if (fs.existsSync(path.join(dest, '.vzkit-complete'))) return dest;
+  const builder = BUILDERS[spec.build.type];
+  if (!builder) throw new VzError('BAD_TEMPLATE', `template ${spec.name}: unknown build type "${spec.build.type}"`);
+  fs.mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+  const lock = lockFile(path.join(cacheDir, `${spec.name}.lck`), { waitMs: 600_000, what: `template ${spec.name}` });
+  try {
+    if (fs.existsSync(path.join(dest, '.vzkit-complete'))) return dest; // built while we waited
+    const tmp = `${dest}.building`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { mode: 0o755 });
+    try {
+      builder(tmp, spec);
+      fs.writeFileSync(path.join(tmp, '.vzkit-complete'), `${new Date().toISOString()}\n`);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (e instanceof VzError) throw e;
+      throw systemError(`cannot build template ${spec.name}`, e, { code: 'BAD_TEMPLATE' });
+    }
+    return dest;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Copies a cached template tree into `dest` (which exists and is empty). */
+export function copyTemplate(src: string, dest: string): void {
+  // cp keeps hard links, sparse files, xattrs and special files, which fs.cp does not all do.
+  execFileSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+  fs.rmSync(path.join(dest, '.vzkit-complete'), { force: true });
+}
