@@ -104,7 +104,7 @@ static enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd,
 				int sig = si.ssi_signo;
 				if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
 					char msg[64];
-					snprintf(msg, sizeof(msg), "start interrupted by %s", sigabbrev_np(sig) ?: "signal");
+					snprintf(msg, sizeof(msg), "start interrupted by SIG%s", sigabbrev_np(sig) ?: "?");
 					start_abort(ctx, stage, EINTR, msg);
 				}
 				if (sig == SIGCHLD && ctx->init_pid > 0 && stage < STAGE_SETUP) {

@@ -16,8 +16,8 @@ void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "PREFIX: MSG: strerror(errno)\n" on stderr. */
 void warn_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* warn_() then exit(code). */
-void die_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-void diex_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+void die_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), __noreturn__));
+void diex_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), __noreturn__));
 
 ssize_t read_retry(int fd, void *buf, size_t len);
 /* Writes everything or fails; -1 with errno set. Handles EINTR and short writes. */

@@ -5,7 +5,7 @@ import { VzError } from '../core/errors.js';
  * v2 cpu.weight (1..10000) -> v1 cpu.shares (2..262144): the inverse of runc's linear
  * ConvertCPUSharesToCgroupV2Value, weight = 1 + (shares - 2) * 9999 / 262142 (floored).
  * Taking the ceiling makes the pair round-trip exactly. Note weight 100 (the v2 default) maps to
- * 2597 shares, not the v1 default 1024: what matters is that containers compare fairly.
+ * 2598 shares, not the v1 default 1024: what matters is that containers compare fairly.
  */
 export function weightToShares(weight: number): number {
   checkWeight(weight);

@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
       .exitProcess(false)
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
-        throw err ?? new VzError('SYNTAX', msg);
+        throw err instanceof VzError ? err : new VzError('SYNTAX', msg || err?.message || 'invalid command line');
       });
     for (const verb of VERBS) {
       y = y.command({

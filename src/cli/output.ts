@@ -25,7 +25,10 @@ export class Output {
 
   /** One line per error, never a stack trace (VZKIT_DEBUG=1 shows it); returns the exit code. */
   error(e: unknown): number {
-    const err = isVzError(e) ? e : new VzError('SYSTEM', `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    const errno = (e as NodeJS.ErrnoException)?.code;
+    const err = isVzError(e)
+      ? e
+      : new VzError('SYSTEM', `${errno ? '' : 'internal error: '}${(e as Error)?.message ?? String(e)}`, { cause: e });
     if (this.json) {
       process.stdout.write(JSON.stringify(err.toJSON()) + '\n');
     } else {

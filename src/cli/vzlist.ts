@@ -48,7 +48,7 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       .version(false)
       .exitProcess(false)
       .fail((msg, err) => {
-        throw err ?? new VzError('SYNTAX', msg);
+        throw err instanceof VzError ? err : new VzError('SYNTAX', msg || err?.message || 'invalid command line');
       })
       .parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
     if (args.help) return 0;

@@ -2,8 +2,9 @@
  * The node-wide config (/etc/vzkit/vzkit.yaml, or $VZKIT_CONFIG). Every key is optional;
  * a missing default file means all defaults, a missing file named explicitly is an error.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { packageRoot } from '../core/install.js';
 import { VzError } from '../core/errors.js';
 import { configError, readFields } from './fields.js';
 import { paramByKey } from './params.js';
@@ -44,14 +45,7 @@ export interface GlobalConfig {
  */
 export function defaultTemplatesDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.VZKIT_TEMPLATES) return path.resolve(env.VZKIT_TEMPLATES);
-  const script = process.argv[1] ? path.resolve(process.argv[1]) : path.join(process.cwd(), 'x');
-  let real = script;
-  try {
-    real = realpathSync(script);
-  } catch {
-    // not a file (REPL, -e): keep the resolved path
-  }
-  return path.resolve(path.dirname(real), '..', 'templates');
+  return path.join(packageRoot(), 'templates');
 }
 
 const DEFAULTS = {

@@ -33,8 +33,8 @@ export function writeFileInRoot(
   content: string,
   opts: { mode?: number; uid?: number; gid?: number } = {},
 ): void {
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-  const fd = openInRoot(root, relPath, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, opts.mode ?? 0o644);
+  const { O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+  const fd = openInRoot(root, relPath, O_WRONLY | O_CREAT | O_TRUNC, opts.mode ?? 0o644);
   try {
     fs.writeSync(fd, content);
     if (opts.uid !== undefined && opts.gid !== undefined) fs.fchownSync(fd, opts.uid, opts.gid);

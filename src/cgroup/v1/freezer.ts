@@ -21,7 +21,3 @@ export function freeze(dir: string, timeoutMs: number, ctid?: number): void {
 export function thaw(dir: string, ctid?: number): void {
   writeValue(join(dir, 'freezer.state'), 'THAWED', 'thaw', ctid);
 }
-
-export function isFrozen(dir: string): boolean {
-  return state(dir) === 'FROZEN';
-}

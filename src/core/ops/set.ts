@@ -17,12 +17,9 @@ type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number)
 const LIVE: Record<string, LiveApplier> = {
   async hostname(ctx, ctid, value, initPid) {
     const h = String(value);
-    // The container's own UTS namespace: write it from inside, no container binary trusted
-    // beyond /bin/sh.
-    const code = await execIn(
-      { helper: helperPath(), initPid, cgroupProcs: ctx.cgroup(ctid).procsFiles() },
-      ['/bin/sh', '-c', 'echo "$1" > /proc/sys/kernel/hostname', 'sh', h],
-    );
+    // sethostname(2) must run in the container's UTS namespace: its own hostname(1) does it
+    // (/proc/sys/kernel/hostname is owned by the host's root and not writable from inside).
+    const code = await execIn({ helper: helperPath(), initPid, cgroupProcs: ctx.cgroup(ctid).procsFiles() }, ['hostname', h]);
     if (code !== 0) throw new VzError('BAD_HOSTNAME', `cannot set the hostname inside the container (exit ${code})`, { ctid });
   },
 };

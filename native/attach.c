@@ -1,0 +1,414 @@
+/* "ctspawn exec" and "ctspawn enter": join a running container through a pidfd of its init
+ * and run a command (exec) or a login shell on a new pty inside the container (enter).
+ *
+ * After setns() this process is inside the container's mount namespace, so it must not use
+ * anything that would load code or configuration from the container's filesystem (NSS,
+ * locales): only plain syscalls from here on. */
+#include <errno.h>
+#include <stdnoreturn.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "protocol.h"
+#include "term.h"
+#include "util.h"
+
+#define JOIN_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+extern char **environ;
+
+struct opts {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const char *cwd;
+	char **cgroups, **envs;
+	size_t ncgroups, nenvs;
+	char **cmd;
+};
+
+static noreturn void usage(bool enter)
+{
+	if (enter)
+		diex_(EXIT_HELPER_FAILED, "usage: ctspawn enter --pid PID [--cgroup FILE]... [--env K=V]... "
+					   "[--cwd DIR] [--uid N] [--gid N]");
+	diex_(EXIT_HELPER_FAILED, "usage: ctspawn exec --pid PID [--cgroup FILE]... [--env K=V]... "
+				   "[--cwd DIR] [--uid N] [--gid N] -- CMD [ARG]...");
+}
+
+static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' }, { "cgroup", required_argument, NULL, 'c' },
+		{ "env", required_argument, NULL, 'e' }, { "cwd", required_argument, NULL, 'd' },
+		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long long v;
+	memset(o, 0, sizeof(*o));
+	o->cgroups = calloc(argc, sizeof(char *));
+	o->envs = calloc(argc, sizeof(char *));
+	if (!o->cgroups || !o->envs)
+		diex_(EXIT_HELPER_FAILED, "out of memory");
+	opterr = 0;
+	int c;
+	/* "+": stop at the first non-option so CMD's own options are left alone. */
+	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_ll(optarg, 1, 0x7fffffff, &v) < 0)
+				diex_(EXIT_HELPER_FAILED, "bad --pid %s", optarg);
+			o->pid = v;
+			break;
+		case 'u':
+		case 'g':
+			if (parse_ll(optarg, 0, 0xfffffffeLL, &v) < 0)
+				diex_(EXIT_HELPER_FAILED, "bad --%s %s", c == 'u' ? "uid" : "gid", optarg);
+			if (c == 'u')
+				o->uid = v;
+			else
+				o->gid = v;
+			break;
+		case 'c':
+			o->cgroups[o->ncgroups++] = optarg;
+			break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				diex_(EXIT_HELPER_FAILED, "bad --env %s (want KEY=VALUE)", optarg);
+			o->envs[o->nenvs++] = optarg;
+			break;
+		case 'd':
+			o->cwd = optarg;
+			break;
+		default:
+			warnx_("unknown option %s", argv[optind - 1]);
+			usage(enter);
+		}
+	}
+	if (!o->pid)
+		usage(enter);
+	o->cmd = argv + optind;
+	if (enter ? *o->cmd != NULL : *o->cmd == NULL)
+		usage(enter);
+}
+
+/* PATH, HOME, TERM, container=vzkit, then --env entries (which replace same-named ones). */
+static char **build_env(const struct opts *o)
+{
+	char **env = calloc(o->nenvs + 5, sizeof(char *));
+	if (!env)
+		diex_(EXIT_HELPER_FAILED, "out of memory");
+	size_t n = 0;
+	env[n++] = DEFAULT_PATH;
+	env[n++] = o->uid == 0 ? "HOME=/root" : "HOME=/";
+	const char *term = getenv("TERM");
+	if (term) {
+		char *t = malloc(strlen(term) + 6);
+		if (!t)
+			diex_(EXIT_HELPER_FAILED, "out of memory");
+		strcpy(t, "TERM=");
+		strcat(t, term);
+		env[n++] = t;
+	}
+	env[n++] = "container=vzkit";
+	for (size_t i = 0; i < o->nenvs; i++) {
+		size_t klen = strchr(o->envs[i], '=') - o->envs[i] + 1;
+		size_t j;
+		for (j = 0; j < n; j++)
+			if (strncmp(env[j], o->envs[i], klen) == 0)
+				break;
+		env[j] = o->envs[i];
+		if (j == n)
+			n++;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static void join_container(const struct opts *o)
+{
+	int pidfd = pidfd_open(o->pid, 0);
+	if (pidfd < 0)
+		die_(EXIT_HELPER_FAILED, "pidfd_open %d", o->pid);
+	/* The pidfd pins the process; signal 0 tells whether it is still running. */
+	if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
+		die_(EXIT_HELPER_FAILED, "container init %d", o->pid);
+
+	/* Join the cgroups first, while their host paths still resolve: the command is then
+	 * accounted to the container and killed with it. */
+	char self[24];
+	int len = snprintf(self, sizeof(self), "%d\n", getpid());
+	for (size_t i = 0; i < o->ncgroups; i++)
+		if (write_file(o->cgroups[i], self, len) < 0)
+			die_(EXIT_HELPER_FAILED, "join cgroup %s", o->cgroups[i]);
+
+	/* Nothing in the container may ptrace us or open /proc/PID/exe of this host binary. */
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		die_(EXIT_HELPER_FAILED, "prctl PR_SET_DUMPABLE");
+	/* One call: the kernel orders the joins (user namespace first) and does all or none. */
+	if (setns(pidfd, JOIN_FLAGS) < 0)
+		die_(EXIT_HELPER_FAILED, "setns into the namespaces of %d", o->pid);
+	close(pidfd);
+	if (setresgid(o->gid, o->gid, o->gid) < 0)
+		die_(EXIT_HELPER_FAILED, "setresgid %u", o->gid);
+	if (setgroups(0, NULL) < 0)
+		die_(EXIT_HELPER_FAILED, "setgroups");
+	if (setresuid(o->uid, o->uid, o->uid) < 0)
+		die_(EXIT_HELPER_FAILED, "setresuid %u", o->uid);
+	const char *cwd = o->cwd ? o->cwd : "/";
+	if (chdir(cwd) < 0)
+		die_(EXIT_HELPER_FAILED, "chdir %s", cwd);
+}
+
+static int wait_status(int st)
+{
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static noreturn void exec_cmd(char **cmd, char **env)
+{
+	/* execvp searches the PATH of environ, so make the clean env the current one. */
+	environ = env;
+	execvp(cmd[0], cmd);
+	int err = errno;
+	fprintf(stderr, "ctspawn: exec %s: %s\n", cmd[0], strerror(err));
+	_exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGWINCH);
+	sigaddset(set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+		die_(EXIT_HELPER_FAILED, "sigprocmask");
+}
+
+static void unblock_all(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int run_exec(const struct opts *o, char **env)
+{
+	sigset_t set;
+	block_signals(&set);
+	pid_t child = fork();
+	if (child < 0)
+		die_(EXIT_HELPER_FAILED, "fork");
+	if (child == 0) {
+		unblock_all();
+		exec_cmd(o->cmd, env);
+	}
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&set, &si);
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			die_(EXIT_HELPER_FAILED, "sigwaitinfo");
+		}
+		if (sig == SIGCHLD) {
+			int st;
+			pid_t p = waitpid(child, &st, WNOHANG);
+			if (p == child)
+				return wait_status(st);
+			continue;
+		}
+		if (sig == SIGPIPE)
+			continue;
+		/* Signals from the terminal already reach the child: it is in our process group.
+		 * Forward only those someone sent to us explicitly. */
+		if (si.si_code != SI_KERNEL)
+			kill(child, sig);
+	}
+}
+
+/* ---- enter ---- */
+
+struct pty_proxy {
+	int master;
+	pid_t child;
+	bool stdin_open, master_open;
+	char in[4096];
+	size_t in_off, in_len;
+	bool send_eof;
+};
+
+static int open_container_pty(int *slave)
+{
+	/* /dev/ptmx is the container's own (-> pts/ptmx of its devpts); O_NONBLOCK so a FIFO
+	 * planted there cannot hang us, TIOCGPTN proves it is really a pty master. */
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (m < 0)
+		die_(EXIT_HELPER_FAILED, "open /dev/ptmx in the container");
+	unsigned ptn;
+	if (ioctl(m, TIOCGPTN, &ptn) < 0)
+		die_(EXIT_HELPER_FAILED, "/dev/ptmx in the container is not a pty multiplexer");
+	int unlock = 0;
+	if (ioctl(m, TIOCSPTLCK, &unlock) < 0)
+		die_(EXIT_HELPER_FAILED, "unlock pty");
+	/* TIOCGPTPEER opens the slave without a path lookup in the container's /dev/pts. */
+	*slave = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0)
+		die_(EXIT_HELPER_FAILED, "open pty slave");
+	return m;
+}
+
+static noreturn void shell_child(int slave, char **env)
+{
+	unblock_all();
+	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
+		fprintf(stderr, "ctspawn: make the pty the controlling terminal: %s\n", strerror(errno));
+		_exit(EXIT_HELPER_FAILED);
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			_exit(EXIT_HELPER_FAILED);
+	static char *bash[] = { "/bin/bash", "-l", NULL };
+	static char *sh[] = { "/bin/sh", "-l", NULL };
+	exec_cmd(access("/bin/bash", X_OK) == 0 ? bash : sh, env);
+}
+
+static void proxy_output(struct pty_proxy *x)
+{
+	char buf[4096];
+	ssize_t n = read(x->master, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		x->master_open = false; /* EIO: every slave fd is closed */
+		return;
+	}
+	if (write_all(STDOUT_FILENO, buf, n) < 0)
+		x->master_open = false; /* nobody reads our output any more */
+}
+
+static void proxy_input(struct pty_proxy *x)
+{
+	ssize_t n = read(STDIN_FILENO, x->in, sizeof(x->in));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* The shell cannot see our EOF through a pty; its EOF character is the
+		 * equivalent (at the start of a line in canonical mode). */
+		x->stdin_open = false;
+		struct termios t;
+		x->in[0] = tcgetattr(x->master, &t) == 0 ? t.c_cc[VEOF] : 4;
+		x->in_off = 0;
+		x->in_len = 1;
+		return;
+	}
+	x->in_off = 0;
+	x->in_len = n;
+}
+
+static void flush_input(struct pty_proxy *x)
+{
+	ssize_t n = write(x->master, x->in + x->in_off, x->in_len - x->in_off);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			x->in_off = x->in_len = 0;
+		return;
+	}
+	x->in_off += n;
+	if (x->in_off == x->in_len)
+		x->in_off = x->in_len = 0;
+}
+
+static int run_enter(char **env)
+{
+	int slave;
+	int master = open_container_pty(&slave);
+	term_copy_winsize(STDIN_FILENO, master);
+	sigset_t set;
+	block_signals(&set);
+	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0)
+		die_(EXIT_HELPER_FAILED, "signalfd");
+	pid_t child = fork();
+	if (child < 0)
+		die_(EXIT_HELPER_FAILED, "fork");
+	if (child == 0)
+		shell_child(slave, env);
+	close(slave);
+	bool tty = term_raw(STDIN_FILENO);
+
+	struct pty_proxy x = { .master = master, .child = child, .stdin_open = true, .master_open = true };
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = sigfd, .events = POLLIN },
+			{ .fd = x.master_open ? master : -1, .events = POLLIN | (x.in_len ? POLLOUT : 0) },
+			{ .fd = x.stdin_open && !x.in_len ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_(EXIT_HELPER_FAILED, "poll");
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+			proxy_output(&x);
+		if (p[2].revents)
+			proxy_input(&x);
+		if (x.in_len && x.master_open)
+			flush_input(&x);
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		while (read_retry(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			int sig = si.ssi_signo;
+			if (sig == SIGWINCH && tty) {
+				term_copy_winsize(STDIN_FILENO, master);
+			} else if (sig == SIGCHLD) {
+				int st;
+				if (waitpid(child, &st, WNOHANG) != child)
+					continue;
+				/* Output the shell wrote just before exiting. */
+				for (int i = 0; i < 64 && x.master_open; i++) {
+					struct pollfd q = { .fd = master, .events = POLLIN };
+					if (poll(&q, 1, 0) <= 0 || !q.revents)
+						break;
+					proxy_output(&x);
+				}
+				term_restore();
+				return wait_status(st);
+			} else if (sig != SIGPIPE && sig != SIGWINCH) {
+				/* The shell has its own session on the pty: pass these on. */
+				kill(child, sig);
+			}
+		}
+	}
+}
+
+int cmd_attach(int argc, char **argv, bool enter)
+{
+	struct opts o;
+	parse_opts(argc, argv, enter, &o);
+	join_container(&o);
+	char **env = build_env(&o);
+	return enter ? run_enter(env) : run_exec(&o, env);
+}

@@ -1,0 +1,37 @@
+/* ctspawn: the native helper of vzkit. Subcommands: start, exec, enter, console. */
+#include <stdio.h>
+#include <string.h>
+
+#include "attach.h"
+#include "ctspawn.h"
+#include "protocol.h"
+#include "util.h"
+
+static int usage(void)
+{
+	fputs("usage: ctspawn start                  (protocol on fd 3, see protocol.h)\n"
+	      "       ctspawn exec --pid PID [options] -- CMD [ARG]...\n"
+	      "       ctspawn enter --pid PID [options]\n"
+	      "       ctspawn console SOCKET\n"
+	      "options: --cgroup FILE (repeatable), --env K=V (repeatable), --cwd DIR, --uid N, --gid N\n",
+	      stderr);
+	return EXIT_HELPER_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+	/* Keep 0-2 occupied so no pipe or socket we create lands there. */
+	ensure_stdio();
+	if (argc < 2)
+		return usage();
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "start") == 0 && argc == 2)
+		return cmd_start();
+	if (strcmp(cmd, "exec") == 0)
+		return cmd_attach(argc - 1, argv + 1, false);
+	if (strcmp(cmd, "enter") == 0)
+		return cmd_attach(argc - 1, argv + 1, true);
+	if (strcmp(cmd, "console") == 0)
+		return cmd_console(argc - 1, argv + 1);
+	return usage();
+}

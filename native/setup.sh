@@ -1,0 +1,65 @@
+#!/bin/sh
+# Installs whatever vzkit needs and is missing, then builds it. Idempotent and quick when
+# nothing changed: `npm run demo` and `npm test` call it first on every run.
+#   sh native/setup.sh               everything (needs root for apt and /usr/local/bin)
+#   sh native/setup.sh --build-only  only the native helper and the bundles
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+say() { printf 'setup: %s\n' "$*"; }
+
+# Debian packages: compilers for the helper and better-sqlite3's node-gyp build, busybox-static
+# for the busybox template, iproute2 for networking.
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux"
+install_apt() {
+  missing=""
+  for p in $APT_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages:$missing (run as root to install them)"; exit 1
+  fi
+  say "installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+install_npm() {
+  # node_modules/.package-lock.json is npm's own record of the last install.
+  if [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] \
+     && [ -f node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; then
+    return 0
+  fi
+  say "npm ci (better-sqlite3 compiles from source: a few minutes the first time)"
+  npm ci --no-audit --no-fund --loglevel=error
+}
+
+build() {
+  make -s -C native
+  stamp=dist/.built
+  if [ ! -f "$stamp" ] || [ -n "$(find src native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+    say "building dist/"
+    node native/build.mjs >/dev/null
+    touch "$stamp"
+  fi
+}
+
+link_commands() {
+  [ "$(id -u)" = 0 ] || return 0
+  for cmd in vzctl vzlist vzmigrate vzdump vzrestore vzd; do
+    [ -x "dist/$cmd" ] || continue
+    target="/usr/local/bin/$cmd"
+    [ "$(readlink "$target" 2>/dev/null)" = "$ROOT/dist/$cmd" ] || ln -sfn "$ROOT/dist/$cmd" "$target"
+  done
+}
+
+if [ "${1:-}" = "--build-only" ]; then
+  build
+  exit 0
+fi
+install_apt
+install_npm
+build
+link_commands
