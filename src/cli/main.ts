@@ -2,7 +2,6 @@
  * vzctl's entry: yargs parses, one verb runs, and this is the only place where errors become a
  * message and an exit code (vzctl's numbers, see core/errors.ts).
  */
-import yargs from 'yargs';
 import type { Verb } from './verb.js';
 import { Output } from './output.js';
 import { VzError } from '../core/errors.js';
@@ -28,11 +27,27 @@ export function splitExecArgs(argv: string[]): string[] {
   return [...argv.slice(0, verbAt + 2), '--', ...rest];
 }
 
+/**
+ * The hot, plainly shaped calls (`status CTID`, `exec CTID CMD...`) skip yargs: loading it costs
+ * more than the rest of such a command. Anything else, options included, goes through yargs.
+ */
+export function fastPath(argv: string[]): { verb: Verb; args: Record<string, unknown> } | undefined {
+  const [verb, ctid, ...rest] = argv;
+  if (ctid === undefined || ctid.startsWith('-')) return undefined;
+  if (verb === 'status' && rest.length === 0) return { verb: status, args: { ctid } };
+  if (verb === 'exec' && rest.length > 0 && rest[0] !== '--' && !rest[0]!.startsWith('-')) {
+    return { verb: exec, args: { ctid, command: rest } };
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const wantsJson = argv.includes('--json');
   let out = new Output('vzctl', wantsJson, false);
-  let selected: { verb: Verb; args: Record<string, unknown> } | undefined;
+  let selected: { verb: Verb; args: Record<string, unknown> } | undefined = fastPath(argv);
   try {
+    if (selected) return await runVerb(selected.verb, selected.args, out);
+    const { default: yargs } = await import('yargs');
     let y = yargs(splitExecArgs(argv))
       .scriptName('vzctl')
       .usage('$0 <command> <ctid> [options]')
@@ -61,15 +76,20 @@ export async function main(argv: string[]): Promise<number> {
       });
     }
     const parsed = (await y.parseAsync()) as Record<string, unknown>;
-    if (!selected) return parsed.help ? 0 : 0; // --help / --version already printed
+    const chosen = selected as { verb: Verb; args: Record<string, unknown> } | undefined;
+    if (!chosen) return 0; // --help already printed
     out = new Output('vzctl', Boolean(parsed.json), Boolean(parsed.quiet));
-    const svc = new ContainerService({ progress: out.info });
-    try {
-      return await selected.verb.run(selected.args, svc, out);
-    } finally {
-      svc.close();
-    }
+    return await runVerb(chosen.verb, chosen.args, out);
   } catch (e) {
     return out.error(e);
+  }
+}
+
+async function runVerb(verb: Verb, args: Record<string, unknown>, out: Output): Promise<number> {
+  const svc = new ContainerService({ progress: out.info });
+  try {
+    return await verb.run(args, svc, out);
+  } finally {
+    svc.close();
   }
 }

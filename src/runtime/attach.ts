@@ -3,7 +3,7 @@
  * Node stays out of the data path; it only forwards termination signals and waits.
  */
 import os from 'node:os';
-import { spawn } from 'node:child_process';
+import { childProcess } from '../sys/childproc.js';
 import { EXIT_HELPER_FAILED } from './protocol.js';
 
 export interface JoinTarget {
@@ -14,7 +14,7 @@ export interface JoinTarget {
 
 function run(helper: string, args: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(helper, args, { stdio: 'inherit' });
+    const child = childProcess().spawn(helper, args, { stdio: 'inherit' });
     const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
     // The terminal sends SIGINT/SIGQUIT to the whole foreground group (the helper included):
     // ignore them here so vzctl reports the command's own status.

@@ -3,7 +3,7 @@
  * config -> spawned -> (cgroups) go -> running -> detach. The helper then stays as the monitor.
  */
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
+import { childProcess } from '../sys/childproc.js';
 import type { Duplex } from 'node:stream';
 import { decode, encode, LineSplitter, STAGE_NAMES, Stage, type HelperMessage, type SpawnConfig } from './protocol.js';
 import { VzError } from '../core/errors.js';
@@ -28,7 +28,7 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
   const logFd = fs.openSync(o.monitorLog, 'a', 0o600);
   let child;
   try {
-    child = spawn(o.helper, ['start'], { detached: true, stdio: ['ignore', 'ignore', logFd, 'pipe'] });
+    child = childProcess().spawn(o.helper, ['start'], { detached: true, stdio: ['ignore', 'ignore', logFd, 'pipe'] });
   } finally {
     fs.closeSync(logFd);
   }

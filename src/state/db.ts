@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { VzError } from '../core/errors.js';
@@ -38,6 +40,24 @@ function notFound(ctid: number): VzError {
  * Readonly open of a missing (or not yet initialised) file does NOT create it: it yields an
  * empty, query-only in-memory database, so `list`/`status` on a fresh host show "no containers".
  */
+/**
+ * The addon's path, handed to better-sqlite3 so it skips the `bindings` package's search of
+ * several directories on every start (a hot-path cost of status and list).
+ */
+let binding: string | null | undefined;
+function nativeBinding(): string | undefined {
+  if (binding === undefined) {
+    try {
+      const pkg = createRequire(import.meta.url).resolve('better-sqlite3/package.json');
+      const p = join(dirname(pkg), 'build', 'Release', 'better_sqlite3.node');
+      binding = existsSync(p) ? p : null;
+    } catch {
+      binding = null;
+    }
+  }
+  return binding ?? undefined;
+}
+
 export class StateDb {
   private readonly stmts = new Map<string, Database.Statement<unknown[], unknown>>();
   private runner?: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -54,7 +74,7 @@ export class StateDb {
     let db: Database.Database | undefined;
     try {
       // `timeout` is better-sqlite3's busy_timeout; set at open so the pragmas below wait too.
-      db = new Database(file, { readonly: ro, fileMustExist: ro, timeout: opts.busyTimeoutMs ?? 5000 });
+      db = new Database(file, { readonly: ro, fileMustExist: ro, timeout: opts.busyTimeoutMs ?? 5000, nativeBinding: nativeBinding() });
       if (!ro) {
         db.pragma('journal_mode = WAL'); // persistent in the file; readers pick it up
         db.pragma('synchronous = NORMAL'); // WAL + NORMAL: durable except the last commits on power loss

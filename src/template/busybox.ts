@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { childProcess } from '../sys/childproc.js';
 import { VzError } from '../core/errors.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -36,7 +36,7 @@ export function buildBusybox(dest: string): void {
   fs.chmodSync(path.join(dest, 'tmp'), 0o1777);
   fs.copyFileSync(BUSYBOX, path.join(dest, 'bin/busybox'));
   fs.chmodSync(path.join(dest, 'bin/busybox'), 0o755);
-  const applets = execFileSync(BUSYBOX, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const applets = childProcess().execFileSync(BUSYBOX, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   for (const rel of applets) {
     const link = path.join(dest, rel);
     if (rel === 'bin/busybox' || fs.existsSync(link)) continue;
@@ -68,7 +68,7 @@ function isStaticBusybox(): boolean {
     fs.closeSync(fd);
     // A static binary has no PT_INTERP; `ldd` is the simplest honest check.
     if (head.toString('latin1') !== '\x7fELF') return false;
-    const out = execFileSync('ldd', [BUSYBOX], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = childProcess().execFileSync('ldd', [BUSYBOX], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return /not a dynamic executable|statically linked/.test(out);
   } catch (e) {
     // ldd exits 1 for static binaries on Debian and prints "not a dynamic executable".

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { childProcess } from '../sys/childproc.js';
 import { lockFile } from '../sys/lock.js';
 import { VzError, systemError } from '../core/errors.js';
 import { buildBusybox } from './busybox.js';
@@ -50,6 +50,6 @@ export function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec): 
 /** Copies a cached template tree into `dest` (which exists and is empty). */
 export function copyTemplate(src: string, dest: string): void {
   // cp keeps hard links, sparse files, xattrs and special files, which fs.cp does not all do.
-  execFileSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+  childProcess().execFileSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
   fs.rmSync(path.join(dest, '.vzkit-complete'), { force: true });
 }
