@@ -68,6 +68,18 @@ describe.skipIf(!isRoot)('container lifecycle (root, real containers)', () => {
     expect(n.vzctl('exec', 'web', 'true').code).toBe(0); // names work wherever CTIDs do
   });
 
+  it('attaches to the console (Esc . detaches) and enters a shell on a pty', () => {
+    const con = n.run('vzctl', ['console', '101'], { input: 'echo console-$((6*7))\n', timeout: 15_000 });
+    expect(con.code).toBe(0);
+    expect(con.stdout).toContain('console-42');
+    const ent = n.run('vzctl', ['enter', '101'], { input: 'echo entered-$((1+2)); tty; exit 3\n', timeout: 15_000 });
+    expect(ent.code).toBe(3);
+    expect(ent.stdout).toContain('entered-3');
+    expect(ent.stdout).toMatch(/\/dev\/pts\/\d+/);
+    const log = fs.readFileSync(`${n.root}/log/101.console.log`, 'utf8');
+    expect(log).toContain('console-42');
+  });
+
   it('lists containers with vzlist, as a table and as JSON', () => {
     const table = n.vzlist('-a');
     expect(table.code).toBe(0);

@@ -119,15 +119,9 @@ describe('defaultTemplatesDir', () => {
     expect(defaultTemplatesDir({ VZKIT_TEMPLATES: '/opt/tpl' })).toBe('/opt/tpl');
   });
 
-  it('is templates/ next to the folder of the entry script', () => {
-    process.argv[1] = '/opt/vzkit/dist/vzkit.cjs';
-    expect(defaultTemplatesDir({})).toBe('/opt/vzkit/templates');
-  });
-
-  it('follows a symlinked entry script to the real install', () => {
-    const dir = tmpTree({ 'app/dist/vzkit.cjs': '' });
-    symlinkSync(path.join(dir, 'app/dist/vzkit.cjs'), path.join(dir, 'vzkit'));
-    process.argv[1] = path.join(dir, 'vzkit');
-    expect(defaultTemplatesDir({})).toBe(path.join(dir, 'app/templates'));
+  it('is templates/ in the package root (found from the code itself, src/ or dist/)', () => {
+    const dir = defaultTemplatesDir({});
+    expect(dir.endsWith('/templates')).toBe(true);
+    expect(existsSync(path.join(dir, 'os', 'busybox.yaml'))).toBe(true);
   });
 });

@@ -1,0 +1,38 @@
+import { describe, it, expect } from 'vitest';
+import { fastPath, splitExecArgs } from '../../../src/cli/main.js';
+import { renderTable } from '../../../src/cli/table.js';
+
+describe('vzctl argument shapes', () => {
+  it('passes everything after the CTID of exec to the command, options included', () => {
+    expect(splitExecArgs(['exec', '101', 'ps', '-ef'])).toEqual(['exec', '101', '--', 'ps', '-ef']);
+    expect(splitExecArgs(['--json', 'exec', '101', '--', 'ls', '-l'])).toEqual(['--json', 'exec', '101', '--', 'ls', '-l']);
+    expect(splitExecArgs(['start', '101'])).toEqual(['start', '101']);
+  });
+
+  it('takes the fast path only for plainly shaped status and exec', () => {
+    expect(fastPath(['status', '101'])?.args).toEqual({ ctid: '101' });
+    expect(fastPath(['exec', 'web', 'ls', '-l'])?.args).toEqual({ ctid: 'web', command: ['ls', '-l'] });
+    expect(fastPath(['status', '101', '--json'])).toBeUndefined();
+    expect(fastPath(['status', '--help'])).toBeUndefined();
+    expect(fastPath(['exec', '101', '--', 'ls'])).toBeUndefined();
+    expect(fastPath(['exec', '101'])).toBeUndefined();
+    expect(fastPath(['start', '101'])).toBeUndefined();
+  });
+});
+
+describe('renderTable', () => {
+  it('aligns numbers right and text left, with - for empty cells', () => {
+    const t = renderTable(
+      [
+        { id: 101, n: 5, h: 'web' },
+        { id: 2, n: null, h: '' },
+      ],
+      [
+        { header: 'CTID', get: (r) => r.id, right: true },
+        { header: 'NPROC', get: (r) => r.n, right: true },
+        { header: 'HOSTNAME', get: (r) => r.h },
+      ],
+    );
+    expect(t.split('\n')).toEqual(['CTID NPROC HOSTNAME', ' 101     5 web', '   2     - -']);
+  });
+});
