@@ -23,7 +23,9 @@ export interface CreateRequest {
 export async function createContainer(ctx: Context, req: CreateRequest): Promise<ContainerRow> {
   const { ctid } = req;
   const tmpl = loadOsTemplate(ctx.cfg.templates_dir, req.ostemplate);
-  const profile = req.profile ? loadProfile(ctx.cfg.templates_dir, req.profile) : undefined;
+  // Like vzctl's CONFIGFILE: the "default" profile applies when none is named (if it exists).
+  const profileName = req.profile ?? (fs.existsSync(`${ctx.cfg.templates_dir}/profiles/default.yaml`) ? 'default' : undefined);
+  const profile = profileName ? loadProfile(ctx.cfg.templates_dir, profileName) : undefined;
   const cli = parseParams(req.params, 'create');
   const params: Record<string, unknown> = { ...tmpl.defaults, ...(profile?.params ?? {}), ...cli };
   // What start needs from the template is copied in: a container must not depend on a
@@ -56,7 +58,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         ctid,
         name: (cli.name as string | undefined) ?? null,
         ostemplate: req.ostemplate,
-        profile: req.profile ?? null,
+        profile: profileName ?? null,
         uidSize: ctx.cfg.idmap.size,
         idmapBase: ctx.cfg.idmap.base,
         idmapCount: ctx.cfg.idmap.count,

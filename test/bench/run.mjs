@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+// vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hyperfine, median, memoryOf, ppidOf, pool, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
+import { LxcSide, REPO, VzSide } from './sides.mjs';
+
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory'];
+// Targets given for vzkit; the lead fills in more here. Keyed by row name.
+const TARGETS = {
+  'vzctl status vs node -e 0': '<= 1.3x',
+  'vzlist (0 CTs) vs node -e 0': '<= 1.3x',
+};
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const onlyArg = argv.find((a) => a.startsWith('--only'));
+const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : argv[argv.indexOf(onlyArg) + 1] ?? '').split(',') : SECTIONS;
+const bad = only.filter((s) => !SECTIONS.includes(s));
+if (bad.length || argv.includes('--help')) {
+  console.error(`usage: node test/bench/run.mjs [--quick] [--only ${SECTIONS.join(',')}]${bad.length ? `\nunknown section: ${bad}` : ''}`);
+  process.exit(2);
+}
+const want = (s) => only.includes(s);
+// cheap: fixed cost, exec, list. slow: start/stop, each run needs a stop/start in --prepare.
+const P = quick
+  ? { runs: 10, warmup: 2, slowRuns: 6, slowWarmup: 1, fleet: 10, rounds: 1, memCts: 10 }
+  : { runs: 30, warmup: 3, slowRuns: 20, slowWarmup: 2, fleet: 50, rounds: 3, memCts: 10 };
+
+const rows = [];
+const failures = [];
+const log = (s) => console.error(`[bench] ${s}`);
+
+/** One table row. unit: ms | s | MiB. peerLabel names the peer when it is not LXC. */
+function row(op, vz, peer, { unit = 'ms', peerLabel, vzCmd, peerCmd } = {}) {
+  const r = { op, unit, vzkit: vz, lxc: peer, ratio: vz / peer, target: TARGETS[op] ?? null, peerLabel, vzCmd, peerCmd };
+  rows.push(r);
+  log(`${op}: vzkit ${fmt(vz, unit)}, ${peerLabel ?? 'LXC'} ${fmt(peer, unit)}, ratio ${r.ratio.toFixed(2)}`);
+}
+
+async function section(name, fn) {
+  await sleep(0); // lets a pending Ctrl-C handler run first
+  if (state.interrupted) return;
+  log(`--- ${name}`);
+  try {
+    await fn();
+  } catch (e) {
+    failures.push({ section: name, error: String(e.message ?? e) });
+    log(`${name} FAILED: ${e.message ?? e}`);
+  }
+}
+
+function checkTools() {
+  for (const t of ['hyperfine', 'lxc-start', 'cp']) {
+    if (run('sh', ['-c', `command -v ${t}`], { allowFail: true }).code !== 0) {
+      console.error(`${t} is missing: apt-get install -y lxc hyperfine`);
+      process.exit(2);
+    }
+  }
+  if (!fs.existsSync(path.join(REPO, 'dist', 'vzctl'))) {
+    console.error('dist/vzctl is missing: sh native/setup.sh --build-only');
+    process.exit(2);
+  }
+  if (process.getuid() !== 0) {
+    console.error('run as root');
+    process.exit(2);
+  }
+}
+
+checkTools();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzbench-'));
+fs.chmodSync(tmp, 0o711); // container root uids must traverse it
+const vz = new VzSide(tmp);
+const lx = new LxcSide(tmp, vz.node);
+const hfOpts = { env: vz.env, jsonDir: tmp };
+const cheap = { ...hfOpts, runs: P.runs, warmup: P.warmup };
+const slow = { ...hfOpts, runs: P.slowRuns, warmup: P.slowWarmup };
+const VZCTL = vz.vzctlBin;
+const CT = 101;
+const LX = lx.name(0);
+let nodeMs; // `node -e 0`, the floor of every vzctl command
+
+async function fixedAndNode() {
+  nodeMs = hyperfine(`${process.execPath} -e 0`, cheap).median;
+  if (!want('fixed')) return;
+  const list0 = hyperfine(vz.vzlistBin, cheap).median;
+  row('vzlist (0 CTs) vs node -e 0', list0, nodeMs, { peerLabel: 'node -e 0' });
+}
+
+function createMain() {
+  vz.create(CT);
+  lx.add(LX, vz.privateDir(CT), vz.uidBases().get(CT));
+}
+
+async function startSection() {
+  const stopVz = shQuiet(`${VZCTL} stop ${CT} --fast -q`);
+  const v = hyperfine(`${VZCTL} start ${CT} -q`, { ...slow, prepare: stopVz, cleanup: stopVz });
+  const stopLx = shQuiet(lx.cmd('stop', LX, '-k'));
+  const lxStart = `${lx.cmd('start', LX, '-d')} && ${lx.cmd('wait', LX, '-s', 'RUNNING')}`;
+  const l = hyperfine(lxStart, { ...slow, shell: '/bin/sh', prepare: stopLx, cleanup: stopLx });
+  row('start', v.median, l.median, { vzCmd: 'vzctl start', peerCmd: 'lxc-start -d && lxc-wait -s RUNNING' });
+  row('start, container part (vzctl start - node -e 0)', v.median - nodeMs, l.median);
+}
+
+async function stopSection() {
+  const v = hyperfine(`${VZCTL} stop ${CT} --fast -q`, { ...slow, prepare: `${VZCTL} start ${CT} -q` });
+  const l = hyperfine(lx.cmd('stop', LX, '-k'), { ...slow, prepare: lx.cmd('start', LX, '-d') });
+  row('stop --fast', v.median, l.median, { vzCmd: 'vzctl stop --fast', peerCmd: 'lxc-stop -k' });
+}
+
+async function execAndStatus() {
+  vz.vzctl('start', String(CT), '-q');
+  lx.start(LX);
+  try {
+    if (want('exec')) {
+      const v = hyperfine(`${VZCTL} exec ${CT} true`, cheap);
+      const l = hyperfine(lx.cmd('attach', LX, '--', 'true'), cheap);
+      row('exec true', v.median, l.median, { vzCmd: 'vzctl exec N true', peerCmd: 'lxc-attach -- true' });
+    }
+    if (want('fixed')) {
+      const v = hyperfine(`${VZCTL} status ${CT}`, cheap);
+      row('vzctl status vs node -e 0', v.median, nodeMs, { peerLabel: 'node -e 0' });
+      const l = hyperfine(lx.cmd('info', LX, '-s'), cheap);
+      row('vzctl status vs lxc-info -s', v.median, l.median);
+    }
+  } finally {
+    vz.vzctl('stop', String(CT), '--fast', '-q');
+    lx.lxc('stop', LX, '-k');
+  }
+}
+
+/** n containers of each kind: timed starts (sequential, parallel), the list, memory. */
+async function fleetSection() {
+  const n = want('fleet') ? P.fleet : P.memCts;
+  const ids = Array.from({ length: n }, (_, i) => 201 + i);
+  const names = ids.map((_, i) => lx.name(i + 1));
+  log(`creating ${n} vzkit containers and ${n} LXC copies`);
+  for (const id of ids) vz.create(id);
+  const bases = vz.uidBases();
+  ids.forEach((id, i) => lx.add(names[i], vz.privateDir(id), bases.get(id)));
+
+  const stopAll = async () => {
+    const a = await pool(ids, 10, (id) => vz.vzctlAsync('stop', String(id), '--fast', '-q'));
+    const b = await pool(names, 10, (nm) => lx.lxcAsync('stop', nm, '-k'));
+    const bad = [...a, ...b].filter((r) => r.code !== 0);
+    if (bad.length) throw new Error(`${bad.length} stops failed: ${bad[0].out.trim()}`);
+  };
+  const parallel = async (fn, items) => {
+    const res = await Promise.all(items.map(fn));
+    const bad = res.filter((r) => r.code !== 0);
+    if (bad.length) throw new Error(`${bad.length} of ${items.length} parallel starts failed: ${bad[0].out.trim()}`);
+  };
+  const seq = { vz: [], lx: [] };
+  const par = { vz: [], lx: [] };
+  for (let round = 0; round < P.rounds; round++) {
+    seq.vz.push(await timeIt(async () => ids.forEach((id) => vz.vzctl('start', String(id), '-q'))));
+    seq.lx.push(await timeIt(async () => names.forEach((nm) => lx.start(nm))));
+    if (round === 0) {
+      await sleep(1000); // let the inits settle before measuring
+      if (want('fleet')) {
+        const v = hyperfine(vz.vzlistBin, cheap);
+        const l = hyperfine(lx.cmd('ls', null, '-f'), cheap);
+        row(`vzlist vs lxc-ls -f, ${n} running`, v.median, l.median);
+      }
+      if (want('memory')) memory(ids.slice(0, P.memCts), names.slice(0, P.memCts));
+    }
+    await stopAll();
+    if (!want('fleet')) break;
+    par.vz.push(await timeIt(() => parallel((id) => vz.vzctlAsync('start', String(id), '-q'), ids)));
+    par.lx.push(await timeIt(() => parallel((nm) => lx.lxcAsync('start', nm, '-d'), names)));
+    await stopAll();
+  }
+  if (want('fleet')) {
+    row(`${n} starts one after another`, median(seq.vz) / 1000, median(seq.lx) / 1000, { unit: 's' });
+    row(`${n} starts in parallel`, median(par.vz) / 1000, median(par.lx) / 1000, { unit: 's' });
+  }
+}
+
+function memory(ids, names) {
+  const vzM = ids.map((id) => {
+    const [mon, init] = vz.pids(id);
+    return memoryOf(init, mon);
+  });
+  const lxM = names.map((nm) => {
+    const init = lx.initPid(nm);
+    const mon = ppidOf(init);
+    const cmd = fs.readFileSync(`/proc/${mon}/cmdline`, 'utf8');
+    if (!cmd.startsWith('[lxc monitor]')) throw new Error(`parent of ${nm}'s init is not its monitor: ${cmd}`);
+    return memoryOf(init, mon);
+  });
+  const mib = (list, f) => median(list.map(f)) / 2 ** 20;
+  const k = `(median of ${ids.length})`;
+  row(`memory cgroup usage per CT ${k}`, mib(vzM, (m) => m.usage), mib(lxM, (m) => m.usage), { unit: 'MiB' });
+  row('  of it page cache (memory.stat cache)', mib(vzM, (m) => m.cache), mib(lxM, (m) => m.cache), { unit: 'MiB' });
+  row('monitor RSS (ctspawn / lxc monitor)', mib(vzM, (m) => m.monitorRss), mib(lxM, (m) => m.monitorRss), { unit: 'MiB' });
+  const total = (m) => m.usage + m.monitorRss;
+  row('memory cgroup + monitor RSS', mib(vzM, total), mib(lxM, total), { unit: 'MiB' });
+}
+
+// ---- cleanup, also on Ctrl-C
+
+let cleaning = null;
+function cleanup() {
+  cleaning ??= (async () => {
+    log('cleaning up');
+    await lx.cleanup(log).catch((e) => log(`LXC cleanup: ${e.message}`));
+    await vz.cleanup(log).catch((e) => log(`vzkit cleanup: ${e.message}`));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (state.interrupted) return log('still cleaning up, please wait');
+    state.interrupted = true;
+    log(`${sig}: stopping after the current command`);
+  });
+}
+
+// ---- report
+
+function fmt(x, unit) {
+  if (x == null || !Number.isFinite(x)) return '-';
+  if (unit === 'ms') return `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`;
+  return `${x.toFixed(2)} ${unit}`;
+}
+
+function report() {
+  const lines = ['| operation | vzkit median | LXC median | ratio | target |', '|---|---|---|---|---|'];
+  for (const r of rows) {
+    const peer = fmt(r.lxc, r.unit) + (r.peerLabel ? ` (${r.peerLabel})` : '');
+    lines.push(`| ${r.op} | ${fmt(r.vzkit, r.unit)} | ${peer} | ${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) + 'x' : '-'} | ${r.target ?? '-'} |`);
+  }
+  console.log(lines.join('\n'));
+  for (const f of failures) console.log(`\nFAILED ${f.section}: ${f.error}`);
+  const out = {
+    date: new Date().toISOString(),
+    quick,
+    only,
+    interrupted: state.interrupted,
+    params: P,
+    host: {
+      kernel: os.release(),
+      cpus: os.cpus().length,
+      node: process.version,
+      lxc: run('/usr/bin/lxc-start', ['--version'], { allowFail: true, always: true }).stdout.trim(),
+      hyperfine: run('hyperfine', ['--version'], { allowFail: true, always: true }).stdout.trim(),
+    },
+    lxcMode: 'unprivileged, lxc.idmap = the vzkit container\'s uid_base, rootfs = cp -a of its private area',
+    rows,
+    failures,
+  };
+  const dir = path.join(REPO, 'test', 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+  log(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
+}
+
+try {
+  log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
+  await section('node -e 0 / fixed cost', fixedAndNode);
+  if (['start', 'stop', 'exec', 'fixed'].some(want)) await section('create', createMain);
+  if (want('start')) await section('start', startSection);
+  if (want('stop')) await section('stop', stopSection);
+  if (want('exec') || want('fixed')) await section('exec / status', execAndStatus);
+  if (want('fleet') || want('memory')) await section('fleet', fleetSection);
+} finally {
+  await cleanup();
+  report();
+}
+process.exit(failures.length || state.interrupted ? 1 : 0);
