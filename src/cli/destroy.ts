@@ -1,14 +1,11 @@
-import type { Verb } from './verb.js';
+import { ctidVerb } from './verb.js';
 
-export const destroy: Verb = {
-  command: 'destroy <ctid>',
-  aliases: ['delete'],
-  describe: "Remove a stopped container and all of its files",
-  builder: (y) => y.positional('ctid', { type: 'string' }),
-  async run(args, svc, out) {
-    const ctid = svc.resolve(String(args.ctid));
+export const destroy = ctidVerb(
+  'destroy',
+  'Remove a stopped container and all of its files',
+  async (svc, ctid) => {
     await svc.destroy(ctid);
-    out.result({ ctid, exist: false });
-    return 0;
+    return { exist: false };
   },
-};
+  ['delete'],
+);

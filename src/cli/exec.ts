@@ -11,20 +11,15 @@ export const exec: Verb = {
   },
 };
 
-export const enter: Verb = {
-  command: 'enter <ctid>',
-  describe: 'Open an interactive shell inside a running container (on a pty)',
-  builder: (y) => y.positional('ctid', { type: 'string' }),
-  async run(args, svc) {
-    return svc.enter(svc.resolve(String(args.ctid)));
-  },
-};
+/** An interactive verb: the helper owns the terminal and its exit status is vzctl's. */
+function attachVerb(name: 'enter' | 'console', describe: string): Verb {
+  return {
+    command: `${name} <ctid>`,
+    describe,
+    builder: (y) => y.positional('ctid', { type: 'string', describe: 'CTID or name' }),
+    run: (args, svc) => svc[name](svc.resolve(String(args.ctid))),
+  };
+}
 
-export const console: Verb = {
-  command: 'console <ctid>',
-  describe: "Attach to a container's console; press Esc then . to detach",
-  builder: (y) => y.positional('ctid', { type: 'string' }),
-  async run(args, svc) {
-    return svc.console(svc.resolve(String(args.ctid)));
-  },
-};
+export const enter = attachVerb('enter', 'Open an interactive shell inside a running container (on a pty)');
+export const console = attachVerb('console', "Attach to a container's console; press Esc then . to detach");
