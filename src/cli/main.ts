@@ -3,7 +3,7 @@
  * message and an exit code (vzctl's numbers, see core/errors.ts).
  */
 import type { Verb } from './verb.js';
-import { Output } from './output.js';
+import { Output, requireRoot } from './output.js';
 import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
 import { create } from './create.js';
@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   let out = new Output('vzctl', wantsJson, false);
   let selected: { verb: Verb; args: Record<string, unknown> } | undefined = fastPath(argv);
   try {
-    if (selected) return await runVerb(selected.verb, selected.args, out);
+    if (selected) return await runVerb(selected.verb, selected.args, out).catch((e) => out.error(e));
     const { default: yargs } = await import('yargs');
     let y = yargs(splitExecArgs(argv))
       .scriptName('vzctl')
@@ -86,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function runVerb(verb: Verb, args: Record<string, unknown>, out: Output): Promise<number> {
+  requireRoot();
   const svc = new ContainerService({ progress: out.info });
   try {
     return await verb.run(args, svc, out);

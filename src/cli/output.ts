@@ -40,3 +40,8 @@ export class Output {
     return err.exit;
   }
 }
+
+/** Like vzctl: every command needs root (the node's state, namespaces, cgroups, mounts). */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new VzError('SYSTEM', 'must be run as root', { hint: "the node's state, namespaces, cgroups and mounts need it" });
+}

@@ -1,8 +1,9 @@
 /** vzlist: a table of containers (running by default), vzlist's options and field names. */
 import yargs from 'yargs';
-import { Output } from './output.js';
+import { Output, requireRoot } from './output.js';
 import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
+
 import { renderTable, type Column } from './table.js';
 import type { ListEntry } from '../core/ops/status.js';
 
@@ -61,6 +62,7 @@ export async function vzlistMain(argv: string[]): Promise<number> {
     for (const f of fields) {
       if (!FIELDS[f]) throw new VzError('SYNTAX', `unknown field "${f}" (vzlist -L lists them)`);
     }
+    requireRoot();
     const svc = new ContainerService();
     let rows: ListEntry[];
     try {

@@ -16,6 +16,7 @@ export class Context {
   readonly cfg: GlobalConfig;
   readonly progress: Progress;
   private dbHandle?: StateDb;
+  private readHandle?: StateDb;
 
   constructor(opts: { cfg?: GlobalConfig; progress?: Progress } = {}) {
     this.cfg = opts.cfg ?? loadGlobalConfig();
@@ -26,14 +27,22 @@ export class Context {
   db(): StateDb {
     if (this.dbHandle) return this.dbHandle;
     ensureNodeDirs(this.cfg);
+    if (this.readHandle && !this.readHandle.readonly) {
+      this.dbHandle = this.readHandle; // root's reading handle can write too
+      return this.dbHandle;
+    }
     return (this.dbHandle = StateDb.open(this.cfg.paths.db));
   }
 
-  /** A read-only view for status/list: never creates anything on a node that has no state yet. */
+  /**
+   * For reading (status, list, name lookups): never creates anything on a node that has no state
+   * yet, and works for a user who may read the database but not write it.
+   */
   dbIfExists(): StateDb | undefined {
     if (this.dbHandle) return this.dbHandle;
+    if (this.readHandle) return this.readHandle;
     if (!fs.existsSync(this.cfg.paths.db)) return undefined;
-    return (this.dbHandle = StateDb.open(this.cfg.paths.db));
+    return (this.readHandle = StateDb.open(this.cfg.paths.db, { readonly: process.getuid?.() !== 0 }));
   }
 
   paths(ctid: number): CtPaths {
@@ -55,7 +64,8 @@ export class Context {
 
   close(): void {
     this.dbHandle?.close();
-    this.dbHandle = undefined;
+    if (this.readHandle !== this.dbHandle) this.readHandle?.close();
+    this.dbHandle = this.readHandle = undefined;
   }
 }
 

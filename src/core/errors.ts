@@ -64,7 +64,8 @@ export function isVzError(e: unknown): e is VzError {
 /** Wraps an errno-style Node error from a system call into a VzError with a readable line. */
 export function systemError(what: string, e: unknown, opts: { ctid?: number; code?: ErrorCodeName } = {}): VzError {
   const err = e as NodeJS.ErrnoException;
-  const code = opts.code ?? (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' ? 'NO_SPACE' : 'SYSTEM');
+  // A full disk is always reported as such, whatever step ran into it.
+  const code = err?.code === 'ENOSPC' || err?.code === 'EDQUOT' ? 'NO_SPACE' : (opts.code ?? 'SYSTEM');
   const detail = err?.code ? `${err.code}${err.message ? ': ' + err.message.replace(/^\w+: /, '') : ''}` : String(e);
   return new VzError(code, `${what}: ${detail}`, { ctid: opts.ctid, cause: e });
 }

@@ -50,6 +50,11 @@ export function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec): 
 /** Copies a cached template tree into `dest` (which exists and is empty). */
 export function copyTemplate(src: string, dest: string): void {
   // cp keeps hard links, sparse files, xattrs and special files, which fs.cp does not all do.
-  childProcess().execFileSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = childProcess().spawnSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop()!;
+    const full = /No space left|Disk quota exceeded/.test(why);
+    throw new VzError(full ? 'NO_SPACE' : 'NEW_PRIVATE', `cannot copy the template into ${dest}: ${why.replace(/^cp: /, '')}`);
+  }
   fs.rmSync(path.join(dest, '.vzkit-complete'), { force: true });
 }

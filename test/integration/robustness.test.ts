@@ -123,4 +123,29 @@ describe.skipIf(!isRoot)('robustness (root, real containers)', () => {
     expect(fs.readFileSync('/etc/hostname', 'utf8')).not.toBe('again\n');
     n.ok('destroy', '340');
   });
+
+  it('reports a full disk as exit 46 and leaves nothing half made', () => {
+    const dir = fs.mkdtempSync('/tmp/vzkit-full-');
+    fs.chmodSync(dir, 0o711);
+    // Room for the template cache (busybox is 2 MB) but not for a container copy of it.
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]).status).toBe(0);
+    try {
+      fs.chmodSync(dir, 0o711);
+      const cfg = path.join(dir, 'vzkit.yaml');
+      fs.writeFileSync(cfg, `root: ${dir}/root\nnode: ${n.node}f\nidmap:\n  base: 5000000\n  count: 2\n`);
+      const r = spawnSync(path.join(REPO, 'dist/vzctl'), ['create', '150', '--ostemplate', 'busybox'], {
+        env: { ...process.env, VZKIT_CONFIG: cfg },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(46);
+      expect(r.stderr).toMatch(/No space left on device/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      const st = spawnSync(path.join(REPO, 'dist/vzctl'), ['status', '150'], { env: { ...process.env, VZKIT_CONFIG: cfg }, encoding: 'utf8' });
+      expect(st.stdout.trim()).toBe('CTID 150 deleted unmounted down');
+      expect(fs.readdirSync(path.join(dir, 'root/private'))).toEqual([]);
+    } finally {
+      spawnSync('umount', ['-l', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -15,9 +15,20 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
   return { helper: helperPath(), initPid: probe.initPid!, cgroupProcs: ctx.cgroup(ctid).procsFiles() };
 }
 
+/**
+ * vzctl runs its exec argument through a shell, so `vzctl exec 101 "ps aux | grep x"` works.
+ * One argument with shell syntax or blanks keeps that meaning; several arguments are run exactly
+ * as given (like lxc-attach), so nothing gets re-split; "-" reads a script from stdin.
+ */
+export function commandArgv(argv: string[]): string[] {
+  if (argv.length === 1 && argv[0] === '-') return ['/bin/sh', '-s'];
+  if (argv.length === 1 && /[\s|&;<>()$`\\"'*?[\]#~=%{}]/.test(argv[0]!)) return ['/bin/sh', '-c', argv[0]!];
+  return argv;
+}
+
 export function execInContainer(ctx: Context, ctid: number, argv: string[]): Promise<number> {
   if (argv.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', 'no command given', { ctid });
-  return execIn(joinTarget(ctx, ctid), argv);
+  return execIn(joinTarget(ctx, ctid), commandArgv(argv));
 }
 
 export function enterContainer(ctx: Context, ctid: number): Promise<number> {

@@ -58,13 +58,12 @@ export function listContainers(ctx: Context): ListEntry[] {
     // One read of the mount table for all containers.
     for (const m of listMounts()) mounts.add(m.mountPoint);
   }
-  return rows.map((row) => listEntry(ctx, row, mounts));
+  return rows.map((row) => listEntry(ctx, row, mounts, db.getParams(row.ctid)));
 }
 
-function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>): ListEntry {
+function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params: Record<string, unknown>): ListEntry {
   const p = ctx.paths(row.ctid);
   const probe = probeRuntime(p);
-  const params = ctx.db().getParams(row.ctid);
   let numproc: number | null = null;
   if (probe.running) {
     try {

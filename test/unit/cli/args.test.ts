@@ -36,3 +36,18 @@ describe('renderTable', () => {
     expect(t.split('\n')).toEqual(['CTID NPROC HOSTNAME', ' 101     5 web', '   2     - -']);
   });
 });
+
+import { commandArgv } from '../../../src/core/ops/exec.js';
+describe('vzctl exec command forms', () => {
+  it('runs one argument with shell syntax through sh -c, as vzctl does', () => {
+    expect(commandArgv(['ps aux | grep init'])).toEqual(['/bin/sh', '-c', 'ps aux | grep init']);
+    expect(commandArgv(['echo $HOME'])).toEqual(['/bin/sh', '-c', 'echo $HOME']);
+  });
+  it('runs plain words and several arguments exactly as given', () => {
+    expect(commandArgv(['ps'])).toEqual(['ps']);
+    expect(commandArgv(['sh', '-c', 'exit 7'])).toEqual(['sh', '-c', 'exit 7']);
+  });
+  it('reads a script from stdin for "-"', () => {
+    expect(commandArgv(['-'])).toEqual(['/bin/sh', '-s']);
+  });
+});
