@@ -21,19 +21,19 @@
 #include "util.h"
 
 static int g_errfd = -1;
+static int g_stage = STAGE_SETUP;
 
 noreturn void child_fail(int err, const char *fmt, ...)
 {
 	struct child_err rec;
 	memset(&rec, 0, sizeof(rec));
-	rec.stage = STAGE_SETUP;
+	rec.stage = g_stage;
 	rec.err = err;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(rec.msg, sizeof(rec.msg), fmt, ap);
+	/* Operation and path only: the errno travels in its own field. */
+	vsnprintf(rec.msg, sizeof(rec.msg), fmt, ap);
 	va_end(ap);
-	if (err && n >= 0 && (size_t)n < sizeof(rec.msg))
-		snprintf(rec.msg + n, sizeof(rec.msg) - n, ": %s", strerror(err));
 	/* Below PIPE_BUF, so the record arrives in one piece or not at all. */
 	if (g_errfd >= 0)
 		(void)!write(g_errfd, &rec, sizeof(rec));
@@ -150,6 +150,7 @@ noreturn void init_main(struct start_ctx *ctx)
 	attach_console();
 	reset_signals();
 	close_fds();
+	g_stage = STAGE_RUNNING; /* setup is done; what fails now is the container's init itself */
 	execve(cfg->init[0], cfg->init, cfg->env);
 	child_fail(errno, "execve %s", cfg->init[0]);
 }

@@ -16,6 +16,8 @@
  *   6      node -> helper   {"t":"detach"}              node has recorded the state; helper closes
  *                                                       fd 3 and stays as the monitor
  *   any    helper -> node   {"t":"error","stage":N,"errno":E,"msg":"..."}   then the helper exits 1
+ *                           (msg names the operation and path, e.g. "mount proc on /proc";
+ *                           E is the errno, 0 if none; a failed execve of init is stage 5)
  *   any    helper -> node   {"t":"log","msg":"..."}     debug log lines (only with "debug":true)
  *
  * EOF on fd 3 before stage 6 aborts the start: init is killed and the helper cleans up and exits.

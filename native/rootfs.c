@@ -54,7 +54,6 @@ static void fs_fail(int err, int fsfd, const char *fstype, const char *where)
 	if (n > 0) {
 		why[n] = 0;
 		why[strcspn(why, "\n")] = 0;
-		errno = err;
 		child_fail(err, "mount %s on %s (%s)", fstype, where, why);
 	}
 	child_fail(err, "mount %s on %s", fstype, where);

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-CTSPAWN=$HERE/build/ctspawn
+CTSPAWN=${CTSPAWN:-$HERE/build/ctspawn}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 MAP="0 100000 65536"
 HOSTID=100000
@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "smoke.sh must run as root" >&2; exit 1; }
-make -s -C "$HERE" >/dev/null
+[ "$CTSPAWN" = "$HERE/build/ctspawn" ] && make -s -C "$HERE" >/dev/null
 pass "build"
 
 T=$(mktemp -d /tmp/ctspawn-smoke.XXXXXX)
@@ -82,10 +82,10 @@ cgargs=(); [ -n "$CG" ] && cgargs=(--cgroup-procs "$CG/cgroup.procs")
 config bad "$R" /sbin/does-not-exist
 out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/bad.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
 	|| fail "bad init: $out"
-grep -q "ERROR stage=4 errno=2 execve /sbin/does-not-exist" <<<"$out" || fail "bad init: $out"
+grep -qx "ERROR stage=5 errno=2 execve /sbin/does-not-exist" <<<"$out" || fail "bad init: $out"
 [ -z "$CG" ] || [ ! -d "$CG" ] || fail "bad init: cgroup not removed"
 [ ! -e "$T/bad.sock" ] && [ ! -e "$T/bad.pid" ] || fail "bad init: socket/pidfile left"
-pass "failed start reports stage 4: $(grep ERROR <<<"$out")"
+pass "failed exec of init reports stage 5: $(grep ERROR <<<"$out")"
 [ -n "$CG" ] && mkdir "$CG"
 
 EVIL=$T/evil
@@ -93,7 +93,7 @@ mkdir -p "$EVIL"; ln -s /etc "$EVIL/proc"; chown -R "$HOSTID:$HOSTID" "$EVIL"
 config evil "$EVIL" /sbin/init
 out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/evil.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
 	|| fail "symlinked /proc: $out"
-grep -q "ERROR stage=4 .*open /proc (must be a directory, not a symlink)" <<<"$out" || fail "symlinked /proc: $out"
+grep -qx "ERROR stage=4 errno=20 open /proc (must be a directory, not a symlink)" <<<"$out" || fail "symlinked /proc: $out"
 pass "symlinked /proc in the rootfs is refused"
 [ -n "$CG" ] && { [ -d "$CG" ] || mkdir "$CG"; }
 
@@ -167,15 +167,16 @@ kill -0 "$MPID" || fail "monitor died of SIGTERM"
 grep -q "ctspawn\[$CPID\]: ignoring SIGTERM" "$T/monitor.log" || fail "SIGTERM not logged"
 pass "monitor ignores (and logs) SIGTERM"
 
-X -- sh -c 'head -c 1100000 /dev/zero | tr "\0" x >/dev/console; echo; echo after-rotate >/dev/console'
+X -- sh -c '{ head -c 1100000 /dev/zero | tr "\0" x; echo; echo after-rotate; } >/dev/console'
 for _ in $(seq 50); do grep -q after-rotate "$T/ct.console.log" 2>/dev/null && break; sleep 0.1; done
 [ "$(stat -c %s "$T/ct.console.log.1")" -ge 1048576 ] || fail "console log not rotated"
 [ "$(stat -c %s "$T/ct.console.log")" -lt 1048576 ] || fail "console log not restarted"
 pass "console log rotated at 1 MiB"
 
 RSS=$(ps -o rss= -p "$MPID" | tr -d ' ')
-PRIV=$(awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$MPID/smaps_rollup")
-pass "monitor RSS ${RSS} KiB (private ${PRIV} KiB, the rest is shared file-backed pages)"
+DIRTY=$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup")
+PSS=$(awk '/^Pss:/ { print $2 }' "/proc/$MPID/smaps_rollup")
+pass "monitor RSS ${RSS} KiB (Pss ${PSS} KiB, private dirty ${DIRTY} KiB; the rest is clean libc/binary text)"
 [ -n "${SMOKE_SMAPS:-}" ] && grep -E '^[0-9a-f]|^Rss' "/proc/$MPID/smaps" | paste - - | awk '$NF != "kB" || 1' | grep -v ' 0 kB' 
 X -- ls -l /proc/1/fd | grep -q ctspawn && fail "init holds a ctspawn fd"
 [ -z "$(ls -l /proc/$MPID/fd | grep -F "$R")" ] || fail "monitor holds an fd in the rootfs"

@@ -78,6 +78,7 @@ def main():
             f.write("%d\n" % pid)
     if abort:
         if abort == "close":
+            rfile.close()  # the makefile() object keeps the fd open otherwise
             parent.close()
         else:
             send({"t": "bogus"})
@@ -96,6 +97,7 @@ def main():
     if expect_error:
         sys.exit("driver: expected an error, the container is running")
     send({"t": "detach"})
+    rfile.close()
     parent.close()
     print("RUNNING %d %d" % (proc.pid, pid), flush=True)
 

@@ -45,7 +45,9 @@ noreturn void start_abort(struct start_ctx *ctx, int stage, int err, const char 
 	if (msg) {
 		ctl_send_error(&ctx->ctl, stage, err, msg);
 		/* Also into the monitor log, which is where an operator looks later. */
-		warnx_("start failed at stage %d: %s", stage, msg);
+		warnx_("start failed at stage %d: %s%s%s", stage, msg, err ? ": " : "", err ? strerror(err) : "");
+	} else {
+		warnx_("control channel closed at stage %d: aborting the start", stage);
 	}
 	if (ctx->init_pid > 0) {
 		kill(ctx->init_pid, SIGKILL);
@@ -58,7 +60,7 @@ noreturn void start_abort(struct start_ctx *ctx, int stage, int err, const char 
 	exit(1);
 }
 
-/* Formats "OPERATION: strerror" and aborts. */
+/* Formats the operation (errno goes in its own field) and aborts. */
 static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...)
@@ -67,10 +69,8 @@ static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...
 	char msg[400];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (err && n >= 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(err));
 	start_abort(ctx, stage, err, msg);
 }
 

@@ -5,12 +5,15 @@ import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
 
 import { renderTable, type Column } from './table.js';
+import { formatSize } from '../config/units.js';
 import type { ListEntry } from '../core/ops/status.js';
 
 interface Field {
   header: string;
   get(e: ListEntry): string | number | null;
   right?: boolean;
+  /** Byte counts read better as 64M in a table; JSON keeps the number. */
+  size?: boolean;
 }
 
 export const FIELDS: Record<string, Field> = {
@@ -26,6 +29,19 @@ export const FIELDS: Record<string, Field> = {
   uid_base: { header: 'UID_BASE', get: (e) => e.uid_base, right: true },
   init_pid: { header: 'INIT_PID', get: (e) => e.init_pid, right: true },
   created: { header: 'CREATED', get: (e) => e.created },
+  ram: { header: 'RAM', get: (e) => e.ram, right: true, size: true },
+  swap: { header: 'SWAP', get: (e) => e.swap, right: true, size: true },
+  physpages: { header: 'PHYSPAGES', get: (e) => e.usage?.physpages ?? null, right: true },
+  swappages: { header: 'SWAPPAGES', get: (e) => e.usage?.swappages ?? null, right: true },
+  'ram.f': { header: 'RAM.F', get: (e) => e.usage?.ram_failcnt ?? null, right: true },
+  oomkills: { header: 'OOMKILLS', get: (e) => e.usage?.oom_kills ?? null, right: true },
+  'numproc.l': { header: 'NPROC.L', get: (e) => e.numproc_l, right: true },
+  'numproc.f': { header: 'NPROC.F', get: (e) => e.usage?.numproc_failcnt ?? null, right: true },
+  cpus: { header: 'CPUS', get: (e) => e.cpus, right: true },
+  cpulimit: { header: 'CPULIM', get: (e) => e.cpulimit, right: true },
+  cpuunits: { header: 'CPUUNI', get: (e) => e.cpuunits, right: true },
+  cpumask: { header: 'CPUMASK', get: (e) => e.cpumask },
+  cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },
 };
 
 const DEFAULT_FIELDS = ['ctid', 'numproc', 'status', 'hostname'];
@@ -84,9 +100,12 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       const dir = String(args.sort).startsWith('-') ? -1 : 1;
       rows.sort((a, b) => dir * compare(f.get(a), f.get(b)));
     }
-    const cols: Column<ListEntry>[] = fields.map((k) => FIELDS[k]!);
+    const cols: Column<ListEntry>[] = fields.map((k) => {
+      const f = FIELDS[k]!;
+      return f.size ? { ...f, get: (e: ListEntry) => (f.get(e) === null ? null : formatSize(f.get(e) as number)) } : f;
+    });
     out.result(
-      rows.map((r) => Object.fromEntries(fields.map((k) => [k, (r as unknown as Record<string, unknown>)[k]]))),
+      rows.map((r) => Object.fromEntries(fields.map((k) => [k, FIELDS[k]!.get(r)]))),
       () => (rows.length || args['no-header'] || args['ctid-only'] ? renderTable(rows, cols, { header: !args['no-header'] && !args['ctid-only'] }) : undefined),
     );
     if (!rows.length && !out.json && !args['no-header']) process.stderr.write('Container(s) not found\n');

@@ -6,6 +6,7 @@
 import { VzError } from '../core/errors.js';
 import { parseCtName, parseHostname } from './names.js';
 import { show, toBool, toInt, toStr } from './values.js';
+import * as L from './limits.js';
 
 export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
 export type ParamWhere = 'create' | 'set' | 'profile';
@@ -85,6 +86,18 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
     liveApply: CONFIG_ONLY,
     parse: (v) => toInt(v, 'stop_timeout', { min: 1, max: 3600, unit: 'seconds' }),
   },
+
+  // Resource limits (cgroups). liveApply 'cgroup': a running container gets the change at once.
+  { key: 'ram', flag: 'ram', type: 'size', unit: 'bytes', describe: 'RAM: the memory limit (K/M/G/T, unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseRam },
+  { key: 'swap', flag: 'swap', type: 'size', unit: 'bytes', describe: 'Swap on top of RAM: RAM+swap is the memory+swap limit (vSwap)', where: ALL, liveApply: 'cgroup', parse: L.parseSwap },
+  { key: 'cpus', flag: 'cpus', type: 'int', describe: 'How many CPUs the container sees and may use (unlimited = all)', where: ALL, liveApply: 'cgroup', parse: L.parseCpus },
+  { key: 'cpulimit', flag: 'cpulimit', type: 'int', unit: '%', describe: 'CPU time limit in percent of one CPU (100 = one full core; unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseCpuLimit },
+  { key: 'cpuunits', flag: 'cpuunits', type: 'int', describe: 'Relative CPU weight, 8..500000 (default 1000)', where: ALL, liveApply: 'cgroup', parse: L.parseCpuUnits },
+  { key: 'cpumask', flag: 'cpumask', type: 'string', describe: 'CPUs the container may run on, e.g. 0-1,3 (all = no restriction)', where: ALL, liveApply: 'cgroup', parse: L.parseCpuMask },
+  { key: 'numproc', flag: 'numproc', type: 'int', describe: 'Limit of processes and threads (unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseNumproc },
+  { key: 'iolimit', flag: 'iolimit', type: 'size', unit: 'bytes/s', describe: 'Disk bandwidth limit on the storage device, read and write each (0 = unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseIoLimit },
+  { key: 'iopslimit', flag: 'iopslimit', type: 'int', unit: 'IO/s', describe: 'Disk I/O operations per second limit (0 = unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseIopsLimit },
+  { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
 ];
 
 const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));

@@ -65,7 +65,8 @@ export function memoryStats(dir: string): Pick<CgroupStats, 'memoryCurrent' | 'm
     memoryCurrent: usage,
     memoryCache: stat.get('total_cache') ?? stat.get('cache'), // total_* include sub-cgroups
     swapCurrent: memsw === undefined ? undefined : Math.max(0, memsw - usage),
-    memoryFailcnt: readNumber(join(dir, 'memory.failcnt')),
+    // With vSwap the memory+swap limit is usually the one hit: report whichever counted more.
+    memoryFailcnt: Math.max(readNumber(join(dir, 'memory.failcnt')) ?? 0, readNumber(join(dir, 'memory.memsw.failcnt')) ?? 0),
     oomKills: readKeyed(join(dir, 'memory.oom_control')).get('oom_kill'),
   };
 }

@@ -11,6 +11,8 @@ import { parseParams, paramByKey } from '../../config/params.js';
 import { execIn } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
+import { limitsFromParams } from '../../config/limits.js';
+import { applyIoPrio, applyLimitsLive, hostInfo } from '../limits.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
@@ -39,12 +41,23 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     if (!probe.running && !save) {
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
+    const stored = db.getParams(ctid);
+    const byApplier = (name: string) => Object.fromEntries(Object.entries(params).filter(([k]) => paramByKey(k)?.liveApply === name));
+    const limits = byApplier('cgroup');
+    // Checked even for a stopped container, so that what is stored can be applied at start.
+    if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
     const applied: string[] = [];
-    for (const [key, value] of Object.entries(params)) {
-      const def = paramByKey(key);
-      if (key === 'name') continue;
-      if (probe.running && def?.liveApply) {
-        const apply = LIVE[def.liveApply];
+    if (probe.running) {
+      if (Object.keys(limits).length) {
+        applyLimitsLive(ctx, ctid, stored, limits);
+        applied.push(...Object.keys(limits));
+      }
+      if (typeof params.ioprio === 'number') {
+        applyIoPrio(ctx, ctid, params.ioprio);
+        applied.push('ioprio');
+      }
+      for (const [key, value] of Object.entries(params)) {
+        const apply = LIVE[paramByKey(key)?.liveApply ?? ''];
         if (apply) {
           await apply(ctx, ctid, value, probe.initPid!);
           applied.push(key);

@@ -11,6 +11,7 @@ import { startWithHelper } from '../../runtime/spawn.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { SpawnConfig } from '../../runtime/protocol.js';
+import { applyIoPrio, applyLimits } from '../limits.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
   return withLock(ctx, ctid, () => startLocked(ctx, ctid));
@@ -43,6 +44,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
     const cg = ctx.cgroup(ctid);
     cg.create();
     undo.add('remove the cgroups', () => cg.destroy());
+    applyLimits(ctx, ctid, params); // before init exists: nothing runs unlimited, even briefly
     for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
@@ -73,6 +75,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
       ctid,
       joinCgroups: (pid) => cg.addProcess(pid),
     });
+    if (typeof params.ioprio === 'number') applyIoPrio(ctx, ctid, params.ioprio);
     db.setState(ctid, 'running', 'start');
     ctx.progress('Container start in progress...');
     return res;

@@ -47,6 +47,24 @@ export interface ListEntry {
   uid_base: number;
   init_pid: number | null;
   created: string;
+  /** Limits as stored (null = unlimited) and usage from the cgroup while running. */
+  ram: number | null;
+  swap: number | null;
+  cpus: number | null;
+  cpulimit: number | null;
+  cpuunits: number;
+  cpumask: string | null;
+  numproc_l: number | null;
+  usage: CtUsage | null;
+}
+
+export interface CtUsage {
+  physpages: number; // 4 KiB pages charged, page cache included (vzlist's physpages)
+  swappages: number;
+  ram_failcnt: number; // how often the memory limit was hit
+  oom_kills: number;
+  numproc_failcnt: number; // forks refused by the process limit
+  cpu_us: number;
 }
 
 export function listContainers(ctx: Context): ListEntry[] {
@@ -65,13 +83,24 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
   const p = ctx.paths(row.ctid);
   const probe = probeRuntime(p);
   let numproc: number | null = null;
+  let usage: CtUsage | null = null;
   if (probe.running) {
     try {
-      numproc = ctx.cgroup(row.ctid).pids().length;
+      const st = ctx.cgroup(row.ctid).stats();
+      numproc = st.pidsCurrent;
+      usage = {
+        physpages: Math.round(st.memoryCurrent / 4096),
+        swappages: Math.round((st.swapCurrent ?? 0) / 4096),
+        ram_failcnt: st.memoryFailcnt ?? 0,
+        oom_kills: st.oomKills ?? 0,
+        numproc_failcnt: st.pidsFailcnt ?? 0,
+        cpu_us: st.cpuUsageUs,
+      };
     } catch {
       numproc = null;
     }
   }
+  const lim = (k: string) => (params[k] === undefined ? null : (params[k] as number | null));
   return {
     ctid: row.ctid,
     name: row.name ?? '-',
@@ -85,5 +114,13 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     uid_base: row.uidBase,
     init_pid: probe.running ? (probe.initPid ?? null) : null,
     created: row.createdAt,
+    ram: lim('ram'),
+    swap: params.ram === undefined || params.ram === null ? null : ((params.swap as number | null | undefined) ?? 0),
+    cpus: lim('cpus'),
+    cpulimit: lim('cpulimit'),
+    cpuunits: (params.cpuunits as number | undefined) ?? 1000,
+    cpumask: (params.cpumask as string | null | undefined) ?? null,
+    numproc_l: lim('numproc'),
+    usage,
   };
 }

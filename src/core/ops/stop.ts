@@ -6,6 +6,7 @@ import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
 import { pidAlive, sendSignal } from '../../sys/proc.js';
+import { signalNumber } from '../../config/values.js';
 
 export interface StopOptions {
   fast?: boolean;
@@ -36,8 +37,8 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
   const monitorPid = probe.monitorPid!;
   let gone = false;
   if (!opts.fast) {
-    const sig = ((params._halt_signal as string | undefined) ?? 'SIGTERM') as NodeJS.Signals;
-    sendSignal(initPid, sig);
+    // By number: real-time signals (systemd halts on SIGRTMIN+3) have no name Node knows.
+    sendSignal(initPid, signalNumber((params._halt_signal as string | undefined) ?? 'SIGTERM'));
     gone = await waitGone(monitorPid, timeoutS * 1000);
     if (!gone) ctx.progress(`Container did not halt within ${timeoutS} s, killing it`);
   }

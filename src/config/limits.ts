@@ -1,0 +1,142 @@
+/**
+ * Resource-limit parameters (vzctl's names and units) and their translation into the cgroup
+ * layer's ResourceLimits (v2 semantics). Host facts (CPU count, the storage device) come in
+ * through `HostInfo` so the translation stays a pure function.
+ */
+import { VzError } from '../core/errors.js';
+import type { ResourceLimits } from '../cgroup/types.js';
+import { parseSize } from './units.js';
+import { show, toInt } from './values.js';
+
+export const CPU_PERIOD_US = 100_000;
+
+function unlimited(raw: unknown): boolean {
+  return typeof raw === 'string' && raw.trim().toLowerCase() === 'unlimited';
+}
+
+export function parseRam(raw: unknown): number | null {
+  const v = parseSize(raw as string | number, { allowUnlimited: true });
+  if (v !== null && v < 4 * 2 ** 20) throw new VzError('INVALID', `invalid ram ${show(raw)}: at least 4M`);
+  return v;
+}
+
+export function parseSwap(raw: unknown): number | null {
+  return parseSize(raw as string | number, { allowUnlimited: true });
+}
+
+/** Percent of one CPU: 100 = one full core. 0 is refused (vzctl's "unlimited" is spelled out). */
+export function parseCpuLimit(raw: unknown): number | null {
+  if (unlimited(raw)) return null;
+  const s = typeof raw === 'string' ? raw.trim().replace(/%$/, '') : raw;
+  return toInt(s, 'cpulimit', { min: 1, max: 100 * 1024, unit: '%' });
+}
+
+export function parseCpuUnits(raw: unknown): number {
+  return toInt(raw, 'cpuunits', { min: 8, max: 500_000 });
+}
+
+export function parseCpus(raw: unknown): number | null {
+  if (unlimited(raw)) return null;
+  return toInt(raw, 'cpus', { min: 1, max: 4096 });
+}
+
+/** A cpuset list, "0-3,6" or "all"; returned normalized ("0-3,6"). */
+export function parseCpuMask(raw: unknown): string | null {
+  if (typeof raw === 'number') raw = String(raw);
+  if (typeof raw !== 'string') throw new VzError('INVALID', `invalid cpumask ${show(raw)}: expected a list like 0-3,6`);
+  if (raw.trim().toLowerCase() === 'all') return null;
+  return formatCpuList(expandCpuList(raw, 'cpumask'));
+}
+
+export function parseNumproc(raw: unknown): number | null {
+  if (unlimited(raw)) return null;
+  return toInt(raw, 'numproc', { min: 1, max: 4_194_304 });
+}
+
+/** Bytes per second; 0 or "unlimited" removes the limit. */
+export function parseIoLimit(raw: unknown): number | null {
+  const s = typeof raw === 'string' ? raw.trim().replace(/\/s$/i, '') : raw;
+  const v = parseSize(s as string | number, { allowUnlimited: true });
+  return v === 0 ? null : v;
+}
+
+export function parseIopsLimit(raw: unknown): number | null {
+  if (unlimited(raw)) return null;
+  const v = toInt(raw, 'iopslimit', { min: 0, max: 1_000_000_000 });
+  return v === 0 ? null : v;
+}
+
+export function parseIoPrio(raw: unknown): number {
+  return toInt(raw, 'ioprio', { min: 0, max: 7 });
+}
+
+export function expandCpuList(list: string, key = 'cpu list'): number[] {
+  const out = new Set<number>();
+  for (const part of list.split(',').map((p) => p.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new VzError('INVALID', `invalid ${key} "${list}": "${part}" is not a CPU number or range`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a || b > 4095) throw new VzError('INVALID', `invalid ${key} "${list}": bad range "${part}"`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+export function formatCpuList(cpus: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; ) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
+    parts.push(i === j ? `${cpus[i]}` : `${cpus[i]}-${cpus[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+export interface HostInfo {
+  onlineCpus: number[];
+  /** The block device that backs the container's private area (for I/O limits). */
+  storageDevice?: { major: number; minor: number };
+}
+
+/** The keys of the parameter table that live in cgroups. */
+export const LIMIT_KEYS = ['ram', 'swap', 'cpus', 'cpulimit', 'cpuunits', 'cpumask', 'numproc', 'iolimit', 'iopslimit'] as const;
+
+/**
+ * Full limits for a container from its stored parameters. Every controller gets a value, so
+ * applying it after a change also resets what was removed.
+ */
+export function limitsFromParams(p: Record<string, unknown>, host: HostInfo): ResourceLimits {
+  const ram = p.ram as number | null | undefined;
+  const swap = p.swap as number | null | undefined;
+  const cpulimit = p.cpulimit as number | null | undefined;
+  const cpus = p.cpus as number | null | undefined;
+  const mask = p.cpumask as string | null | undefined;
+  let allowed = host.onlineCpus;
+  if (mask) {
+    const want = expandCpuList(mask, 'cpumask');
+    const bad = want.filter((c) => !host.onlineCpus.includes(c));
+    if (bad.length) throw new VzError('INVALID', `cpumask ${mask}: CPU ${bad.join(',')} is not online on this host (online: ${formatCpuList(host.onlineCpus)})`);
+    allowed = want;
+  }
+  if (cpus != null && cpus > allowed.length) {
+    throw new VzError('INVALID', `cpus ${cpus}: only ${allowed.length} CPU(s) available${mask ? ` in cpumask ${mask}` : ' on this host'}`);
+  }
+  const cpuset = cpus != null ? allowed.slice(0, cpus) : allowed;
+  const limits: ResourceLimits = {
+    memoryMax: ram ?? null,
+    // vSwap: RAM is the memory limit, RAM+swap the memory+swap limit; no swap given = none.
+    memorySwapMax: ram == null ? null : swap === undefined ? 0 : swap,
+    cpuWeight: Math.min(10_000, Math.max(1, Math.round(((p.cpuunits as number | undefined) ?? 1000) / 10))),
+    cpuMax: cpulimit == null ? null : { quotaUs: Math.round((cpulimit / 100) * CPU_PERIOD_US), periodUs: CPU_PERIOD_US },
+    cpus: formatCpuList(cpuset),
+    pidsMax: (p.numproc as number | null | undefined) ?? null,
+  };
+  const io = p.iolimit as number | null | undefined;
+  const iops = p.iopslimit as number | null | undefined;
+  if (host.storageDevice && (io !== undefined || iops !== undefined)) {
+    limits.io = [{ ...host.storageDevice, rbps: io ?? null, wbps: io ?? null, riops: iops ?? null, wiops: iops ?? null }];
+  }
+  return limits;
+}
