@@ -173,6 +173,23 @@ for _ in $(seq 50); do grep -q after-rotate "$T/ct.console.log" 2>/dev/null && b
 [ "$(stat -c %s "$T/ct.console.log")" -lt 1048576 ] || fail "console log not restarted"
 pass "console log rotated at 1 MiB"
 
+# No growth over many attach/detach cycles (the monitor lives as long as the container).
+dirty() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup"; }
+python3 - "$T/ct.sock" <<'PY'
+import socket, sys
+for _ in range(20):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"true\n"); s.recv(65536); s.close()
+PY
+before=$(dirty)
+python3 - "$T/ct.sock" <<'PY'
+import socket, sys
+for i in range(1000):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"true\n"); s.recv(65536); s.close()
+PY
+after=$(dirty)
+[ $((after - before)) -le 8 ] || fail "monitor private memory grew from $before to $after KiB over 1000 attaches"
+pass "1000 console attach/detach cycles: monitor private dirty ${before} -> ${after} KiB"
+
 RSS=$(ps -o rss= -p "$MPID" | tr -d ' ')
 DIRTY=$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup")
 PSS=$(awk '/^Pss:/ { print $2 }' "/proc/$MPID/smaps_rollup")

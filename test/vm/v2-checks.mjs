@@ -5,7 +5,7 @@
 // line is "@@VZKIT-V2@@ {json}": per check {ok, error?, ...measurements}. Progress goes to stderr.
 // Always exits 0 unless it could not even start: test/integration/cgroup-v2 asserts on the JSON.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const cg = await import(pathToFileURL(process.argv[2]).href);
@@ -203,10 +203,12 @@ await check('io', async () => {
     return (Date.now() - t) / 1000;
   };
   const limitedS = await dd();
+  // Reported, not asserted: 0 means "no limit" to the v1 manager (blkio), v2's io.max refuses it.
+  const zeroRefused = errOf(() => mgr.apply({ io: [{ major, minor, wbps: 0 }] }))?.message ?? null;
   mgr.apply({ io: [{ major, minor, wbps: null, riops: null }] });
   const ioMaxAfterNull = read('io.max');
   const unlimitedS = await dd();
-  const res = { device: `${major}:${minor}`, ioMax, limitedS, ioMaxAfterNull, unlimitedS };
+  const res = { device: `${major}:${minor}`, ioMax, limitedS, ioMaxAfterNull, unlimitedS, zeroRefused };
   if (ioMax !== `${major}:${minor} rbps=max wbps=${M} riops=100 wiops=max`) throw new Error(`io.max readback: ${JSON.stringify(res)}`);
   if (ioMaxAfterNull !== '' || limitedS < 0.8) throw new Error(JSON.stringify(res));
   return res;
@@ -215,7 +217,7 @@ await check('io', async () => {
 await check('devices', () => {
   const e = errOf(() => mgr.apply({ devices: [{ allow: false, type: 'a', major: '*', minor: '*', access: 'rwm' }] }));
   if (e?.code !== 'UNSUPPORTED') throw new Error(`devices: ${JSON.stringify(e)}`);
-  return { error: e };
+  return { refused: e };
 });
 
 await check('stats', () => {
@@ -225,6 +227,36 @@ await check('stats', () => {
   if (!(s.memoryCurrent > 0 && s.oomKills >= 1 && s.memoryFailcnt >= 1 && s.pidsFailcnt >= 1 && s.cpuUsageUs > 0)) throw new Error(JSON.stringify(res));
   if (s.pidsCurrent !== pids.length || pids.length !== 3) throw new Error(`pidsCurrent ${s.pidsCurrent}, pids ${pids}`);
   if (JSON.stringify(res.list) !== '[1]') throw new Error(`listNodeCgroups: ${res.list}`);
+  return res;
+});
+
+await check('nested', async () => {
+  // A second CT laid out as systemd inside it would: init in a leaf, controllers enabled in the
+  // CT dir (its cgroup-namespace root). Destroy must handle the subtree, also when frozen.
+  const ct = cg.createCgroupManager({ node: NODE, ctid: 2, version: 2 });
+  ct.create();
+  const dir = ct.dirs()[0];
+  const init = spawn('sleep', ['3600'], { stdio: 'ignore' });
+  const done = new Promise((r) => init.on('exit', (code, signal) => r({ code, signal })));
+  await new Promise((r, j) => init.once('spawn', r).once('error', j));
+  mkdirSync(`${dir}/init.scope`);
+  writeFileSync(`${dir}/init.scope/cgroup.procs`, String(init.pid));
+  writeFileSync(`${dir}/cgroup.subtree_control`, '+memory +pids +cpu');
+  const other = spawn('sleep', ['3600'], { stdio: 'ignore' });
+  await new Promise((r, j) => other.once('spawn', r).once('error', j));
+  // Reported, not asserted: v2 refuses tasks in a cgroup whose subtree_control is set (EBUSY),
+  // so joining the CT dir (addProcess, procsFiles() for exec/enter) fails once the CT did this.
+  const joinError = errOf(() => ct.addProcess(other.pid));
+  other.kill('SIGKILL');
+  ct.apply({ memoryMax: 64 * M, pidsMax: 100 });
+  const res = { joinError, list: cg.listNodeCgroups(NODE), pids: ct.pids(), pidsCurrent: ct.stats().pidsCurrent };
+  ct.freeze();
+  res.leafFrozen = Number(readFileSync(`${dir}/init.scope/cgroup.events`, 'utf8').match(/frozen (\d)/)[1]);
+  ct.destroy();
+  res.exit = await within(done, 10_000);
+  res.exists = ct.exists();
+  if (JSON.stringify(res.list) !== '[1,2]' || JSON.stringify(res.pids) !== JSON.stringify([init.pid]) || res.pidsCurrent !== 1) throw new Error(JSON.stringify(res));
+  if (res.leafFrozen !== 1 || res.exit?.signal !== 'SIGKILL' || res.exists) throw new Error(JSON.stringify(res));
   return res;
 });
 
