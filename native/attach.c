@@ -142,6 +142,42 @@ static char **build_env(const struct opts *o)
 	return env;
 }
 
+static int *cgroup_fds;
+static size_t ncgroup_fds;
+
+/* fork(), with the child moved into the container's cgroups before it runs anything. */
+static pid_t fork_joined(void)
+{
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		die_(EXIT_HELPER_FAILED, "pipe");
+	pid_t child = fork();
+	if (child < 0)
+		die_(EXIT_HELPER_FAILED, "fork");
+	if (child == 0) {
+		char c;
+		close(sync[1]);
+		/* EOF: the parent has moved us (or died, and then we are not wanted). */
+		while (read(sync[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(sync[0]);
+		return 0;
+	}
+	close(sync[0]);
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%d\n", child);
+	for (size_t i = 0; i < ncgroup_fds; i++) {
+		if (write(cgroup_fds[i], buf, len) != len) {
+			int err = errno;
+			kill(child, SIGKILL);
+			errno = err;
+			die_(EXIT_HELPER_FAILED, "move pid %d into cgroup %zu", child, i);
+		}
+	}
+	close(sync[1]);
+	return child;
+}
+
 static void join_container(const struct opts *o)
 {
 	int pidfd = pidfd_open(o->pid, 0);
@@ -151,13 +187,20 @@ static void join_container(const struct opts *o)
 	if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
 		die_(EXIT_HELPER_FAILED, "container init %d", o->pid);
 
-	/* Join the cgroups first, while their host paths still resolve: the command is then
-	 * accounted to the container and killed with it. */
-	char self[24];
-	int len = snprintf(self, sizeof(self), "%d\n", getpid());
-	for (size_t i = 0; i < o->ncgroups; i++)
-		if (write_file(o->cgroups[i], self, len) < 0)
-			die_(EXIT_HELPER_FAILED, "join cgroup %s", o->cgroups[i]);
+	/* Open the cgroups while their host paths still resolve. The command's process is moved
+	 * into them after the fork (fork_joined): a migration is allowed past pids.max, a fork
+	 * inside the cgroup is not, so exec still works in a container at its process limit.
+	 * The kernel checks a migration against the opener's credentials, so these host-root
+	 * fds keep working after setns. */
+	cgroup_fds = calloc(o->ncgroups + 1, sizeof(int));
+	if (!cgroup_fds)
+		die_(EXIT_HELPER_FAILED, "calloc");
+	for (size_t i = 0; i < o->ncgroups; i++) {
+		cgroup_fds[i] = open(o->cgroups[i], O_WRONLY | O_CLOEXEC);
+		if (cgroup_fds[i] < 0)
+			die_(EXIT_HELPER_FAILED, "open cgroup %s", o->cgroups[i]);
+	}
+	ncgroup_fds = o->ncgroups;
 
 	/* Nothing in the container may ptrace us or open /proc/PID/exe of this host binary. */
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
@@ -217,9 +260,7 @@ static int run_exec(const struct opts *o, char **env)
 {
 	sigset_t set;
 	block_signals(&set);
-	pid_t child = fork();
-	if (child < 0)
-		die_(EXIT_HELPER_FAILED, "fork");
+	pid_t child = fork_joined();
 	if (child == 0) {
 		unblock_all();
 		exec_cmd(o->cmd, env);
@@ -252,11 +293,9 @@ static int run_exec(const struct opts *o, char **env)
 
 struct pty_proxy {
 	int master;
-	pid_t child;
 	bool stdin_open, master_open;
-	char in[4096];
+	char in[4096];          /* stdin bytes the pty has not taken yet */
 	size_t in_off, in_len;
-	bool send_eof;
 };
 
 static int open_container_pty(int *slave)
@@ -350,15 +389,13 @@ static int run_enter(char **env)
 	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0)
 		die_(EXIT_HELPER_FAILED, "signalfd");
-	pid_t child = fork();
-	if (child < 0)
-		die_(EXIT_HELPER_FAILED, "fork");
+	pid_t child = fork_joined();
 	if (child == 0)
 		shell_child(slave, env);
 	close(slave);
 	bool tty = term_raw(STDIN_FILENO);
 
-	struct pty_proxy x = { .master = master, .child = child, .stdin_open = true, .master_open = true };
+	struct pty_proxy x = { .master = master, .stdin_open = true, .master_open = true };
 	for (;;) {
 		struct pollfd p[3] = {
 			{ .fd = sigfd, .events = POLLIN },
@@ -407,6 +444,10 @@ static int run_enter(char **env)
 int cmd_attach(int argc, char **argv, bool enter)
 {
 	struct opts o;
+	/* A descriptor leaked to us by the caller would reach into the container (a host
+	 * directory fd is an escape): keep only stdio. */
+	if (close_range(3, ~0U, 0) < 0)
+		die_(EXIT_HELPER_FAILED, "close_range");
 	parse_opts(argc, argv, enter, &o);
 	join_container(&o);
 	char **env = build_env(&o);

@@ -34,7 +34,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		snprintf(err, errlen, "expected a config message");
 		goto bad;
 	}
-	cfg->env = cfg->rmdirs = cfg->umounts = empty_list;
+	cfg->env = cfg->rmdirs = cfg->umounts = cfg->bind_src = cfg->bind_dst = empty_list;
 	struct field fields[] = {
 		{ "rootfs", JT_STR, true, &cfg->rootfs },
 		{ "hostname", JT_STR, false, &cfg->hostname },
@@ -48,6 +48,8 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "statusfile", JT_STR, true, &cfg->statusfile },
 		{ "rmdirs", JT_ARR, false, &cfg->rmdirs },
 		{ "umounts", JT_ARR, false, &cfg->umounts },
+		{ "bind_src", JT_ARR, false, &cfg->bind_src },
+		{ "bind_dst", JT_ARR, false, &cfg->bind_dst },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];
@@ -71,6 +73,21 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 	if (!cfg->init[0] || cfg->init[0][0] != '/') {
 		snprintf(err, errlen, "config: \"init\" must start with an absolute path");
 		goto bad;
+	}
+	size_t nsrc = 0, ndst = 0;
+	while (cfg->bind_src[nsrc])
+		nsrc++;
+	while (cfg->bind_dst[ndst])
+		ndst++;
+	if (nsrc != ndst) {
+		snprintf(err, errlen, "config: \"bind_src\" and \"bind_dst\" differ in length");
+		goto bad;
+	}
+	for (size_t i = 0; i < nsrc; i++) {
+		if (cfg->bind_src[i][0] != '/' || cfg->bind_dst[i][0] != '/') {
+			snprintf(err, errlen, "config: bind paths must be absolute");
+			goto bad;
+		}
 	}
 	if (cfg->rootfs[0] != '/') {
 		snprintf(err, errlen, "config: \"rootfs\" must be an absolute path");

@@ -14,6 +14,7 @@ struct config {
 	char **init, **env;
 	const char *console_log, *socket, *pidfile, *statusfile;
 	char **rmdirs, **umounts;
+	char **bind_src, **bind_dst; /* host files bind-mounted over paths inside (LXCFS) */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;

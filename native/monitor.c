@@ -376,8 +376,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 			console_read(m);
 		if (m->in_len && (p[i_master].revents & POLLOUT))
 			console_write(m);
-		if (p[i_listen].revents & POLLIN)
-			client_accept(m);
+		/* Client events before accepting: a client dropped above must not have its
+		 * revents applied to a newly accepted one (which may even reuse the fd number). */
 		if (i_client >= 0 && m->client >= 0 && p[i_client].revents) {
 			if (p[i_client].revents & POLLIN)
 				client_read(m);
@@ -386,6 +386,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 			if (m->in_len)
 				console_write(m);
 		}
+		if (p[i_listen].revents & POLLIN)
+			client_accept(m);
 		if (i_ctl >= 0 && p[i_ctl].revents)
 			on_control(m);
 		if (p[i_sig].revents & POLLIN)

@@ -45,7 +45,7 @@
  *   ctspawn exec  [options] -- CMD...  joins the namespaces of init PID through a pidfd and runs CMD
  *   ctspawn enter [options]            the same with a pty inside the container running a shell
  *   ctspawn console SOCKET             attaches the terminal to a monitor's console; Esc then '.'
- *                                      (at the start of a line or after Enter) detaches
+ *                                      (anywhere in the input) detaches
  *   exec/enter options: --pid P (init's host pid, required), --cgroup FILE (a cgroup.procs to
  *   join first; repeatable), --env K=V (repeatable), --cwd DIR, --uid N --gid N (ids inside,
  *   default 0)

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "ctspawn.h"
@@ -103,6 +104,18 @@ static void bind_at(const char *src, int target, const char *where)
 	close(tree);
 }
 
+/* Binds a host file over an existing path inside the root (LXCFS's /proc files): the
+ * target is resolved inside the root, never through a symlink out of it. */
+static void bind_inside(int rootfd, const char *src, const char *dst)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int fd = syscall(SYS_openat2, rootfd, dst + 1, &how, sizeof(how));
+	if (fd < 0)
+		child_fail(errno, "open %s", dst);
+	bind_at(src, fd, dst);
+	close(fd);
+}
+
 static void setup_dev(int rootfd, const char *pts_path, int slave_fd)
 {
 	int at = open_dir(rootfd, "dev", 0755, "/dev");
@@ -178,6 +191,8 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 		       at, "/sys"));
 	close(at);
 	setup_dev(root, pts_path, slave_fd);
+	for (size_t i = 0; cfg->bind_src[i]; i++)
+		bind_inside(root, cfg->bind_src[i], cfg->bind_dst[i]);
 
 	/* pivot_root(".", ".") stacks the old root on top of the new one; detaching it then
 	 * leaves the new root alone without needing a directory for the old root. */

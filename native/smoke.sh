@@ -12,7 +12,7 @@ HOSTID=100000
 
 T= CG= MPID= CPID=
 pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*" >&2; [ -n "$T" ] && [ -f "$T/monitor.log" ] && sed 's/^/  monitor.log: /' "$T/monitor.log" >&2; exit 1; }
+fail() { echo "FAIL - $*" >&2; [ -n "$T" ] && [ -f "$T/monitor.log" ] && tail -n 40 "$T/monitor.log" | sed 's/^/  monitor.log: /' >&2; exit 1; }
 
 cleanup() {
 	set +e
@@ -97,7 +97,7 @@ grep -qx "ERROR stage=4 errno=20 open /proc (must be a directory, not a symlink)
 pass "symlinked /proc in the rootfs is refused"
 [ -n "$CG" ] && { [ -d "$CG" ] || mkdir "$CG"; }
 
-for how in close bogus; do
+for how in close bogus term; do
 	config abort "$R" /sbin/init
 	out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/abort.json" "$T/monitor.log" "${cgargs[@]}" \
 		--abort-after-spawned $how) || fail "abort ($how): $out"
@@ -106,10 +106,11 @@ for how in close bogus; do
 	! kill -0 "$ipid" 2>/dev/null || fail "abort ($how): init $ipid survived"
 	[ -z "$CG" ] || [ ! -d "$CG" ] || fail "abort ($how): cgroup not removed"
 	[ ! -e "$T/abort.sock" ] || fail "abort ($how): socket left"
-	[ "$how" = close ] || grep -q '"stage":3.*expected a \\"go\\" message' <<<"$out" || fail "abort ($how): $out"
+	[ "$how" != bogus ] || grep -q '"stage":3.*expected a \\"go\\" message' <<<"$out" || fail "abort ($how): $out"
+	[ "$how" != term ] || grep -q '"stage":3.*start interrupted by SIGTERM' <<<"$out" || fail "abort ($how): $out"
 	[ -n "$CG" ] && mkdir "$CG"
 done
-pass "EOF or a wrong message instead of go kills init and cleans up"
+pass "EOF, a wrong message or SIGTERM instead of go: init killed, cleaned up, exit 1"
 
 # --- the real start --------------------------------------------------------------------------
 config ct "$R" /sbin/init
@@ -195,7 +196,8 @@ DIRTY=$(awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup")
 PSS=$(awk '/^Pss:/ { print $2 }' "/proc/$MPID/smaps_rollup")
 pass "monitor RSS ${RSS} KiB (Pss ${PSS} KiB, private dirty ${DIRTY} KiB; the rest is clean libc/binary text)"
 [ -n "${SMOKE_SMAPS:-}" ] && grep -E '^[0-9a-f]|^Rss' "/proc/$MPID/smaps" | paste - - | awk '$NF != "kB" || 1' | grep -v ' 0 kB' 
-X -- ls -l /proc/1/fd | grep -q ctspawn && fail "init holds a ctspawn fd"
+[ "$(X -- ls /proc/1/fd | tr '\n' ' ')" = "0 1 2 " ] || fail "init has extra fds: $(X -- ls -l /proc/1/fd)"
+X -- ls -l /proc/1/fd/0 | grep -q -- '-> /dev/console' || fail "init's stdin is not /dev/console"
 [ -z "$(ls -l /proc/$MPID/fd | grep -F "$R")" ] || fail "monitor holds an fd in the rootfs"
 [ "$(readlink /proc/$MPID/cwd)" = / ] || fail "monitor cwd"
 
@@ -210,7 +212,7 @@ pass "halted; statusfile: $status"
 [ -z "$CG" ] || [ ! -d "$CG" ] || fail "cgroup $CG left behind"
 ! grep -q " $T" /proc/self/mountinfo || fail "mounts left: $(grep " $T" /proc/self/mountinfo)"
 [ -z "$(ps -e -o uid= | grep -x " *$HOSTID")" ] || fail "container processes left"
-grep -q 'ctspawn\[' "$T/monitor.log" && sed 's/^/  monitor.log: /' "$T/monitor.log"
+grep -v 'console client' "$T/monitor.log" | sed 's/^/  monitor.log: /'
 pass "monitor cleaned up: no socket, pidfile, cgroup, mount or process left"
 MPID= CPID=
 echo "smoke.sh: all passed"

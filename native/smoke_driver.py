@@ -2,15 +2,16 @@
 """Plays node's side of the ctspawn start protocol (see protocol.h) for smoke.sh.
 
 usage: smoke_driver.py CTSPAWN CONFIG.json MONITOR_LOG [--cgroup-procs FILE]... [--expect-error]
-                        [--abort-after-spawned close|bogus]
+                        [--abort-after-spawned close|bogus|term]
 
 Prints every message it receives as "< {json}" and ends with "RUNNING MPID CPID" or, with
 --expect-error, "ERROR stage=N msg". Exits non-zero if the exchange did not go as expected.
---abort-after-spawned closes the channel (or sends a bogus message instead of "go") and
-prints "ABORTED rc=N INIT_PID" with ctspawn's exit code.
+--abort-after-spawned closes the channel (or sends a bogus message instead of "go", or
+SIGTERMs the helper) and prints "ABORTED rc=N INIT_PID" with ctspawn's exit code.
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,7 +82,10 @@ def main():
             rfile.close()  # the makefile() object keeps the fd open otherwise
             parent.close()
         else:
-            send({"t": "bogus"})
+            if abort == "term":
+                os.kill(proc.pid, signal.SIGTERM)
+            else:
+                send({"t": "bogus"})
             while True:
                 m = recv()
                 if m["t"] != "log":

@@ -38,6 +38,9 @@ export interface SpawnConfig {
   statusfile: string;
   rmdirs: string[];
   umounts: string[];
+  /** Host files bind-mounted over the same-index path inside the container (LXCFS). */
+  bind_src?: string[];
+  bind_dst?: string[];
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from './childproc.js';
-import { listMounts } from './mounts.js';
+import { listMounts, umount } from './mounts.js';
 import { sleepMs } from './lock.js';
 
 export const LXCFS_DIR = process.env.VZKIT_LXCFS_DIR ?? '/var/lib/lxcfs';
@@ -30,19 +30,32 @@ export function lxcfsMounted(): boolean {
   return listMounts().some((m) => m.mountPoint === LXCFS_DIR && m.fsType === 'fuse.lxcfs');
 }
 
+/** Mounted and answering: a FUSE mount whose daemon died answers ENOTCONN. */
+function lxcfsAlive(): boolean {
+  if (!lxcfsMounted()) return false;
+  try {
+    fs.statSync(path.join(LXCFS_DIR, 'proc/meminfo'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts lxcfs if it is installed and not running; returns whether it is usable. */
 export function ensureLxcfs(): boolean {
-  if (lxcfsMounted()) return true;
+  if (lxcfsAlive()) return true;
   if (!fs.existsSync(LXCFS_BIN)) return false;
+  if (lxcfsMounted()) umount(LXCFS_DIR, true); // left behind by a daemon that died
   fs.mkdirSync(LXCFS_DIR, { recursive: true });
-  // -l: per-container load average; --enable-cfs: CPU counts from quotas too; it daemonizes.
-  const r = childProcess().spawnSync(LXCFS_BIN, ['-l', '--enable-cfs', '--enable-pidfd', '-p', '/run/lxcfs.pid', LXCFS_DIR], {
+  // -l: per-container load average; --enable-cfs: CPU counts from quotas too. lxcfs 5 stays
+  // in the foreground: run it in its own session, detached from this command.
+  const child = childProcess().spawn(LXCFS_BIN, ['-l', '--enable-cfs', '--enable-pidfd', '-p', '/run/lxcfs.pid', LXCFS_DIR], {
     stdio: 'ignore',
-    timeout: 10_000,
+    detached: true,
   });
-  if (r.status !== 0) return false;
-  for (let i = 0; i < 200 && !lxcfsMounted(); i++) sleepMs(10);
-  return lxcfsMounted();
+  child.unref();
+  for (let i = 0; i < 300 && !lxcfsAlive(); i++) sleepMs(10);
+  return lxcfsAlive();
 }
 
 /** Bind mounts for a container: [source on the host, target inside the container]. */

@@ -33,7 +33,7 @@ const rows = [];
 const failures = [];
 const log = (s) => console.error(`[bench] ${s}`);
 
-/** One table row. unit: ms | s | MiB. peerLabel names the peer when it is not LXC. */
+/** One table row. unit: ms | s | KiB. peerLabel names the peer when it is not LXC. */
 function row(op, vz, peer, { unit = 'ms', peerLabel, vzCmd, peerCmd } = {}) {
   const r = { op, unit, vzkit: vz, lxc: peer, ratio: vz / peer, target: TARGETS[op] ?? null, peerLabel, vzCmd, peerCmd };
   rows.push(r);
@@ -190,13 +190,13 @@ function memory(ids, names) {
     if (!cmd.startsWith('[lxc monitor]')) throw new Error(`parent of ${nm}'s init is not its monitor: ${cmd}`);
     return memoryOf(init, mon);
   });
-  const mib = (list, f) => median(list.map(f)) / 2 ** 20;
+  const kib = (list, f) => median(list.map(f)) / 1024;
   const k = `(median of ${ids.length})`;
-  row(`memory cgroup usage per CT ${k}`, mib(vzM, (m) => m.usage), mib(lxM, (m) => m.usage), { unit: 'MiB' });
-  row('  of it page cache (memory.stat cache)', mib(vzM, (m) => m.cache), mib(lxM, (m) => m.cache), { unit: 'MiB' });
-  row('monitor RSS (ctspawn / lxc monitor)', mib(vzM, (m) => m.monitorRss), mib(lxM, (m) => m.monitorRss), { unit: 'MiB' });
+  row(`memory cgroup usage per CT ${k}`, kib(vzM, (m) => m.usage), kib(lxM, (m) => m.usage), { unit: 'KiB' });
+  row('  of it page cache (memory.stat cache)', kib(vzM, (m) => m.cache), kib(lxM, (m) => m.cache), { unit: 'KiB' });
+  row('monitor RSS (ctspawn / lxc monitor)', kib(vzM, (m) => m.monitorRss), kib(lxM, (m) => m.monitorRss), { unit: 'KiB' });
   const total = (m) => m.usage + m.monitorRss;
-  row('memory cgroup + monitor RSS', mib(vzM, total), mib(lxM, total), { unit: 'MiB' });
+  row('memory cgroup + monitor RSS', kib(vzM, total), kib(lxM, total), { unit: 'KiB' });
 }
 
 // ---- cleanup, also on Ctrl-C
@@ -224,6 +224,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 function fmt(x, unit) {
   if (x == null || !Number.isFinite(x)) return '-';
   if (unit === 'ms') return `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`;
+  if (unit === 'KiB') return `${Math.round(x)} KiB`;
   return `${x.toFixed(2)} ${unit}`;
 }
 

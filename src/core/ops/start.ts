@@ -12,6 +12,7 @@ import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits } from '../limits.js';
+import { lxcfsBinds } from '../../sys/lxcfs.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
   return withLock(ctx, ctid, () => startLocked(ctx, ctid));
@@ -49,6 +50,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
+    const binds = lxcfsBinds();
     const config: SpawnConfig = {
       rootfs: t.mountPath,
       hostname,
@@ -64,6 +66,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
       // A container that halts from inside is unmounted too, as vzctl does; a mount the admin
       // made before start (vzctl mount) is left alone.
       umounts: wasMounted ? [] : [t.mountPath],
+      // LXCFS: /proc/meminfo, cpuinfo, stat, uptime, loadavg... show the container's own figures.
+      bind_src: binds.map(([src]) => src),
+      bind_dst: binds.map(([, dst]) => dst),
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,
       root_gid: row.uidBase,
