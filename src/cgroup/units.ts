@@ -2,21 +2,18 @@
 import { VzError } from '../core/errors.js';
 
 /**
- * v2 cpu.weight (1..10000) -> v1 cpu.shares (2..262144): the inverse of runc's linear
- * ConvertCPUSharesToCgroupV2Value, weight = 1 + (shares - 2) * 9999 / 262142 (floored).
- * Taking the ceiling makes the pair round-trip exactly. Note weight 100 (the v2 default) maps to
- * 2598 shares, not the v1 default 1024: what matters is that containers compare fairly.
+ * v2 cpu.weight (1..10000) <-> v1 cpu.shares, systemd's linear mapping: weight 100 (the v2
+ * default) is 1024 shares (the v1 default), so containers compare fairly with host tasks on
+ * both versions. vzctl's cpuunits 1000 -> weight 100 -> 1024 shares.
  */
 export function weightToShares(weight: number): number {
   checkWeight(weight);
-  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
+  return Math.min(262144, Math.max(2, Math.round((weight * 1024) / 100)));
 }
 
-/** v1 cpu.shares -> v2 cpu.weight, runc's formula (for reading back / migrating configs). */
+/** v1 cpu.shares -> v2 cpu.weight (for reading back / migrating configs). */
 export function sharesToWeight(shares: number): number {
-  if (shares <= 2) return 1;
-  if (shares >= 262144) return 10000;
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+  return Math.min(10000, Math.max(1, Math.round((shares * 100) / 1024)));
 }
 
 export function checkWeight(weight: number): void {

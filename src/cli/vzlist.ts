@@ -60,7 +60,7 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       .option('json', { alias: 'j', type: 'boolean', describe: 'JSON output' })
       .option('ctid-only', { alias: '1', type: 'boolean', describe: 'print CTIDs only' })
       .option('list-fields', { alias: 'L', type: 'boolean', describe: 'list the available fields' })
-      .strict()
+      .strictOptions() // CTIDs and names are free positionals
       .help()
       .version(false)
       .exitProcess(false)

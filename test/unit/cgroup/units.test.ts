@@ -9,16 +9,17 @@ const errno = (code: string, syscall = 'write'): NodeJS.ErrnoException =>
   Object.assign(new Error(`${code}: some text, ${syscall}`), { code, syscall });
 
 describe('cpu weight <-> shares', () => {
-  it('maps the ends of the ranges onto each other', () => {
-    expect(weightToShares(1)).toBe(2);
-    expect(weightToShares(10000)).toBe(262144);
+  it('maps the ends of the weight range inside the shares range', () => {
+    expect(weightToShares(1)).toBe(10);
+    expect(weightToShares(10000)).toBe(102400);
     expect(sharesToWeight(2)).toBe(1);
     expect(sharesToWeight(262144)).toBe(10000);
   });
 
-  it('follows runc: shares 1024 -> weight 39; weight 100 -> 2598 shares', () => {
-    expect(sharesToWeight(1024)).toBe(39);
-    expect(weightToShares(100)).toBe(2598);
+  it('follows systemd: weight 100 (v2 default) is 1024 shares (v1 default)', () => {
+    expect(sharesToWeight(1024)).toBe(100);
+    expect(weightToShares(100)).toBe(1024);
+    expect(weightToShares(200)).toBe(2048);
   });
 
   it('round-trips every weight', () => {

@@ -178,14 +178,14 @@ describe('v1 apply: cpu, cpuset, pids, blkio, devices', () => {
     const l = recordWrites(root);
     cg.apply({ cpuWeight: 100, cpuMax: { quotaUs: 50000, periodUs: 100000 } });
     expect(l).toEqual([
-      ['cpu/vz/101/cpu.shares', '2598'],
+      ['cpu/vz/101/cpu.shares', '1024'],
       ['cpu/vz/101/cpu.cfs_period_us', '100000'],
       ['cpu/vz/101/cpu.cfs_quota_us', '50000'],
     ]);
     l.length = 0;
     cg.apply({ cpuMax: null, cpuWeight: 10000 });
     expect(l).toEqual([
-      ['cpu/vz/101/cpu.shares', '262144'],
+      ['cpu/vz/101/cpu.shares', '102400'],
       ['cpu/vz/101/cpu.cfs_quota_us', '-1'],
     ]);
   });

@@ -1,0 +1,149 @@
+/**
+ * Resource limits for real (cgroup v1 on these machines): RAM with OOM kills inside the
+ * container, the process limit, CPU quota and CPU count, I/O bandwidth, what the customer sees
+ * through LXCFS, live changes, and bad values that change nothing.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import { TestNode, isRoot } from './harness.js';
+
+const v1 = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes');
+
+describe.skipIf(!isRoot || !v1)('resource limits (root, real containers, cgroup v1)', () => {
+  let n: TestNode;
+  const cg = (ctrl: string, file: string) => fs.readFileSync(`/sys/fs/cgroup/${ctrl}/${n.node}/401/${file}`, 'utf8').trim();
+  const list = (fields: string) => JSON.parse(n.vzlist('-j', '-o', fields, '401').stdout)[0];
+  beforeAll(() => {
+    n = new TestNode();
+    n.ok('create', '401', '--ostemplate', 'busybox', '--ram', '64M', '--numproc', '64');
+    n.ok('start', '401');
+  });
+  afterAll(() => n?.cleanup());
+
+  it('applies the limits set at create when the container starts', () => {
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(64 * 2 ** 20));
+    expect(cg('memory', 'memory.memsw.limit_in_bytes')).toBe(String(64 * 2 ** 20)); // no swap given
+    expect(cg('pids', 'pids.max')).toBe('64');
+    expect(list('ram,swap,numproc.l')).toEqual({ ram: 64 * 2 ** 20, swap: 0, 'numproc.l': 64 });
+  });
+
+  it('--ram 64M: a memory hog is OOM-killed inside, the container keeps running', () => {
+    const before = list('oomkills').oomkills as number;
+    const r = n.vzctl('exec', '401', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=200M', 'count=1');
+    expect(r.code).toBe(137); // SIGKILL from the OOM killer
+    expect(n.ok('status', '401').trim()).toBe('CTID 401 exist mounted running');
+    expect(n.ok('exec', '401', 'cat', '/proc/1/comm').trim()).toBe('init');
+    expect(list('oomkills').oomkills).toBeGreaterThan(before);
+  });
+
+  it('--numproc 64: a burst of 200 sleeps hits the limit, and exec still answers at once', () => {
+    // busybox sh gives up at its first refused fork ("can't fork"), with exit code 2.
+    const burst = n.run('vzctl', ['exec', '401', 'sh', '-c', 'for i in $(seq 1 200); do sleep 4 >/dev/null 2>&1 & done'], {});
+    expect(burst.code).not.toBe(0);
+    expect(burst.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
+    expect(Number(cg('pids', 'pids.current'))).toBeLessThanOrEqual(64);
+    expect(list('numproc.f')['numproc.f']).toBeGreaterThan(0);
+    const t = Date.now();
+    expect(n.vzctl('exec', '401', 'true').code).toBe(0);
+    expect(Date.now() - t).toBeLessThan(1000);
+    expect(n.vzctl('exec', '401', 'killall', 'sleep').code).toBe(0);
+  });
+
+  it('--cpulimit 50: a busy loop gets about half a core', () => {
+    n.ok('set', '401', '--cpulimit', '50', '--numproc', '1000', '--save');
+    expect(cg('cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    const usage = () => Number(cg('cpuacct', 'cpuacct.usage'));
+    n.vzctl('exec', '401', 'sh', '-c', '(while :; do :; done) >/dev/null 2>&1 & (while :; do :; done) >/dev/null 2>&1 &');
+    const u0 = usage();
+    const t0 = process.hrtime.bigint();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+    const cores = (usage() - u0) / Number(process.hrtime.bigint() - t0);
+    n.vzctl('exec', '401', 'killall', 'sh');
+    expect(cores).toBeGreaterThan(0.35);
+    expect(cores).toBeLessThan(0.65);
+  });
+
+  it('--cpus 1: nproc and /proc/cpuinfo inside say 1', () => {
+    n.ok('set', '401', '--cpus', '1', '--save');
+    expect(cg('cpuset', 'cpuset.cpus')).toBe('0');
+    expect(n.ok('exec', '401', 'nproc').trim()).toBe('1');
+    expect(n.ok('exec', '401', 'grep', '-c', '^processor', '/proc/cpuinfo').trim()).toBe('1');
+  });
+
+  it('--ram 128M: /proc/meminfo and top inside show 128 MiB (LXCFS)', () => {
+    n.ok('set', '401', '--ram', '128M', '--save');
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(128 * 2 ** 20));
+    const meminfo = n.ok('exec', '401', 'head', '-1', '/proc/meminfo');
+    expect(meminfo).toMatch(/MemTotal:\s+131072 kB/);
+    const top = n.ok('exec', '401', 'sh', '-c', 'top -bn1 | head -1');
+    const [, used, free] = /Mem: (\d+)K used, (\d+)K free/.exec(top)!;
+    expect(Math.round((Number(used) + Number(free)) / 1024)).toBe(128);
+    expect(Number(n.ok('exec', '401', 'cat', '/proc/uptime').split(' ')[0])).toBeLessThan(100); // the container's own uptime
+  });
+
+  it('changes every limit live, visible in the cgroup and in vzlist', () => {
+    n.ok('set', '401', '--ram', '96M', '--swap', '32M', '--numproc', '100', '--cpulimit', '150', '--cpuunits', '2000', '--cpus', '2', '--save');
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(96 * 2 ** 20));
+    expect(cg('memory', 'memory.memsw.limit_in_bytes')).toBe(String(128 * 2 ** 20));
+    expect(cg('pids', 'pids.max')).toBe('100');
+    expect(cg('cpu', 'cpu.cfs_quota_us')).toBe('150000');
+    expect(Number(cg('cpu', 'cpu.shares'))).toBe(2048);
+    expect(list('ram,swap,numproc.l,cpulimit,cpuunits,cpus')).toEqual({
+      ram: 96 * 2 ** 20,
+      swap: 32 * 2 ** 20,
+      'numproc.l': 100,
+      cpulimit: 150,
+      cpuunits: 2000,
+      cpus: 2,
+    });
+    n.ok('set', '401', '--cpulimit', 'unlimited', '--numproc', 'unlimited', '--save');
+    expect(cg('cpu', 'cpu.cfs_quota_us')).toBe('-1');
+    expect(cg('pids', 'pids.max')).toBe('max');
+  });
+
+  it('--iolimit caps the write bandwidth on the storage device', () => {
+    n.ok('set', '401', '--iolimit', '2M', '--save');
+    const t = Date.now();
+    const r = n.vzctl('exec', '401', 'dd', 'if=/dev/zero', 'of=/root/io.test', 'bs=1M', 'count=6', 'oflag=direct');
+    const s = (Date.now() - t) / 1000;
+    expect(r.code).toBe(0);
+    expect(s).toBeGreaterThan(1.5); // 6 MiB at 2 MiB/s, the first burst aside
+    n.ok('set', '401', '--iolimit', '0', '--save');
+    n.ok('exec', '401', 'rm', '-f', '/root/io.test');
+  });
+
+  it('refuses bad values with one line and exit 21, changing nothing', () => {
+    const before = cg('memory', 'memory.limit_in_bytes');
+    const cases: Array<[string[], RegExp]> = [
+      [['--ram', '-5M'], /negative/],
+      [['--ram', '64X'], /invalid size/],
+      [['--cpulimit', '0'], /cpulimit/],
+      [['--cpuunits', '7'], /cpuunits/],
+      [['--cpuunits', '500001'], /cpuunits/],
+      [['--numproc', '1'], /below/],
+      [['--cpus', '999'], /CPU/],
+      [['--cpumask', '0-999'], /cpumask|not online/],
+      [['--ioprio', '9'], /ioprio/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = n.vzctl('set', '401', ...args, '--save');
+      expect({ args, code: r.code }).toEqual({ args, code: 21 });
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(before);
+    expect(list('ram').ram).toBe(Number(before));
+  });
+
+  it('a RAM limit below what the container uses is refused and the old one stays', () => {
+    n.ok('set', '401', '--ram', '64M', '--swap', '0', '--save');
+    // Pin ~40 MiB in tmpfs (not reclaimable without swap), then ask for 16M.
+    n.ok('exec', '401', 'sh', '-c', 'mkdir -p /run/pin && mount -t tmpfs tmpfs /run/pin && dd if=/dev/zero of=/run/pin/x bs=1M count=40 2>/dev/null');
+    const r = n.vzctl('set', '401', '--ram', '16M', '--save');
+    expect(r.code).toBe(21);
+    expect(r.stderr).toMatch(/refused|busy/i);
+    expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(64 * 2 ** 20));
+    expect(list('ram').ram).toBe(64 * 2 ** 20);
+    n.ok('exec', '401', 'sh', '-c', 'rm -f /run/pin/x; umount /run/pin');
+  });
+});
