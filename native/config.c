@@ -34,7 +34,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		snprintf(err, errlen, "expected a config message");
 		goto bad;
 	}
-	cfg->env = cfg->rmdirs = cfg->umounts = cfg->bind_src = cfg->bind_dst = empty_list;
+	cfg->env = cfg->rmdirs = cfg->umounts = cfg->bind_src = cfg->bind_dst = cfg->devnodes = empty_list;
 	struct field fields[] = {
 		{ "rootfs", JT_STR, true, &cfg->rootfs },
 		{ "hostname", JT_STR, false, &cfg->hostname },
@@ -50,6 +50,8 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "umounts", JT_ARR, false, &cfg->umounts },
 		{ "bind_src", JT_ARR, false, &cfg->bind_src },
 		{ "bind_dst", JT_ARR, false, &cfg->bind_dst },
+		{ "devnodes", JT_ARR, false, &cfg->devnodes },
+		{ "devnode_dir", JT_STR, false, &cfg->devnode_dir },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];
@@ -86,6 +88,17 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 	for (size_t i = 0; i < nsrc; i++) {
 		if (cfg->bind_src[i][0] != '/' || cfg->bind_dst[i][0] != '/') {
 			snprintf(err, errlen, "config: bind paths must be absolute");
+			goto bad;
+		}
+	}
+	if (cfg->devnodes[0] && (!cfg->devnode_dir || cfg->devnode_dir[0] != '/')) {
+		snprintf(err, errlen, "config: \"devnodes\" needs an absolute \"devnode_dir\"");
+		goto bad;
+	}
+	for (size_t i = 0; cfg->devnodes[i]; i++) {
+		const char *d = cfg->devnodes[i];
+		if (!d[0] || d[0] == '/' || strstr(d, "..")) {
+			snprintf(err, errlen, "config: bad devnode \"%s\"", d);
 			goto bad;
 		}
 	}

@@ -15,6 +15,8 @@ struct config {
 	const char *console_log, *socket, *pidfile, *statusfile;
 	char **rmdirs, **umounts;
 	char **bind_src, **bind_dst; /* host files bind-mounted over paths inside (LXCFS) */
+	char **devnodes; /* names under /dev, bind-mounted from devnode_dir/NAME */
+	const char *devnode_dir;
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;

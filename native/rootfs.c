@@ -116,7 +116,32 @@ static void bind_inside(int rootfd, const char *src, const char *dst)
 	close(fd);
 }
 
-static void setup_dev(int rootfd, const char *pts_path, int slave_fd)
+/* A host device node on /dev/NAME inside (NAME may have directories: net/tun). The container's
+ * /dev is the tmpfs we just made, so nothing in it is the container's yet. The source is vzkit's
+ * private copy of the node, owned by the container's root (see src/core/limits.ts). */
+static void bind_devnode(int dev, const char *dir, const char *name)
+{
+	char path[256], src[4096], where[272];
+	snprintf(path, sizeof(path), "%s", name);
+	int at = dup(dev);
+	if (at < 0)
+		child_fail(errno, "dup");
+	for (char *slash; (slash = strchr(path, '/')); ) {
+		*slash = 0;
+		int next = open_dir(at, path, 0755, "/dev subdirectory");
+		close(at);
+		at = next;
+		memmove(path, slash + 1, strlen(slash + 1) + 1);
+	}
+	snprintf(src, sizeof(src), "%s/%s", dir, name);
+	snprintf(where, sizeof(where), "/dev/%s", name);
+	int fd = make_file(at, path, where);
+	bind_at(src, fd, where);
+	close(fd);
+	close(at);
+}
+
+static void setup_dev(int rootfd, const char *pts_path, int slave_fd, const struct config *cfg)
 {
 	int at = open_dir(rootfd, "dev", 0755, "/dev");
 	int dev = mount_fs("tmpfs", "mode=755,size=1m", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, at, "/dev");
@@ -167,6 +192,8 @@ static void setup_dev(int rootfd, const char *pts_path, int slave_fd)
 	close(tree);
 	close(fd);
 	close(src);
+	for (size_t i = 0; cfg->devnodes[i]; i++)
+		bind_devnode(dev, cfg->devnode_dir, cfg->devnodes[i]);
 	close(dev);
 }
 
@@ -190,7 +217,7 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 	close(mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
 		       at, "/sys"));
 	close(at);
-	setup_dev(root, pts_path, slave_fd);
+	setup_dev(root, pts_path, slave_fd, cfg);
 	for (size_t i = 0; cfg->bind_src[i]; i++)
 		bind_inside(root, cfg->bind_src[i], cfg->bind_dst[i]);
 

@@ -140,3 +140,21 @@ export function limitsFromParams(p: Record<string, unknown>, host: HostInfo): Re
   }
   return limits;
 }
+
+/**
+ * vzctl's --devnodes: "NAME:PERM" with NAME relative to /dev (sdb1, net/tun) and PERM r, w, rw
+ * or none (none removes it). Several may be given, comma or space separated.
+ */
+export function parseDevnodes(raw: unknown): Record<string, string> {
+  const items = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(/[\s,]+/).filter(Boolean) : null;
+  if (!items) throw new VzError('INVALID', `invalid devnodes ${show(raw)}: expected NAME:PERM, e.g. net/tun:rw`);
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const m = /^([A-Za-z0-9._+-]+(?:\/[A-Za-z0-9._+-]+)*):(r|w|rw|wr|none)$/.exec(item);
+    if (!m || m[1]!.split('/').some((c) => c === '.' || c === '..')) {
+      throw new VzError('INVALID', `invalid devnodes entry "${item}": expected NAME:PERM (PERM r, w, rw or none), NAME under /dev`);
+    }
+    out[m[1]!] = m[2] === 'wr' ? 'rw' : m[2]!;
+  }
+  return out;
+}

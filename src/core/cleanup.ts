@@ -19,6 +19,7 @@ export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: bool
   if (cg.exists()) cg.destroy();
   if (opts.unmount) ctx.storage().unmount(ctx.target(ctid));
   for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
+  fs.rmSync(p.devnodes, { recursive: true, force: true }); // private device node copies
 }
 
 /** True when a container that is not running still has something on the host to clean. */

@@ -4,10 +4,14 @@
  * keeps its old limits and the stored config keeps the old values.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
 import { LIMIT_KEYS, limitsFromParams, expandCpuList, type HostInfo } from '../config/limits.js';
 import { getLibc, errnoError } from '../sys/libc.js';
+import { childProcess } from '../sys/childproc.js';
+import type { DeviceRule } from '../cgroup/types.js';
+import { DEFAULT_DEVICE_RULES } from '../cgroup/v1/devices.js';
 
 export function hostInfo(privatePath?: string): HostInfo {
   const online = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
@@ -33,9 +37,25 @@ export function hasLimitKeys(params: Record<string, unknown>): boolean {
 }
 
 /** Applies the full set of limits derived from `params` to the container's cgroups. */
-export function applyLimits(ctx: Context, ctid: number, params: Record<string, unknown>): void {
+export function applyLimits(ctx: Context, ctid: number, params: Record<string, unknown>, withDevices = false): void {
   const host = hostInfo(ctx.paths(ctid).private);
-  ctx.cgroup(ctid).apply(limitsFromParams(params, host));
+  const limits = limitsFromParams(params, host);
+  // The full device list only at start: rewriting it ("deny all" first) under running tasks
+  // would briefly cut them off their devices. Live changes go through applyDevicesLive.
+  if (withDevices) limits.devices = deviceRules(ctx, ctid, params);
+  ctx.cgroup(ctid).apply(limits);
+}
+
+/** Live devnodes change: allow what was added, deny what was removed, nothing else touched. */
+export function applyDevicesLive(ctx: Context, ctid: number, before: Record<string, string>, after: Record<string, string>): void {
+  const cg = ctx.cgroup(ctid);
+  if (cg.version !== 1) return;
+  const removed = Object.keys(before).filter((k) => !(k in after) || after[k] !== before[k]);
+  const rules: DeviceRule[] = [
+    ...devnodeRules(Object.fromEntries(removed.map((k) => [k, 'rwm'])), ctid).map((r) => ({ ...r, allow: false })),
+    ...devnodeRules(after, ctid),
+  ];
+  cg.apply({ devices: rules });
 }
 
 /**
@@ -74,4 +94,67 @@ export function applyIoPrio(ctx: Context, ctid: number, level: number): void {
     const r = Number(libc.syscall(SYS_ioprio_set, 'int', IOPRIO_WHO_PROCESS, 'int', pid, 'int', (IOPRIO_CLASS_BE << 13) | level));
     if (r < 0 && libc.errno() !== 3 /* ESRCH: exited meanwhile */) throw errnoError('ioprio_set', libc.errno());
   }
+}
+
+/** Stored devnodes merged with a change: "none" removes an entry. */
+export function mergeDevnodes(stored: unknown, change: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...((stored as Record<string, string> | undefined) ?? {}) };
+  for (const [name, perm] of Object.entries(change)) {
+    if (perm === 'none') delete out[name];
+    else out[name] = perm;
+  }
+  return out;
+}
+
+/** Device-cgroup rules for devnodes, from the host's nodes (which must exist). */
+export function devnodeRules(devnodes: Record<string, string>, ctid?: number): DeviceRule[] {
+  return Object.entries(devnodes).map(([name, perm]) => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(`/dev/${name}`);
+    } catch {
+      throw new VzError('INVALID', `devnodes: /dev/${name} does not exist on this host`, { ctid });
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new VzError('INVALID', `devnodes: /dev/${name} is not a device node`, { ctid });
+    const rdev = st.rdev;
+    return {
+      allow: true,
+      type: st.isCharacterDevice() ? 'c' : 'b',
+      major: Math.floor(rdev / 256) & 0xfff,
+      minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+      access: perm,
+    } satisfies DeviceRule;
+  });
+}
+
+/** The container's whole device policy: the default allow-list plus its devnodes (v1 only). */
+export function deviceRules(ctx: Context, ctid: number, params: Record<string, unknown>): DeviceRule[] | undefined {
+  if (ctx.cgroup(ctid).version !== 1) return undefined; // v2 would need a BPF program: not enforced yet
+  return [...DEFAULT_DEVICE_RULES, ...devnodeRules((params.devnodes as Record<string, string> | undefined) ?? {}, ctid)];
+}
+
+/**
+ * Private copies of the devnodes' host nodes, owned by the container's root, in
+ * root/dev/CTID (a host file system, so the nodes can be opened; the container's own /dev
+ * is a tmpfs of its user namespace, where the kernel refuses to open device nodes). ctspawn
+ * bind-mounts them into the container's /dev. The host's own /dev is never changed.
+ */
+export function prepareDevnodes(ctx: Context, ctid: number, devnodes: Record<string, string>, uid: number): string {
+  const dir = ctx.paths(ctid).devnodes;
+  fs.rmSync(dir, { recursive: true, force: true });
+  // 0711 down from root: the container's root uid must reach the node to bind it.
+  fs.mkdirSync(dir, { mode: 0o711, recursive: true });
+  fs.chmodSync(path.dirname(dir), 0o711);
+  const rules = devnodeRules(devnodes, ctid);
+  Object.keys(devnodes).forEach((name, i) => {
+    const r = rules[i]!;
+    const file = `${dir}/${name}`;
+    fs.mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o711 });
+    const perm = devnodes[name]!;
+    const mode = (perm.includes('r') ? 0o400 : 0) | (perm.includes('w') ? 0o200 : 0);
+    const res = childProcess().spawnSync('mknod', ['-m', mode.toString(8), file, r.type, String(r.major), String(r.minor)], { encoding: 'utf8' });
+    if (res.status !== 0) throw new VzError('SYSTEM', `devnodes: cannot make ${file}: ${res.stderr.trim()}`, { ctid });
+    fs.chownSync(file, uid, uid);
+  });
+  return dir;
 }

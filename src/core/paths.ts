@@ -11,6 +11,7 @@ export interface CtPaths {
   lock: string;
   consoleLog: string;
   monitorLog: string;
+  devnodes: string; // private device nodes for --devnodes
 }
 
 export function ctPaths(cfg: GlobalConfig, ctid: number): CtPaths {
@@ -24,5 +25,6 @@ export function ctPaths(cfg: GlobalConfig, ctid: number): CtPaths {
     lock: path.join(p.locks, `${ctid}.lck`),
     consoleLog: path.join(p.logs, `${ctid}.console.log`),
     monitorLog: path.join(p.logs, `${ctid}.monitor.log`),
+    devnodes: path.join(path.dirname(p.run), 'dev', String(ctid)),
   };
 }

@@ -41,6 +41,9 @@ export interface SpawnConfig {
   /** Host files bind-mounted over the same-index path inside the container (LXCFS). */
   bind_src?: string[];
   bind_dst?: string[];
+  /** Device nodes (names under /dev) bind-mounted from devnode_dir/NAME into the container's /dev. */
+  devnodes?: string[];
+  devnode_dir?: string;
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -5,6 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { TestNode, isRoot } from './harness.js';
 
 const v1 = fs.existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes');
@@ -145,5 +146,39 @@ describe.skipIf(!isRoot || !v1)('resource limits (root, real containers, cgroup 
     expect(cg('memory', 'memory.limit_in_bytes')).toBe(String(64 * 2 ** 20));
     expect(list('ram').ram).toBe(64 * 2 ** 20);
     n.ok('exec', '401', 'sh', '-c', 'rm -f /run/pin/x; umount /run/pin');
+  });
+
+  it('allows only the /dev allow-list, and --devnodes adds and removes a host device', () => {
+    const list = cg('devices', 'devices.list').split('\n');
+    expect(list).toContain('c 1:3 rwm'); // null
+    expect(list).toContain('c 136:* rwm'); // pts
+    expect(list).not.toContain('a *:* rwm');
+    const img = `${n.dir}/loop.img`;
+    fs.writeFileSync(img, Buffer.alloc(1 << 20));
+    const loop = spawnSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).stdout.trim();
+    expect(loop).toMatch(/^\/dev\/loop\d+$/);
+    const name = loop.slice(5);
+    try {
+      n.ok('set', '401', '--devnodes', `${name}:r`, '--save');
+      n.ok('restart', '401', '--fast');
+      expect(n.vzctl('exec', '401', 'dd', `if=/dev/${name}`, 'of=/dev/null', 'bs=4k', 'count=1').code).toBe(0);
+      expect(n.vzctl('exec', '401', 'dd', 'if=/dev/zero', `of=/dev/${name}`, 'bs=4k', 'count=1').code).not.toBe(0);
+      n.ok('set', '401', '--devnodes', `${name}:none`, '--save'); // live: the cgroup denies it at once
+      const r = n.vzctl('exec', '401', 'dd', `if=/dev/${name}`, 'of=/dev/null', 'bs=4k', 'count=1');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/not permitted/);
+      expect(n.vzctl('set', '401', '--devnodes', 'nosuchdev:rw', '--save').code).toBe(21);
+      expect(n.vzctl('set', '401', '--devnodes', '../etc/passwd:rw', '--save').code).toBe(21);
+    } finally {
+      n.vzctl('stop', '401', '--fast');
+      spawnSync('losetup', ['-d', loop]);
+    }
+    n.ok('start', '401');
+  });
+
+  it('--ioprio sets the best-effort I/O priority of every task, live', () => {
+    n.ok('set', '401', '--ioprio', '1', '--save');
+    const init = JSON.parse(n.vzlist('-j', '-o', 'init_pid', '401').stdout)[0].init_pid;
+    expect(spawnSync('ionice', ['-p', String(init)], { encoding: 'utf8' }).stdout.trim()).toBe('best-effort: prio 1');
   });
 });

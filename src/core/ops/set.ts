@@ -12,7 +12,7 @@ import { execIn } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
-import { applyIoPrio, applyLimitsLive, hostInfo } from '../limits.js';
+import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
@@ -42,6 +42,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
     const stored = db.getParams(ctid);
+    if (params.devnodes) {
+      // A change, not a replacement: merged with what is stored; checked against the host now.
+      params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);
+      devnodeRules(params.devnodes as Record<string, string>, ctid);
+    }
     const byApplier = (name: string) => Object.fromEntries(Object.entries(params).filter(([k]) => paramByKey(k)?.liveApply === name));
     const limits = byApplier('cgroup');
     // Checked even for a stopped container, so that what is stored can be applied at start.
@@ -51,6 +56,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       if (Object.keys(limits).length) {
         applyLimitsLive(ctx, ctid, stored, limits);
         applied.push(...Object.keys(limits));
+      }
+      if (params.devnodes) {
+        const before = (stored.devnodes as Record<string, string> | undefined) ?? {};
+        applyDevicesLive(ctx, ctid, before, params.devnodes as Record<string, string>); // already merged above
+        applied.push('devnodes');
       }
       if (typeof params.ioprio === 'number') {
         applyIoPrio(ctx, ctid, params.ioprio);

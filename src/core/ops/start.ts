@@ -11,7 +11,7 @@ import { startWithHelper } from '../../runtime/spawn.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { SpawnConfig } from '../../runtime/protocol.js';
-import { applyIoPrio, applyLimits } from '../limits.js';
+import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
@@ -45,12 +45,15 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
     const cg = ctx.cgroup(ctid);
     cg.create();
     undo.add('remove the cgroups', () => cg.destroy());
-    applyLimits(ctx, ctid, params); // before init exists: nothing runs unlimited, even briefly
+    applyLimits(ctx, ctid, params, true); // before init exists: nothing runs unlimited, even briefly
     for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
     const binds = lxcfsBinds();
+    const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
+    const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
+    undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
     const config: SpawnConfig = {
       rootfs: t.mountPath,
       hostname,
@@ -69,6 +72,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid
       // LXCFS: /proc/meminfo, cpuinfo, stat, uptime, loadavg... show the container's own figures.
       bind_src: binds.map(([src]) => src),
       bind_dst: binds.map(([, dst]) => dst),
+      devnodes: Object.keys(devnodes),
+      devnode_dir: devnodeDir,
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,
       root_gid: row.uidBase,
