@@ -1,9 +1,10 @@
-/* ctspawn: the native helper of vzkit. Subcommands: start, exec, enter, console. */
+/* ctspawn: the native helper of vzkit. Subcommands: start, exec, enter, console, devices. */
 #include <stdio.h>
 #include <string.h>
 
 #include "attach.h"
 #include "ctspawn.h"
+#include "devices.h"
 #include "protocol.h"
 #include "util.h"
 
@@ -13,6 +14,7 @@ static int usage(void)
 	      "       ctspawn exec --pid PID [options] -- CMD [ARG]...\n"
 	      "       ctspawn enter --pid PID [options]\n"
 	      "       ctspawn console SOCKET\n"
+	      "       ctspawn devices CGROUP_DIR RULE...  |  --query CGROUP_DIR  |  --print RULE...\n"
 	      "options: --cgroup FILE (repeatable), --env K=V (repeatable), --cwd DIR, --uid N, --gid N\n",
 	      stderr);
 	return EXIT_HELPER_FAILED;
@@ -33,5 +35,7 @@ int main(int argc, char **argv)
 		return cmd_attach(argc - 1, argv + 1, true);
 	if (strcmp(cmd, "console") == 0)
 		return cmd_console(argc - 1, argv + 1);
+	if (strcmp(cmd, "devices") == 0)
+		return cmd_devices(argc - 1, argv + 1);
 	return usage();
 }

@@ -51,6 +51,32 @@
  *   default 0)
  *   exec/enter exit code: the command's exit status, 128+SIGNAL when killed by a signal, and
  *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ...").
+ *
+ *   ctspawn devices CGROUP_DIR RULE...   cgroup v2 device control (devices.c): compiles RULEs
+ *                                      into a BPF_PROG_TYPE_CGROUP_DEVICE program named
+ *                                      "vzkit_devices", attaches it to CGROUP_DIR (a cgroup2
+ *                                      directory) with BPF_F_ALLOW_MULTI and atomically replaces
+ *                                      the vzkit program attached before (BPF_F_REPLACE; kernels
+ *                                      < 5.6: attach, then detach the old one). Programs of other
+ *                                      names are left alone. Prints nothing; exit 0.
+ *   ctspawn devices --query CGROUP_DIR   one line per device program attached to the dir itself:
+ *                                      "ID NAME" ("-" when unnamed)
+ *   ctspawn devices --print RULE...      the policy the RULEs reduce to ("default allow|deny",
+ *                                      then one exception per line) and the instruction count;
+ *                                      loads nothing
+ *   RULE (one argv element each): "allow|deny TYPE MAJOR:MINOR ACCESS" (TYPE b or c; MAJOR,
+ *   MINOR a number up to 2^31-1 or "*"; ACCESS a non-empty subset of "rwm"), or "allow|deny a"
+ *   (also "... a *:* rwm"), as written to v1's devices.allow / devices.deny. The list is
+ *   evaluated like v1 would evaluate it on a cgroup whose list is "deny all" (runc's emulator):
+ *   "a" resets to default allow/deny with no exceptions; a rule with the opposite action of the
+ *   default adds (merges) an exception; a rule with the default's action removes access bits
+ *   from the exception with exactly that type and numbers, and is refused when a wildcard
+ *   exception would still cover it ("cannot punch a hole"). Default deny: an access is allowed
+ *   when one exception covers all of it; default allow: denied when any exception overlaps it.
+ *   Every call replaces the whole policy (v1 rules add to the current list): pass the full list.
+ *   Errors: one line "ctspawn: devices: ..." on stderr (with the verifier log's tail when the
+ *   kernel refuses the program; 'rule "TEXT": ...' for a bad or refused rule), exit
+ *   EXIT_HELPER_FAILED. Needs CAP_SYS_ADMIN (BPF_PROG_LOAD/ATTACH/QUERY, GET_FD_BY_ID).
  */
 #ifndef VZKIT_PROTOCOL_H
 #define VZKIT_PROTOCOL_H

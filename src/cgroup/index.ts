@@ -11,10 +11,12 @@ import { exists, removeCgroupTree, subdirs } from './cgfs.js';
 import { discoverHierarchies } from './v1/hierarchy.js';
 import { CgroupV1Manager } from './v1/manager.js';
 import { CgroupV2Manager } from './v2/manager.js';
+import type { HelperRunner } from './v2/devices.js';
 
 export type { CgroupManager, CgroupStats, ResourceLimits, IoLimit, DeviceRule } from './types.js';
 export { detectCgroupVersion } from './detect.js';
 export { DEFAULT_DEVICE_RULES } from './v1/devices.js';
+export { devicePrograms, type HelperRunner, type HelperResult } from './v2/devices.js';
 export { weightToShares, sharesToWeight } from './units.js';
 
 export interface CgroupManagerOptions {
@@ -24,6 +26,8 @@ export interface CgroupManagerOptions {
   version?: 1 | 2;
   /** Bound (ms) for freeze and for destroy's kill and rmdir waits; default 2000. */
   waitMs?: number;
+  /** v2: runs ctspawn for device rules (tests inject a fake); default: the built helper. */
+  runHelper?: HelperRunner;
 }
 
 const NODE_RE = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
@@ -41,7 +45,9 @@ export function createCgroupManager(opts: CgroupManagerOptions): CgroupManager {
   const fsRoot = opts.fsRoot ?? DEFAULT_CGROUP_ROOT;
   const waitMs = opts.waitMs ?? 2000;
   const version = opts.version ?? detectCgroupVersion(fsRoot);
-  return version === 2 ? new CgroupV2Manager({ node, ctid, fsRoot, waitMs }) : new CgroupV1Manager({ node, ctid, fsRoot, waitMs });
+  return version === 2
+    ? new CgroupV2Manager({ node, ctid, fsRoot, waitMs, runHelper: opts.runHelper })
+    : new CgroupV1Manager({ node, ctid, fsRoot, waitMs });
 }
 
 /** The node dir in each hierarchy (one on v2), and whether they are a fake tree. */

@@ -12,7 +12,8 @@ export interface ResourceLimits {
   io?: IoLimit[];
   /**
    * Device access rules, applied in order (v1 devices.allow/deny). Extension to the original
-   * interface; v2 needs an eBPF program for this, so the v2 manager refuses non-empty lists.
+   * interface. v1 adds them to the cgroup's current list; v2 compiles the list, evaluated from
+   * "deny all", into a BPF device program that replaces the previous one (pass the full list).
    */
   devices?: DeviceRule[];
 }

@@ -1,14 +1,20 @@
 /** Process liveness checks from /proc, cheap enough for hot paths like status and list. */
 import fs from 'node:fs';
 
+/**
+ * True while the process runs. A zombie counts as gone: a detached monitor's parent is the
+ * host's PID 1, which may be slow to reap it (or never, if it is not a real init).
+ */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
+  let stat: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
   }
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }
 
 export function procComm(pid: number): string | undefined {

@@ -31,6 +31,7 @@ const P = quick
 
 const rows = [];
 const failures = [];
+const notes = [];
 const log = (s) => console.error(`[bench] ${s}`);
 
 /** One table row. unit: ms | s | KiB. peerLabel names the peer when it is not LXC. */
@@ -38,6 +39,19 @@ function row(op, vz, peer, { unit = 'ms', peerLabel, vzCmd, peerCmd } = {}) {
   const r = { op, unit, vzkit: vz, lxc: peer, ratio: vz / peer, target: TARGETS[op] ?? null, peerLabel, vzCmd, peerCmd };
   rows.push(r);
   log(`${op}: vzkit ${fmt(vz, unit)}, ${peerLabel ?? 'LXC'} ${fmt(peer, unit)}, ratio ${r.ratio.toFixed(2)}`);
+}
+
+/** hyperfine, retried once: on this shared machine a run is now and then killed from outside. */
+function hf(command, opts) {
+  try {
+    return hyperfine(command, opts);
+  } catch (e) {
+    if (state.interrupted) throw e;
+    const why = e.message.split(' exited ').pop().slice(0, 200);
+    notes.push(`retried once: ${command} (exited ${why})`);
+    log(`retrying ${command}: ${why}`);
+    return hyperfine(command, opts);
+  }
 }
 
 async function section(name, fn) {
@@ -83,9 +97,9 @@ const LX = lx.name(0);
 let nodeMs; // `node -e 0`, the floor of every vzctl command
 
 async function fixedAndNode() {
-  nodeMs = hyperfine(`${process.execPath} -e 0`, cheap).median;
+  nodeMs = hf(`${process.execPath} -e 0`, cheap).median;
   if (!want('fixed')) return;
-  const list0 = hyperfine(vz.vzlistBin, cheap).median;
+  const list0 = hf(vz.vzlistBin, cheap).median;
   row('vzlist (0 CTs) vs node -e 0', list0, nodeMs, { peerLabel: 'node -e 0' });
 }
 
@@ -96,17 +110,17 @@ function createMain() {
 
 async function startSection() {
   const stopVz = shQuiet(`${VZCTL} stop ${CT} --fast -q`);
-  const v = hyperfine(`${VZCTL} start ${CT} -q`, { ...slow, prepare: stopVz, cleanup: stopVz });
+  const v = hf(`${VZCTL} start ${CT} -q`, { ...slow, prepare: stopVz, cleanup: stopVz });
   const stopLx = shQuiet(lx.cmd('stop', LX, '-k'));
   const lxStart = `${lx.cmd('start', LX, '-d')} && ${lx.cmd('wait', LX, '-s', 'RUNNING')}`;
-  const l = hyperfine(lxStart, { ...slow, shell: '/bin/sh', prepare: stopLx, cleanup: stopLx });
+  const l = hf(lxStart, { ...slow, shell: '/bin/sh', prepare: stopLx, cleanup: stopLx });
   row('start', v.median, l.median, { vzCmd: 'vzctl start', peerCmd: 'lxc-start -d && lxc-wait -s RUNNING' });
   row('start, container part (vzctl start - node -e 0)', v.median - nodeMs, l.median);
 }
 
 async function stopSection() {
-  const v = hyperfine(`${VZCTL} stop ${CT} --fast -q`, { ...slow, prepare: `${VZCTL} start ${CT} -q` });
-  const l = hyperfine(lx.cmd('stop', LX, '-k'), { ...slow, prepare: lx.cmd('start', LX, '-d') });
+  const v = hf(`${VZCTL} stop ${CT} --fast -q`, { ...slow, prepare: `${VZCTL} start ${CT} -q` });
+  const l = hf(lx.cmd('stop', LX, '-k'), { ...slow, prepare: lx.cmd('start', LX, '-d') });
   row('stop --fast', v.median, l.median, { vzCmd: 'vzctl stop --fast', peerCmd: 'lxc-stop -k' });
 }
 
@@ -115,14 +129,14 @@ async function execAndStatus() {
   lx.start(LX);
   try {
     if (want('exec')) {
-      const v = hyperfine(`${VZCTL} exec ${CT} true`, cheap);
-      const l = hyperfine(lx.cmd('attach', LX, '--', 'true'), cheap);
+      const v = hf(`${VZCTL} exec ${CT} true`, cheap);
+      const l = hf(lx.cmd('attach', LX, '--', 'true'), cheap);
       row('exec true', v.median, l.median, { vzCmd: 'vzctl exec N true', peerCmd: 'lxc-attach -- true' });
     }
     if (want('fixed')) {
-      const v = hyperfine(`${VZCTL} status ${CT}`, cheap);
+      const v = hf(`${VZCTL} status ${CT}`, cheap);
       row('vzctl status vs node -e 0', v.median, nodeMs, { peerLabel: 'node -e 0' });
-      const l = hyperfine(lx.cmd('info', LX, '-s'), cheap);
+      const l = hf(lx.cmd('info', LX, '-s'), cheap);
       row('vzctl status vs lxc-info -s', v.median, l.median);
     }
   } finally {
@@ -160,8 +174,8 @@ async function fleetSection() {
     if (round === 0) {
       await sleep(1000); // let the inits settle before measuring
       if (want('fleet')) {
-        const v = hyperfine(vz.vzlistBin, cheap);
-        const l = hyperfine(lx.cmd('ls', null, '-f'), cheap);
+        const v = hf(vz.vzlistBin, cheap);
+        const l = hf(lx.cmd('ls', null, '-f'), cheap);
         row(`vzlist vs lxc-ls -f, ${n} running`, v.median, l.median);
       }
       if (want('memory')) memory(ids.slice(0, P.memCts), names.slice(0, P.memCts));
@@ -235,6 +249,7 @@ function report() {
     lines.push(`| ${r.op} | ${fmt(r.vzkit, r.unit)} | ${peer} | ${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) + 'x' : '-'} | ${r.target ?? '-'} |`);
   }
   console.log(lines.join('\n'));
+  for (const n of notes) console.log(`\nnote: ${n}`);
   for (const f of failures) console.log(`\nFAILED ${f.section}: ${f.error}`);
   const out = {
     date: new Date().toISOString(),
@@ -251,6 +266,7 @@ function report() {
     },
     lxcMode: 'unprivileged, lxc.idmap = the vzkit container\'s uid_base, rootfs = cp -a of its private area',
     rows,
+    notes,
     failures,
   };
   const dir = path.join(REPO, 'test', 'bench', 'results');

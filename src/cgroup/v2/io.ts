@@ -1,4 +1,7 @@
-/** v2 io.max: one line per device, "MAJ:MIN rbps=N wbps=N riops=N wiops=N"; "max" lifts a limit. */
+/**
+ * v2 io.max: one line per device, "MAJ:MIN rbps=N wbps=N riops=N wiops=N"; "max" lifts a limit.
+ * 0 means "no limit" as in v1's blkio (where 0 removes the rule): io.max would refuse it (ERANGE).
+ */
 import { join } from 'node:path';
 import type { IoLimit, ResourceLimits } from '../types.js';
 import { writeValue } from '../cgfs.js';
@@ -13,7 +16,7 @@ export function ioMaxLine(io: IoLimit): string | undefined {
     const v = io[k];
     if (v === undefined) continue;
     if (v !== null) checkCount(`io ${k} limit`, v);
-    parts.push(`${k}=${v ?? 'max'}`);
+    parts.push(`${k}=${v === null || v === 0 ? 'max' : v}`);
   }
   return parts.length ? `${io.major}:${io.minor} ${parts.join(' ')}` : undefined;
 }

@@ -1,16 +1,17 @@
 /** CgroupManager for a unified (cgroup v2) host: one directory, <fsRoot>/<node>/<ctid>. */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
 import { isCgroup2Mount } from '../detect.js';
 import { killPids, treePids } from '../procs.js';
 import { VzError } from '../../core/errors.js';
-import { enableControllers } from './subtree.js';
+import { enableControllers, missingControllerReason, type EnableRefusal } from './subtree.js';
 import { applyMemory, memoryStats } from './memory.js';
 import { applyCpu, cpuUsageUs } from './cpu.js';
 import { applyCpuset } from './cpuset.js';
 import { applyPids, pidsStats } from './pids.js';
 import { applyIo } from './io.js';
+import { applyDevices, type HelperRunner } from './devices.js';
 import * as freezer from './freezer.js';
 
 export interface V2Options {
@@ -19,12 +20,19 @@ export interface V2Options {
   fsRoot: string;
   /** Bound for freeze and for destroy's kill/rmdir waits. */
   waitMs: number;
+  /** Runs ctspawn (device rules); default: the built helper, synchronously. */
+  runHelper?: HelperRunner;
 }
+
+/** Control-file prefixes that name a controller ("memory.max" -> memory); cgroup.* is core. */
+const CONTROLLER_FILE = /^(cpu|cpuset|memory|pids|io|hugetlb|rdma|misc)\./;
 
 export class CgroupV2Manager implements CgroupManager {
   readonly version = 2 as const;
   private readonly dir: string;
   private readonly fake: boolean;
+  /** What the kernel refused to enable during create() in this process (for apply's errors). */
+  private refused: EnableRefusal[] = [];
 
   constructor(private readonly o: V2Options) {
     this.dir = join(o.fsRoot, o.node, String(o.ctid));
@@ -33,14 +41,16 @@ export class CgroupV2Manager implements CgroupManager {
 
   create(): void {
     let dir = this.o.fsRoot;
+    const refused: EnableRefusal[] = [];
     // Root (when allowed) and every node level enable controllers for their children; the CT dir does not.
     for (const part of this.o.node.split('/')) {
-      enableControllers(dir);
+      refused.push(...enableControllers(dir));
       dir = join(dir, part);
       mkdirCgroup(dir, this.fake);
     }
-    enableControllers(dir);
+    refused.push(...enableControllers(dir));
     mkdirCgroup(this.dir, this.fake);
+    this.refused = refused;
   }
 
   addProcess(pid: number): void {
@@ -57,14 +67,32 @@ export class CgroupV2Manager implements CgroupManager {
 
   apply(limits: ResourceLimits): void {
     const { ctid } = this.o;
-    if (limits.devices?.length) {
-      throw new VzError('UNSUPPORTED', 'device rules need an eBPF program on cgroup v2; not supported', { ctid });
+    try {
+      applyCpuset(this.dir, limits, ctid);
+      applyMemory(this.dir, limits, ctid);
+      applyCpu(this.dir, limits, ctid);
+      applyPids(this.dir, limits, ctid);
+      applyIo(this.dir, limits, ctid);
+      // A BPF program (ctspawn devices), not a controller; each call replaces the whole policy.
+      applyDevices(this.dir, limits, ctid, this.o.runHelper);
+    } catch (e) {
+      throw this.explainMissing(e);
     }
-    applyCpuset(this.dir, limits, ctid);
-    applyMemory(this.dir, limits, ctid);
-    applyCpu(this.dir, limits, ctid);
-    applyPids(this.dir, limits, ctid);
-    applyIo(this.dir, limits, ctid);
+  }
+
+  /**
+   * A control file missing in the CT dir (ENOENT) usually means its controller was not enabled
+   * for it: replace the generic "not mounted or not enabled?" by the reason found upwards.
+   */
+  private explainMissing(e: unknown): unknown {
+    const cause = e instanceof VzError ? (e.cause as NodeJS.ErrnoException | undefined) : undefined;
+    if (cause?.code !== 'ENOENT' || typeof cause.path !== 'string' || !cause.path.startsWith(this.dir + '/')) return e;
+    const controller = CONTROLLER_FILE.exec(basename(cause.path))?.[1];
+    if (!controller) return e;
+    const reason = missingControllerReason(this.o.fsRoot, this.dir, controller, this.refused);
+    if (!reason) return e;
+    const what = (e as VzError).message.replace(/ \(controller not mounted or not enabled\?\)$/, '');
+    return new VzError('SYSTEM', `${what}: the ${controller} controller is not enabled for this cgroup: ${reason}`, { ctid: this.o.ctid, cause });
   }
 
   freeze(): void {

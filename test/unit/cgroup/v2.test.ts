@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { createCgroupManager, listNodeCgroups, removeNodeCgroups } from '../../../src/cgroup/index.js';
 import { DEFAULT_DEVICE_RULES } from '../../../src/cgroup/v1/devices.js';
 import { observeWrites } from '../../../src/cgroup/cgfs.js';
-import { fakeV2, has, put, read, recordWrites } from './fakefs.js';
+import type { HelperResult } from '../../../src/cgroup/v2/devices.js';
+import { fakeV1, fakeV2, has, put, read, recordWrites } from './fakefs.js';
 
 const M = 2 ** 20;
 
@@ -107,16 +108,162 @@ describe('v2 apply', () => {
     expect(log).toEqual([['vz/101/memory.max', String(64 * M)]]);
   });
 
-  it('refuses device rules (eBPF on v2) and out-of-range weights', () => {
+  it('refuses out-of-range weights', () => {
     const { cg } = setup();
-    expect(() => cg.apply({ devices: DEFAULT_DEVICE_RULES })).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
     expect(() => cg.apply({ cpuWeight: 0 })).toThrow(expect.objectContaining({ code: 'INVALID' }));
   });
 
-  it('a controller that is not enabled shows as a missing file', () => {
+  it('writes an io limit of 0 as "max" (no limit), like v1 where 0 removes the rule', () => {
+    const { root, cg } = setup();
+    const log = recordWrites(root);
+    cg.apply({ io: [{ major: 8, minor: 0, rbps: 0, wbps: 5 * M, riops: 0, wiops: null }] });
+    expect(log).toEqual([['vz/101/io.max', `8:0 rbps=max wbps=${5 * M} riops=max wiops=max`]]);
+    // v1: 0 and null both write 0, which removes the throttle rule
+    const v1root = fakeV1();
+    const v1 = createCgroupManager({ node: 'vz', ctid: 101, fsRoot: v1root, version: 1 });
+    v1.create();
+    const v1log = recordWrites(v1root);
+    v1.apply({ io: [{ major: 8, minor: 0, rbps: 0, wbps: null }] });
+    expect(v1log).toEqual([
+      ['blkio/vz/101/blkio.throttle.read_bps_device', '8:0 0'],
+      ['blkio/vz/101/blkio.throttle.write_bps_device', '8:0 0'],
+    ]);
+  });
+
+  it('a file missing although its controller is enabled keeps the generic message', () => {
     const { root, cg } = setup();
     rmSync(join(root, 'vz/101/cpu.weight')); // the fake copies every file; the kernel only has enabled controllers'
-    expect(() => cg.apply({ cpuWeight: 100 })).toThrow(/cpu.weight does not exist/);
+    put(root, 'cgroup.subtree_control', 'cpu cpuset memory pids io');
+    put(root, 'vz/cgroup.subtree_control', 'cpu cpuset memory pids io');
+    expect(() => cg.apply({ cpuWeight: 100 })).toThrow(/cpu.weight does not exist \(controller not mounted or not enabled\?\)$/);
+  });
+});
+
+describe('v2 apply: why a controller file is missing', () => {
+  /** A CT whose node dir did not pass `controller` on: what the kernel shows then. */
+  function without(controller: string, opts: { nodeProcs?: string; nodeType?: string } = {}) {
+    const { root, cg } = setup();
+    const rest = 'cpu cpuset memory pids io'.split(' ').filter((c) => c !== controller).join(' ');
+    put(root, 'cgroup.subtree_control', 'cpu cpuset memory pids io');
+    put(root, 'vz/cgroup.controllers', 'cpu cpuset memory pids io');
+    put(root, 'vz/cgroup.subtree_control', rest);
+    put(root, 'vz/101/cgroup.controllers', rest);
+    if (opts.nodeProcs) put(root, 'vz/cgroup.procs', opts.nodeProcs);
+    if (opts.nodeType) put(root, 'vz/cgroup.type', opts.nodeType);
+    for (const f of ['memory.max', 'memory.swap.max', 'io.max', 'cpu.weight', 'cpu.max']) {
+      if (f.startsWith(controller + '.')) rmSync(join(root, 'vz/101', f));
+    }
+    return { root, cg };
+  }
+
+  it('names the controller and the "no internal processes" rule when the node dir has processes', () => {
+    const { root, cg } = without('memory', { nodeProcs: '4242\n4243\n' });
+    let err: any;
+    try {
+      cg.apply({ memoryMax: 64 * M });
+    } catch (e) {
+      err = e;
+    }
+    expect(err.code).toBe('SYSTEM');
+    expect(err.message).toContain(`memory limit 64M: ${join(root, 'vz/101/memory.max')} does not exist: the memory controller is not enabled for this cgroup`);
+    expect(err.message).toContain(`${join(root, 'vz')} has processes (4242 4243)`);
+    expect(err.message).toContain('"no internal processes" rule');
+    expect(err.message).not.toContain('not mounted or not enabled?');
+  });
+
+  it('includes the kernel\'s refusal recorded by create() in the same process', () => {
+    const root = fakeV2();
+    put(root, 'cgroup.subtree_control', 'cpu cpuset memory pids io');
+    mkdirSync(join(root, 'vz'));
+    for (const f of ['cgroup.procs', 'cgroup.controllers', 'cpu.weight', 'memory.max']) put(root, `vz/${f}`, '');
+    put(root, 'vz/cgroup.controllers', 'cpu cpuset memory pids io');
+    // no vz/cgroup.subtree_control in the fake: every write to it fails, as if the kernel refused
+    put(root, 'vz/cgroup.procs', '77\n');
+    const cg = createCgroupManager({ node: 'vz', ctid: 101, fsRoot: root });
+    cg.create();
+    rmSync(join(root, 'vz/101/cpu.weight'));
+    expect(() => cg.apply({ cpuWeight: 100 })).toThrow(/the cpu controller is not enabled for this cgroup: .*vz has processes \(77\).*; the kernel refused enabling it: enabling cgroup controllers/);
+  });
+
+  it('a threaded node dir cannot pass on a domain controller', () => {
+    const { cg } = without('io', { nodeType: 'domain threaded' });
+    expect(() => cg.apply({ io: [{ major: 8, minor: 0, wbps: M }] })).toThrow(/the io controller is not enabled for this cgroup: .*vz is a "domain threaded" cgroup/);
+  });
+
+  it('says when it is just not enabled (no processes, no refusal seen)', () => {
+    const { cg } = without('cpu');
+    expect(() => cg.apply({ cpuWeight: 100 })).toThrow(/the cpu controller is not enabled for this cgroup: it is not enabled in .*vz\/cgroup.subtree_control/);
+  });
+
+  it('says when the kernel does not offer the controller at all', () => {
+    const root = fakeV2({ controllers: 'cpuset cpu memory pids\n' }); // io e.g. bound to v1
+    const cg = createCgroupManager({ node: 'vz', ctid: 101, fsRoot: root });
+    cg.create();
+    rmSync(join(root, 'vz/101/io.max'));
+    expect(() => cg.apply({ io: [{ major: 8, minor: 0, wbps: M }] })).toThrow(/the kernel offers no io controller on cgroup v2/);
+  });
+});
+
+describe('v2 apply: device rules (BPF program through ctspawn devices)', () => {
+  function withHelper(result: Partial<HelperResult> = {}) {
+    const calls: string[][] = [];
+    const root = fakeV2();
+    const cg = createCgroupManager({
+      node: 'vz', ctid: 101, fsRoot: root,
+      runHelper: (args) => (calls.push(args), { status: 0, stdout: '', stderr: '', ...result }),
+    });
+    cg.create();
+    return { root, cg, calls };
+  }
+
+  it('passes the whole list, in order, as v1-style rules', () => {
+    const { root, cg, calls } = withHelper();
+    const log = recordWrites(root);
+    cg.apply({ devices: DEFAULT_DEVICE_RULES });
+    expect(log).toEqual([]); // nothing written to cgroupfs
+    expect(calls).toEqual([[
+      'devices', join(root, 'vz/101'),
+      'deny a', 'allow c *:* m', 'allow b *:* m',
+      'allow c 1:3 rwm', 'allow c 1:5 rwm', 'allow c 1:7 rwm', 'allow c 1:8 rwm', 'allow c 1:9 rwm',
+      'allow c 5:0 rwm', 'allow c 5:1 rwm', 'allow c 5:2 rwm', 'allow c 136:* rwm', 'allow c 10:200 rwm', 'allow c 10:229 rwm',
+    ]]);
+  });
+
+  it('does not run the helper without rules, and applies the rules after the other limits', () => {
+    const { root, cg, calls } = withHelper();
+    cg.apply({ devices: [] });
+    cg.apply({ memoryMax: M });
+    expect(calls).toEqual([]);
+    const order: string[] = [];
+    recordWrites(root);
+    const cg2 = createCgroupManager({ node: 'vz', ctid: 101, fsRoot: root, runHelper: (a) => (order.push(a[0]!), { status: 0, stdout: '', stderr: '' }) });
+    observeWrites((f) => order.push(f.slice(root.length + 1)));
+    cg2.apply({ pidsMax: 10, devices: [{ allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }] });
+    expect(order).toEqual(['vz/101/pids.max', 'devices']);
+  });
+
+  it('checks rules before running anything (INVALID)', () => {
+    const { cg, calls } = withHelper();
+    for (const bad of [
+      { allow: true, type: 'x', major: 1, minor: 3, access: 'rw' },
+      { allow: true, type: 'c', major: -1, minor: 3, access: 'rw' },
+      { allow: true, type: 'c', major: 1, minor: 2 ** 31, access: 'rw' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: '' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'rwx' },
+    ]) {
+      expect(() => cg.apply({ devices: [bad as any] })).toThrow(expect.objectContaining({ code: 'INVALID' }));
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it('turns a helper failure into a VzError: refused rule INVALID, kernel trouble SYSTEM', () => {
+    const rule = { devices: [{ allow: false, type: 'c' as const, major: 1, minor: 5, access: 'rwm' }] };
+    const refused = withHelper({ status: 125, stderr: 'ctspawn: devices: rule "deny c 1:5 rwm": cannot punch a hole in the wider rule "allow c *:* m"\n' });
+    expect(() => refused.cg.apply(rule)).toThrow(expect.objectContaining({ code: 'INVALID', message: expect.stringContaining('device rules for') }));
+    const kernel = withHelper({ status: 125, stderr: 'ctspawn: devices: loading the BPF device program (16 instructions): Permission denied; verifier: x\n' });
+    expect(() => kernel.cg.apply(rule)).toThrow(expect.objectContaining({ code: 'SYSTEM', message: expect.stringMatching(/: loading the BPF device program .*verifier: x$/) }));
+    const missing = withHelper({ status: null, error: Object.assign(new Error('spawnSync /x/ctspawn ENOENT'), { code: 'ENOENT' }) });
+    expect(() => missing.cg.apply(rule)).toThrow(expect.objectContaining({ code: 'SYSTEM', hint: expect.stringContaining('make -C native') }));
   });
 });
 
