@@ -27,14 +27,18 @@ export function splitExecArgs(argv: string[]): string[] {
   return [...argv.slice(0, verbAt + 2), '--', ...rest];
 }
 
+/** Verbs whose plainest form is `VERB CTID` with every option at its default. */
+const PLAIN: Record<string, Verb> = { status, start, stop, restart, destroy, mount, umount, enter, console: consoleVerb };
+
 /**
- * The hot, plainly shaped calls (`status CTID`, `exec CTID CMD...`) skip yargs: loading it costs
- * more than the rest of such a command. Anything else, options included, goes through yargs.
+ * The plainly shaped calls (`start CTID`, `status CTID`, `exec CTID CMD...`) skip yargs: loading
+ * it costs more than the rest of such a command. Anything else, options included, goes
+ * through yargs.
  */
 export function fastPath(argv: string[]): { verb: Verb; args: Record<string, unknown> } | undefined {
   const [verb, ctid, ...rest] = argv;
-  if (ctid === undefined || ctid.startsWith('-')) return undefined;
-  if (verb === 'status' && rest.length === 0) return { verb: status, args: { ctid } };
+  if (ctid === undefined || ctid.startsWith('-') || verb === undefined) return undefined;
+  if (rest.length === 0 && Object.hasOwn(PLAIN, verb)) return { verb: PLAIN[verb]!, args: { ctid } };
   if (verb === 'exec' && rest.length > 0 && rest[0] !== '--' && !rest[0]!.startsWith('-')) {
     return { verb: exec, args: { ctid, command: rest } };
   }

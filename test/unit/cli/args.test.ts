@@ -9,14 +9,17 @@ describe('vzctl argument shapes', () => {
     expect(splitExecArgs(['start', '101'])).toEqual(['start', '101']);
   });
 
-  it('takes the fast path only for plainly shaped status and exec', () => {
+  it('takes the fast path only for plainly shaped calls', () => {
     expect(fastPath(['status', '101'])?.args).toEqual({ ctid: '101' });
     expect(fastPath(['exec', 'web', 'ls', '-l'])?.args).toEqual({ ctid: 'web', command: ['ls', '-l'] });
     expect(fastPath(['status', '101', '--json'])).toBeUndefined();
     expect(fastPath(['status', '--help'])).toBeUndefined();
     expect(fastPath(['exec', '101', '--', 'ls'])).toBeUndefined();
     expect(fastPath(['exec', '101'])).toBeUndefined();
-    expect(fastPath(['start', '101'])).toBeUndefined();
+    expect(fastPath(['start', '101'])?.args).toEqual({ ctid: '101' });
+    expect(fastPath(['stop', '101', '--fast'])).toBeUndefined();
+    expect(fastPath(['create', '101'])).toBeUndefined();
+    expect(fastPath(['toString', '101'])).toBeUndefined();
   });
 });
 
