@@ -42,14 +42,20 @@ export function applyLimits(ctx: Context, ctid: number, params: Record<string, u
   const limits = limitsFromParams(params, host);
   // The full device list only at start: rewriting it ("deny all" first) under running tasks
   // would briefly cut them off their devices. Live changes go through applyDevicesLive.
-  if (withDevices) limits.devices = deviceRules(ctx, ctid, params);
+  if (withDevices) limits.devices = deviceRules(ctid, params);
   ctx.cgroup(ctid).apply(limits);
 }
 
-/** Live devnodes change: allow what was added, deny what was removed, nothing else touched. */
+/**
+ * Live devnodes change. v1: allow what was added, deny what was removed, nothing else touched.
+ * v2: the BPF program is replaced atomically, so it gets the whole new policy.
+ */
 export function applyDevicesLive(ctx: Context, ctid: number, before: Record<string, string>, after: Record<string, string>): void {
   const cg = ctx.cgroup(ctid);
-  if (cg.version !== 1) return;
+  if (cg.version === 2) {
+    cg.apply({ devices: deviceRules(ctid, { devnodes: after }) });
+    return;
+  }
   const removed = Object.keys(before).filter((k) => !(k in after) || after[k] !== before[k]);
   const rules: DeviceRule[] = [
     ...devnodeRules(Object.fromEntries(removed.map((k) => [k, 'rwm'])), ctid).map((r) => ({ ...r, allow: false })),
@@ -127,9 +133,8 @@ export function devnodeRules(devnodes: Record<string, string>, ctid?: number): D
   });
 }
 
-/** The container's whole device policy: the default allow-list plus its devnodes (v1 only). */
-export function deviceRules(ctx: Context, ctid: number, params: Record<string, unknown>): DeviceRule[] | undefined {
-  if (ctx.cgroup(ctid).version !== 1) return undefined; // v2 would need a BPF program: not enforced yet
+/** The container's whole device policy: the default allow-list plus its devnodes. */
+export function deviceRules(ctid: number, params: Record<string, unknown>): DeviceRule[] {
   return [...DEFAULT_DEVICE_RULES, ...devnodeRules((params.devnodes as Record<string, string> | undefined) ?? {}, ctid)];
 }
 

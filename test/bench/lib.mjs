@@ -13,10 +13,11 @@ function checkInterrupted(always) {
 /** Runs a command to completion; throws with its output unless allowFail. */
 export function run(cmd, args, { env, allowFail = false, timeout = 120_000, always = false } = {}) {
   checkInterrupted(always);
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout });
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout, maxBuffer: 256 << 20 });
   const res = { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
   if (res.code !== 0 && !allowFail) {
-    throw new Error(`${path.basename(cmd)} ${args.join(' ')} exited ${res.code}: ${(res.stderr + res.stdout).trim()}`);
+    const out = (res.stderr + res.stdout).trim();
+    throw new Error(`${path.basename(cmd)} ${args.join(' ')} exited ${res.code}: ${out.length > 800 ? '...' + out.slice(-800) : out}`);
   }
   return res;
 }
@@ -73,7 +74,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export function hyperfine(command, { runs, warmup, prepare, cleanup, shell = 'none', env, jsonDir }) {
   const json = path.join(jsonDir, `hf-${process.pid}-${Math.random().toString(36).slice(2, 8)}.json`);
-  const args = ['--style', 'none', '--runs', String(runs), '--warmup', String(warmup), '--export-json', json];
+  // --show-output: the commands' output is kept (and dropped on success) so that a failure shows it.
+  const args = ['--show-output', '--runs', String(runs), '--warmup', String(warmup), '--export-json', json];
   args.push(shell === 'none' ? '-N' : `--shell=${shell}`);
   if (prepare) args.push('--prepare', prepare);
   if (cleanup) args.push('--cleanup', cleanup);

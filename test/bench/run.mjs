@@ -47,7 +47,7 @@ function hf(command, opts) {
     return hyperfine(command, opts);
   } catch (e) {
     if (state.interrupted) throw e;
-    const why = e.message.split(' exited ').pop().slice(0, 200);
+    const why = e.message.slice(e.message.indexOf(' exited ') + 8).replace(/\s+/g, ' ').slice(-400);
     notes.push(`retried once: ${command} (exited ${why})`);
     log(`retrying ${command}: ${why}`);
     return hyperfine(command, opts);

@@ -9,6 +9,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { pathToFileURL } from 'node:url';
 
 const cg = await import(pathToFileURL(process.argv[2]).href);
+// The bundle lives in a temp dir, where helperPath() cannot find the package root: name the
+// helper built on the host (make -C native; the VM sees the host's tree).
+process.env.VZKIT_HELPER ??= new URL('../../native/build/ctspawn', import.meta.url).pathname;
 const ROOT = '/sys/fs/cgroup';
 const NODE = 'v2t';
 const CTID = 1;
@@ -203,21 +206,85 @@ await check('io', async () => {
     return (Date.now() - t) / 1000;
   };
   const limitedS = await dd();
-  // Reported, not asserted: 0 means "no limit" to the v1 manager (blkio), v2's io.max refuses it.
-  const zeroRefused = errOf(() => mgr.apply({ io: [{ major, minor, wbps: 0 }] }))?.message ?? null;
+  // 0 is "no limit" as on v1 (blkio: 0 removes the rule); io.max itself would refuse wbps=0 (ERANGE).
+  const zeroError = errOf(() => mgr.apply({ io: [{ major, minor, wbps: 0 }] })) ?? null;
+  const ioMaxAfterZero = read('io.max');
   mgr.apply({ io: [{ major, minor, wbps: null, riops: null }] });
   const ioMaxAfterNull = read('io.max');
   const unlimitedS = await dd();
-  const res = { device: `${major}:${minor}`, ioMax, limitedS, ioMaxAfterNull, unlimitedS, zeroRefused };
+  const res = { device: `${major}:${minor}`, ioMax, limitedS, ioMaxAfterZero, zeroError, ioMaxAfterNull, unlimitedS };
   if (ioMax !== `${major}:${minor} rbps=max wbps=${M} riops=100 wiops=max`) throw new Error(`io.max readback: ${JSON.stringify(res)}`);
+  if (zeroError || ioMaxAfterZero !== `${major}:${minor} rbps=max wbps=max riops=100 wiops=max`) throw new Error(`io 0: ${JSON.stringify(res)}`);
   if (ioMaxAfterNull !== '' || limitedS < 0.8) throw new Error(JSON.stringify(res));
   return res;
 });
 
-await check('devices', () => {
-  const e = errOf(() => mgr.apply({ devices: [{ allow: false, type: 'a', major: '*', minor: '*', access: 'rwm' }] }));
-  if (e?.code !== 'UNSUPPORTED') throw new Error(`devices: ${JSON.stringify(e)}`);
-  return { refused: e };
+/** Opens each [path, flags] in a child in the CT's cgroup: {"path flags": "ok" | errno code}. */
+async function openProbe(specs) {
+  const code = `const fs = require('fs'), r = {};
+    for (const [p, f] of JSON.parse(process.argv[1])) { try { fs.closeSync(fs.openSync(p, f)); r[p + ' ' + f] = 'ok'; } catch (e) { r[p + ' ' + f] = e.code; } }
+    console.log(JSON.stringify(r));`;
+  const c = inCgroup(process.execPath, ['-e', code, JSON.stringify(specs)]);
+  const exit = await within(c.done, 60_000);
+  if (exit?.code !== 0) throw new Error(`open probe: ${JSON.stringify(exit)} ${c.err}`);
+  return JSON.parse(c.out);
+}
+/** mknod of a char device in the CT's cgroup (the VM's / is a tmpfs overlay): 'ok' or the error. */
+async function mknodProbe(name, major, minor) {
+  const c = inCgroup('sh', ['-c', 'mknod "$0" c "$1" "$2" && rm "$0"', `/tmp/vzkit-mknod-${name}`, String(major), String(minor)]);
+  const exit = await within(c.done, 30_000);
+  return exit?.code === 0 ? 'ok' : c.err.trim() || JSON.stringify(exit);
+}
+
+await check('devices', async () => {
+  // cgroup v2: a BPF_PROG_TYPE_CGROUP_DEVICE program built and attached by `ctspawn devices`.
+  const helper = process.env.VZKIT_HELPER;
+  if (!existsSync(helper)) throw new Error(`${helper} is not built: run "make -C native" on the host`);
+  const ours = () => cg.devicePrograms(DIR).filter((p) => p.name === 'vzkit_devices');
+  const before = cg.devicePrograms(DIR);
+  let t = Date.now();
+  mgr.apply({ devices: cg.DEFAULT_DEVICE_RULES });
+  const applyMs = Date.now() - t;
+  const first = ours();
+  const withDefault = await openProbe([['/dev/null', 'w'], ['/dev/zero', 'r'], ['/dev/urandom', 'r'], ['/dev/kmsg', 'r'], ['/dev/mem', 'r'], ['/dev/vda', 'r']]);
+  const mknodDefault = await mknodProbe('default', 1, 5); // "c *:* m" is on the default list
+  // A second apply replaces the program: deny all but read access to /dev/null (no 1:5 /dev/zero, no m).
+  t = Date.now();
+  mgr.apply({
+    devices: [
+      { allow: false, type: 'a', major: '*', minor: '*', access: 'rwm' },
+      { allow: true, type: 'c', major: 1, minor: 3, access: 'r' },
+    ],
+  });
+  const replaceMs = Date.now() - t;
+  const second = ours();
+  const restricted = await openProbe([['/dev/null', 'r'], ['/dev/null', 'w'], ['/dev/zero', 'r']]);
+  const mknodRestricted = await mknodProbe('restricted', 1, 5);
+  // A rule list the helper refuses leaves the program in force.
+  const hole = errOf(() =>
+    mgr.apply({
+      devices: [...cg.DEFAULT_DEVICE_RULES, { allow: false, type: 'c', major: 1, minor: 5, access: 'm' }],
+    }),
+  );
+  const afterHole = ours();
+  mgr.apply({ devices: cg.DEFAULT_DEVICE_RULES }); // back to the usual policy for the checks below
+  const third = ours();
+  const res = {
+    before, first, second, third, applyMs, replaceMs, withDefault, mknodDefault, restricted, mknodRestricted, hole,
+    afterHole, allPrograms: cg.devicePrograms(DIR),
+  };
+  const fail = (what) => {
+    throw new Error(`${what}: ${JSON.stringify(res)}`);
+  };
+  if (before.length !== 0 || first.length !== 1 || second.length !== 1 || third.length !== 1) fail('not exactly one vzkit program');
+  if (second[0].id === first[0].id || third[0].id === second[0].id) fail('program not replaced');
+  if (withDefault['/dev/null w'] !== 'ok' || withDefault['/dev/zero r'] !== 'ok' || withDefault['/dev/urandom r'] !== 'ok') fail('allowed device refused');
+  if (withDefault['/dev/kmsg r'] !== 'EPERM') fail('/dev/kmsg not refused');
+  for (const k of ['/dev/mem r', '/dev/vda r']) if (withDefault[k] !== 'ENOENT' && withDefault[k] !== 'EPERM') fail(`${k} not refused`);
+  if (mknodDefault !== 'ok' || !/Operation not permitted/.test(mknodRestricted)) fail('mknod');
+  if (restricted['/dev/null r'] !== 'ok' || restricted['/dev/null w'] !== 'EPERM' || restricted['/dev/zero r'] !== 'EPERM') fail('second policy');
+  if (hole?.code !== 'INVALID' || afterHole[0]?.id !== second[0].id) fail('refused rule list');
+  return res;
 });
 
 await check('stats', () => {

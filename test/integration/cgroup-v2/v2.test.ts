@@ -105,10 +105,25 @@ describe.skipIf(process.env.VZKIT_V2_VM !== '1')('cgroup v2 manager on a real v2
     expect(c.ioMax).toMatch(/^\d+:\d+ rbps=max wbps=1048576 riops=100 wiops=max$/);
     expect(c.ioMaxAfterNull).toBe('');
     expect(c.limitedS).toBeGreaterThan(c.unlimitedS);
+    // 0 = no limit (as v1's blkio): written as max, not refused
+    expect(c.zeroError).toBeNull();
+    expect(c.ioMaxAfterZero).toMatch(/^\d+:\d+ rbps=max wbps=max riops=100 wiops=max$/);
   });
 
-  it('refuses device rules; stats() matches the kernel files', () => {
-    expect(check('devices').refused.code).toBe('UNSUPPORTED');
+  it('device rules: a BPF program allows the list, EPERM for the rest; a second apply replaces it', () => {
+    const c = check('devices');
+    console.info(`devices: apply ${c.applyMs} ms, replace ${c.replaceMs} ms; programs ${JSON.stringify(c.allPrograms)}`);
+    expect(c.withDefault).toMatchObject({ '/dev/null w': 'ok', '/dev/zero r': 'ok', '/dev/urandom r': 'ok', '/dev/kmsg r': 'EPERM' });
+    expect(c.mknodDefault).toBe('ok');
+    expect(c.restricted).toEqual({ '/dev/null r': 'ok', '/dev/null w': 'EPERM', '/dev/zero r': 'EPERM' });
+    expect(c.mknodRestricted).toMatch(/Operation not permitted/);
+    expect([c.first.length, c.second.length, c.third.length]).toEqual([1, 1, 1]);
+    expect(c.second[0].id).not.toBe(c.first[0].id);
+    expect(c.hole.code).toBe('INVALID');
+    expect(c.afterHole).toEqual(c.second);
+  });
+
+  it('stats() matches the kernel files', () => {
     const s = check('stats').stats;
     expect(s.oomKills).toBeGreaterThanOrEqual(1);
     expect(s.pidsCurrent).toBe(3);

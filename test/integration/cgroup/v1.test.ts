@@ -182,7 +182,7 @@ describe.skipIf(!usable)('cgroup v1 on this host (root)', () => {
     const { node, cg } = manager();
     cg.create();
     cg.apply({ cpuWeight: 100, cpuMax: { quotaUs: 50000, periodUs: 100000 }, cpus: '0' });
-    expect(file('cpu', node, '101/cpu.shares')).toBe('2598');
+    expect(file('cpu', node, '101/cpu.shares')).toBe('1024');
     expect(file('cpu', node, '101/cpu.cfs_quota_us')).toBe('50000');
     expect(file('cpu', node, '101/cpu.cfs_period_us')).toBe('100000');
     expect(file('cpuset', node, '101/cpuset.cpus')).toBe('0');
