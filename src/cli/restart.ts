@@ -7,7 +7,7 @@ export const restart: Verb = {
   async run(args, svc, out) {
     const ctid = svc.resolve(String(args.ctid));
     const res = await svc.restart(ctid, { fast: Boolean(args.fast) });
-    out.result({ ctid, running: true, init_pid: res.initPid, monitor_pid: res.monitorPid });
+    out.result({ ctid, running: true, init_pid: res.initPid, monitor_pid: res.monitorPid, spawn_ms: res.spawnMs });
     return 0;
   },
 };

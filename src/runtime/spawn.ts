@@ -12,6 +12,8 @@ import { errnoName } from './errno.js';
 export interface StartResult {
   monitorPid: number;
   initPid: number;
+  /** The container part of a start: from spawning the helper to init running, in ms. */
+  spawnMs: number;
 }
 
 export interface StartOptions {
@@ -25,6 +27,7 @@ export interface StartOptions {
 }
 
 export function startWithHelper(o: StartOptions): Promise<StartResult> {
+  const t0 = performance.now();
   const logFd = fs.openSync(o.monitorLog, 'a', 0o600);
   let child;
   try {
@@ -58,6 +61,7 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
         const err = m.errno ? `: ${errnoName(m.errno)}` : '';
         return fail(new VzError(m.stage === Stage.RUNNING ? 'BAD_INIT' : 'ENVCREATE', `start failed in ${what}: ${m.msg}${err}`, { ctid: o.ctid }));
       }
+      if (process.env.VZKIT_TIMING) process.stderr.write(`spawn: ${m.t} at ${(performance.now() - t0).toFixed(2)} ms\n`);
       if (stage === Stage.CONFIG && m.t === 'spawned') {
         initPid = m.pid;
         stage = Stage.CGROUP;
@@ -66,6 +70,7 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
         } catch (e) {
           return fail(e as Error);
         }
+        if (process.env.VZKIT_TIMING) process.stderr.write(`spawn: cgroups joined at ${(performance.now() - t0).toFixed(2)} ms\n`);
         chan.write(encode({ t: 'go' }));
         stage = Stage.SETUP;
         return;
@@ -77,7 +82,7 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
         clearTimeout(timer);
         child.unref();
         chan.destroy();
-        return resolve({ monitorPid: child.pid!, initPid });
+        return resolve({ monitorPid: child.pid!, initPid, spawnMs: Math.round((performance.now() - t0) * 100) / 100 });
       }
       fail(new VzError('SYSTEM', `protocol violation: "${m.t}" in stage "${STAGE_NAMES[stage]}"`, { ctid: o.ctid }));
     };

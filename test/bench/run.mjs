@@ -84,6 +84,10 @@ function checkTools() {
 }
 
 checkTools();
+// Others rebuild dist/ and native/ on this machine: notice when that happens under a run.
+const BUILD_FILES = ['dist/vzctl.bundle.cjs', 'dist/vzlist.bundle.cjs', 'native/build/ctspawn'].map((f) => path.join(REPO, f));
+const buildStamp = () => BUILD_FILES.map((f) => fs.statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0).join(',');
+const stampAtStart = buildStamp();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzbench-'));
 fs.chmodSync(tmp, 0o711); // container root uids must traverse it
 const vz = new VzSide(tmp);
@@ -215,10 +219,23 @@ function memory(ids, names) {
 
 // ---- cleanup, also on Ctrl-C
 
+const RESULTS = path.join(REPO, 'test', 'bench', 'results');
+
+/** After a failure: vzkit's per-container logs to results/last-logs/ for a look. */
+function keepLogs() {
+  const dst = path.join(RESULTS, 'last-logs');
+  fs.rmSync(dst, { recursive: true, force: true });
+  try {
+    fs.cpSync(path.join(vz.root, 'log'), dst, { recursive: true });
+    log(`kept vzkit's logs in ${path.relative(process.cwd(), dst)}`);
+  } catch {}
+}
+
 let cleaning = null;
 function cleanup() {
   cleaning ??= (async () => {
     log('cleaning up');
+    if (notes.length || failures.length) keepLogs();
     await lx.cleanup(log).catch((e) => log(`LXC cleanup: ${e.message}`));
     await vz.cleanup(log).catch((e) => log(`vzkit cleanup: ${e.message}`));
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -243,6 +260,7 @@ function fmt(x, unit) {
 }
 
 function report() {
+  if (buildStamp() !== stampAtStart) notes.push('dist/ or native/build/ctspawn was rebuilt during this run: the figures mix builds');
   const lines = ['| operation | vzkit median | LXC median | ratio | target |', '|---|---|---|---|---|'];
   for (const r of rows) {
     const peer = fmt(r.lxc, r.unit) + (r.peerLabel ? ` (${r.peerLabel})` : '');
@@ -253,6 +271,7 @@ function report() {
   for (const f of failures) console.log(`\nFAILED ${f.section}: ${f.error}`);
   const out = {
     date: new Date().toISOString(),
+    commit: run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { allowFail: true, always: true }).stdout.trim(),
     quick,
     only,
     interrupted: state.interrupted,
@@ -269,10 +288,9 @@ function report() {
     notes,
     failures,
   };
-  const dir = path.join(REPO, 'test', 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
-  log(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))}`);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+  log(`wrote ${path.relative(process.cwd(), path.join(RESULTS, 'latest.json'))}`);
 }
 
 try {

@@ -11,14 +11,15 @@ import { startWithHelper } from '../../runtime/spawn.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { SpawnConfig } from '../../runtime/protocol.js';
+import type { StartResult } from '../../runtime/spawn.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 
-export async function startContainer(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
+export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
   return withLock(ctx, ctid, () => startLocked(ctx, ctid));
 }
 
-export async function startLocked(ctx: Context, ctid: number): Promise<{ initPid: number; monitorPid: number }> {
+export async function startLocked(ctx: Context, ctid: number): Promise<StartResult> {
   const row = requireContainer(ctx, ctid);
   const db = ctx.db();
   const p = ctx.paths(ctid);
