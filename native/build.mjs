@@ -24,8 +24,9 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  // Native addons and their loaders stay outside the bundle.
-  external: ['better-sqlite3', 'koffi'],
+  // koffi loads its own prebuilt addon: it stays outside. better-sqlite3's JavaScript is bundled
+  // (fewer files to resolve and read at start); its addon is loaded by path (src/state/db.ts).
+  external: ['koffi'],
   // yargs reads import.meta.url; in a CommonJS bundle it comes from the bundle's own path.
   define: { 'import.meta.url': '__vz_import_meta_url' },
   banner: { js: "const __vz_import_meta_url = require('url').pathToFileURL(__filename).href;" },

@@ -1,5 +1,29 @@
 /** Human output by default, JSON with --json; errors go through here too. */
+import fs from 'node:fs';
 import { isVzError, VzError } from '../core/errors.js';
+
+/**
+ * Straight to fd 1 / 2: touching process.stdout builds a stream (and loads node:stream),
+ * which costs a hot command like status several ms. Writes are synchronous either way.
+ */
+export function writeOut(text: string): void {
+  writeAll(1, text);
+}
+export function writeErr(text: string): void {
+  writeAll(2, text);
+}
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue; // a non-blocking pipe that is full
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') return; // reader went away (vzlist | head)
+      throw e;
+    }
+  }
+}
 
 export class Output {
   constructor(
@@ -10,17 +34,17 @@ export class Output {
 
   /** A progress line for people (suppressed with --json and --quiet). */
   info = (msg: string): void => {
-    if (!this.json && !this.quiet) process.stdout.write(msg + '\n');
+    if (!this.json && !this.quiet) writeOut(msg + '\n');
   };
 
   /** The result: JSON for programs, or the human rendering. */
   result(data: unknown, human?: () => string | undefined): void {
     if (this.json) {
-      process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+      writeOut(JSON.stringify(data, null, 2) + '\n');
       return;
     }
     const text = human?.();
-    if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    if (text) writeOut(text.endsWith('\n') ? text : text + '\n');
   }
 
   /** One line per error, never a stack trace (VZKIT_DEBUG=1 shows it); returns the exit code. */
@@ -30,13 +54,13 @@ export class Output {
       ? e
       : new VzError('SYSTEM', `${errno ? '' : 'internal error: '}${(e as Error)?.message ?? String(e)}`, { cause: e });
     if (this.json) {
-      process.stdout.write(JSON.stringify(err.toJSON()) + '\n');
+      writeOut(JSON.stringify(err.toJSON()) + '\n');
     } else {
       const who = err.ctid !== undefined ? `CT ${err.ctid}: ` : '';
       const hint = err.hint ? ` (${err.hint})` : '';
-      process.stderr.write(`${this.prog}: ${who}${err.message}${hint}\n`);
+      writeErr(`${this.prog}: ${who}${err.message}${hint}\n`);
     }
-    if (process.env.VZKIT_DEBUG) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    if (process.env.VZKIT_DEBUG) writeErr(`${(e as Error)?.stack ?? ''}\n`);
     return err.exit;
   }
 }

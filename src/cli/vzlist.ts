@@ -1,6 +1,5 @@
 /** vzlist: a table of containers (running by default), vzlist's options and field names. */
-import yargs from 'yargs';
-import { Output, requireRoot } from './output.js';
+import { Output, requireRoot, writeErr } from './output.js';
 import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
 
@@ -46,20 +45,50 @@ export const FIELDS: Record<string, Field> = {
 
 const DEFAULT_FIELDS = ['ctid', 'numproc', 'status', 'hostname'];
 
+/** vzlist's options, one table for yargs (help, errors) and for the fast parse below. */
+const OPTIONS = {
+  all: { alias: 'a', type: 'boolean', describe: 'list all containers, not only running ones' },
+  stopped: { alias: 'S', type: 'boolean', describe: 'list stopped containers only' },
+  output: { alias: 'o', type: 'string', describe: `fields: ${Object.keys(FIELDS).join(',')}`, requiresArg: true },
+  'no-header': { alias: 'H', type: 'boolean', describe: 'no header line' },
+  sort: { alias: 's', type: 'string', describe: 'sort by FIELD (-FIELD: descending)', requiresArg: true },
+  json: { alias: 'j', type: 'boolean', describe: 'JSON output' },
+  'ctid-only': { alias: '1', type: 'boolean', describe: 'print CTIDs only' },
+  'list-fields': { alias: 'L', type: 'boolean', describe: 'list the available fields' },
+} as const;
+
+type Args = Record<string, unknown> & { _: (string | number)[] };
+
+/**
+ * The common calls (`vzlist -a`, `vzlist -j -o ctid,status`) are parsed with yargs-parser, the
+ * parser inside yargs, from the same table: yargs itself costs more than the listing.
+ * Anything it cannot take as plainly valid (help, unknown or malformed options) goes to yargs.
+ */
+async function fastParse(argv: string[]): Promise<Args | undefined> {
+  if (argv.some((a) => a === '--help' || a === '--version' || a === '-h')) return undefined;
+  const { default: parse } = await import('yargs-parser');
+  const entries = Object.entries(OPTIONS);
+  const r = parse.detailed(argv, {
+    boolean: entries.filter(([, o]) => o.type === 'boolean').map(([k]) => k),
+    string: entries.filter(([, o]) => o.type === 'string').map(([k]) => k),
+    alias: Object.fromEntries(entries.map(([k, o]) => [k, o.alias])),
+    configuration: { 'camel-case-expansion': false },
+  });
+  if (r.error) return undefined;
+  const known = new Set(['_', '$0', ...entries.flatMap(([k, o]) => [k, o.alias])]);
+  if (Object.keys(r.argv).some((k) => !known.has(k))) return undefined;
+  for (const [k, o] of entries) {
+    if (o.type === 'string' && k in r.argv && (typeof r.argv[k] !== 'string' || r.argv[k] === '')) return undefined;
+  }
+  return r.argv as Args;
+}
+
 export async function vzlistMain(argv: string[]): Promise<number> {
   let out = new Output('vzlist', argv.includes('-j') || argv.includes('--json'), false);
   try {
-    const args = (await yargs(argv)
+    const args = (await fastParse(argv)) ?? ((await (await import('yargs')).default(argv)
       .scriptName('vzlist')
       .usage('$0 [-a|-S] [-o FIELD,...] [-H] [-s [-]FIELD] [-j] [CTID...]')
-      .option('all', { alias: 'a', type: 'boolean', describe: 'list all containers, not only running ones' })
-      .option('stopped', { alias: 'S', type: 'boolean', describe: 'list stopped containers only' })
-      .option('output', { alias: 'o', type: 'string', describe: `fields: ${Object.keys(FIELDS).join(',')}`, requiresArg: true })
-      .option('no-header', { alias: 'H', type: 'boolean', describe: 'no header line' })
-      .option('sort', { alias: 's', type: 'string', describe: 'sort by FIELD (-FIELD: descending)', requiresArg: true })
-      .option('json', { alias: 'j', type: 'boolean', describe: 'JSON output' })
-      .option('ctid-only', { alias: '1', type: 'boolean', describe: 'print CTIDs only' })
-      .option('list-fields', { alias: 'L', type: 'boolean', describe: 'list the available fields' })
       .strictOptions() // CTIDs and names are free positionals
       .help()
       .version(false)
@@ -67,7 +96,8 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       .fail((msg, err) => {
         throw err instanceof VzError ? err : new VzError('SYNTAX', msg || err?.message || 'invalid command line');
       })
-      .parseAsync()) as Record<string, unknown> & { _: (string | number)[] };
+      .options(OPTIONS)
+      .parseAsync()) as Args);
     if (args.help) return 0;
     out = new Output('vzlist', Boolean(args.json), false);
     if (args['list-fields']) {
@@ -108,7 +138,7 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       rows.map((r) => Object.fromEntries(fields.map((k) => [k, FIELDS[k]!.get(r)]))),
       () => (rows.length || args['no-header'] || args['ctid-only'] ? renderTable(rows, cols, { header: !args['no-header'] && !args['ctid-only'] }) : undefined),
     );
-    if (!rows.length && !out.json && !args['no-header']) process.stderr.write('Container(s) not found\n');
+    if (!rows.length && !out.json && !args['no-header']) writeErr('Container(s) not found\n');
     return 0;
   } catch (e) {
     return out.error(e);
