@@ -52,6 +52,8 @@ export interface CgroupManager {
   readonly version: 1 | 2;
   /** Creates the container's cgroup(s); idempotent. */
   create(): void;
+  /** Hands the container's cgroup(s) to its root (uid/gid on the host) to manage its own subtree. */
+  delegate(uid: number, gid: number): void;
   /** Moves a host pid into the container's cgroup(s). */
   addProcess(pid: number): void;
   /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */

@@ -36,13 +36,29 @@ const PLAIN: Record<string, Verb> = { status, start, stop, restart, destroy, mou
  * through yargs.
  */
 export function fastPath(argv: string[]): { verb: Verb; args: Record<string, unknown> } | undefined {
-  const [verb, ctid, ...rest] = argv;
+  const verbAt = argv.findIndex((a) => !a.startsWith('-'));
+  if (verbAt < 0) return undefined;
+  const [verb, ctid, ...rest] = argv.slice(verbAt);
+  // Global flags before the verb, or after the CTID of a plain verb, are all this parse knows.
+  const globals: Record<string, boolean> = {};
+  const flag = (a: string) => {
+    if (a === '--json') return (globals.json = true);
+    if (a === '-q' || a === '--quiet') return (globals.quiet = true);
+    return false;
+  };
+  if (!argv.slice(0, verbAt).every(flag)) return undefined;
   if (ctid === undefined || ctid.startsWith('-') || verb === undefined) return undefined;
-  if (rest.length === 0 && Object.hasOwn(PLAIN, verb)) return { verb: PLAIN[verb]!, args: { ctid } };
-  if (verb === 'exec' && rest.length > 0 && rest[0] !== '--' && !rest[0]!.startsWith('-')) {
-    return { verb: exec, args: { ctid, command: rest } };
+  if (verb === 'exec') {
+    if (rest.length === 0 || rest[0] === '--' || rest[0]!.startsWith('-')) return undefined;
+    return { verb: exec, args: { ...globals, ctid, command: rest } };
   }
-  return undefined;
+  if (!Object.hasOwn(PLAIN, verb)) return undefined;
+  const args: Record<string, unknown> = { ...globals, ctid };
+  for (const a of rest) {
+    if (a === '--fast' && (verb === 'stop' || verb === 'restart')) args.fast = true;
+    else if (!flag(a)) return undefined;
+  }
+  return { verb: PLAIN[verb]!, args: { ...args, ...globals } };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,7 +66,10 @@ export async function main(argv: string[]): Promise<number> {
   let out = new Output('vzctl', wantsJson, false);
   let selected: { verb: Verb; args: Record<string, unknown> } | undefined = fastPath(argv);
   try {
-    if (selected) return await runVerb(selected.verb, selected.args, out).catch((e) => out.error(e));
+    if (selected) {
+      out = new Output('vzctl', Boolean(selected.args.json), Boolean(selected.args.quiet));
+      return await runVerb(selected.verb, selected.args, out).catch((e) => out.error(e));
+    }
     const { default: yargs } = await import('yargs');
     let y = yargs(splitExecArgs(argv))
       .scriptName('vzctl')

@@ -75,4 +75,17 @@ describe.skipIf(!isRoot)('isolation seen from inside (probe)', () => {
       fs.rmSync('/etc/vzkit-host-marker', { force: true });
     }
   });
+
+  it("delegates its cgroup: root inside makes sub-cgroups but cannot raise its own limits", () => {
+    const script = [
+      'mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg 2>/dev/null || mount -t cgroup2 none /tmp/cg',
+      'mkdir /tmp/cg/sub && echo $$ > /tmp/cg/sub/cgroup.procs && echo moved',
+      'grep -q sub /proc/self/cgroup && echo inside-sub',
+      '(echo 1 > /tmp/cg/pids.max) 2>/dev/null && echo raised || echo refused',
+    ].join('; ');
+    const out = n.ok('exec', '201', 'sh', '-c', script);
+    expect(out).toContain('moved');
+    expect(out).toContain('inside-sub');
+    expect(out).toContain('refused');
+  });
 });

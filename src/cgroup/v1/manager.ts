@@ -3,6 +3,7 @@
  * <mount>/<node>/<ctid>, including name=systemd and the controller-less unified mount so that a
  * systemd inside the container finds its cgroups. Limits are converted from v2 semantics.
  */
+import { delegateDirs } from '../delegate.js';
 import { join } from 'node:path';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
@@ -85,6 +86,10 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   /** All at the same depth (one per hierarchy), so any order is children-before-parents. */
+  delegate(uid: number, gid: number): void {
+    delegateDirs(this.dirs(), uid, gid);
+  }
+
   dirs(): string[] {
     return this.h.list.map((h) => this.ct(h));
   }

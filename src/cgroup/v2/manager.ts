@@ -1,4 +1,5 @@
 /** CgroupManager for a unified (cgroup v2) host: one directory, <fsRoot>/<node>/<ctid>. */
+import { delegateDirs } from '../delegate.js';
 import { basename, join } from 'node:path';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
@@ -59,6 +60,10 @@ export class CgroupV2Manager implements CgroupManager {
 
   procsFiles(): string[] {
     return [join(this.dir, 'cgroup.procs')];
+  }
+
+  delegate(uid: number, gid: number): void {
+    delegateDirs(this.dirs(), uid, gid);
   }
 
   dirs(): string[] {

@@ -47,6 +47,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
     cg.create();
     undo.add('remove the cgroups', () => cg.destroy());
     applyLimits(ctx, ctid, params, true); // before init exists: nothing runs unlimited, even briefly
+    cg.delegate(row.uidBase, row.uidBase);
     for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });

@@ -12,12 +12,16 @@ describe('vzctl argument shapes', () => {
   it('takes the fast path only for plainly shaped calls', () => {
     expect(fastPath(['status', '101'])?.args).toEqual({ ctid: '101' });
     expect(fastPath(['exec', 'web', 'ls', '-l'])?.args).toEqual({ ctid: 'web', command: ['ls', '-l'] });
-    expect(fastPath(['status', '101', '--json'])).toBeUndefined();
+    expect(fastPath(['-q', 'exec', 'web', 'ls'])?.args).toEqual({ ctid: 'web', quiet: true, command: ['ls'] });
+    expect(fastPath(['status', '101', '--json'])?.args).toEqual({ ctid: '101', json: true });
+    expect(fastPath(['--json', 'start', '101', '-q'])?.args).toEqual({ ctid: '101', json: true, quiet: true });
+    expect(fastPath(['stop', '101', '--fast'])?.args).toEqual({ ctid: '101', fast: true });
+    expect(fastPath(['start', '101', '--fast'])).toBeUndefined();
+    expect(fastPath(['status', '101', '--bogus'])).toBeUndefined();
     expect(fastPath(['status', '--help'])).toBeUndefined();
     expect(fastPath(['exec', '101', '--', 'ls'])).toBeUndefined();
     expect(fastPath(['exec', '101'])).toBeUndefined();
     expect(fastPath(['start', '101'])?.args).toEqual({ ctid: '101' });
-    expect(fastPath(['stop', '101', '--fast'])).toBeUndefined();
     expect(fastPath(['create', '101'])).toBeUndefined();
     expect(fastPath(['toString', '101'])).toBeUndefined();
   });
