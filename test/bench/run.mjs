@@ -7,7 +7,7 @@ import path from 'node:path';
 import { hyperfine, median, memoryOf, ppidOf, pool, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -303,13 +303,48 @@ function report() {
   log(`wrote ${path.relative(process.cwd(), path.join(RESULTS, 'latest.json'))}`);
 }
 
+/**
+ * Issue 3: start with every limit set vs without (the cost of applying them), and LXC given the
+ * same limits through its lxc.cgroup.* keys.
+ */
+const LIMIT_FLAGS = ['--ram', '256M', '--swap', '128M', '--cpus', '1', '--cpulimit', '50', '--cpuunits', '500', '--numproc', '200', '--iolimit', '10M', '--iopslimit', '1000', '--ioprio', '3'];
+async function limitsSection() {
+  const LCT = 102;
+  vz.create(LCT);
+  vz.vzctl('set', String(LCT), ...LIMIT_FLAGS, '--save', '-q');
+  const dev = fs.statSync(vz.privateDir(LCT)).dev;
+  const mm = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+  const LLX = lx.name(1);
+  lx.add(LLX, vz.privateDir(LCT), vz.uidBases().get(LCT), [
+    'lxc.cgroup.memory.limit_in_bytes = 268435456',
+    'lxc.cgroup.memory.memsw.limit_in_bytes = 402653184',
+    'lxc.cgroup.cpuset.cpus = 0',
+    'lxc.cgroup.cpu.cfs_quota_us = 50000',
+    'lxc.cgroup.cpu.cfs_period_us = 100000',
+    'lxc.cgroup.cpu.shares = 512',
+    'lxc.cgroup.pids.max = 200',
+    `lxc.cgroup.blkio.throttle.read_bps_device = ${mm} 10485760`,
+    `lxc.cgroup.blkio.throttle.write_bps_device = ${mm} 10485760`,
+    `lxc.cgroup.blkio.throttle.read_iops_device = ${mm} 1000`,
+    `lxc.cgroup.blkio.throttle.write_iops_device = ${mm} 1000`,
+  ]);
+  const stop = (ct) => shQuiet(`${VZCTL} stop ${ct} --fast -q`);
+  const plain = hf(`${VZCTL} start ${CT} -q`, { ...slow, prepare: stop(CT), cleanup: stop(CT) });
+  const limited = hf(`${VZCTL} start ${LCT} -q`, { ...slow, prepare: stop(LCT), cleanup: stop(LCT) });
+  const stopLx = shQuiet(lx.cmd('stop', LLX, '-k'));
+  const l = hf(`${lx.cmd('start', LLX, '-d')} && ${lx.cmd('wait', LLX, '-s', 'RUNNING')}`, { ...slow, shell: '/bin/sh', prepare: stopLx, cleanup: stopLx });
+  row('start with all limits vs without (vzkit)', limited.median, plain.median, { peerLabel: 'vzctl start, no limits', vzCmd: 'vzctl start (limits)', peerCmd: 'vzctl start' });
+  row('start with the same limits: vzkit vs LXC', limited.median, l.median, { vzCmd: 'vzctl start (limits)', peerCmd: 'lxc-start -d && lxc-wait (lxc.cgroup.* limits)' });
+}
+
 try {
   log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
   await section('node -e 0 / fixed cost', fixedAndNode);
-  if (['start', 'stop', 'exec', 'fixed'].some(want)) await section('create', createMain);
+  if (['start', 'stop', 'exec', 'fixed', 'limits'].some(want)) await section('create', createMain);
   if (want('start')) await section('start', startSection);
   if (want('stop')) await section('stop', stopSection);
   if (want('exec') || want('fixed')) await section('exec / status', execAndStatus);
+  if (want('limits')) await section('limits', limitsSection);
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
 } finally {
   await cleanup();

@@ -124,7 +124,7 @@ export class LxcSide {
   }
 
   /** A container named name whose rootfs is a copy of src (already uid-shifted by uidBase). */
-  add(name, src, uidBase) {
+  add(name, src, uidBase, extra = []) {
     const dir = path.join(this.path, name);
     fs.mkdirSync(dir);
     this.names.push(name);
@@ -148,7 +148,7 @@ export class LxcSide {
       'lxc.mount.entry = shm dev/shm tmpfs defaults,create=dir 0 0',
       'lxc.mount.entry = mqueue dev/mqueue mqueue defaults,optional,create=dir 0 0',
     ];
-    fs.writeFileSync(path.join(dir, 'config'), cfg.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'config'), [...cfg, ...extra].join('\n') + '\n');
   }
 
   /** argv of lxc-<tool> on this lxcpath. */
