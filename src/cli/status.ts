@@ -8,7 +8,8 @@ export const status: Verb = {
   run(args, svc, out) {
     const ctid = svc.resolve(String(args.ctid));
     const s = svc.status(ctid);
-    out.result(s, () => statusLine(s));
+    // Programs get the limits and usage too (vzlist -j's fields); people get vzctl's line.
+    out.result(out.json ? { ...s, ...svc.details(ctid) } : s, () => statusLine(s));
     return 0;
   },
 };

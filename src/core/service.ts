@@ -9,7 +9,7 @@ import { startContainer } from './ops/start.js';
 import { stopContainer, type StopOptions } from './ops/stop.js';
 import { destroyContainer } from './ops/destroy.js';
 import { mountContainer, umountContainer } from './ops/mount.js';
-import { containerStatus, listContainers } from './ops/status.js';
+import { containerDetails, containerStatus, listContainers } from './ops/status.js';
 import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
 import { setParams } from './ops/set.js';
 import { restartContainer } from './ops/restart.js';
@@ -50,6 +50,9 @@ export class ContainerService {
   }
   list() {
     return listContainers(this.ctx);
+  }
+  details(ctid: number) {
+    return containerDetails(this.ctx, ctid);
   }
   exec(ctid: number, argv: string[]) {
     return execInContainer(this.ctx, ctid, argv);

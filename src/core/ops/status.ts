@@ -10,9 +10,9 @@ export interface CtStatus {
   exist: boolean;
   mounted: boolean;
   running: boolean;
-  initPid?: number;
-  monitorPid?: number;
-  lastExit?: string;
+  init_pid?: number;
+  monitor_pid?: number;
+  last_exit?: string;
 }
 
 export function containerStatus(ctx: Context, ctid: number, row = findContainer(ctx, ctid)): CtStatus {
@@ -23,9 +23,9 @@ export function containerStatus(ctx: Context, ctid: number, row = findContainer(
     exist: row !== undefined,
     mounted: isMountPoint(p.mount),
     running: probe.running,
-    initPid: probe.running ? probe.initPid : undefined,
-    monitorPid: probe.running ? probe.monitorPid : undefined,
-    lastExit: row && !probe.running ? lastExit(p) : undefined,
+    init_pid: probe.running ? probe.initPid : undefined,
+    monitor_pid: probe.running ? probe.monitorPid : undefined,
+    last_exit: row && !probe.running ? lastExit(p) : undefined,
   };
 }
 
@@ -36,12 +36,12 @@ export function statusLine(s: CtStatus): string {
 
 export interface ListEntry {
   ctid: number;
-  name: string;
-  hostname: string;
+  name: string | null;
+  hostname: string | null;
   status: 'running' | 'stopped' | 'mounted';
   numproc: number | null;
   ostemplate: string;
-  profile: string;
+  profile: string | null;
   description: string;
   onboot: boolean;
   uid_base: number;
@@ -65,6 +65,15 @@ export interface CtUsage {
   oom_kills: number;
   numproc_failcnt: number; // forks refused by the process limit
   cpu_us: number;
+}
+
+/** One container's list entry (limits and usage), for `vzctl status --json`. */
+export function containerDetails(ctx: Context, ctid: number): ListEntry | undefined {
+  const db = ctx.dbIfExists();
+  const row = db?.getContainer(ctid);
+  if (!db || !row || row.state === 'creating') return undefined;
+  const mounts = new Set(listMounts().map((m) => m.mountPoint));
+  return listEntry(ctx, row, mounts, db.getParams(ctid));
 }
 
 export function listContainers(ctx: Context): ListEntry[] {
@@ -103,12 +112,12 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
   const lim = (k: string) => (params[k] === undefined ? null : (params[k] as number | null));
   return {
     ctid: row.ctid,
-    name: row.name ?? '-',
-    hostname: (params.hostname as string | undefined) ?? '-',
+    name: row.name,
+    hostname: (params.hostname as string | undefined) ?? null,
     status: probe.running ? 'running' : mounts.has(p.mount) ? 'mounted' : 'stopped',
     numproc,
     ostemplate: row.ostemplate,
-    profile: row.profile ?? '-',
+    profile: row.profile,
     description: (params.description as string | undefined) ?? '',
     onboot: params.onboot === true,
     uid_base: row.uidBase,
