@@ -52,6 +52,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "bind_dst", JT_ARR, false, &cfg->bind_dst },
 		{ "devnodes", JT_ARR, false, &cfg->devnodes },
 		{ "devnode_dir", JT_STR, false, &cfg->devnode_dir },
+		{ "sysinfo_memcg", JT_STR, false, &cfg->sysinfo_memcg },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];
@@ -110,6 +111,23 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 	    id_field(&cfg->obj, "root_gid", &cfg->root_gid, err, errlen) < 0 ||
 	    id_field(&cfg->obj, "tty_gid", &cfg->tty_gid, err, errlen) < 0)
 		goto bad;
+	const struct jval *cv = json_get(&cfg->obj, "sysinfo_cgver");
+	if (cv && cv->type == JT_NULL)
+		cv = NULL;
+	if (cfg->sysinfo_memcg) {
+		if (cfg->sysinfo_memcg[0] != '/') {
+			snprintf(err, errlen, "config: \"sysinfo_memcg\" must be an absolute path");
+			goto bad;
+		}
+		if (!cv || cv->type != JT_NUM || (cv->n != 1 && cv->n != 2)) {
+			snprintf(err, errlen, "config: \"sysinfo_cgver\" must be 1 or 2 with \"sysinfo_memcg\"");
+			goto bad;
+		}
+		cfg->sysinfo_cgver = (int)cv->n;
+	} else if (cv) {
+		snprintf(err, errlen, "config: \"sysinfo_cgver\" without \"sysinfo_memcg\"");
+		goto bad;
+	}
 	const struct jval *d = json_get(&cfg->obj, "debug");
 	if (d && d->type != JT_NULL) {
 		if (d->type != JT_BOOL) {

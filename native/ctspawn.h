@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "sysinfo_virt.h"
 
 struct config {
 	const char *rootfs, *hostname, *uid_map, *gid_map;
@@ -17,6 +18,8 @@ struct config {
 	char **bind_src, **bind_dst; /* host files bind-mounted over paths inside (LXCFS) */
 	char **devnodes; /* names under /dev, bind-mounted from devnode_dir/NAME */
 	const char *devnode_dir;
+	const char *sysinfo_memcg; /* NULL: sysinfo(2) is not intercepted */
+	int sysinfo_cgver;         /* 1 or 2 with sysinfo_memcg */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;
@@ -37,6 +40,8 @@ struct start_ctx {
 	int listen_fd, log_fd;
 	bool own_socket, own_pidfile; /* only remove what we created */
 	int go_r, go_w, err_r, err_w;
+	int ntf_m, ntf_c;       /* socketpair over which init passes the seccomp listener to M */
+	struct sysinfo_virt sv; /* sysinfo interception (cfg.sysinfo_memcg) */
 };
 
 /* The fixed-size failure record init writes to the err pipe. */

@@ -18,6 +18,7 @@
 
 #include "ctspawn.h"
 #include "protocol.h"
+#include "seccomp_notify.h"
 #include "util.h"
 
 static int g_errfd = -1;
@@ -113,6 +114,22 @@ static void reset_signals(void)
 		child_fail(errno, "sigprocmask");
 }
 
+/* Last of the setup, so that nothing of it runs through the filter: from here on sysinfo(2)
+ * in init and every descendant waits for M's answer. No no_new_privs: root of the new user
+ * namespace has CAP_SYS_ADMIN there, which is what seccomp asks for instead, and setuid
+ * programs in the container keep working. */
+static void intercept_sysinfo(struct start_ctx *ctx)
+{
+	int listener = seccomp_notify_install();
+	if (listener < 0)
+		child_fail(errno, "seccomp: install the sysinfo notification filter");
+	if (send_fd(ctx->ntf_c, listener) < 0)
+		child_fail(errno, "seccomp: pass the listener to the monitor");
+	close(listener);
+	close(ctx->ntf_c);
+	ctx->ntf_c = -1;
+}
+
 static void close_fds(void)
 {
 	/* Everything except 0-2 and the err pipe (which is O_CLOEXEC and closes on execve). */
@@ -129,6 +146,8 @@ noreturn void init_main(struct start_ctx *ctx)
 	/* Our copies of M's ends: without closing go_w we would never see EOF if M dies. */
 	close(ctx->go_w);
 	close(ctx->err_r);
+	if (ctx->ntf_m >= 0)
+		close(ctx->ntf_m);
 
 	char b;
 	ssize_t n = read_retry(ctx->go_r, &b, 1);
@@ -149,6 +168,8 @@ noreturn void init_main(struct start_ctx *ctx)
 	loopback_up();
 	attach_console();
 	reset_signals();
+	if (cfg->sysinfo_memcg)
+		intercept_sysinfo(ctx);
 	close_fds();
 	g_stage = STAGE_RUNNING; /* setup is done; what fails now is the container's init itself */
 	execve(cfg->init[0], cfg->init, cfg->env);

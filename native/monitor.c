@@ -211,6 +211,7 @@ static void sleep_ms(long ms)
 void teardown(struct start_ctx *ctx)
 {
 	const struct config *c = &ctx->cfg;
+	sysinfo_virt_close(&ctx->sv); /* its fd must not keep the memory cgroup busy */
 	for (char **d = c->rmdirs; *d; d++) {
 		/* A cgroup stays busy for a moment while the kernel finishes tearing down the
 		 * pid namespace; wait up to 2 s for it. */
@@ -356,8 +357,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 	/* init may already have exited while we were still in the handshake. */
 	reap(m);
 	for (;;) {
-		struct pollfd p[5];
-		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1;
+		struct pollfd p[6];
+		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1, i_ntf = -1;
 		p[i_sig = n++] = (struct pollfd){ .fd = ctx->sigfd, .events = POLLIN };
 		p[i_master = n++] = (struct pollfd){ .fd = ctx->master,
 						     .events = POLLIN | (m->in_len ? POLLOUT : 0) };
@@ -367,10 +368,21 @@ noreturn void monitor_run(struct start_ctx *ctx)
 			p[i_client = n++] = (struct pollfd){ .fd = m->client, .events = m->in_len ? 0 : POLLIN };
 		if (ctx->ctl.fd >= 0)
 			p[i_ctl = n++] = (struct pollfd){ .fd = ctx->ctl.fd, .events = POLLIN };
+		if (ctx->sv.listener >= 0)
+			p[i_ntf = n++] = (struct pollfd){ .fd = ctx->sv.listener, .events = POLLIN };
 		if (poll(p, n, -1) < 0) {
 			if (errno != EINTR)
 				warn_("poll");
 			continue;
+		}
+		/* First: a container process is blocked until it gets its answer. */
+		if (i_ntf >= 0 && (p[i_ntf].revents & POLLIN))
+			sysinfo_virt_handle(&ctx->sv);
+		else if (i_ntf >= 0 && p[i_ntf].revents) {
+			/* POLLHUP: no task uses the filter any more (the container is ending). Closing
+			 * earlier would make sysinfo fail with ENOSYS in a live container. */
+			close(ctx->sv.listener);
+			ctx->sv.listener = -1;
 		}
 		if (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))
 			console_read(m);

@@ -36,6 +36,26 @@
  *                 when init ends
  *   rmdirs        array: directories (cgroups) the monitor removes after init has ended
  *   umounts       array: host mount points the monitor detaches after init has ended
+ *   bind_src, bind_dst   arrays: host files bind-mounted over the same-index path inside (LXCFS)
+ *   devnodes      array: names under /dev, bind-mounted from devnode_dir/NAME
+ *   devnode_dir   host dir holding the devnodes
+ *   sysinfo_memcg optional: host path of the container's memory cgroup directory (v1
+ *                 /sys/fs/cgroup/memory/NODE/CTID, v2 /sys/fs/cgroup/NODE/CTID). When present,
+ *                 sysinfo(2) is intercepted (like Incus' security.syscalls.intercept.sysinfo):
+ *                 init installs a seccomp filter with a user-notification listener right before
+ *                 its execve and passes the listener to the monitor, which answers every sysinfo
+ *                 call of init and its descendants from this cgroup (RAM = the memory limit,
+ *                 free = limit - usage, swap, task count; uptime since init started; host
+ *                 loads; see native/sysinfo_virt.c). On any failure the real syscall runs.
+ *                 Not covered: "ctspawn exec/enter" processes (they do not descend from init;
+ *                 their children neither) and 32-bit (i386, x32) callers. With it, nothing in the
+ *                 container can install a seccomp listener of its own (the kernel allows one per
+ *                 filter chain: EBUSY), e.g. a nested container manager's syscall interception.
+ *                 Errors: stage 2 "open sysinfo_memcg ..." / "read the memory cgroup vN files
+ *                 in ..." (missing dir, wrong version), stage 4 "seccomp: ...", stage 5
+ *                 "receive the seccomp listener from init".
+ *   sysinfo_cgver number, 1 or 2: the cgroup version of sysinfo_memcg (required with it, refused
+ *                 without it)
  *   tty_gid       number: the host gid that the container's tty group (5) maps to
  *   root_uid, root_gid   numbers: host ids of the container's root
  *   debug         bool

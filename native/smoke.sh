@@ -2,6 +2,8 @@
 # Smoke test for ctspawn: builds a throwaway busybox container, starts it through the real
 # fd-3 protocol (smoke_driver.py plays node), checks exec/enter/console, halts it and checks
 # that the monitor cleaned up. Needs root. Leaves nothing behind, also on failure.
+# "sh smoke.sh" works too: the script needs bash and re-executes itself with it.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -10,7 +12,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 MAP="0 100000 65536"
 HOSTID=100000
 
-T= CG= MPID= CPID=
+T= CG= MPID= CPID= MEMCG= MEMCG_VER=
 pass() { echo "ok   - $*"; }
 fail() { echo "FAIL - $*" >&2; [ -n "$T" ] && [ -f "$T/monitor.log" ] && tail -n 40 "$T/monitor.log" | sed 's/^/  monitor.log: /' >&2; exit 1; }
 
@@ -26,6 +28,7 @@ cleanup() {
 		rm -rf "$T"
 	fi
 	[ -n "$CG" ] && [ -d "$CG" ] && rmdir "$CG"
+	[ "$MEMCG_VER" = 1 ] && [ -d "$MEMCG" ] && rmdir "$MEMCG"
 }
 trap cleanup EXIT
 
@@ -43,9 +46,45 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$BUSYBOX" --list); do [ "$a" = busybox ] || ln -s busybox "$R/bin/$a"; done
 ln -s ../bin/busybox "$R/sbin/init"
 printf '::sysinit:/etc/init.d/rcS\n::respawn:-/bin/sh\n::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/umount -a -r\n' >"$R/etc/inittab"
-printf '#!/bin/sh\nmount -t tmpfs tmpfs /tmp\necho rcS-done\n' >"$R/etc/init.d/rcS"
+# free.out last: it tells the test that rcS is through. free and sysinfo-probe (when it could
+# be built) run as descendants of init, so their sysinfo(2) is intercepted.
+cat >"$R/etc/init.d/rcS" <<'RCS'
+#!/bin/sh
+mount -t tmpfs tmpfs /tmp
+[ -x /bin/sysinfo-probe ] && /bin/sysinfo-probe >/tmp/probe.out
+free -m >/tmp/free.out
+echo rcS-done
+RCS
 chmod 0755 "$R/etc/init.d/rcS"
 chmod 1777 "$R/tmp"
+# A static sysinfo(2) printer/timer for the rootfs; its checks are skipped without a compiler.
+cat >"$T/probe.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+int main(int argc, char **argv)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) < 0) { perror("sysinfo"); return 1; }
+	unsigned long u = si.mem_unit ? si.mem_unit : 1;
+	printf("totalram=%lu freeram=%lu sharedram=%lu bufferram=%lu totalswap=%lu freeswap=%lu procs=%u uptime=%ld load1=%lu\n",
+	       si.totalram * u, si.freeram * u, si.sharedram * u, si.bufferram * u, si.totalswap * u,
+	       si.freeswap * u, si.procs, si.uptime, si.loads[0]);
+	int n = argc > 1 ? atoi(argv[1]) : 0;
+	if (n > 0) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < n; i++)
+			sysinfo(&si);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		printf("calls=%d ns_per_call=%lld\n", n, ((b.tv_sec - a.tv_sec) * 1000000000LL + b.tv_nsec - a.tv_nsec) / n);
+	}
+	return 0;
+}
+C
+PROBE=
+if ${CC:-gcc} -static -O2 -o "$R/bin/sysinfo-probe" "$T/probe.c" 2>/dev/null; then PROBE=1; fi
 chown -R "$HOSTID:$HOSTID" "$R"
 mount --bind "$R" "$R"          # the rootfs is a mount point, detached by the monitor at the end
 pass "busybox rootfs in $T"
@@ -62,18 +101,26 @@ done
 config() { # config NAME ROOTFS INIT...
 	local name=$1 rootfs=$2; shift 2
 	python3 - "$T" "$name" "$rootfs" "$MAP" "$HOSTID" "${CG:-}" "$@" >"$T/$name.json" <<'PY'
-import json, sys
+import json, os, sys
 t, name, rootfs, idmap, hostid, cg, *init = sys.argv[1:]
-print(json.dumps({
+# SYSINFO_MEMCG=DIR SYSINFO_VER=N config ...: intercept sysinfo; a v1 memcg also goes to rmdirs.
+memcg, ver = os.environ.get("SYSINFO_MEMCG"), os.environ.get("SYSINFO_VER")
+extra = {"sysinfo_memcg": memcg, "sysinfo_cgver": int(ver)} if memcg else {}
+if memcg and os.environ.get("MEMINFO"):
+    extra.update(bind_src=[os.environ["MEMINFO"]], bind_dst=["/proc/meminfo"])
+rmdirs = [cg] if cg else []
+if memcg and memcg != cg and ver == "1":
+    rmdirs.append(memcg)
+print(json.dumps(dict(extra, **{
     "rootfs": rootfs, "hostname": "smoke-" + name,
     "uid_map": idmap + "\n", "gid_map": idmap + "\n",
     "init": init, "env": ["PATH=/bin:/sbin", "TERM=linux", "container=vzkit"],
     "console_log": f"{t}/{name}.console.log", "socket": f"{t}/{name}.sock",
     "pidfile": f"{t}/{name}.pid", "statusfile": f"{t}/{name}.status",
-    "rmdirs": [cg] if cg else [], "umounts": [rootfs] if name == "ct" else [],
+    "rmdirs": rmdirs, "umounts": [rootfs] if name == "ct" else [],
     "tty_gid": int(hostid) + 5, "root_uid": int(hostid), "root_gid": int(hostid),
     "debug": True,
-}))
+})))
 PY
 }
 cgargs=(); [ -n "$CG" ] && cgargs=(--cgroup-procs "$CG/cgroup.procs")
@@ -112,8 +159,62 @@ for how in close bogus term; do
 done
 pass "EOF, a wrong message or SIGTERM instead of go: init killed, cleaned up, exit 1"
 
+# --- sysinfo interception: config errors, and the v2 arithmetic on a fake cgroup dir ---------
+# BusyBox free takes Cached, SReclaimable and MemAvailable from /proc/meminfo and the rest from
+# sysinfo(2): the containers get a stand-in for LXCFS's /proc/meminfo (vzkit binds the real one),
+# else "used" (total - free - Cached) would subtract the host's page cache.
+export MEMINFO=$T/meminfo
+printf 'MemTotal: 131072 kB\nMemFree: 65536 kB\nMemAvailable: 65536 kB\nBuffers: 0 kB\nCached: 0 kB\nSReclaimable: 0 kB\n' >"$MEMINFO"
+chmod 0644 "$MEMINFO"
+SYSINFO_MEMCG=$T/nonexistent SYSINFO_VER=1 config si "$R" /bin/true
+out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/si.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
+	|| fail "missing sysinfo_memcg: $out"
+grep -qx "ERROR stage=2 errno=2 open sysinfo_memcg $T/nonexistent" <<<"$out" || fail "missing sysinfo_memcg: $out"
+[ -n "$CG" ] && { [ -d "$CG" ] || mkdir "$CG"; }
+SYSINFO_MEMCG=$T SYSINFO_VER=2 config si "$R" /bin/true
+out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/si.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
+	|| fail "not a memory cgroup: $out"
+grep -qx "ERROR stage=2 errno=2 read the memory cgroup v2 files in $T" <<<"$out" || fail "not a memory cgroup: $out"
+[ -n "$CG" ] && { [ -d "$CG" ] || mkdir "$CG"; }
+SYSINFO_MEMCG=$T SYSINFO_VER=3 config si "$R" /bin/true
+out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/si.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
+	|| fail "sysinfo_cgver 3: $out"
+grep -q '^ERROR stage=1 errno=22 config: "sysinfo_cgver" must be 1 or 2' <<<"$out" || fail "sysinfo_cgver 3: $out"
+pass "sysinfo_memcg: a missing dir, a non-cgroup dir and a bad version are refused"
+
+F=$T/fake-v2
+mkdir "$F"
+echo $((256 << 20)) >"$F/memory.max"; echo $((100 << 20)) >"$F/memory.current"
+printf 'anon 1\nfile 2\nshmem %d\n' $((3 << 20)) >"$F/memory.stat"
+echo max >"$F/memory.swap.max"; echo 0 >"$F/memory.swap.current"; echo 7 >"$F/pids.current"
+SYSINFO_MEMCG=$F SYSINFO_VER=2 config v2 "$R" /bin/sh -c 'free -m; [ -x /bin/sysinfo-probe ] && /bin/sysinfo-probe'
+out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/v2.json" "$T/monitor.log" "${cgargs[@]}") || fail "v2 sysinfo: $out"
+read -r _ mpid _ < <(grep '^RUNNING' <<<"$out") || fail "v2 sysinfo: $out"
+for _ in $(seq 50); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$mpid" 2>/dev/null || fail "v2 sysinfo: monitor $mpid still there after init exited"
+[ "$(cat "$T/v2.status")" = "exited 0" ] || fail "v2 sysinfo: init $(cat "$T/v2.status"); $(cat "$T/v2.console.log")"
+mem=$(tr -d '\r' <"$T/v2.console.log" | awk '/^Mem:/ { print $2, $3, $4, $5 }')
+[ "$mem" = "256 100 156 3" ] || fail "v2 sysinfo: free says \"$mem\": $(cat "$T/v2.console.log")"
+host_swap=$(awk '/^SwapTotal:/ { print $2 * 1024 }' /proc/meminfo)
+[ -z "$PROBE" ] || grep -q "totalram=$((256 << 20)) freeram=$((156 << 20)) sharedram=$((3 << 20)) bufferram=0 totalswap=$host_swap .* procs=7 " "$T/v2.console.log" \
+	|| fail "v2 sysinfo probe: $(grep totalram "$T/v2.console.log")"
+pass "sysinfo from a (fake) v2 cgroup: free -m says total/used/free/shared $mem${PROBE:+; all fields as expected}"
+[ -n "$CG" ] && { [ -d "$CG" ] || mkdir "$CG"; }
+
 # --- the real start --------------------------------------------------------------------------
-config ct "$R" /sbin/init
+# With sysinfo interception from a real memory cgroup limited to 128 MiB that init joins at
+# "spawned", like node puts it there (v1 memory hierarchy, else the v2 cgroup if it has memory).
+if [ "$(stat -f -c %T /sys/fs/cgroup/memory 2>/dev/null)" = cgroupfs ]; then
+	MEMCG=/sys/fs/cgroup/memory/ctspawn-smoke-$$ MEMCG_VER=1
+	mkdir "$MEMCG"
+	echo $((128 << 20)) >"$MEMCG/memory.limit_in_bytes"
+	cgargs+=(--cgroup-procs "$MEMCG/cgroup.procs")
+elif [ -n "$CG" ] && [ -f "$CG/memory.max" ]; then
+	MEMCG=$CG MEMCG_VER=2
+	echo $((128 << 20)) >"$CG/memory.max"
+fi
+T0=$SECONDS
+SYSINFO_MEMCG=$MEMCG SYSINFO_VER=$MEMCG_VER config ct "$R" /sbin/init
 out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/ct.json" "$T/monitor.log" "${cgargs[@]}") || fail "start: $out"
 read -r _ MPID CPID < <(grep '^RUNNING' <<<"$out") || fail "start: $out"
 grep -q '^< {"t":"spawned","pid":'"$CPID"'}$' <<<"$out" || fail "no spawned message: $out"
@@ -150,6 +251,35 @@ grep -q 'con42sole' <<<"$out" || fail "console output: $out"
 grep -q 'con42sole' "$T/ct.console.log" || fail "console log"
 grep -q 'rcS-done' "$T/ct.console.log" || fail "console log lacks boot output"
 pass "console client round trip; console log"
+
+if [ -n "$MEMCG" ]; then
+	for _ in $(seq 50); do X -- test -s /tmp/free.out && break; sleep 0.1; done
+	mem=$(X -- awk '/^Mem:/ { print $2, $3, $4, $5 }' /tmp/free.out)
+	read -r total used free _ <<<"$mem"
+	[ "$total" -ge 127 ] && [ "$total" -le 128 ] && [ "$used" -gt 0 ] && [ $((used + free - total)) -ge -1 ] &&
+		[ $((used + free - total)) -le 1 ] || fail "free -m at boot: $(X -- cat /tmp/free.out)"
+	hostmem=$("$BUSYBOX" free -m | awk '/^Mem:/ { print $2 }')
+	[ "$(X -- free -m | awk '/^Mem:/ { print $2 }')" = "$hostmem" ] || fail "exec'd free: $(X -- free -m)"
+	pass "sysinfo: free -m from rcS says total/used/free/shared $mem (v$MEMCG_VER memcg, 128 MiB); exec'd processes see the host's $hostmem"
+	out=$(printf 'free -m | sed s/^Mem:/MEM""CON/\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" 2>&1) || fail "console free: $out"
+	grep -Eq 'MEMCON +12[78] ' <<<"$out" || fail "free -m on the console: $out"
+	pass "sysinfo: free -m in the console shell (a descendant of init) says $(grep -Eo 'MEMCON +[0-9]+' <<<"$out" | tr -s ' ' | cut -d' ' -f2) MiB"
+	if [ -n "$PROBE" ]; then
+		read -r -a f < <(X -- cat /tmp/probe.out | tr '=' ' ')
+		# totalram freeram sharedram bufferram totalswap freeswap procs uptime
+		[ "${f[1]}" = $((128 << 20)) ] || fail "probe totalram: ${f[*]}"
+		[ "${f[3]}" -le "${f[1]}" ] && [ "${f[7]}" = 0 ] || fail "probe freeram/bufferram: ${f[*]}"
+		[ "${f[9]}" -le "$host_swap" ] && [ "${f[11]}" -le "${f[9]}" ] || fail "probe swap: ${f[*]}"
+		[ "${f[13]}" -ge 2 ] && [ "${f[13]}" -le 20 ] || fail "probe procs: ${f[*]}"
+		[ "${f[15]}" -le $((SECONDS - T0 + 2)) ] || fail "probe uptime ${f[15]} s, started $((SECONDS - T0)) s ago"
+		printf 'sysinfo-probe 20000 >/tmp/probe.t\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" >/dev/null 2>&1
+		for _ in $(seq 100); do X -- grep -q ns_per_call /tmp/probe.t 2>/dev/null && break; sleep 0.1; done
+		inside=$(X -- sed -n 's/.*ns_per_call=//p' /tmp/probe.t)
+		outside=$(X -- sysinfo-probe 20000 | sed -n 's/.*ns_per_call=//p')
+		[ -n "$inside" ] && [ -n "$outside" ] || fail "probe timing: $(X -- cat /tmp/probe.t)"
+		pass "sysinfo: probe at boot: ${f[*]:12:2} ${f[*]:14:2} free $((f[3] >> 20)) MiB; a call takes ${inside} ns intercepted, ${outside} ns not"
+	fi
+fi
 
 out=$(python3 "$HERE/smoke_tty.py" console "$CTSPAWN" "$T/ct.sock") || fail "console on a tty: $out"
 pass "$out"
@@ -210,6 +340,7 @@ status=$(cat "$T/ct.status")
 pass "halted; statusfile: $status"
 [ ! -e "$T/ct.sock" ] && [ ! -e "$T/ct.pid" ] || fail "socket/pidfile left behind"
 [ -z "$CG" ] || [ ! -d "$CG" ] || fail "cgroup $CG left behind"
+[ "$MEMCG_VER" != 1 ] || [ ! -d "$MEMCG" ] || fail "memory cgroup $MEMCG left behind"
 ! grep -q " $T" /proc/self/mountinfo || fail "mounts left: $(grep " $T" /proc/self/mountinfo)"
 [ -z "$(ps -e -o uid= | grep -x " *$HOSTID")" ] || fail "container processes left"
 grep -v 'console client' "$T/monitor.log" | sed 's/^/  monitor.log: /'

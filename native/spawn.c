@@ -21,6 +21,7 @@
 
 #include "ctspawn.h"
 #include "protocol.h"
+#include "seccomp_notify.h"
 #include "util.h"
 
 #define CLONE_FLAGS (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
@@ -215,6 +216,25 @@ static void open_monitor_files(struct start_ctx *ctx)
 	ctx->own_socket = true;
 	if (listen(ctx->listen_fd, 4) < 0)
 		fail(ctx, STAGE_SPAWNED, "listen %s", c->socket);
+
+	if (c->sysinfo_memcg) {
+		ctx->sv.cgver = c->sysinfo_cgver;
+		ctx->sv.memcg = open(c->sysinfo_memcg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (ctx->sv.memcg < 0)
+			fail(ctx, STAGE_SPAWNED, "open sysinfo_memcg %s", c->sysinfo_memcg);
+		/* Fails here rather than in every call later: a wrong version or a dir without the
+		 * memory controller. */
+		struct sysinfo si;
+		errno = 0;
+		if (sysinfo_virt_fill(&ctx->sv, &si) < 0) {
+			if (!errno)
+				errno = EINVAL;
+			fail(ctx, STAGE_SPAWNED, "read the memory cgroup v%d files in %s", c->sysinfo_cgver,
+			     c->sysinfo_memcg);
+		}
+		if (notify_init() < 0)
+			fail(ctx, STAGE_SPAWNED, "seccomp: SECCOMP_GET_NOTIF_SIZES");
+	}
 }
 
 static void write_maps(struct start_ctx *ctx)
@@ -237,6 +257,13 @@ static void spawn_init(struct start_ctx *ctx)
 	ctx->go_w = go[1];
 	ctx->err_r = er[0];
 	ctx->err_w = er[1];
+	if (ctx->cfg.sysinfo_memcg) {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+			fail(ctx, STAGE_SPAWNED, "socketpair");
+		ctx->ntf_m = sp[0];
+		ctx->ntf_c = sp[1];
+	}
 
 	/* Raw clone with a NULL stack has fork semantics; all namespaces in one step, so M is
 	 * directly init's parent and reaper (no intermediate process). */
@@ -249,10 +276,29 @@ static void spawn_init(struct start_ctx *ctx)
 	close(ctx->go_r);
 	close(ctx->err_w);
 	ctx->go_r = ctx->err_w = -1;
+	if (ctx->ntf_c >= 0) {
+		close(ctx->ntf_c);
+		ctx->ntf_c = -1;
+	}
 	debug_log(ctx, "cloned init %d", pid);
 
 	write_maps(ctx);
 	ctl_send_pid(&ctx->ctl, "spawned", pid);
+}
+
+/* init sent its seccomp listener before execve, so it is queued by the time the err pipe
+ * reports EOF. Until the monitor polls it, a sysinfo call in the container waits. */
+static void receive_listener(struct start_ctx *ctx)
+{
+	int fd = recv_fd(ctx->ntf_m);
+	if (fd < 0)
+		fail(ctx, STAGE_RUNNING, "receive the seccomp listener from init");
+	close(ctx->ntf_m);
+	ctx->ntf_m = -1;
+	ctx->sv.listener = fd;
+	sysinfo_virt_start(&ctx->sv, ctx->init_pid);
+	debug_log(ctx, "intercepting sysinfo: listener fd %d, memory cgroup v%d %s", fd, ctx->cfg.sysinfo_cgver,
+		  ctx->cfg.sysinfo_memcg);
 }
 
 static void release_init(struct start_ctx *ctx)
@@ -284,6 +330,8 @@ static void release_init(struct start_ctx *ctx)
 	/* EOF: the O_CLOEXEC write end went away in a successful execve. */
 	close(ctx->err_r);
 	ctx->err_r = -1;
+	if (ctx->ntf_m >= 0)
+		receive_listener(ctx);
 }
 
 static void write_pidfile(struct start_ctx *ctx)
@@ -299,7 +347,8 @@ int cmd_start(void)
 {
 	static struct start_ctx ctx;
 	ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
-				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1 };
+				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
+				  .sv = SYSINFO_VIRT_OFF };
 	if (fcntl(CTSPAWN_CONTROL_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die_(1, "control fd %d", CTSPAWN_CONTROL_FD);
 	ctl_open(&ctx.ctl, CTSPAWN_CONTROL_FD);

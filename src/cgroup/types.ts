@@ -54,6 +54,8 @@ export interface CgroupManager {
   create(): void;
   /** Hands the container's cgroup(s) to its root (uid/gid on the host) to manage its own subtree. */
   delegate(uid: number, gid: number): void;
+  /** The container's memory cgroup directory, when the memory controller is there (sysinfo(2) answers). */
+  memoryDir(): string | undefined;
   /** Moves a host pid into the container's cgroup(s). */
   addProcess(pid: number): void;
   /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */

@@ -44,6 +44,9 @@ export interface SpawnConfig {
   /** Device nodes (names under /dev) bind-mounted from devnode_dir/NAME into the container's /dev. */
   devnodes?: string[];
   devnode_dir?: string;
+  /** Intercept sysinfo(2): the container's memory cgroup dir on the host, and its cgroup version. */
+  sysinfo_memcg?: string;
+  sysinfo_cgver?: 1 | 2;
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -86,6 +86,10 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   /** All at the same depth (one per hierarchy), so any order is children-before-parents. */
+  memoryDir(): string | undefined {
+    return this.ctFor('memory');
+  }
+
   delegate(uid: number, gid: number): void {
     delegateDirs(this.dirs(), uid, gid);
   }

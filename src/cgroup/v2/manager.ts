@@ -62,6 +62,10 @@ export class CgroupV2Manager implements CgroupManager {
     return [join(this.dir, 'cgroup.procs')];
   }
 
+  memoryDir(): string | undefined {
+    return exists(join(this.dir, 'memory.max')) ? this.dir : undefined;
+  }
+
   delegate(uid: number, gid: number): void {
     delegateDirs(this.dirs(), uid, gid);
   }

@@ -53,6 +53,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
     const binds = lxcfsBinds();
+    const memcg = cg.memoryDir();
     const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
     undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
@@ -75,6 +76,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       bind_src: binds.map(([src]) => src),
       bind_dst: binds.map(([, dst]) => dst),
       devnodes: Object.keys(devnodes),
+      // sysinfo(2) (BusyBox free, ...) answered from the memory cgroup by the monitor; only
+      // together with LXCFS's /proc/meminfo, which those tools combine it with.
+      ...(memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
       devnode_dir: devnodeDir,
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,

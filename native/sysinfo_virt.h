@@ -1,0 +1,36 @@
+/* The monitor's answer to sysinfo(2) from inside a container (config "sysinfo_memcg"): the
+ * container's memory cgroup instead of the host's RAM. The notification plumbing is in
+ * seccomp_notify.c. */
+#ifndef CTSPAWN_SYSINFO_VIRT_H
+#define CTSPAWN_SYSINFO_VIRT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/sysinfo.h>
+#include <sys/types.h>
+
+struct sysinfo_virt {
+	int memcg;           /* the memory cgroup directory (O_RDONLY|O_DIRECTORY), -1 when off */
+	int cgver;           /* 1 or 2 */
+	int listener;        /* seccomp listener, -1 before stage 5 and after the last task left */
+	uint64_t init_start; /* init's start in clock ticks after boot (/proc/PID/stat field 22) */
+	bool failing;        /* one warning per streak of failures */
+	struct sysinfo cache; /* the cgroup figures of the last call ... */
+	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) */
+};
+
+#define SYSINFO_VIRT_OFF { .memcg = -1, .listener = -1 }
+
+/* Records init's start time for the uptime figure; falls back to the host's uptime. */
+void sysinfo_virt_start(struct sysinfo_virt *v, pid_t init_pid);
+/* Fills *out from the cgroup; 0 or -1 (then the caller lets the real syscall run). Figures
+ * younger than 10 ms are reused (the uptime is always fresh): a burst of calls costs the
+ * monitor the notification round trip only, not the cgroup file reads. */
+int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out);
+/* The listener polled POLLIN: answer one notification. Any failure lets the real syscall run
+ * (the container sees the host's figures rather than an error). No allocation. */
+void sysinfo_virt_handle(struct sysinfo_virt *v);
+/* Closes the listener and the cgroup fd (before the cgroup is removed). */
+void sysinfo_virt_close(struct sysinfo_virt *v);
+
+#endif
