@@ -19,13 +19,16 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "attach.h"
 #include "protocol.h"
+#include "seccomp_notify.h"
 #include "term.h"
 #include "util.h"
 
@@ -39,6 +42,7 @@ struct opts {
 	uid_t uid;
 	gid_t gid;
 	const char *cwd;
+	const char *sysinfo_ctl; /* the monitor's "<socket>.ctl", or NULL */
 	char **cgroups, **envs;
 	size_t ncgroups, nenvs;
 	char **cmd;
@@ -48,9 +52,9 @@ static noreturn void usage(bool enter)
 {
 	if (enter)
 		diex_(EXIT_HELPER_FAILED, "usage: ctspawn enter --pid PID [--cgroup FILE]... [--env K=V]... "
-					   "[--cwd DIR] [--uid N] [--gid N]");
+					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH]");
 	diex_(EXIT_HELPER_FAILED, "usage: ctspawn exec --pid PID [--cgroup FILE]... [--env K=V]... "
-				   "[--cwd DIR] [--uid N] [--gid N] -- CMD [ARG]...");
+				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] -- CMD [ARG]...");
 }
 
 static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
@@ -59,7 +63,7 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 		{ "pid", required_argument, NULL, 'p' }, { "cgroup", required_argument, NULL, 'c' },
 		{ "env", required_argument, NULL, 'e' }, { "cwd", required_argument, NULL, 'd' },
 		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
-		{ NULL, 0, NULL, 0 },
+		{ "sysinfo-ctl", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
 	};
 	long long v;
 	memset(o, 0, sizeof(*o));
@@ -96,6 +100,9 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 			break;
 		case 'd':
 			o->cwd = optarg;
+			break;
+		case 's':
+			o->sysinfo_ctl = optarg;
 			break;
 		default:
 			warnx_("unknown option %s", argv[optind - 1]);
@@ -178,6 +185,95 @@ static pid_t fork_joined(void)
 	return child;
 }
 
+/* ---- sysinfo(2) interception for the process tree we start (protocol.h, SYSINFO CTL SOCKET) */
+
+#define SICTL_READY_MS 5000
+#define SICTL_ACK_MS 10000
+
+/* One byte from fd within ms; the byte, or -1 on EOF, error or timeout (errno set). */
+static int read_byte_timeout(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = ETIMEDOUT;
+	if (r <= 0)
+		return -1;
+	unsigned char c;
+	ssize_t n = read_retry(fd, &c, 1);
+	if (n == 1)
+		return c;
+	if (n == 0)
+		errno = ECONNRESET; /* EOF */
+	return -1;
+}
+
+/* Before setns (the path is a host path): a connection with a reserved listener slot, or -1
+ * when there is to be no interception. */
+static int sysinfo_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		diex_(EXIT_HELPER_FAILED, "--sysinfo-ctl: path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die_(EXIT_HELPER_FAILED, "socket");
+	/* A unix connect() waits while the backlog is full: bounded like the answer. */
+	struct timeval tv = { .tv_sec = SICTL_READY_MS / 1000 };
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		die_(EXIT_HELPER_FAILED, "setsockopt SO_SNDTIMEO");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		/* No socket: the monitor does not intercept (or predates it); a stale one: no
+		 * monitor. Either way nothing would answer a filter: run without one. */
+		if (errno != ENOENT && errno != ECONNREFUSED)
+			warn_("sysinfo: connect %s (the command sees the host's figures)", path);
+		close(fd);
+		return -1;
+	}
+	int c = read_byte_timeout(fd, SICTL_READY_MS);
+	if (c == SICTL_READY)
+		return fd;
+	if (c == SICTL_FULL)
+		warnx_("sysinfo: the monitor has no free listener slot (the command sees the host's figures)");
+	else if (c < 0)
+		warn_("sysinfo: no answer on %s (the command sees the host's figures)", path);
+	else
+		warnx_("sysinfo: unexpected answer on %s (the command sees the host's figures)", path);
+	close(fd);
+	return -1;
+}
+
+/* After setns, with CAP_SYS_ADMIN in the container's user namespace: installs the filter on
+ * ourselves (the command inherits it at fork) and has the monitor take the listener. Returns
+ * only when the monitor listens, or when no filter was installed. */
+static void sysinfo_register(int conn)
+{
+	int listener = seccomp_notify_install();
+	if (listener < 0) {
+		/* EBUSY: our caller's chain already has a listener (vzctl in a container that
+		 * intercepts syscalls itself). Nothing was installed. */
+		warn_("sysinfo: install the seccomp filter (the command sees the host's figures)");
+		close(conn);
+		return;
+	}
+	/* From here on a sysinfo call of ours or the command's waits for an answer: never run
+	 * anything unless the monitor has the listener. */
+	if (send_fd(conn, listener) < 0)
+		die_(EXIT_HELPER_FAILED, "cannot register sysinfo listener with the monitor: send");
+	int c = read_byte_timeout(conn, SICTL_ACK_MS);
+	if (c != SICTL_ACK) {
+		if (c >= 0)
+			errno = EPROTO;
+		die_(EXIT_HELPER_FAILED, "cannot register sysinfo listener with the monitor");
+	}
+	close(listener);
+	close(conn);
+}
+
 static void join_container(const struct opts *o)
 {
 	int pidfd = pidfd_open(o->pid, 0);
@@ -201,6 +297,7 @@ static void join_container(const struct opts *o)
 			die_(EXIT_HELPER_FAILED, "open cgroup %s", o->cgroups[i]);
 	}
 	ncgroup_fds = o->ncgroups;
+	int sictl = o->sysinfo_ctl ? sysinfo_connect(o->sysinfo_ctl) : -1;
 
 	/* Nothing in the container may ptrace us or open /proc/PID/exe of this host binary. */
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
@@ -209,6 +306,10 @@ static void join_container(const struct opts *o)
 	if (setns(pidfd, JOIN_FLAGS) < 0)
 		die_(EXIT_HELPER_FAILED, "setns into the namespaces of %d", o->pid);
 	close(pidfd);
+	/* Before the ids change: seccomp wants CAP_SYS_ADMIN (which setns gave us in the
+	 * container's user namespace) or no_new_privs, which would break setuid programs. */
+	if (sictl >= 0)
+		sysinfo_register(sictl);
 	if (setresgid(o->gid, o->gid, o->gid) < 0)
 		die_(EXIT_HELPER_FAILED, "setresgid %u", o->gid);
 	if (setgroups(0, NULL) < 0)

@@ -42,6 +42,9 @@ struct start_ctx {
 	int go_r, go_w, err_r, err_w;
 	int ntf_m, ntf_c;       /* socketpair over which init passes the seccomp listener to M */
 	struct sysinfo_virt sv; /* sysinfo interception (cfg.sysinfo_memcg) */
+	int sictl_fd;           /* listening "<socket>.ctl": listeners of exec'd process trees */
+	char sictl_path[108];   /* its path (sizeof sun_path) */
+	bool own_sictl;
 };
 
 /* The fixed-size failure record init writes to the err pipe. */

@@ -15,7 +15,8 @@ static int usage(void)
 	      "       ctspawn enter --pid PID [options]\n"
 	      "       ctspawn console SOCKET\n"
 	      "       ctspawn devices CGROUP_DIR RULE...  |  --query CGROUP_DIR  |  --print RULE...\n"
-	      "options: --cgroup FILE (repeatable), --env K=V (repeatable), --cwd DIR, --uid N, --gid N\n",
+	      "options: --cgroup FILE (repeatable), --env K=V (repeatable), --cwd DIR, --uid N, --gid N,\n"
+	      "         --sysinfo-ctl PATH\n",
 	      stderr);
 	return EXIT_HELPER_FAILED;
 }

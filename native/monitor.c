@@ -19,11 +19,13 @@
 
 #include "ctspawn.h"
 #include "protocol.h"
+#include "seccomp_notify.h"
 #include "util.h"
 
 #define LOG_ROTATE_SIZE (1 << 20)
 #define RING_SIZE (16 << 10)
 #define IO_CHUNK 4096
+#define SICTL_PENDING 8 /* .ctl clients that have a slot reserved but not sent their listener */
 
 struct monitor {
 	struct start_ctx *ctx;
@@ -35,6 +37,8 @@ struct monitor {
 	bool log_failing;       /* rate-limits log-write warnings to one per failure streak */
 	char in[1024];          /* client bytes the pty master did not take yet */
 	size_t in_off, in_len;
+	int pending[SICTL_PENDING]; /* accepted .ctl connections, -1: free */
+	int npending;
 };
 
 static const char busy_msg[] = "console is busy\r\n";
@@ -231,6 +235,8 @@ void teardown(struct start_ctx *ctx)
 			warn_("umount %s", *u);
 	if (ctx->own_socket && unlink(c->socket) < 0 && errno != ENOENT)
 		warn_("unlink %s", c->socket);
+	if (ctx->own_sictl && unlink(ctx->sictl_path) < 0 && errno != ENOENT)
+		warn_("unlink %s", ctx->sictl_path);
 	if (ctx->own_pidfile && unlink(c->pidfile) < 0 && errno != ENOENT)
 		warn_("unlink %s", c->pidfile);
 }
@@ -249,6 +255,11 @@ static noreturn void init_ended(struct monitor *m, int st)
 		;
 	client_detach(m);
 	close(ctx->listen_fd);
+	if (ctx->sictl_fd >= 0)
+		close(ctx->sictl_fd);
+	for (int i = 0; i < SICTL_PENDING; i++)
+		if (m->pending[i] >= 0)
+			close(m->pending[i]);
 	close(ctx->master);
 	close(ctx->slave);
 	if (ctx->log_fd >= 0)
@@ -284,6 +295,83 @@ static void on_signal(struct monitor *m)
 			warnx_("ignoring SIG%s from pid %u", sigabbrev_np(si.ssi_signo) ?: "?", si.ssi_pid);
 		}
 	}
+}
+
+/* ---- the .ctl socket: listeners of "ctspawn exec/enter --sysinfo-ctl" (protocol.h) ---- */
+
+static void sictl_reply(int fd, char byte)
+{
+	/* A fresh SEQPACKET connection: its send buffer is empty, this cannot block. */
+	(void)!send(fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* A slot is reserved for every accepted client, so that its listener is never refused after
+ * its filter is installed (a filter without a listener fails sysinfo with ENOSYS). */
+static void sictl_accept(struct monitor *m)
+{
+	struct start_ctx *ctx = m->ctx;
+	int fd = accept4(ctx->sictl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			warn_("accept on %s", ctx->sictl_path);
+		return;
+	}
+	if (ctx->sv.nlisteners + m->npending >= SYSINFO_LISTENERS) {
+		warnx_("sysinfo: all %d listener slots are in use: a process started by exec/enter "
+		       "sees the host's figures", SYSINFO_LISTENERS);
+		sictl_reply(fd, SICTL_FULL);
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < SICTL_PENDING; i++) {
+		if (m->pending[i] < 0) {
+			m->pending[i] = fd;
+			m->npending++;
+			sictl_reply(fd, SICTL_READY);
+			return;
+		}
+	}
+	close(fd); /* not reached: the socket is only polled while a pending slot is free */
+}
+
+/* The fd really is a seccomp listener ("anon_inode:seccomp notify")? */
+static bool is_seccomp_listener(int fd)
+{
+	char path[32], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:seccomp notify") == 0;
+}
+
+static void sictl_read(struct monitor *m, int i)
+{
+	struct start_ctx *ctx = m->ctx;
+	int conn = m->pending[i];
+	int fd = recv_fd(conn);
+	if (fd < 0 && errno == EAGAIN)
+		return;
+	if (fd >= 0 && !is_seccomp_listener(fd)) {
+		warnx_("sysinfo: %s: the fd received is not a seccomp listener", ctx->sictl_path);
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		int slot = sysinfo_virt_add(&ctx->sv, fd); /* cannot fail: reserved at accept */
+		if (slot < 0) {
+			close(fd);
+		} else {
+			debug_log(ctx, "sysinfo: listener of a joined process tree in slot %d (%d in use)", slot,
+				  ctx->sv.nlisteners);
+			sictl_reply(conn, SICTL_ACK);
+		}
+	}
+	/* One listener per connection; EOF or a message without an fd ends it too. */
+	close(conn);
+	m->pending[i] = -1;
+	m->npending--;
 }
 
 static void become_detached(struct monitor *m)
@@ -332,6 +420,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 	struct monitor *m = &mon;
 	m->ctx = ctx;
 	m->client = -1;
+	for (int i = 0; i < SICTL_PENDING; i++)
+		m->pending[i] = -1;
 	m->ring = malloc(RING_SIZE);
 	size_t l = strlen(ctx->cfg.console_log);
 	m->log_old = malloc(l + 3);
@@ -357,8 +447,10 @@ noreturn void monitor_run(struct start_ctx *ctx)
 	/* init may already have exited while we were still in the handshake. */
 	reap(m);
 	for (;;) {
-		struct pollfd p[6];
-		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1, i_ntf = -1;
+		struct pollfd p[7 + SYSINFO_LISTENERS + SICTL_PENDING];
+		int slot[SYSINFO_LISTENERS], pend[SICTL_PENDING];
+		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1, i_ntf = -1, i_sictl = -1, i_pend;
+		int nntf = 0, npend = 0;
 		p[i_sig = n++] = (struct pollfd){ .fd = ctx->sigfd, .events = POLLIN };
 		p[i_master = n++] = (struct pollfd){ .fd = ctx->master,
 						     .events = POLLIN | (m->in_len ? POLLOUT : 0) };
@@ -368,22 +460,47 @@ noreturn void monitor_run(struct start_ctx *ctx)
 			p[i_client = n++] = (struct pollfd){ .fd = m->client, .events = m->in_len ? 0 : POLLIN };
 		if (ctx->ctl.fd >= 0)
 			p[i_ctl = n++] = (struct pollfd){ .fd = ctx->ctl.fd, .events = POLLIN };
-		if (ctx->sv.listener >= 0)
-			p[i_ntf = n++] = (struct pollfd){ .fd = ctx->sv.listener, .events = POLLIN };
+		i_ntf = n;
+		for (int s = 0; s < SYSINFO_LISTENERS; s++)
+			if (ctx->sv.listeners[s] >= 0) {
+				slot[nntf++] = s;
+				p[n++] = (struct pollfd){ .fd = ctx->sv.listeners[s], .events = POLLIN };
+			}
+		i_pend = n;
+		for (int i = 0; i < SICTL_PENDING; i++)
+			if (m->pending[i] >= 0) {
+				pend[npend++] = i;
+				p[n++] = (struct pollfd){ .fd = m->pending[i], .events = POLLIN };
+			}
+		/* While every pending slot is taken, further clients wait in the backlog. */
+		if (ctx->sictl_fd >= 0 && m->npending < SICTL_PENDING)
+			p[i_sictl = n++] = (struct pollfd){ .fd = ctx->sictl_fd, .events = POLLIN };
 		if (poll(p, n, -1) < 0) {
 			if (errno != EINTR)
 				warn_("poll");
 			continue;
 		}
 		/* First: a container process is blocked until it gets its answer. */
-		if (i_ntf >= 0 && (p[i_ntf].revents & POLLIN))
-			sysinfo_virt_handle(&ctx->sv);
-		else if (i_ntf >= 0 && p[i_ntf].revents) {
-			/* POLLHUP: no task uses the filter any more (the container is ending). Closing
-			 * earlier would make sysinfo fail with ENOSYS in a live container. */
-			close(ctx->sv.listener);
-			ctx->sv.listener = -1;
+		for (int k = 0; k < nntf; k++) {
+			short re = p[i_ntf + k].revents;
+			if (re & POLLIN) {
+				sysinfo_virt_handle(&ctx->sv, ctx->sv.listeners[slot[k]]);
+			} else if (re) {
+				/* POLLHUP: no task uses the filter any more (init's: the container is
+				 * ending; an exec'd tree's: its last process is gone). Closing earlier would
+				 * make sysinfo fail with ENOSYS for whoever still has the filter. */
+				sysinfo_virt_drop(&ctx->sv, slot[k]);
+				debug_log(ctx, "sysinfo: listener in slot %d dropped (%d in use)", slot[k],
+					  ctx->sv.nlisteners);
+			}
 		}
+		/* Registrations after the listeners' revents were used: a new listener may reuse
+		 * a dropped one's fd number and slot. Pending clients before accepting, likewise. */
+		for (int k = 0; k < npend; k++)
+			if (p[i_pend + k].revents)
+				sictl_read(m, pend[k]);
+		if (i_sictl >= 0 && (p[i_sictl].revents & POLLIN))
+			sictl_accept(m);
 		if (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))
 			console_read(m);
 		if (m->in_len && (p[i_master].revents & POLLOUT))

@@ -47,10 +47,13 @@
  *                 call of init and its descendants from this cgroup (RAM = the memory limit,
  *                 free = limit - usage, swap, task count; uptime since init started; host
  *                 loads; see native/sysinfo_virt.c). On any failure the real syscall runs.
- *                 Not covered: "ctspawn exec/enter" processes (they do not descend from init;
- *                 their children neither) and 32-bit (i386, x32) callers. With it, nothing in the
- *                 container can install a seccomp listener of its own (the kernel allows one per
- *                 filter chain: EBUSY), e.g. a nested container manager's syscall interception.
+ *                 "ctspawn exec/enter" processes do not descend from init: with --sysinfo-ctl
+ *                 they get a filter of their own whose listener is registered with the monitor
+ *                 over "<socket>.ctl" (SYSINFO CTL SOCKET below), so they and everything they
+ *                 start are answered alike. Not covered: exec/enter without that option, and
+ *                 32-bit (i386, x32) callers. With it, nothing in the container can install a
+ *                 seccomp listener of its own (the kernel allows one per filter chain: EBUSY),
+ *                 e.g. a nested container manager's syscall interception.
  *                 Errors: stage 2 "open sysinfo_memcg ..." / "read the memory cgroup vN files
  *                 in ..." (missing dir, wrong version), stage 4 "seccomp: ...", stage 5
  *                 "receive the seccomp listener from init".
@@ -68,9 +71,36 @@
  *                                      (anywhere in the input) detaches
  *   exec/enter options: --pid P (init's host pid, required), --cgroup FILE (a cgroup.procs to
  *   join first; repeatable), --env K=V (repeatable), --cwd DIR, --uid N --gid N (ids inside,
- *   default 0)
+ *   default 0), --sysinfo-ctl PATH (the monitor's "<socket>.ctl": sysinfo(2) of CMD and all
+ *   its descendants is answered by the monitor, see below; a PATH that does not exist or
+ *   refuses the connection means no interception, silently)
  *   exec/enter exit code: the command's exit status, 128+SIGNAL when killed by a signal, and
  *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ...").
+ *
+ * SYSINFO CTL SOCKET "<socket>.ctl" (only with sysinfo_memcg; created with the console socket
+ *   at stage 2, mode 0600, SOCK_SEQPACKET, removed by the monitor's cleanup). One connection
+ *   registers one seccomp listener; every message is one byte:
+ *     monitor -> client  SICTL_READY 'R'   on accept: a listener slot is reserved for this
+ *                                          connection (SYSINFO_LISTENERS = 64 slots, init's
+ *                                          included; at most 8 connections wait at a time)
+ *                        SICTL_FULL 'F'    on accept: no free slot (also logged); then EOF
+ *     client -> monitor  SICTL_LISTENER 'L' with the listener fd as SCM_RIGHTS
+ *     monitor -> client  SICTL_ACK 'A'     the listener is polled from now on; then EOF
+ *   EOF or a message without a seccomp listener fd ends the connection without 'A'. The
+ *   monitor answers on the listener exactly as on init's and drops it on POLLHUP (no task
+ *   uses the filter any more). No allocation per connection or listener (static arrays).
+ *   Client side ("ctspawn exec/enter --sysinfo-ctl PATH"): connect to PATH and wait up to 5 s
+ *   for 'R' while host paths still resolve, before setns; no socket (ENOENT), a stale one
+ *   (ECONNREFUSED): no filter, silently; 'F', EOF or a timeout: no filter, with a warning.
+ *   After setns (CAP_SYS_ADMIN in the container's user namespace, before the ids change) the
+ *   helper installs the filter of init (seccomp_notify.c) on itself with
+ *   SECCOMP_FILTER_FLAG_NEW_LISTENER (EBUSY when the caller already has a listener in its
+ *   chain, e.g. vzctl itself runs in a container with interception: no filter, a warning),
+ *   sends the listener, waits up to 10 s for 'A', and only then forks CMD, which inherits
+ *   the filter; so the monitor listens before anything inside can call sysinfo, and daemons
+ *   CMD leaves behind stay covered after the helper has exited. No 'A' (the monitor died or
+ *   refused it): the helper cannot run anything under a filter nobody answers and exits
+ *   EXIT_HELPER_FAILED with "ctspawn: cannot register sysinfo listener with the monitor: ...". The helper itself stays under the filter until it exits (it never calls sysinfo).
  *
  *   ctspawn devices CGROUP_DIR RULE...   cgroup v2 device control (devices.c): compiles RULEs
  *                                      into a BPF_PROG_TYPE_CGROUP_DEVICE program named
@@ -116,5 +146,11 @@ enum ctspawn_stage {
 #define EXIT_HELPER_FAILED 125 /* like env(1)/chroot(1): the helper, not the command, failed */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
+
+/* The bytes of the SYSINFO CTL SOCKET exchange. */
+#define SICTL_READY 'R'
+#define SICTL_FULL 'F'
+#define SICTL_LISTENER 'L' /* what send_fd() sends */
+#define SICTL_ACK 'A'
 
 #endif

@@ -3,10 +3,12 @@
  * receive/answer helpers the monitor uses. What an intercepted call is answered with lives
  * elsewhere (sysinfo_virt.c); this file knows nothing about cgroups.
  *
- * One filter with one listener per container, inherited by every descendant of init (not by
- * "ctspawn exec" processes, which join later and never pass through init). A later, separate
- * policy filter (issue 9) can simply be stacked: the kernel runs every filter and acts on the
- * most severe result, so ERRNO/KILL from a policy still beat USER_NOTIF from this one. */
+ * One filter with one listener for init, inherited by every descendant of init; "ctspawn
+ * exec/enter --sysinfo-ctl" installs the same filter once more for each process tree it starts
+ * (those join from the host and never pass through init) and registers that listener with the
+ * monitor too. A later, separate policy filter (issue 9) can simply be stacked: the kernel
+ * runs every filter and acts on the most severe result, so ERRNO/KILL from a policy still beat
+ * USER_NOTIF from this one. */
 #ifndef CTSPAWN_SECCOMP_NOTIFY_H
 #define CTSPAWN_SECCOMP_NOTIFY_H
 
@@ -15,12 +17,14 @@
 #include <sys/types.h>
 
 /* Installs the filter on the calling thread (needs no_new_privs or CAP_SYS_ADMIN in its user
- * namespace; init has the latter) and returns the listener fd (close-on-exec), or -1 with
- * errno. Only sysinfo(2) of the native ABI notifies; everything else, and every other ABI
- * (i386, x32), is allowed untouched. ENOSYS on architectures we have no filter for. */
+ * namespace; init, and the exec helper right after setns, have the latter) and returns the
+ * listener fd (close-on-exec), or -1 with errno. Only sysinfo(2) of the native ABI notifies;
+ * everything else, and every other ABI (i386, x32), is allowed untouched. ENOSYS on
+ * architectures we have no filter for. */
 int seccomp_notify_install(void);
 
-/* Sends fd over a unix socket as SCM_RIGHTS (one byte of payload); 0 or -1 with errno. */
+/* Sends fd over a unix socket as SCM_RIGHTS (one byte of payload, 'L' = SICTL_LISTENER of
+ * protocol.h); 0 or -1 with errno. */
 int send_fd(int sock, int fd);
 /* Receives one fd sent by send_fd, close-on-exec, without blocking: -1 with errno EAGAIN when
  * nothing is queued, EPROTO when a message came without an fd. */

@@ -192,6 +192,7 @@ out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/v2.json" "$T/monitor.log" "
 read -r _ mpid _ < <(grep '^RUNNING' <<<"$out") || fail "v2 sysinfo: $out"
 for _ in $(seq 50); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$mpid" 2>/dev/null || fail "v2 sysinfo: monitor $mpid still there after init exited"
+[ ! -e "$T/v2.sock" ] && [ ! -e "$T/v2.sock.ctl" ] || fail "v2 sysinfo: socket or .ctl socket left"
 [ "$(cat "$T/v2.status")" = "exited 0" ] || fail "v2 sysinfo: init $(cat "$T/v2.status"); $(cat "$T/v2.console.log")"
 mem=$(tr -d '\r' <"$T/v2.console.log" | awk '/^Mem:/ { print $2, $3, $4, $5 }')
 [ "$mem" = "256 100 156 3" ] || fail "v2 sysinfo: free says \"$mem\": $(cat "$T/v2.console.log")"
@@ -223,6 +224,7 @@ grep -q '^< {"t":"running","pid":'"$CPID"'}$' <<<"$out" || fail "no running mess
 pass "started: monitor $MPID, init $CPID; pidfile ok"
 
 X() { "$CTSPAWN" exec --pid "$CPID" ${CG:+--cgroup "$CG/cgroup.procs"} "$@"; }
+dirty() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup"; }
 [ "$(X -- cat /proc/1/comm)" = init ] || fail "PID 1 is not init"
 [ "$(X -- readlink /proc/1/exe)" = /bin/busybox ] || fail "PID 1 exe"
 [ "$(X -- sh -c 'echo $PPID')" = 0 ] || fail "exec'd process not in the container pid namespace"
@@ -279,6 +281,99 @@ if [ -n "$MEMCG" ]; then
 		[ -n "$inside" ] && [ -n "$outside" ] || fail "probe timing: $(X -- cat /tmp/probe.t)"
 		pass "sysinfo: probe at boot: ${f[*]:12:2} ${f[*]:14:2} free $((f[3] >> 20)) MiB; a call takes ${inside} ns intercepted, ${outside} ns not"
 	fi
+
+	# exec/enter --sysinfo-ctl: the helper installs the same filter for the process tree it
+	# starts and registers the listener with the monitor over <socket>.ctl (protocol.h).
+	SCTL=$T/ct.sock.ctl
+	[ "$(stat -c '%a %F' "$SCTL")" = "600 socket" ] || fail ".ctl socket: $(stat -c '%a %F' "$SCTL" 2>&1)"
+	nlisteners() { ls -l "/proc/$MPID/fd" | grep -c 'seccomp notify' || true; }
+	wait_listeners() { for _ in $(seq 50); do [ "$(nlisteners)" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+	wait_listeners 1 || fail "monitor listeners before exec: $(nlisteners)"
+	XS() { X --sysinfo-ctl "$SCTL" "$@"; }
+	mtotal() { awk '/^Mem:/ { print $2 }'; }
+	in128() { [ -n "$1" ] && [ "$1" -ge 127 ] && [ "$1" -le 128 ]; }
+	out=$(XS -- free -m 2>&1) || fail "exec --sysinfo-ctl free -m: $out"
+	in128 "$(mtotal <<<"$out")" || fail "exec --sysinfo-ctl free -m: $out"
+	[ -z "$PROBE" ] || XS -- sysinfo-probe | grep -q "^totalram=$((128 << 20)) " || fail "exec'd probe: $(XS -- sysinfo-probe)"
+	out=$(XS --uid 1000 --gid 1000 -- sh -c 'sh -c "free -m"' 2>&1) || fail "exec --uid 1000 --sysinfo-ctl: $out"
+	in128 "$(mtotal <<<"$out")" || fail "exec --uid 1000 --sysinfo-ctl, a grandchild's free -m: $out"
+	out=$(printf 'free -m | sed s/^Mem:/MEM""ENT/\nexit\n' | timeout 10 "$CTSPAWN" enter --pid "$CPID" --sysinfo-ctl "$SCTL" 2>&1) || fail "enter --sysinfo-ctl: $out"
+	in128 "$(grep -Eo 'MEMENT +[0-9]+' <<<"$out" | awk '{ print $2 }')" || fail "enter --sysinfo-ctl: $out"
+	wait_listeners 1 || fail "listeners not dropped after exec/enter ended: $(nlisteners)"
+	pass "sysinfo: exec --sysinfo-ctl (also --uid 1000, a grandchild) and enter --sysinfo-ctl: free -m says 128; their listeners dropped after"
+
+	# A daemon left behind by exec: the helper is gone when it calls sysinfo.
+	X -- rm -f /tmp/late.out /tmp/late.probe
+	t0=$(date +%s%N)
+	XS -- sh -c '(sleep 1; free -m >/tmp/late.out; [ -x /bin/sysinfo-probe ] && sysinfo-probe >/tmp/late.probe) </dev/null >/dev/null 2>&1 &'
+	took=$((($(date +%s%N) - t0) / 1000000))
+	[ "$took" -lt 900 ] && X -- test ! -e /tmp/late.out || fail "exec of the background job did not return at once (${took} ms)"
+	[ "$(nlisteners)" = 2 ] || fail "listener of the background job: $(nlisteners) listeners"
+	for _ in $(seq 50); do X -- test -s /tmp/late.out && break; sleep 0.1; done
+	in128 "$(X -- cat /tmp/late.out | mtotal)" || fail "late free -m: $(X -- cat /tmp/late.out)"
+	[ -z "$PROBE" ] || { sleep 0.2; X -- grep -q "^totalram=$((128 << 20)) " /tmp/late.probe; } || fail "late probe: $(X -- cat /tmp/late.probe)"
+	wait_listeners 1 || fail "listener of the background job not dropped: $(nlisteners)"
+	pass "sysinfo: a background job of exec (the exec returned after ${took} ms) sees 128 MiB a second later; its listener dropped when it ended"
+
+	# Without the option, or without a monitor behind the path: no filter, the host's figures.
+	hostfree() { [ "$(mtotal <<<"$1")" = "$hostmem" ] && [ -z "$(grep -v '^ \|^Mem:\|^Swap:' <<<"$1")" ]; }
+	out=$(X -- free -m 2>&1); hostfree "$out" || fail "exec without --sysinfo-ctl: $out"
+	out=$(X --sysinfo-ctl "$T/missing.ctl" -- free -m 2>&1) || fail "missing .ctl: $out"
+	hostfree "$out" || fail "missing .ctl: $out"
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])' "$T/stale.ctl"
+	out=$(X --sysinfo-ctl "$T/stale.ctl" -- free -m 2>&1) || fail "stale .ctl: $out"
+	hostfree "$out" || fail "stale .ctl: $out"
+	# A fake monitor that refuses ('F'), and one that takes the listener but never acknowledges.
+	fake_monitor() { # fake_monitor PATH REPLY: one connection
+		rm -f "$1"
+		python3 - "$1" "$2" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); c.send(sys.argv[2].encode())
+if sys.argv[2] == "R":
+    c.recvmsg(1, socket.CMSG_SPACE(4))
+c.close()
+PY
+		for _ in $(seq 50); do [ -S "$1" ] && break; sleep 0.1; done
+	}
+	fake_monitor "$T/fake.ctl" F
+	out=$(X --sysinfo-ctl "$T/fake.ctl" -- free -m 2>&1) || fail "full monitor: $out"
+	[ "$(mtotal <<<"$out")" = "$hostmem" ] && grep -q '^ctspawn: sysinfo: the monitor has no free listener slot' <<<"$out" || fail "full monitor: $out"
+	wait
+	fake_monitor "$T/fake.ctl" R
+	set +e; out=$(X --sysinfo-ctl "$T/fake.ctl" -- echo ran 2>&1); rc=$?; set -e
+	wait
+	[ "$rc" = 125 ] && grep -q '^ctspawn: cannot register sysinfo listener with the monitor: ' <<<"$out" && ! grep -q ran <<<"$out" \
+		|| fail "monitor without an ack: rc $rc: $out"
+	pass "sysinfo: without --sysinfo-ctl, a missing or stale .ctl: host's $hostmem MiB, silently; a full monitor: host's, with a warning; no ack: exit 125 \"$(cut -d: -f2- <<<"$out" | head -n1)\""
+
+	# 64 slots: init's + 63 exec'd trees; the 64th exec runs without a filter; slots come back.
+	for i in $(seq 63); do XS -- sh -c 'sleep 60 </dev/null >/dev/null 2>&1 &' || fail "sleeper $i"; done
+	[ "$(nlisteners)" = 64 ] || fail "64 listeners expected, monitor has $(nlisteners)"
+	out=$(XS -- free -m 2>&1) || fail "exec with all slots taken: $out"
+	[ "$(mtotal <<<"$out")" = "$hostmem" ] && grep -q 'no free listener slot' <<<"$out" || fail "exec with all slots taken: $out"
+	grep -q "ctspawn\[$CPID\]: sysinfo: all 64 listener slots are in use" "$T/monitor.log" || fail "full slots not logged"
+	X -- killall sleep
+	wait_listeners 1 || fail "listeners after the sleepers ended: $(nlisteners)"
+	out=$(XS -- free -m 2>&1); in128 "$(mtotal <<<"$out")" || fail "exec after the slots came back: $out"
+	pass "sysinfo: 63 exec'd trees alive: 64 listeners; one more runs unfiltered with a warning (and a monitor log line); slots freed on exit"
+
+	# The monitor's memory over many registrations; the cost of --sysinfo-ctl per exec.
+	for _ in $(seq 20); do XS -- true; done
+	before=$(dirty)
+	t0=$(date +%s%N); for _ in $(seq 200); do XS -- true; done; t_with=$((($(date +%s%N) - t0) / 200000))
+	after=$(dirty)
+	t0=$(date +%s%N); for _ in $(seq 200); do X -- true; done; t_without=$((($(date +%s%N) - t0) / 200000))
+	[ $((after - before)) -le 8 ] || fail "monitor private memory grew from $before to $after KiB over 200 registrations"
+	wait_listeners 1 || fail "listeners after 200 execs: $(nlisteners)"
+	calls=
+	[ -z "$PROBE" ] || calls="; an exec'd call takes $(XS -- sysinfo-probe 20000 | sed -n 's/.*ns_per_call=//p') ns"
+	pass "sysinfo: 200 execs with --sysinfo-ctl: monitor private dirty ${before} -> ${after} KiB, ${t_with} us per exec vs ${t_without} us without${calls}"
+
+	# init's own tree is untouched by all this.
+	out=$(printf 'free -m | sed s/^Mem:/MEM""CON/\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" 2>&1) || fail "console free: $out"
+	grep -Eq 'MEMCON +12[78] ' <<<"$out" || fail "free -m on the console after the exec tests: $out"
+	pass "sysinfo: init's descendants still answered through init's listener"
 fi
 
 out=$(python3 "$HERE/smoke_tty.py" console "$CTSPAWN" "$T/ct.sock") || fail "console on a tty: $out"
@@ -305,7 +400,6 @@ for _ in $(seq 50); do grep -q after-rotate "$T/ct.console.log" 2>/dev/null && b
 pass "console log rotated at 1 MiB"
 
 # No growth over many attach/detach cycles (the monitor lives as long as the container).
-dirty() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$MPID/smaps_rollup"; }
 python3 - "$T/ct.sock" <<'PY'
 import socket, sys
 for _ in range(20):
@@ -338,12 +432,12 @@ kill -0 "$MPID" 2>/dev/null && fail "monitor still running after halt"
 kill -0 "$CPID" 2>/dev/null && fail "init still running after halt"
 status=$(cat "$T/ct.status")
 pass "halted; statusfile: $status"
-[ ! -e "$T/ct.sock" ] && [ ! -e "$T/ct.pid" ] || fail "socket/pidfile left behind"
+[ ! -e "$T/ct.sock" ] && [ ! -e "$T/ct.sock.ctl" ] && [ ! -e "$T/ct.pid" ] || fail "socket/pidfile left behind"
 [ -z "$CG" ] || [ ! -d "$CG" ] || fail "cgroup $CG left behind"
 [ "$MEMCG_VER" != 1 ] || [ ! -d "$MEMCG" ] || fail "memory cgroup $MEMCG left behind"
 ! grep -q " $T" /proc/self/mountinfo || fail "mounts left: $(grep " $T" /proc/self/mountinfo)"
 [ -z "$(ps -e -o uid= | grep -x " *$HOSTID")" ] || fail "container processes left"
-grep -v 'console client' "$T/monitor.log" | sed 's/^/  monitor.log: /'
+grep -v 'console client\|sysinfo: listener' "$T/monitor.log" | sed 's/^/  monitor.log: /'
 pass "monitor cleaned up: no socket, pidfile, cgroup, mount or process left"
 MPID= CPID=
 echo "smoke.sh: all passed"

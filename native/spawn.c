@@ -186,6 +186,34 @@ static void open_console(struct start_ctx *ctx)
 		fail(ctx, STAGE_SPAWNED, "set console non-blocking");
 }
 
+/* A listening unix socket at path, mode 0600, replacing a stale one; *own is set once it is
+ * ours to remove. */
+static int listen_unix(struct start_ctx *ctx, const char *path, int type, int backlog, bool *own)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		fail(ctx, STAGE_SPAWNED, "socket %s", path);
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		fail(ctx, STAGE_SPAWNED, "socket");
+	if (unlink(path) < 0 && errno != ENOENT)
+		fail(ctx, STAGE_SPAWNED, "unlink stale %s", path);
+	/* umask rather than chmod after bind: no window in which the socket is group/world
+	 * accessible. */
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		fail(ctx, STAGE_SPAWNED, "bind %s", path);
+	*own = true;
+	if (listen(fd, backlog) < 0)
+		fail(ctx, STAGE_SPAWNED, "listen %s", path);
+	return fd;
+}
+
 /* The console log and the socket are created before init exists, so a bad path fails
  * the start instead of leaving a container without a console. */
 static void open_monitor_files(struct start_ctx *ctx)
@@ -195,27 +223,7 @@ static void open_monitor_files(struct start_ctx *ctx)
 	if (ctx->log_fd < 0)
 		fail(ctx, STAGE_SPAWNED, "open %s", c->console_log);
 
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(c->socket) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		fail(ctx, STAGE_SPAWNED, "socket %s", c->socket);
-	}
-	strcpy(sa.sun_path, c->socket);
-	ctx->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (ctx->listen_fd < 0)
-		fail(ctx, STAGE_SPAWNED, "socket");
-	if (unlink(c->socket) < 0 && errno != ENOENT)
-		fail(ctx, STAGE_SPAWNED, "unlink stale %s", c->socket);
-	/* umask rather than chmod after bind: no window in which the socket is group/world
-	 * accessible. */
-	mode_t old = umask(0177);
-	int r = bind(ctx->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0)
-		fail(ctx, STAGE_SPAWNED, "bind %s", c->socket);
-	ctx->own_socket = true;
-	if (listen(ctx->listen_fd, 4) < 0)
-		fail(ctx, STAGE_SPAWNED, "listen %s", c->socket);
+	ctx->listen_fd = listen_unix(ctx, c->socket, SOCK_STREAM, 4, &ctx->own_socket);
 
 	if (c->sysinfo_memcg) {
 		ctx->sv.cgver = c->sysinfo_cgver;
@@ -234,6 +242,15 @@ static void open_monitor_files(struct start_ctx *ctx)
 		}
 		if (notify_init() < 0)
 			fail(ctx, STAGE_SPAWNED, "seccomp: SECCOMP_GET_NOTIF_SIZES");
+		/* Where "ctspawn exec/enter --sysinfo-ctl" registers the listeners of the process
+		 * trees it starts (protocol.h). Only with interception: its absence tells exec to
+		 * install no filter. */
+		if ((size_t)snprintf(ctx->sictl_path, sizeof(ctx->sictl_path), "%s.ctl", c->socket) >=
+		    sizeof(ctx->sictl_path)) {
+			errno = ENAMETOOLONG;
+			fail(ctx, STAGE_SPAWNED, "socket %s.ctl", c->socket);
+		}
+		ctx->sictl_fd = listen_unix(ctx, ctx->sictl_path, SOCK_SEQPACKET, 16, &ctx->own_sictl);
 	}
 }
 
@@ -295,7 +312,7 @@ static void receive_listener(struct start_ctx *ctx)
 		fail(ctx, STAGE_RUNNING, "receive the seccomp listener from init");
 	close(ctx->ntf_m);
 	ctx->ntf_m = -1;
-	ctx->sv.listener = fd;
+	sysinfo_virt_add(&ctx->sv, fd); /* the first slot: all are free */
 	sysinfo_virt_start(&ctx->sv, ctx->init_pid);
 	debug_log(ctx, "intercepting sysinfo: listener fd %d, memory cgroup v%d %s", fd, ctx->cfg.sysinfo_cgver,
 		  ctx->cfg.sysinfo_memcg);
@@ -348,7 +365,7 @@ int cmd_start(void)
 	static struct start_ctx ctx;
 	ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
 				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
-				  .sv = SYSINFO_VIRT_OFF };
+				  .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1 };
 	if (fcntl(CTSPAWN_CONTROL_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die_(1, "control fd %d", CTSPAWN_CONTROL_FD);
 	ctl_open(&ctx.ctl, CTSPAWN_CONTROL_FD);

@@ -267,22 +267,22 @@ static void failed(struct sysinfo_virt *v, const char *what, pid_t pid)
 	v->failing = true;
 }
 
-void sysinfo_virt_handle(struct sysinfo_virt *v)
+void sysinfo_virt_handle(struct sysinfo_virt *v, int listener)
 {
 	struct notify_req req;
-	if (notify_recv(v->listener, &req) < 0) {
+	if (notify_recv(listener, &req) < 0) {
 		if (errno != ENOENT) /* ENOENT: the caller is gone already */
 			warn_("seccomp: receive a notification");
 		return;
 	}
 	if (!notify_is_native_sysinfo(&req)) {
-		notify_continue(v->listener, req.id);
+		notify_continue(listener, req.id);
 		return;
 	}
 	struct sysinfo si;
 	if (sysinfo_virt_fill(v, &si) < 0) {
 		failed(v, "read the memory cgroup", req.pid);
-		notify_continue(v->listener, req.id);
+		notify_continue(listener, req.id);
 		return;
 	}
 	/* /proc/PID/mem is bound to the task's mm when opened; checking the id after the open
@@ -291,13 +291,13 @@ void sysinfo_virt_handle(struct sysinfo_virt *v)
 	snprintf(path, sizeof(path), "/proc/%d/mem", req.pid);
 	int mem = open(path, O_RDWR | O_CLOEXEC);
 	if (mem < 0) {
-		if (notify_id_valid(v->listener, req.id)) {
+		if (notify_id_valid(listener, req.id)) {
 			failed(v, "open /proc/PID/mem", req.pid);
-			notify_continue(v->listener, req.id);
+			notify_continue(listener, req.id);
 		}
 		return;
 	}
-	if (!notify_id_valid(v->listener, req.id)) {
+	if (!notify_id_valid(listener, req.id)) {
 		close(mem);
 		return; /* killed meanwhile: there is nobody to answer */
 	}
@@ -307,18 +307,39 @@ void sysinfo_virt_handle(struct sysinfo_virt *v)
 	close(mem);
 	if (w != (ssize_t)sizeof(si)) {
 		/* A bad pointer: the real syscall fails with EFAULT just as it would have. */
-		notify_continue(v->listener, req.id);
+		notify_continue(listener, req.id);
 		return;
 	}
 	v->failing = false;
-	notify_reply(v->listener, req.id, 0, 0);
+	notify_reply(listener, req.id, 0, 0);
+}
+
+int sysinfo_virt_add(struct sysinfo_virt *v, int listener)
+{
+	for (int i = 0; i < SYSINFO_LISTENERS; i++) {
+		if (v->listeners[i] < 0) {
+			v->listeners[i] = listener;
+			v->nlisteners++;
+			return i;
+		}
+	}
+	return -1;
+}
+
+void sysinfo_virt_drop(struct sysinfo_virt *v, int slot)
+{
+	if (v->listeners[slot] < 0)
+		return;
+	close(v->listeners[slot]);
+	v->listeners[slot] = -1;
+	v->nlisteners--;
 }
 
 void sysinfo_virt_close(struct sysinfo_virt *v)
 {
-	if (v->listener >= 0)
-		close(v->listener);
+	for (int i = 0; i < SYSINFO_LISTENERS; i++)
+		sysinfo_virt_drop(v, i);
 	if (v->memcg >= 0)
 		close(v->memcg);
-	v->listener = v->memcg = -1;
+	v->memcg = -1;
 }

@@ -9,17 +9,23 @@
 #include <sys/sysinfo.h>
 #include <sys/types.h>
 
+/* Listeners the monitor answers on: init's (from stage 5) and one per process tree that
+ * "ctspawn exec/enter --sysinfo-ctl" started (registered over the .ctl socket). A listener is
+ * dropped when it polls POLLHUP: no task uses its filter any more. */
+#define SYSINFO_LISTENERS 64
+
 struct sysinfo_virt {
 	int memcg;           /* the memory cgroup directory (O_RDONLY|O_DIRECTORY), -1 when off */
 	int cgver;           /* 1 or 2 */
-	int listener;        /* seccomp listener, -1 before stage 5 and after the last task left */
+	int listeners[SYSINFO_LISTENERS]; /* seccomp listeners, -1: free slot */
+	int nlisteners;      /* slots in use */
 	uint64_t init_start; /* init's start in clock ticks after boot (/proc/PID/stat field 22) */
 	bool failing;        /* one warning per streak of failures */
 	struct sysinfo cache; /* the cgroup figures of the last call ... */
 	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) */
 };
 
-#define SYSINFO_VIRT_OFF { .memcg = -1, .listener = -1 }
+#define SYSINFO_VIRT_OFF { .memcg = -1, .listeners = { [0 ... SYSINFO_LISTENERS - 1] = -1 } }
 
 /* Records init's start time for the uptime figure; falls back to the host's uptime. */
 void sysinfo_virt_start(struct sysinfo_virt *v, pid_t init_pid);
@@ -27,10 +33,14 @@ void sysinfo_virt_start(struct sysinfo_virt *v, pid_t init_pid);
  * younger than 10 ms are reused (the uptime is always fresh): a burst of calls costs the
  * monitor the notification round trip only, not the cgroup file reads. */
 int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out);
-/* The listener polled POLLIN: answer one notification. Any failure lets the real syscall run
+/* Takes over a listener fd: its slot, or -1 (fd left open) when all are in use. */
+int sysinfo_virt_add(struct sysinfo_virt *v, int listener);
+/* Closes the listener in slot and frees the slot. */
+void sysinfo_virt_drop(struct sysinfo_virt *v, int slot);
+/* A listener polled POLLIN: answer one notification. Any failure lets the real syscall run
  * (the container sees the host's figures rather than an error). No allocation. */
-void sysinfo_virt_handle(struct sysinfo_virt *v);
-/* Closes the listener and the cgroup fd (before the cgroup is removed). */
+void sysinfo_virt_handle(struct sysinfo_virt *v, int listener);
+/* Closes every listener and the cgroup fd (before the cgroup is removed). */
 void sysinfo_virt_close(struct sysinfo_virt *v);
 
 #endif

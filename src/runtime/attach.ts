@@ -10,6 +10,8 @@ export interface JoinTarget {
   helper: string;
   initPid: number;
   cgroupProcs: string[];
+  /** The monitor's "<socket>.ctl" (sysinfo(2) interception for what exec/enter start), when it exists. */
+  sysinfoCtl?: string;
 }
 
 function run(helper: string, args: string[]): Promise<number> {
@@ -45,6 +47,7 @@ function joinArgs(t: JoinTarget, env: string[] = []): string[] {
   const a = ['--pid', String(t.initPid)];
   for (const f of t.cgroupProcs) a.push('--cgroup', f);
   for (const e of env) a.push('--env', e);
+  if (t.sysinfoCtl) a.push('--sysinfo-ctl', t.sysinfoCtl);
   return a;
 }
 

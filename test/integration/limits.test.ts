@@ -83,6 +83,7 @@ describe.skipIf(!isRoot || !v1)('resource limits (root, real containers, cgroup 
     // BusyBox free uses sysinfo(2): the monitor answers it for the container's own processes.
     const con = n.run('vzctl', ['console', '401'], { input: 'free -m\n', timeout: 15_000 });
     expect(con.stdout).toMatch(/Mem:\s+128\s/);
+    expect(n.ok('exec', '401', 'free', '-m')).toMatch(/Mem:\s+128\s/); // exec'd processes too
   });
 
   it('changes every limit live, visible in the cgroup and in vzlist', () => {

@@ -1,4 +1,5 @@
 /** vzctl exec / enter / console: join a running container. */
+import fs from 'node:fs';
 import type { Context } from '../context.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
@@ -12,7 +13,14 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
     requireContainer(ctx, ctid); // "does not exist" beats "not running"
     throw new VzError('NOT_RUNNING', 'container is not running', { ctid });
   }
-  return { helper: helperPath(), initPid: probe.initPid!, cgroupProcs: ctx.cgroup(ctid).procsFiles() };
+  // The monitor creates "<socket>.ctl" when it intercepts sysinfo(2) (native/protocol.h).
+  const ctl = `${ctx.paths(ctid).socket}.ctl`;
+  return {
+    helper: helperPath(),
+    initPid: probe.initPid!,
+    cgroupProcs: ctx.cgroup(ctid).procsFiles(),
+    ...(fs.existsSync(ctl) ? { sysinfoCtl: ctl } : {}),
+  };
 }
 
 /**
