@@ -40,6 +40,7 @@ export const FIELDS: Record<string, Field> = {
   cpulimit: { header: 'CPULIM', get: (e) => e.cpulimit, right: true },
   cpuunits: { header: 'CPUUNI', get: (e) => e.cpuunits, right: true },
   cpumask: { header: 'CPUMASK', get: (e) => e.cpumask },
+  laverage: { header: 'LAVERAGE', get: (e) => e.usage?.laverage?.map((x) => x.toFixed(2)).join('/') ?? null },
   cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },
 };
 

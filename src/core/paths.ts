@@ -12,6 +12,7 @@ export interface CtPaths {
   consoleLog: string;
   monitorLog: string;
   devnodes: string; // private device nodes for --devnodes
+  loadavg: string; // the monitor's load average samples
 }
 
 export function ctPaths(cfg: GlobalConfig, ctid: number): CtPaths {
@@ -26,5 +27,6 @@ export function ctPaths(cfg: GlobalConfig, ctid: number): CtPaths {
     consoleLog: path.join(p.logs, `${ctid}.console.log`),
     monitorLog: path.join(p.logs, `${ctid}.monitor.log`),
     devnodes: path.join(path.dirname(p.run), 'dev', String(ctid)),
+    loadavg: path.join(p.run, `${ctid}.loadavg`),
   };
 }

@@ -47,6 +47,8 @@ export interface SpawnConfig {
   /** Intercept sysinfo(2): the container's memory cgroup dir on the host, and its cgroup version. */
   sysinfo_memcg?: string;
   sysinfo_cgver?: 1 | 2;
+  /** Where the monitor writes the container's load averages every 5 s (with sysinfo_memcg). */
+  loadavg_file?: string;
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -79,6 +79,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       // sysinfo(2) (BusyBox free, ...) answered from the memory cgroup by the monitor; only
       // together with LXCFS's /proc/meminfo, which those tools combine it with.
       ...(memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
+      ...(memcg ? { loadavg_file: p.loadavg } : {}),
       devnode_dir: devnodeDir,
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 /** vzctl status / vzlist: what exists and runs, read from reality without taking locks. */
 import type { Context } from '../context.js';
 import { findContainer } from '../resolve.js';
@@ -59,6 +60,7 @@ export interface ListEntry {
 }
 
 export interface CtUsage {
+  laverage: [number, number, number] | null; // the monitor's 1, 5 and 15 min load averages
   physpages: number; // 4 KiB pages charged, page cache included (vzlist's physpages)
   swappages: number;
   ram_failcnt: number; // how often the memory limit was hit
@@ -104,6 +106,7 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
         oom_kills: st.oomKills ?? 0,
         numproc_failcnt: st.pidsFailcnt ?? 0,
         cpu_us: st.cpuUsageUs,
+        laverage: readLoadavg(ctx.paths(row.ctid).loadavg),
       };
     } catch {
       numproc = null;
@@ -132,4 +135,14 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     numproc_l: lim('numproc'),
     usage,
   };
+}
+
+/** "0.52 0.21 0.08 1/7" as written by the monitor every 5 s; null before its first sample. */
+function readLoadavg(file: string): [number, number, number] | null {
+  try {
+    const [a, b, c] = fs.readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    return [a, b, c].every((x) => Number.isFinite(x)) ? [a!, b!, c!] : null;
+  } catch {
+    return null;
+  }
 }
