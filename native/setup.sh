@@ -10,7 +10,7 @@ say() { printf 'setup: %s\n' "$*"; }
 
 # Debian packages: compilers for the helper and better-sqlite3's node-gyp build, busybox-static
 # for the busybox template, iproute2 for networking, lxcfs for the container's own /proc figures.
-APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs"
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs"
 install_apt() {
   missing=""
   for p in $APT_PKGS; do
