@@ -53,6 +53,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "devnodes", JT_ARR, false, &cfg->devnodes },
 		{ "devnode_dir", JT_STR, false, &cfg->devnode_dir },
 		{ "sysinfo_memcg", JT_STR, false, &cfg->sysinfo_memcg },
+		{ "loadavg_file", JT_STR, false, &cfg->loadavg_file },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];
@@ -126,6 +127,11 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		cfg->sysinfo_cgver = (int)cv->n;
 	} else if (cv) {
 		snprintf(err, errlen, "config: \"sysinfo_cgver\" without \"sysinfo_memcg\"");
+		goto bad;
+	}
+	/* Without sysinfo_memcg the monitor knows no cgroup to sample: accepted and ignored. */
+	if (cfg->loadavg_file && cfg->loadavg_file[0] != '/') {
+		snprintf(err, errlen, "config: \"loadavg_file\" must be an absolute path");
 		goto bad;
 	}
 	const struct jval *d = json_get(&cfg->obj, "debug");

@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "loadavg.h"
 #include "sysinfo_virt.h"
 
 struct config {
@@ -20,6 +21,7 @@ struct config {
 	const char *devnode_dir;
 	const char *sysinfo_memcg; /* NULL: sysinfo(2) is not intercepted */
 	int sysinfo_cgver;         /* 1 or 2 with sysinfo_memcg */
+	const char *loadavg_file;  /* NULL: no load averages of its own (also without sysinfo_memcg) */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;
@@ -45,6 +47,7 @@ struct start_ctx {
 	int sictl_fd;           /* listening "<socket>.ctl": listeners of exec'd process trees */
 	char sictl_path[108];   /* its path (sizeof sun_path) */
 	bool own_sictl;
+	struct loadavg la;      /* the container's load averages (cfg.loadavg_file) */
 };
 
 /* The fixed-size failure record init writes to the err pipe. */
@@ -72,7 +75,7 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd);
 
 /* monitor.c */
 noreturn void monitor_run(struct start_ctx *ctx);
-/* rmdirs, umounts, and the socket / pidfile if ours. */
+/* rmdirs (with the cgroups below them), umounts, and the socket / pidfile / loadavg_file if ours. */
 void teardown(struct start_ctx *ctx);
 
 #endif

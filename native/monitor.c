@@ -1,8 +1,10 @@
 /* M after the handshake: keeps the console drained and logged, serves one console client
  * on a unix socket, and when init ends records its status and tears everything down.
  * Single-threaded, poll() driven, and deliberately small: one per running container. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -212,23 +214,115 @@ static void sleep_ms(long ms)
 		;
 }
 
+/* ---- teardown: the cgroups, including those the container made below its own ---- */
+
+#define RMDIR_MAX_DEPTH 32
+#define RMDIR_TRIES 200 /* of 10 ms: how long a configured dir's tree may stay busy */
+
+struct rmtree {
+	char path[PATH_MAX]; /* of the dir at hand, for messages */
+	size_t len;
+	int tries;           /* left for this configured dir's whole tree */
+};
+
+/* rmdir of name in parent (rt->path) waiting for EBUSY to pass. A cgroup stays busy for a
+ * moment while the kernel finishes tearing down the pid namespace. 0: removed or gone. */
+static int rmdir_retry(struct rmtree *rt, int parent, const char *name)
+{
+	while (unlinkat(parent, name, AT_REMOVEDIR) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != EBUSY || rt->tries <= 0) {
+			warn_("rmdir %s", rt->path);
+			return -1;
+		}
+		rt->tries--;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/* Removes every directory below dir (an fd of rt->path), depth-first: a cgroup with children
+ * cannot be removed. Only directories (a cgroup's files go with it); symlinks are not
+ * followed; nothing is allocated. true when nothing is left below dir. A dir whose subtree
+ * could not be removed is not tried itself: only the deepest failure is logged. */
+static bool rm_subdirs(struct rmtree *rt, int dir, int depth)
+{
+	char buf[1024] __attribute__((aligned(8)));
+	bool ok = true;
+	/* Another pass only when this one removed something and nothing failed (so nothing is
+	 * retried or logged twice): entries may move while their dir changes. */
+	for (bool again = true; again;) {
+		bool removed = false;
+		if (lseek(dir, 0, SEEK_SET) < 0)
+			return false;
+		ssize_t got;
+		while ((got = getdents64(dir, buf, sizeof(buf))) > 0) {
+			for (ssize_t off = 0; off < got;) {
+				struct dirent64 *d = (struct dirent64 *)(buf + off);
+				off += d->d_reclen;
+				if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+					continue;
+				struct stat st;
+				if (d->d_type != DT_DIR && (d->d_type != DT_UNKNOWN ||
+							    fstatat(dir, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+							    !S_ISDIR(st.st_mode)))
+					continue;
+				if (depth >= RMDIR_MAX_DEPTH) {
+					warnx_("rmdir: %s has directories more than %d levels down: left alone", rt->path,
+					       RMDIR_MAX_DEPTH);
+					return false;
+				}
+				size_t nl = strlen(d->d_name), len = rt->len;
+				if (len + 1 + nl >= sizeof(rt->path)) {
+					warnx_("rmdir: a path below %s is too long", rt->path);
+					ok = false;
+					continue;
+				}
+				rt->path[len] = '/';
+				memcpy(rt->path + len + 1, d->d_name, nl + 1);
+				rt->len = len + 1 + nl;
+				/* Not openable (gone meanwhile, or no dir after all): rmdir says which. */
+				int sub = openat(dir, d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+				bool empty = sub < 0 || rm_subdirs(rt, sub, depth + 1);
+				if (sub >= 0)
+					close(sub);
+				if (empty && rmdir_retry(rt, dir, d->d_name) == 0)
+					removed = true;
+				else
+					ok = false;
+				rt->len = len;
+				rt->path[len] = 0;
+			}
+		}
+		again = removed && ok;
+	}
+	return ok;
+}
+
 void teardown(struct start_ctx *ctx)
 {
 	const struct config *c = &ctx->cfg;
+	loadavg_stop(&ctx->la);
 	sysinfo_virt_close(&ctx->sv); /* its fd must not keep the memory cgroup busy */
+	static struct rmtree rt; /* PATH_MAX: not on the stack of an abort path */
 	for (char **d = c->rmdirs; *d; d++) {
-		/* A cgroup stays busy for a moment while the kernel finishes tearing down the
-		 * pid namespace; wait up to 2 s for it. */
-		int tries = 200;
-		while (rmdir(*d) < 0) {
-			if (errno == ENOENT)
-				break;
-			if (errno != EBUSY || --tries == 0) {
-				warn_("rmdir %s", *d);
-				break;
-			}
-			sleep_ms(10);
+		rt.tries = RMDIR_TRIES;
+		rt.len = strlen(*d);
+		if (rt.len >= sizeof(rt.path)) {
+			errno = ENAMETOOLONG;
+			warn_("rmdir %s", *d);
+			continue;
 		}
+		memcpy(rt.path, *d, rt.len + 1);
+		/* The container's own sub-cgroups first (delegation: its root owns the dir). */
+		int dir = open(*d, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (dir >= 0) {
+			if (!rm_subdirs(&rt, dir, 0))
+				rt.tries = 0; /* it cannot become empty: say so at once */
+			close(dir);
+		}
+		rmdir_retry(&rt, AT_FDCWD, *d);
 	}
 	for (char **u = c->umounts; *u; u++)
 		if (umount2(*u, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
@@ -444,12 +538,20 @@ noreturn void monitor_run(struct start_ctx *ctx)
 	if (chdir("/") < 0)
 		warn_("chdir /");
 
+	/* Load averages of its own: the container runs from here on. */
+	if (ctx->cfg.loadavg_file && ctx->cfg.sysinfo_memcg &&
+	    loadavg_start(&ctx->la, ctx->cfg.loadavg_file, &ctx->sv) == 0)
+		debug_log(ctx, "load averages every %d s to %s", LOADAVG_INTERVAL, ctx->cfg.loadavg_file);
+	else if (ctx->cfg.loadavg_file && !ctx->cfg.sysinfo_memcg)
+		debug_log(ctx, "loadavg_file ignored: no sysinfo_memcg to sample");
+
 	/* init may already have exited while we were still in the handshake. */
 	reap(m);
 	for (;;) {
-		struct pollfd p[7 + SYSINFO_LISTENERS + SICTL_PENDING];
+		struct pollfd p[8 + SYSINFO_LISTENERS + SICTL_PENDING];
 		int slot[SYSINFO_LISTENERS], pend[SICTL_PENDING];
 		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1, i_ntf = -1, i_sictl = -1, i_pend;
+		int i_load = -1;
 		int nntf = 0, npend = 0;
 		p[i_sig = n++] = (struct pollfd){ .fd = ctx->sigfd, .events = POLLIN };
 		p[i_master = n++] = (struct pollfd){ .fd = ctx->master,
@@ -475,6 +577,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 		/* While every pending slot is taken, further clients wait in the backlog. */
 		if (ctx->sictl_fd >= 0 && m->npending < SICTL_PENDING)
 			p[i_sictl = n++] = (struct pollfd){ .fd = ctx->sictl_fd, .events = POLLIN };
+		if (ctx->la.tfd >= 0)
+			p[i_load = n++] = (struct pollfd){ .fd = ctx->la.tfd, .events = POLLIN };
 		if (poll(p, n, -1) < 0) {
 			if (errno != EINTR)
 				warn_("poll");
@@ -519,6 +623,8 @@ noreturn void monitor_run(struct start_ctx *ctx)
 			client_accept(m);
 		if (i_ctl >= 0 && p[i_ctl].revents)
 			on_control(m);
+		if (i_load >= 0 && (p[i_load].revents & POLLIN))
+			loadavg_tick(&ctx->la, &ctx->sv);
 		if (p[i_sig].revents & POLLIN)
 			on_signal(m);
 	}

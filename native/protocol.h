@@ -34,7 +34,12 @@
  *   pidfile       host path; the monitor writes "MONITOR_PID INIT_PID\n" before stage 5
  *   statusfile    host path; the monitor writes init's wait status ("exited N" / "killed SIG")
  *                 when init ends
- *   rmdirs        array: directories (cgroups) the monitor removes after init has ended
+ *   rmdirs        array: directories (cgroups) the monitor removes after init has ended, each
+ *                 after the directories below it, depth-first (sub-cgroups the container made
+ *                 in a cgroup delegated to it, e.g. systemd's; only directories, symlinks not
+ *                 followed, at most 32 levels down). Each dir's tree may stay busy (EBUSY) for
+ *                 up to 2 s in all while the kernel tears down the pid namespace; what cannot be
+ *                 removed is logged and left
  *   umounts       array: host mount points the monitor detaches after init has ended
  *   bind_src, bind_dst   arrays: host files bind-mounted over the same-index path inside (LXCFS)
  *   devnodes      array: names under /dev, bind-mounted from devnode_dir/NAME
@@ -45,8 +50,9 @@
  *                 init installs a seccomp filter with a user-notification listener right before
  *                 its execve and passes the listener to the monitor, which answers every sysinfo
  *                 call of init and its descendants from this cgroup (RAM = the memory limit,
- *                 free = limit - usage, swap, task count; uptime since init started; host
- *                 loads; see native/sysinfo_virt.c). On any failure the real syscall runs.
+ *                 free = limit - usage, swap, task count; uptime since init started; the
+ *                 host's loads unless loadavg_file is set; see native/sysinfo_virt.c). On any
+ *                 failure the real syscall runs.
  *                 "ctspawn exec/enter" processes do not descend from init: with --sysinfo-ctl
  *                 they get a filter of their own whose listener is registered with the monitor
  *                 over "<socket>.ctl" (SYSINFO CTL SOCKET below), so they and everything they
@@ -59,6 +65,23 @@
  *                 "receive the seccomp listener from init".
  *   sysinfo_cgver number, 1 or 2: the cgroup version of sysinfo_memcg (required with it, refused
  *                 without it)
+ *   loadavg_file  optional: host path where the monitor keeps the container's load averages
+ *                 (vzlist laverage, like OpenVZ's), only together with sysinfo_memcg (accepted
+ *                 and ignored without it; must be absolute). Every 5 s (a CLOCK_MONOTONIC
+ *                 timerfd; the first sample 5 s after "running") the monitor counts the tasks
+ *                 (threads) of the sysinfo_memcg dir and of every cgroup below it (v1 "tasks",
+ *                 v2 "cgroup.threads" files, up to 16 levels) whose state in /proc/TID/stat is
+ *                 R or D, and folds that into the kernel's three exponentially damped averages
+ *                 (1, 5, 15 min: FSHIFT 11, EXP_1 1884, EXP_5 2014, EXP_15 2037; missed ticks
+ *                 are caught up). After each sample it replaces the file atomically (FILE.tmp,
+ *                 rename) with "L1 L5 L15 RUNNING/TOTAL\n", e.g. "0.52 0.21 0.08 1/7\n": like
+ *                 the first four fields of /proc/loadavg (two decimals, rounded like the kernel;
+ *                 RUNNING the tasks in state R, TOTAL all of them). The sysinfo(2) answers carry
+ *                 these averages as loads[] (SI_LOAD_SHIFT 16; 0 before the first sample)
+ *                 instead of the host's. A stale file is removed when the monitor starts, the
+ *                 file at teardown. A failed write is logged (once per streak) and retried at
+ *                 the next sample; without a timer (logged) there is no file and sysinfo shows
+ *                 the host's loads.
  *   tty_gid       number: the host gid that the container's tty group (5) maps to
  *   root_uid, root_gid   numbers: host ids of the container's root
  *   debug         bool

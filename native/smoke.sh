@@ -13,6 +13,7 @@ MAP="0 100000 65536"
 HOSTID=100000
 
 T= CG= MPID= CPID= MEMCG= MEMCG_VER=
+SUBCG=() # sub-cgroups of the container's (deepest first), removed by the monitor
 pass() { echo "ok   - $*"; }
 fail() { echo "FAIL - $*" >&2; [ -n "$T" ] && [ -f "$T/monitor.log" ] && tail -n 40 "$T/monitor.log" | sed 's/^/  monitor.log: /' >&2; exit 1; }
 
@@ -27,6 +28,7 @@ cleanup() {
 		awk -v t="$T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -ru | while read -r m; do umount -l "$m"; done
 		rm -rf "$T"
 	fi
+	for d in "${SUBCG[@]}"; do [ -d "$d" ] && rmdir "$d"; done
 	[ -n "$CG" ] && [ -d "$CG" ] && rmdir "$CG"
 	[ "$MEMCG_VER" = 1 ] && [ -d "$MEMCG" ] && rmdir "$MEMCG"
 }
@@ -105,7 +107,9 @@ import json, os, sys
 t, name, rootfs, idmap, hostid, cg, *init = sys.argv[1:]
 # SYSINFO_MEMCG=DIR SYSINFO_VER=N config ...: intercept sysinfo; a v1 memcg also goes to rmdirs.
 memcg, ver = os.environ.get("SYSINFO_MEMCG"), os.environ.get("SYSINFO_VER")
-extra = {"sysinfo_memcg": memcg, "sysinfo_cgver": int(ver)} if memcg else {}
+extra = {"sysinfo_memcg": memcg, "sysinfo_cgver": int(ver), "loadavg_file": f"{t}/{name}.loadavg"} if memcg else {}
+if os.environ.get("LOADAVG_FILE"):
+    extra["loadavg_file"] = os.environ["LOADAVG_FILE"]
 if memcg and os.environ.get("MEMINFO"):
     extra.update(bind_src=[os.environ["MEMINFO"]], bind_dst=["/proc/meminfo"])
 rmdirs = [cg] if cg else []
@@ -180,7 +184,11 @@ SYSINFO_MEMCG=$T SYSINFO_VER=3 config si "$R" /bin/true
 out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/si.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
 	|| fail "sysinfo_cgver 3: $out"
 grep -q '^ERROR stage=1 errno=22 config: "sysinfo_cgver" must be 1 or 2' <<<"$out" || fail "sysinfo_cgver 3: $out"
-pass "sysinfo_memcg: a missing dir, a non-cgroup dir and a bad version are refused"
+LOADAVG_FILE=relative.loadavg SYSINFO_MEMCG=$T SYSINFO_VER=2 config si "$R" /bin/true
+out=$(python3 "$HERE/smoke_driver.py" "$CTSPAWN" "$T/si.json" "$T/monitor.log" "${cgargs[@]}" --expect-error) \
+	|| fail "relative loadavg_file: $out"
+grep -q '^ERROR stage=1 errno=22 config: "loadavg_file" must be an absolute path' <<<"$out" || fail "relative loadavg_file: $out"
+pass "sysinfo_memcg: a missing dir, a non-cgroup dir and a bad version are refused; so is a relative loadavg_file"
 
 F=$T/fake-v2
 mkdir "$F"
@@ -194,6 +202,7 @@ for _ in $(seq 50); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$mpid" 2>/dev/null || fail "v2 sysinfo: monitor $mpid still there after init exited"
 [ ! -e "$T/v2.sock" ] && [ ! -e "$T/v2.sock.ctl" ] || fail "v2 sysinfo: socket or .ctl socket left"
 [ "$(cat "$T/v2.status")" = "exited 0" ] || fail "v2 sysinfo: init $(cat "$T/v2.status"); $(cat "$T/v2.console.log")"
+[ ! -e "$T/v2.loadavg" ] || fail "v2 sysinfo: loadavg file left"
 mem=$(tr -d '\r' <"$T/v2.console.log" | awk '/^Mem:/ { print $2, $3, $4, $5 }')
 [ "$mem" = "256 100 156 3" ] || fail "v2 sysinfo: free says \"$mem\": $(cat "$T/v2.console.log")"
 host_swap=$(awk '/^SwapTotal:/ { print $2 * 1024 }' /proc/meminfo)
@@ -253,6 +262,17 @@ grep -q 'con42sole' <<<"$out" || fail "console output: $out"
 grep -q 'con42sole' "$T/ct.console.log" || fail "console log"
 grep -q 'rcS-done' "$T/ct.console.log" || fail "console log lacks boot output"
 pass "console client round trip; console log"
+
+# Cgroups the container made below its own (systemd does that in a cgroup delegated to it):
+# the monitor's teardown removes them depth-first. Made from the host side here; processes of
+# the container go into the deepest ones with XSUB.
+subargs=()
+for cg in ${CG:+"$CG"} $([ "$MEMCG_VER" = 1 ] && echo "$MEMCG"); do
+	mkdir -p "$cg/sub/subsub" "$cg/sub2"
+	SUBCG+=("$cg/sub/subsub" "$cg/sub" "$cg/sub2")
+	subargs+=(--cgroup "$cg/sub/subsub/cgroup.procs")
+done
+XSUB() { X "${subargs[@]}" "$@"; }
 
 if [ -n "$MEMCG" ]; then
 	for _ in $(seq 50); do X -- test -s /tmp/free.out && break; sleep 0.1; done
@@ -374,6 +394,42 @@ PY
 	out=$(printf 'free -m | sed s/^Mem:/MEM""CON/\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" 2>&1) || fail "console free: $out"
 	grep -Eq 'MEMCON +12[78] ' <<<"$out" || fail "free -m on the console after the exec tests: $out"
 	pass "sysinfo: init's descendants still answered through init's listener"
+
+	# Load averages of its own (loadavg_file): a sample every 5 s of the tasks in R or D state in
+	# the memory cgroup's subtree. The busy tasks run in a sub-sub-cgroup. One busy task would need
+	# 9 samples (45 s) to lift the 1 min average above 0.5 (1 - (1884/2048)^n); 8 of them do it at
+	# the first sample that sees them (8 * (1 - 1884/2048) = 0.64), at most 5 s after their start.
+	LA=$T/ct.loadavg
+	for _ in $(seq 60); do [ -s "$LA" ] && break; sleep 0.1; done
+	LAFMT='[0-9]+\.[0-9]{2} [0-9]+\.[0-9]{2} [0-9]+\.[0-9]{2} [0-9]+/[0-9]+'
+	grep -Eqx "$LAFMT" "$LA" || fail "loadavg file: $(cat "$LA" 2>&1)"
+	idle=$(cat "$LA")
+	before=$(dirty)
+	t0=$SECONDS
+	XSUB -- sh -c 'for i in 1 2 3 4 5 6 7 8; do timeout 30 yes >/dev/null </dev/null 2>&1 & done'
+	busy=
+	for _ in $(seq 200); do
+		line=$(cat "$LA")
+		awk '{ exit !($1 > 0.5) }' <<<"$line" && { busy=$line; break; }
+		sleep 0.1
+	done
+	[ -n "$busy" ] || { X -- killall yes; fail "loadavg: 1 min average not above 0.5 after 20 s with 8 busy tasks: $(cat "$LA")"; }
+	grep -Eqx "$LAFMT" <<<"$busy" || fail "loadavg format: $busy"
+	read -r _ _ _ rt <<<"$busy"
+	[ "${rt%/*}" -ge 7 ] && [ "${rt#*/}" -ge "${rt%/*}" ] || fail "loadavg running/total: $busy"
+	took=$((SECONDS - t0))
+	if [ -n "$PROBE" ]; then
+		# The file before and after the call: the answer is one of the two samples (2 decimals).
+		f1=$(cat "$LA"); pl=$(XS -- sysinfo-probe | sed -n 's/.*load1=//p'); f2=$(cat "$LA")
+		awk -v p="${pl:-0}" -v a="${f1%% *}" -v b="${f2%% *}" \
+			'BEGIN { l = p / 65536; exit !(p > 0 && ((l - a) ^ 2 <= 0.006 ^ 2 || (l - b) ^ 2 <= 0.006 ^ 2)) }' \
+			|| fail "sysinfo loads[0] $pl is not the container's (the file said \"$f1\", then \"$f2\")"
+		pl=" sysinfo loads[0] $pl ($(awk -v p="$pl" 'BEGIN { printf "%.3f", p / 65536 }'));"
+	fi
+	X -- killall yes
+	after=$(dirty)
+	[ $((after - before)) -le 8 ] || fail "monitor private memory grew from $before to $after KiB over the load samples"
+	pass "loadavg: idle \"$idle\"; 8 busy tasks in a sub-sub-cgroup: \"$busy\" after ${took} s;${pl:-} monitor dirty ${before} -> ${after} KiB"
 fi
 
 out=$(python3 "$HERE/smoke_tty.py" console "$CTSPAWN" "$T/ct.sock") || fail "console on a tty: $out"
@@ -426,6 +482,13 @@ X -- ls -l /proc/1/fd/0 | grep -q -- '-> /dev/console' || fail "init's stdin is 
 [ "$(readlink /proc/$MPID/cwd)" = / ] || fail "monitor cwd"
 
 # --- halt: busybox init halts on SIGUSR1 ----------------------------------------------------
+# With a container process in each sub-sub-cgroup: they are busy until the pid namespace is gone.
+if [ ${#subargs[@]} -gt 0 ]; then
+	XSUB -- sh -c 'sleep 1000 </dev/null >/dev/null 2>&1 &'
+	for cg in ${CG:+"$CG"} $([ "$MEMCG_VER" = 1 ] && echo "$MEMCG"); do
+		[ -n "$(cat "$cg/sub/subsub/cgroup.procs")" ] || fail "no process in $cg/sub/subsub"
+	done
+fi
 X -- kill -USR1 1
 for _ in $(seq 150); do kill -0 "$MPID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$MPID" 2>/dev/null && fail "monitor still running after halt"
@@ -435,6 +498,9 @@ pass "halted; statusfile: $status"
 [ ! -e "$T/ct.sock" ] && [ ! -e "$T/ct.sock.ctl" ] && [ ! -e "$T/ct.pid" ] || fail "socket/pidfile left behind"
 [ -z "$CG" ] || [ ! -d "$CG" ] || fail "cgroup $CG left behind"
 [ "$MEMCG_VER" != 1 ] || [ ! -d "$MEMCG" ] || fail "memory cgroup $MEMCG left behind"
+for d in "${SUBCG[@]}"; do [ ! -d "$d" ] || fail "sub-cgroup $d left behind"; done
+[ ${#SUBCG[@]} = 0 ] || pass "the container's sub-cgroups (${#SUBCG[@]}: ${SUBCG[*]#/sys/fs/cgroup/}) removed depth-first"
+[ ! -e "$T/ct.loadavg" ] && [ ! -e "$T/ct.loadavg.tmp" ] || fail "loadavg file left behind"
 ! grep -q " $T" /proc/self/mountinfo || fail "mounts left: $(grep " $T" /proc/self/mountinfo)"
 [ -z "$(ps -e -o uid= | grep -x " *$HOSTID")" ] || fail "container processes left"
 grep -v 'console client\|sysinfo: listener' "$T/monitor.log" | sed 's/^/  monitor.log: /'

@@ -365,7 +365,7 @@ int cmd_start(void)
 	static struct start_ctx ctx;
 	ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
 				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
-				  .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1 };
+				  .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1, .la = LOADAVG_OFF };
 	if (fcntl(CTSPAWN_CONTROL_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die_(1, "control fd %d", CTSPAWN_CONTROL_FD);
 	ctl_open(&ctx.ctl, CTSPAWN_CONTROL_FD);

@@ -17,7 +17,9 @@
  *   procs      tasks (threads, as the kernel counts) in the cgroup and below: v2 pids.current
  *              when the pids controller is on there, else the lines of every tasks (v1) or
  *              cgroup.threads (v2) file in the subtree
- *   uptime     seconds since the container's init started; loads: the host's
+ *   uptime     seconds since the container's init started
+ *   loads      the container's own 1, 5 and 15 min load averages when the monitor samples them
+ *              (config loadavg_file, native/loadavg.c; 0 until the first sample), else the host's
  *   mem_unit   1
  */
 #include "sysinfo_virt.h"
@@ -119,13 +121,11 @@ static unsigned long count_lines_at(int dir, const char *name)
 	return lines;
 }
 
-/* Lines of `file` in dir and every cgroup below it (bounded depth; getdents64 rather than
- * readdir so that nothing is allocated). dir's offset is rewound first. */
-static unsigned long count_tree(int dir, const char *file, int depth)
+static void walk(int dir, void (*fn)(int, void *), void *arg, int depth)
 {
-	unsigned long n = count_lines_at(dir, file);
+	fn(dir, arg);
 	if (depth >= MAX_DEPTH || lseek(dir, 0, SEEK_SET) < 0)
-		return n;
+		return;
 	char buf[1024] __attribute__((aligned(8)));
 	for (;;) {
 		ssize_t got = getdents64(dir, buf, sizeof(buf));
@@ -139,11 +139,35 @@ static unsigned long count_tree(int dir, const char *file, int depth)
 			int sub = openat(dir, d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 			if (sub < 0)
 				continue; /* removed meanwhile */
-			n += count_tree(sub, file, depth + 1);
+			walk(sub, fn, arg, depth + 1);
 			close(sub);
 		}
 	}
-	return n;
+}
+
+/* getdents64 rather than readdir so that nothing is allocated. */
+void cgroup_tree_walk(int dir, void (*fn)(int, void *), void *arg)
+{
+	walk(dir, fn, arg, 0);
+}
+
+struct count_arg {
+	const char *file;
+	unsigned long n;
+};
+
+static void count_one(int dir, void *arg)
+{
+	struct count_arg *a = arg;
+	a->n += count_lines_at(dir, a->file);
+}
+
+/* Lines of `file` in dir and every cgroup below it. */
+static unsigned long count_tree(int dir, const char *file)
+{
+	struct count_arg a = { file, 0 };
+	cgroup_tree_walk(dir, count_one, &a);
+	return a.n;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -234,7 +258,7 @@ static int fill_from_cgroup(struct sysinfo_virt *v, struct sysinfo *out)
 
 	uint64_t procs;
 	if (v->cgver == 1 || read_u64(d, "pids.current", &procs) < 0)
-		procs = count_tree(d, v->cgver == 1 ? "tasks" : "cgroup.threads", 0);
+		procs = count_tree(d, v->cgver == 1 ? "tasks" : "cgroup.threads");
 	out->procs = procs > 0xffff ? 0xffff : procs;
 	return 0;
 }
@@ -250,6 +274,8 @@ int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out)
 		v->cached_at = now;
 	}
 	*out = v->cache;
+	if (v->own_loads)
+		memcpy(out->loads, v->loads, sizeof(out->loads));
 	/* Like the kernel: whole seconds of CLOCK_BOOTTIME, rounded up; the host's when init's
 	 * start is unknown. */
 	int64_t up = now_ns(CLOCK_BOOTTIME);

@@ -23,6 +23,8 @@ struct sysinfo_virt {
 	bool failing;        /* one warning per streak of failures */
 	struct sysinfo cache; /* the cgroup figures of the last call ... */
 	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) */
+	bool own_loads;       /* loads[] below replace the host's (loadavg.c samples them) */
+	unsigned long loads[3]; /* 1, 5, 15 min, fixed point with SI_LOAD_SHIFT like sysinfo(2) */
 };
 
 #define SYSINFO_VIRT_OFF { .memcg = -1, .listeners = { [0 ... SYSINFO_LISTENERS - 1] = -1 } }
@@ -40,6 +42,9 @@ void sysinfo_virt_drop(struct sysinfo_virt *v, int slot);
 /* A listener polled POLLIN: answer one notification. Any failure lets the real syscall run
  * (the container sees the host's figures rather than an error). No allocation. */
 void sysinfo_virt_handle(struct sysinfo_virt *v, int listener);
+/* Calls fn(dir_fd, arg) for dir and every directory below it (bounded depth, no symlinks
+ * followed, nothing allocated): the container's cgroup subtree. dir's offset is rewound. */
+void cgroup_tree_walk(int dir, void (*fn)(int dir_fd, void *arg), void *arg);
 /* Closes every listener and the cgroup fd (before the cgroup is removed). */
 void sysinfo_virt_close(struct sysinfo_virt *v);
 

@@ -185,4 +185,18 @@ describe.skipIf(!isRoot || !v1)('resource limits (root, real containers, cgroup 
     const init = JSON.parse(n.vzlist('-j', '-o', 'init_pid', '401').stdout)[0].init_pid;
     expect(spawnSync('ionice', ['-p', String(init)], { encoding: 'utf8' }).stdout.trim()).toBe('best-effort: prio 1');
   });
+
+  it('reports a load average for the container (vzlist laverage), sampled by its monitor', () => {
+    n.vzctl('exec', '401', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do timeout 20 yes >/dev/null 2>&1 & done');
+    let la: string | null = null;
+    const end = Date.now() + 15_000;
+    while (Date.now() < end) {
+      la = JSON.parse(n.vzlist('-j', '-o', 'laverage', '401').stdout)[0].laverage;
+      if (la && Number(la.split('/')[0]) > 0.3) break;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+    n.vzctl('exec', '401', 'killall', 'yes');
+    expect(la).toMatch(/^\d+\.\d\d\/\d+\.\d\d\/\d+\.\d\d$/);
+    expect(Number(la!.split('/')[0])).toBeGreaterThan(0.3);
+  });
 });
