@@ -7,28 +7,52 @@ export interface StorageCaps {
   quota: boolean; // setQuota/usage enforce a disk limit
   snapshot: boolean;
   send: boolean; // can stream a private area to another node
+  /** resize() changes the private area's size limit (grows online; shrinks only when unmounted). */
+  resize?: boolean;
+  /** compact() gives the private area's unused blocks back to the host file system. */
+  compact?: boolean;
+}
+
+export interface CreateOptions {
+  /** Size limit of a new private area, for drivers whose limit is fixed at creation (image). */
+  sizeBytes?: number;
+}
+
+export interface CompactResult {
+  /** Host disk space taken by the private area before and after (allocated blocks × 512). */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** bytesBefore − bytesAfter (never negative). */
+  bytesFreed: number;
 }
 
 export interface StorageTarget {
   ctid: number;
-  privatePath: string; // the private area (a directory, or an image file for image drivers)
+  privatePath: string; // the private area: always a directory (the image driver keeps root.img in it)
   mountPath: string; // where the root file system is mounted on the host (vzctl's VE_ROOT)
 }
 
 export interface DiskUsage {
   bytes: number;
   inodes: number;
+  /** The limit, where the driver has one (image: the file system's size and inode count). */
+  limitBytes?: number;
+  limitInodes?: number;
 }
 
 export interface StorageDriver {
   readonly name: string;
   readonly caps: StorageCaps;
   /** Creates the private area and fills it through `populate(dir)`; nothing is left on failure. */
-  create(t: StorageTarget, populate: (dir: string) => void): void;
+  create(t: StorageTarget, populate: (dir: string) => void, opts?: CreateOptions): void;
   destroy(t: StorageTarget): void;
   exists(t: StorageTarget): boolean;
   mount(t: StorageTarget): void;
   unmount(t: StorageTarget): void;
   isMounted(t: StorageTarget): boolean;
   usage(t: StorageTarget): DiskUsage;
+  /** Sets the size limit to `bytes` (only when caps.resize). */
+  resize?(t: StorageTarget, bytes: number): void;
+  /** Returns unused blocks to the host (only when caps.compact). */
+  compact?(t: StorageTarget): CompactResult;
 }
