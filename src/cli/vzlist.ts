@@ -13,6 +13,8 @@ interface Field {
   right?: boolean;
   /** Byte counts read better as 64M in a table; JSON keeps the number. */
   size?: boolean;
+  /** Needs the private area's usage (computed only when such a field is asked for). */
+  disk?: boolean;
 }
 
 export const FIELDS: Record<string, Field> = {
@@ -41,6 +43,13 @@ export const FIELDS: Record<string, Field> = {
   cpuunits: { header: 'CPUUNI', get: (e) => e.cpuunits, right: true },
   cpumask: { header: 'CPUMASK', get: (e) => e.cpumask },
   laverage: { header: 'LAVERAGE', get: (e) => e.usage?.laverage?.map((x) => x.toFixed(2)).join('/') ?? null },
+  // Disk fields (1 KiB blocks, like vzlist): read only when asked, a dir's usage walks its tree.
+  diskspace: { header: 'DQBLOCKS', get: (e) => e.disk?.blocks.usage ?? null, right: true, disk: true },
+  'diskspace.s': { header: 'DQBLOCKS.S', get: (e) => e.disk?.blocks.soft ?? null, right: true, disk: true },
+  'diskspace.h': { header: 'DQBLOCKS.H', get: (e) => e.disk?.blocks.hard ?? null, right: true, disk: true },
+  diskinodes: { header: 'DQINODES', get: (e) => e.disk?.inodes.usage ?? null, right: true, disk: true },
+  'diskinodes.h': { header: 'DQINODES.H', get: (e) => e.disk?.inodes.hard ?? null, right: true, disk: true },
+  layout: { header: 'LAYOUT', get: (e) => e.layout },
   cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },
 };
 
@@ -115,6 +124,7 @@ export async function vzlistMain(argv: string[]): Promise<number> {
     try {
       const ids = args._.map((a) => svc.resolve(String(a)));
       rows = svc.list();
+      if (fields.some((f) => FIELDS[f]!.disk)) rows = rows.map((r) => ({ ...r, disk: svc.quota(r.ctid) }));
       if (ids.length) {
         rows = rows.filter((r) => ids.includes(r.ctid));
         const missing = ids.filter((id) => !rows.some((r) => r.ctid === id));

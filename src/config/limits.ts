@@ -158,3 +158,33 @@ export function parseDevnodes(raw: unknown): Record<string, string> {
   }
   return out;
 }
+
+export interface SoftHard {
+  soft: number | null;
+  hard: number | null;
+}
+
+/** vzctl's SOFT[:HARD] (diskspace in sizes, diskinodes in counts); one value means both. */
+function parseSoftHard(raw: unknown, key: string, one: (v: string) => number | null): SoftHard {
+  const s = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof s !== 'string' || s.trim() === '') throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
+  const parts = s.split(':');
+  if (parts.length > 2) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
+  const soft = one(parts[0]!.trim());
+  const hard = parts.length === 2 ? one(parts[1]!.trim()) : soft;
+  if (soft !== null && hard !== null && soft > hard) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: the soft limit is above the hard one`);
+  return { soft, hard };
+}
+
+export function parseDiskspace(raw: unknown): SoftHard {
+  return parseSoftHard(raw, 'diskspace', (v) => parseSize(v, { allowUnlimited: true }));
+}
+
+export function parseDiskinodes(raw: unknown): SoftHard {
+  return parseSoftHard(raw, 'diskinodes', (v) => (v.toLowerCase() === 'unlimited' ? null : toInt(v, 'diskinodes', { min: 1, max: 2 ** 32 - 1 })));
+}
+
+export function parseLayout(raw: unknown): 'dir' | 'image' {
+  if (raw === 'dir' || raw === 'image') return raw;
+  throw new VzError('INVALID', `invalid layout ${show(raw)}: dir or image`);
+}

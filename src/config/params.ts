@@ -97,6 +97,9 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'numproc', flag: 'numproc', type: 'int', describe: 'Limit of processes and threads (unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseNumproc },
   { key: 'iolimit', flag: 'iolimit', type: 'size', unit: 'bytes/s', describe: 'Disk bandwidth limit on the storage device, read and write each (0 = unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseIoLimit },
   { key: 'iopslimit', flag: 'iopslimit', type: 'int', unit: 'IO/s', describe: 'Disk I/O operations per second limit (0 = unlimited)', where: ALL, liveApply: 'cgroup', parse: L.parseIopsLimit },
+  // Disk: the layout of the private area and its limits.
+  { key: 'layout', flag: 'layout', type: 'string', describe: 'Private area layout: dir (a directory; limits by project quota) or image (ext4 in a sparse file; the limit is its size)', where: ['create', 'profile'], parse: L.parseLayout },
+  { key: 'diskspace', flag: 'diskspace', type: 'size', unit: 'bytes', describe: 'Disk space limit SOFT[:HARD] (K/M/G/T, unlimited)', where: ALL, liveApply: 'disk', parse: L.parseDiskspace },
   { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes },
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
 ];

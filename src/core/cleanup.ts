@@ -17,7 +17,7 @@ export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: bool
   }
   const cg = ctx.cgroup(ctid);
   if (cg.exists()) cg.destroy();
-  if (opts.unmount) ctx.storage().unmount(ctx.target(ctid));
+  if (opts.unmount) ctx.storage(ctid).unmount(ctx.target(ctid));
   for (const f of [p.pidfile, p.socket, `${p.socket}.ctl`, p.loadavg]) fs.rmSync(f, { force: true });
   fs.rmSync(p.devnodes, { recursive: true, force: true }); // private device node copies
 }

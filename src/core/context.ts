@@ -53,8 +53,10 @@ export class Context {
     return createCgroupManager({ node: this.cfg.node, ctid });
   }
 
-  storage(): StorageDriver {
-    return getStorageDriver('dir');
+  /** The storage driver of a container: its `layout` parameter (dir when none is stored). */
+  storage(ctid: number): StorageDriver {
+    const layout = this.dbIfExists()?.getParams(ctid).layout as string | undefined;
+    return getStorageDriver(layout ?? 'dir');
   }
 
   target(ctid: number): StorageTarget {

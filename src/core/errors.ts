@@ -27,6 +27,7 @@ export const ErrorCode = {
   CANT_UMOUNT: 51, // VZ_FS_CANTUMOUNT
   DEL_PRIVATE: 52, // VZ_FS_DEL_PRVT
   BAD_INIT: 56, // VZ_FS_BAD_SBIN_INIT
+  QUOTA: 60, // VZ_DQ_ON: disk quota not available or not set up
   BAD_HOSTNAME: 70, // VZ_BADHOSTNAME
   BAD_IP: 71, // VZ_BADIP
   IP_IN_USE: 78, // VZ_IP_INUSE

@@ -13,6 +13,8 @@ import { containerDetails, containerStatus, listContainers } from './ops/status.
 import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
 import { setParams } from './ops/set.js';
 import { restartContainer } from './ops/restart.js';
+import { diskQuota } from './disk.js';
+import { requireContainer } from './resolve.js';
 
 export class ContainerService {
   readonly ctx: Context;
@@ -65,6 +67,10 @@ export class ContainerService {
   }
   set(ctid: number, raw: Record<string, unknown>, save: boolean) {
     return setParams(this.ctx, ctid, raw, save);
+  }
+  quota(ctid: number) {
+    requireContainer(this.ctx, ctid);
+    return diskQuota(this.ctx, ctid);
   }
   close(): void {
     this.ctx.close();

@@ -10,6 +10,9 @@ import { ensureTemplateCache, copyTemplate } from '../../template/cache.js';
 import { shiftTree } from '../../sys/idshift.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { ContainerRow } from '../../state/types.js';
+import { getStorageDriver } from '../../storage/index.js';
+import type { SoftHard } from '../../config/limits.js';
+import { checkDiskLimitSupport, diskLimitBytes } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
 
 export interface CreateRequest {
@@ -39,20 +42,23 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     const db = ctx.db();
     const existing = db.getContainer(ctid);
     const t = ctx.target(ctid);
+    const storage = getStorageDriver((params.layout as string | undefined) ?? 'dir');
+    const disk = params.diskspace as SoftHard | undefined;
     if (existing && existing.state !== 'creating') {
       throw new VzError('EXISTS', 'container already exists', { ctid, hint: `destroy it first: vzctl destroy ${ctid}` });
     }
     if (existing) {
       // A create that was killed half way: we hold the lock, so nobody else is working on it.
       cleanupRuntime(ctx, ctid, { unmount: true });
-      ctx.storage().destroy(t);
+      storage.destroy(t);
       db.deleteContainer(ctid);
-    } else if (ctx.storage().exists(t)) {
+    } else if (storage.exists(t)) {
       throw new VzError('EXISTS', `private area ${t.privatePath} already exists`, {
         ctid,
         hint: 'it is not a known container: move it away or remove it',
       });
     }
+    checkDiskLimitSupport(ctx, storage, disk, ctid);
     return withRevert(async (undo) => {
       const row = db.insertContainer({
         ctid,
@@ -70,14 +76,14 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       }
       const cache = ensureTemplateCache(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build });
       ctx.progress(`Creating container private area (${req.ostemplate})`);
-      undo.add('remove the private area', () => ctx.storage().destroy(t));
-      ctx.storage().create(t, (dir) => {
+      undo.add('remove the private area', () => storage.destroy(t));
+      storage.create(t, (dir) => {
         copyTemplate(cache, dir);
         shiftTree(dir, row.uidBase, row.uidSize);
         if (typeof params.hostname === 'string') {
           writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
         }
-      });
+      }, { sizeBytes: diskLimitBytes(disk) });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
       db.setParams(ctid, stored);
       db.setState(ctid, 'stopped', 'created');

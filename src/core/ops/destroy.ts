@@ -18,7 +18,7 @@ export async function destroyContainer(ctx: Context, ctid: number): Promise<void
     db.setState(ctid, 'destroying', 'destroy');
     cleanupRuntime(ctx, ctid, { unmount: true });
     ctx.progress(`Destroying container private area: ${p.private}`);
-    ctx.storage().destroy(ctx.target(ctid));
+    ctx.storage(ctid).destroy(ctx.target(ctid));
     for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog]) fs.rmSync(f, { force: true });
     // The record goes last: a destroy killed half way can simply be run again.
     db.deleteContainer(ctid);

@@ -9,8 +9,8 @@ export async function mountContainer(ctx: Context, ctid: number): Promise<void> 
   return withLock(ctx, ctid, () => {
     requireContainer(ctx, ctid);
     const t = ctx.target(ctid);
-    if (ctx.storage().isMounted(t)) throw new VzError('MOUNTED', 'container is already mounted', { ctid });
-    ctx.storage().mount(t);
+    if (ctx.storage(ctid).isMounted(t)) throw new VzError('MOUNTED', 'container is already mounted', { ctid });
+    ctx.storage(ctid).mount(t);
     ctx.progress('Container is mounted');
   });
 }
@@ -22,8 +22,8 @@ export async function umountContainer(ctx: Context, ctid: number): Promise<void>
       throw new VzError('RUNNING', 'container is running', { ctid, hint: `stop it first: vzctl stop ${ctid}` });
     }
     const t = ctx.target(ctid);
-    if (!ctx.storage().isMounted(t)) throw new VzError('NOT_MOUNTED', 'container is not mounted', { ctid });
-    ctx.storage().unmount(t);
+    if (!ctx.storage(ctid).isMounted(t)) throw new VzError('NOT_MOUNTED', 'container is not mounted', { ctid });
+    ctx.storage(ctid).unmount(t);
     ctx.progress('Container is unmounted');
   });
 }

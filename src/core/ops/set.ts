@@ -11,7 +11,8 @@ import { parseParams, paramByKey } from '../../config/params.js';
 import { execIn } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
-import { limitsFromParams } from '../../config/limits.js';
+import { limitsFromParams, type SoftHard } from '../../config/limits.js';
+import { applyDiskLimit } from '../disk.js';
 import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
@@ -52,6 +53,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     // Checked even for a stopped container, so that what is stored can be applied at start.
     if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
     const applied: string[] = [];
+    if (params.diskspace) {
+      // The disk limit lives with the private area, running or not: an image is resized.
+      applyDiskLimit(ctx, ctid, params.diskspace as SoftHard);
+      applied.push('diskspace');
+    }
     if (probe.running) {
       if (Object.keys(limits).length) {
         applyLimitsLive(ctx, ctid, stored, limits);
@@ -75,11 +81,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       }
     }
     if (save) {
-      if ('hostname' in params) {
-        // Also in the container's own files (through openat2, never following its symlinks).
-        const t = ctx.target(ctid);
-        const root = ctx.storage().isMounted(t) ? t.mountPath : t.privatePath;
-        writeFileInRoot(root, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+      const t = ctx.target(ctid);
+      if ('hostname' in params && ctx.storage(ctid).isMounted(t)) {
+        // Also in the container's own files now (through openat2, never following its symlinks);
+        // a stopped container gets it at its next start, which writes /etc/hostname anyway.
+        writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
       }
       db.transaction(() => {
         if ('name' in params) db.setName(ctid, params.name as string | null);

@@ -24,7 +24,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
   const db = ctx.db();
   const p = ctx.paths(ctid);
   if (probeRuntime(p).running) throw new VzError('RUNNING', 'container is already running', { ctid });
-  const storage = ctx.storage();
+  const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);
   if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
   const wasMounted = storage.isMounted(t);

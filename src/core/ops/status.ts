@@ -5,6 +5,7 @@ import { findContainer } from '../resolve.js';
 import { probeRuntime, lastExit } from '../runtime-state.js';
 import { isMountPoint, listMounts } from '../../sys/mounts.js';
 import type { ContainerRow } from '../../state/types.js';
+import type { QuotaReport } from '../disk.js';
 
 export interface CtStatus {
   ctid: number;
@@ -57,6 +58,9 @@ export interface ListEntry {
   cpumask: string | null;
   numproc_l: number | null;
   usage: CtUsage | null;
+  layout: string;
+  /** Disk usage and limits, filled in only when asked for (vzlist disk fields). */
+  disk?: QuotaReport;
 }
 
 export interface CtUsage {
@@ -134,6 +138,7 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     cpumask: (params.cpumask as string | null | undefined) ?? null,
     numproc_l: lim('numproc'),
     usage,
+    layout: (params.layout as string | undefined) ?? 'dir',
   };
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Disk limits per layout, for real: an image layout (ext4 in a sparse file) limits what the
+ * container can write, is resized with `vzctl set --diskspace`, shows its limit in df, and leaves
+ * nothing behind. The dir layout refuses a limit this node cannot enforce.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import { TestNode, isRoot } from './harness.js';
+
+const capSysResource = (() => {
+  const m = /CapEff:\s*([0-9a-f]+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? (BigInt('0x' + m[1]) >> 24n) & 1n ? true : false : false;
+})();
+
+function loopsFor(dir: string): string[] {
+  const out: string[] = [];
+  for (const d of fs.readdirSync('/sys/block').filter((b) => b.startsWith('loop'))) {
+    try {
+      if (fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').startsWith(dir)) out.push(d);
+    } catch {}
+  }
+  return out;
+}
+
+describe.skipIf(!isRoot)('disk limits (root, real containers)', () => {
+  let n: TestNode;
+  beforeAll(() => {
+    n = new TestNode();
+  });
+  afterAll(() => n?.cleanup());
+
+  it('image layout: the container cannot write past its diskspace; earlier files stay intact', () => {
+    n.ok('create', '501', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '24M');
+    n.ok('start', '501');
+    const df = n.ok('exec', '501', 'df', '-m', '/').split('\n')[1]!.split(/\s+/);
+    expect(Number(df[1])).toBeGreaterThan(15);
+    expect(Number(df[1])).toBeLessThanOrEqual(24);
+    n.ok('exec', '501', 'dd', 'if=/dev/urandom', 'of=/root/keep', 'bs=1M', 'count=4');
+    const before = n.ok('exec', '501', 'md5sum', '/root/keep');
+    const r = n.vzctl('exec', '501', 'dd', 'if=/dev/zero', 'of=/root/big', 'bs=1M', 'count=40');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/No space left on device/);
+    expect(n.ok('exec', '501', 'md5sum', '/root/keep')).toBe(before);
+    // The host's file system only holds the image file, at most its size.
+    expect(fs.statSync(`${n.root}/private/501/root.img`).size).toBe(24 * 2 ** 20);
+    const q = JSON.parse(n.ok('quota', '501', '--json'));
+    expect(q.blocks.hard).toBe(24 * 1024);
+    expect(q.blocks.usage).toBeGreaterThan(4 * 1024);
+    n.ok('exec', '501', 'rm', '-f', '/root/big');
+  });
+
+  it('grows with vzctl set --diskspace (online where the kernel allows it, else when stopped)', () => {
+    const live = n.vzctl('set', '501', '--diskspace', '64M', '--save');
+    if (capSysResource) {
+      expect(live.code).toBe(0);
+    } else {
+      expect(live.code).toBe(143);
+      expect(live.stderr).toMatch(/CAP_SYS_RESOURCE/);
+      n.ok('stop', '501');
+      n.ok('set', '501', '--diskspace', '64M', '--save');
+      n.ok('start', '501');
+    }
+    expect(n.vzctl('exec', '501', 'dd', 'if=/dev/zero', 'of=/root/big', 'bs=1M', 'count=40').code).toBe(0);
+    expect(JSON.parse(n.vzlist('-j', '-o', 'ctid,diskspace.h', '501').stdout)[0]['diskspace.h']).toBe(64 * 1024);
+  });
+
+  it('refuses to shrink below what is used, and shrinks a stopped image when it fits', () => {
+    n.ok('stop', '501');
+    const r = n.vzctl('set', '501', '--diskspace', '20M', '--save');
+    expect(r.code).toBe(21);
+    expect(r.stderr).toMatch(/in use/);
+    n.ok('start', '501');
+    n.ok('exec', '501', 'rm', '-f', '/root/big');
+    n.ok('stop', '501');
+    n.ok('set', '501', '--diskspace', '32M', '--save');
+    n.ok('start', '501');
+    expect(n.ok('exec', '501', 'md5sum', '/root/keep')).toMatch(/keep/);
+  });
+
+  it('destroy leaves no loop device, mount or image behind', () => {
+    n.ok('stop', '501', '--fast');
+    n.ok('destroy', '501');
+    expect(loopsFor(n.root)).toEqual([]);
+    expect(fs.existsSync(`${n.root}/private/501`)).toBe(false);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(`${n.root}/root/501`);
+  });
+
+  it('dir layout: a limit this node cannot enforce is refused with the reason, nothing is made', () => {
+    const r = n.vzctl('create', '502', '--ostemplate', 'busybox', '--diskspace', '1G');
+    if (r.code === 0) return; // a node with project quotas (not these machines)
+    expect(r.code).toBe(60);
+    expect(r.stderr).toMatch(/prjquota|project/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(n.ok('status', '502').trim()).toBe('CTID 502 deleted unmounted down');
+  });
+
+  it('bad values: exit 21 and nothing changes', () => {
+    for (const args of [['--diskspace', '10M:5M'], ['--diskspace', 'lots'], ['--layout', 'zfs']]) {
+      const r = n.vzctl('create', '503', '--ostemplate', 'busybox', ...args);
+      expect({ args, code: r.code }).toEqual({ args, code: 21 });
+    }
+    expect(fs.existsSync(`${n.root}/private/503`)).toBe(false);
+  });
+});
