@@ -15,9 +15,9 @@ import { destroy } from './destroy.js';
 import { mount, umount } from './mount.js';
 import { exec, enter, console as consoleVerb } from './exec.js';
 import { set } from './set.js';
-import { quota } from './quota.js';
+import { quota, compact } from './quota.js';
 
-const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota];
+const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact];
 
 /** `vzctl exec CTID CMD...` passes everything after the CTID to the command, options included. */
 export function splitExecArgs(argv: string[]): string[] {

@@ -24,3 +24,17 @@ export const quota: Verb = {
     return 0;
   },
 };
+
+export const compact: Verb = {
+  command: 'compact <ctid>',
+  describe: "Give an image's unused blocks back to the host file system",
+  builder: (y) => y.positional('ctid', { type: 'string', describe: 'CTID or name' }),
+  async run(args, svc, out) {
+    const ctid = svc.resolve(String(args.ctid));
+    const r = await svc.compact(ctid);
+    out.result({ ctid, bytes_before: r.bytesBefore, bytes_after: r.bytesAfter, bytes_freed: r.bytesFreed }, () =>
+      `Compacted: ${Math.round(r.bytesFreed / 1024)} KiB given back (${Math.round(r.bytesBefore / 1024)} -> ${Math.round(r.bytesAfter / 1024)} KiB on disk)`,
+    );
+    return 0;
+  },
+};

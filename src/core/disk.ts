@@ -67,3 +67,12 @@ export function diskQuota(ctx: Context, ctid: number): QuotaReport {
     inodes: { usage: u.inodes, soft: null, hard: u.limitInodes ?? null },
   };
 }
+
+/** vzctl compact: gives an image's unused blocks back to the host (discard through the loop device). */
+export function compactDisk(ctx: Context, ctid: number) {
+  const storage = ctx.storage(ctid);
+  if (!storage.caps.compact || !storage.compact) {
+    throw new VzError('UNSUPPORTED', `the ${storage.name} layout has nothing to compact: its files use only what they hold`, { ctid });
+  }
+  return storage.compact(ctx.target(ctid));
+}

@@ -13,7 +13,8 @@ import { containerDetails, containerStatus, listContainers } from './ops/status.
 import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
 import { setParams } from './ops/set.js';
 import { restartContainer } from './ops/restart.js';
-import { diskQuota } from './disk.js';
+import { compactDisk, diskQuota } from './disk.js';
+import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
 
 export class ContainerService {
@@ -71,6 +72,10 @@ export class ContainerService {
   quota(ctid: number) {
     requireContainer(this.ctx, ctid);
     return diskQuota(this.ctx, ctid);
+  }
+  compact(ctid: number) {
+    requireContainer(this.ctx, ctid);
+    return withLock(this.ctx, ctid, () => compactDisk(this.ctx, ctid));
   }
   close(): void {
     this.ctx.close();

@@ -77,6 +77,14 @@ describe.skipIf(!isRoot)('disk limits (root, real containers)', () => {
     expect(n.ok('exec', '501', 'md5sum', '/root/keep')).toMatch(/keep/);
   });
 
+  it('vzctl compact gives the blocks of deleted files back to the host', () => {
+    n.ok('exec', '501', 'dd', 'if=/dev/urandom', 'of=/root/tmp.bin', 'bs=1M', 'count=12');
+    n.ok('exec', '501', 'rm', '/root/tmp.bin');
+    const r = JSON.parse(n.ok('compact', '501', '--json'));
+    expect(r.bytes_freed).toBeGreaterThan(8 * 2 ** 20);
+    expect(n.vzctl('compact', '502').code).toBe(14);
+  });
+
   it('destroy leaves no loop device, mount or image behind', () => {
     n.ok('stop', '501', '--fast');
     n.ok('destroy', '501');
