@@ -7,7 +7,7 @@ import path from 'node:path';
 import { hyperfine, median, memoryOf, ppidOf, pool, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -337,6 +337,54 @@ async function limitsSection() {
   row('start with the same limits: vzkit vs LXC', limited.median, l.median, { vzCmd: 'vzctl start (limits)', peerCmd: 'lxc-start -d && lxc-wait (lxc.cgroup.* limits)' });
 }
 
+/**
+ * Issue 4: create time per layout, and sequential write/read throughput (O_DIRECT, 1 GiB)
+ * inside a container of each layout and inside an LXC container on a directory, each as a ratio
+ * to the same dd on the host directly (the same file system).
+ */
+/** MiB/s from busybox `time`'s "real 0m 0.22s" (Debian's busybox dd prints no rate). */
+function ddMiBs(out, mib) {
+  const m = /real\s+(\d+)m\s*([\d.]+)s/.exec(out);
+  return m ? mib / (Number(m[1]) * 60 + Number(m[2])) : NaN;
+}
+
+async function diskSection() {
+  const mk = (id, layout) => `${VZCTL} create ${id} --ostemplate busybox -q${layout === 'image' ? ' --layout image --diskspace 2G' : ''}`;
+  const rm = (id) => shQuiet(`${VZCTL} destroy ${id} -q`);
+  for (const layout of ['dir', 'image']) {
+    const id = layout === 'dir' ? 130 : 131;
+    const c = hf(mk(id, layout), { ...slow, prepare: rm(id), cleanup: rm(id) });
+    row(`create, ${layout} layout`, c.median, nodeMs, { peerLabel: 'node -e 0', vzCmd: mk('N', layout), peerCmd: 'node -e 0' });
+  }
+  const size = quick ? 64 : 1024;
+  // The same busybox binary everywhere (host, vzkit, LXC): `busybox time dd`, timed inside.
+  const write = (f) => ['busybox', 'time', 'dd', 'if=/dev/zero', `of=${f}`, 'bs=1M', `count=${size}`, 'oflag=direct'];
+  const read = (f) => ['busybox', 'time', 'dd', `if=${f}`, 'of=/dev/null', 'bs=1M', 'iflag=direct'];
+  const hostFile = path.join(tmp, 'host.bin');
+  const host = { w: ddMiBs(run(write(hostFile)[0], write(hostFile).slice(1)).stderr, size), r: ddMiBs(run('busybox', read(hostFile).slice(1)).stderr, size) };
+  fs.rmSync(hostFile);
+  for (const layout of ['dir', 'image']) {
+    const id = layout === 'dir' ? 132 : 133;
+    run(VZCTL, ['create', String(id), '--ostemplate', 'busybox', '-q', ...(layout === 'image' ? ['--layout', 'image', '--diskspace', '2G'] : [])], { env: vz.env });
+    vz.created.add(id);
+    run(VZCTL, ['start', String(id), '-q'], { env: vz.env });
+    const w = ddMiBs(run(VZCTL, ['exec', String(id), ...write('/root/t.bin')], { env: vz.env }).stderr, size);
+    const r = ddMiBs(run(VZCTL, ['exec', String(id), ...read('/root/t.bin')], { env: vz.env }).stderr, size);
+    run(VZCTL, ['stop', String(id), '--fast', '-q'], { env: vz.env });
+    row(`seq write ${size} MiB O_DIRECT, ${layout} layout (MiB/s)`, w, host.w, { unit: 'MiB/s', peerLabel: 'host', vzCmd: 'dd in the CT', peerCmd: 'dd on the host' });
+    row(`seq read ${size} MiB O_DIRECT, ${layout} layout (MiB/s)`, r, host.r, { unit: 'MiB/s', peerLabel: 'host', vzCmd: 'dd in the CT', peerCmd: 'dd on the host' });
+  }
+  const LDX = lx.name(2);
+  vz.create(134);
+  lx.add(LDX, vz.privateDir(134), vz.uidBases().get(134));
+  lx.start(LDX);
+  const lw = ddMiBs(lx.lxc('attach', LDX, '--', ...write('/root/t.bin')).stderr, size);
+  const lr = ddMiBs(lx.lxc('attach', LDX, '--', ...read('/root/t.bin')).stderr, size);
+  lx.lxc('stop', LDX, '-k');
+  row(`seq write ${size} MiB O_DIRECT, LXC on a dir (MiB/s)`, lw, host.w, { unit: 'MiB/s', peerLabel: 'host', vzCmd: 'lxc-attach dd', peerCmd: 'dd on the host' });
+  row(`seq read ${size} MiB O_DIRECT, LXC on a dir (MiB/s)`, lr, host.r, { unit: 'MiB/s', peerLabel: 'host', vzCmd: 'lxc-attach dd', peerCmd: 'dd on the host' });
+}
+
 try {
   log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
   await section('node -e 0 / fixed cost', fixedAndNode);
@@ -345,6 +393,7 @@ try {
   if (want('stop')) await section('stop', stopSection);
   if (want('exec') || want('fixed')) await section('exec / status', execAndStatus);
   if (want('limits')) await section('limits', limitsSection);
+  if (want('disk')) await section('disk', diskSection);
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
 } finally {
   await cleanup();
