@@ -4,6 +4,7 @@
  */
 import type { Verb } from './verb.js';
 import { Output, requireRoot } from './output.js';
+import { VERSION } from './version.js';
 import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
 import { create } from './create.js';
@@ -82,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       .demandCommand(1, 'a command is required')
       .recommendCommands()
       .help()
-      .version(false)
+      .version(VERSION)
       .exitProcess(false)
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {

@@ -1,5 +1,6 @@
 /** vzlist: a table of containers (running by default), vzlist's options and field names. */
 import { Output, requireRoot, writeErr } from './output.js';
+import { VERSION } from './version.js';
 import { VzError } from '../core/errors.js';
 import { ContainerService } from '../core/service.js';
 
@@ -101,14 +102,14 @@ export async function vzlistMain(argv: string[]): Promise<number> {
       .usage('$0 [-a|-S] [-o FIELD,...] [-H] [-s [-]FIELD] [-j] [CTID...]')
       .strictOptions() // CTIDs and names are free positionals
       .help()
-      .version(false)
+      .version(VERSION)
       .exitProcess(false)
       .fail((msg, err) => {
         throw err instanceof VzError ? err : new VzError('SYNTAX', msg || err?.message || 'invalid command line');
       })
       .options(OPTIONS)
       .parseAsync()) as Args);
-    if (args.help) return 0;
+    if (args.help || args.version) return 0;
     out = new Output('vzlist', Boolean(args.json), false);
     if (args['list-fields']) {
       out.result(Object.keys(FIELDS), () => Object.entries(FIELDS).map(([k, f]) => `${k.padEnd(12)} ${f.header}`).join('\n'));
