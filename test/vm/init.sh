@@ -28,11 +28,19 @@ mount -t devpts devpts /newroot/dev/pts
 # Nothing mounts a v1 hierarchy (and cgroup_no_v1=all forbids it): every controller is on v2.
 mount -t cgroup2 -o nsdelegate cgroup2 /newroot/sys/fs/cgroup || fail "mount cgroup2"
 
+# switch_root, not chroot: the kernel refuses CLONE_NEWUSER to a chrooted task
+# (create_user_ns -> current_chrooted()), and vzctl start needs a user namespace.
+mkdir -p /newroot/out
+mount --move /out /newroot/out
+cat > /newroot/stage2.sh <<'S2'
 cut -d' ' -f1 /proc/uptime >/out/t-start
-chroot /newroot /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+/usr/bin/env -i HOME=/root LANG=C.UTF-8 \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   /bin/sh -c "$(cat /out/cmd)" </dev/null >/out/stdout 2>/out/stderr
 echo $? >/out/rc
 cut -d' ' -f1 /proc/uptime >/out/t-end
 sync
-poweroff -f
+echo o > /proc/sysrq-trigger
+sleep 100
+S2
+exec switch_root /newroot /bin/sh /stage2.sh

@@ -1,0 +1,43 @@
+/**
+ * vzkit's whole lifecycle on a pure cgroup v2 kernel (the test VM): create with limits, start,
+ * exec, live set, an OOM kill inside, delegation, list, stop, destroy. Opt-in: VZKIT_V2_VM=1.
+ */
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { REPO } from '../harness.js';
+
+const enabled = process.env.VZKIT_V2_VM === '1' && process.getuid?.() === 0;
+
+describe.skipIf(!enabled)('lifecycle on cgroup v2 (VM)', () => {
+  it('creates, starts, limits, delegates, stops and destroys', () => {
+    const r = spawnSync(path.join(REPO, 'test/vm/run.sh'), ['sh', path.join(REPO, 'test/vm/lifecycle-v2.sh')], {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 600_000,
+      maxBuffer: 64 << 20,
+    });
+    expect(r.status).toBe(0);
+    const steps = new Map<string, { rc: number; out: string }>();
+    for (const block of r.stdout.split(/^STEP /m).slice(1)) {
+      const [head, ...rest] = block.split('\n');
+      const [name, rc] = head!.split(' rc=');
+      steps.set(name!, { rc: Number(rc), out: rest.join('\n') });
+    }
+    const rc = (s: string) => steps.get(s)?.rc;
+    const out = (s: string) => steps.get(s)?.out ?? '';
+    for (const s of ['create', 'start', 'ps', 'cgroup', 'nproc', 'set', 'delegate', 'list', 'stop', 'status', 'destroy', 'gone']) {
+      expect({ step: s, rc: rc(s) }).toEqual({ step: s, rc: 0 });
+    }
+    expect(out('ps')).toMatch(/^\s*1 root\s+init/m);
+    expect(out('cgroup').trim()).toBe('0::/');
+    expect(out('nproc').trim()).toBe('1');
+    expect(out('memory.max').trim()).toBe(String(96 * 2 ** 20));
+    expect(out('pids.max').trim()).toBe('32');
+    expect(rc('hog')).toBe(137);
+    expect(out('oom_kill')).toMatch(/oom_kill [1-9]/);
+    expect(out('delegate')).toContain('delegated');
+    expect(out('list')).toMatch(/101\s+running\s+96M\s+32/);
+    expect(out('status').trim()).toBe('CTID 101 exist unmounted down');
+  }, 700_000);
+});

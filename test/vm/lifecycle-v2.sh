@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs INSIDE the cgroup v2 VM (test/vm/run.sh): vzkit's whole lifecycle on a pure v2 host.
+# Prints one "STEP name rc=N" line per step followed by its output, for the vitest file to assert.
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$REPO/dist:$PATH"
+mkdir -p /tmp/v2t/root
+printf 'root: /tmp/v2t/root\nnode: vt2\n' >/tmp/v2t/vzkit.yaml
+export VZKIT_CONFIG=/tmp/v2t/vzkit.yaml
+step() {
+  name=$1; shift
+  "$@" >/tmp/v2t/o 2>&1; rc=$?
+  echo "STEP $name rc=$rc"; cat /tmp/v2t/o
+}
+step create vzctl create 101 --ostemplate busybox --ram 64M --numproc 32 --cpus 1
+step start vzctl start 101
+step ps vzctl exec 101 ps
+step cgroup vzctl exec 101 cat /proc/self/cgroup
+step nproc vzctl exec 101 nproc
+step set vzctl set 101 --ram 96M --save
+step memory.max cat /sys/fs/cgroup/vt2/101/memory.max
+step pids.max cat /sys/fs/cgroup/vt2/101/pids.max
+step hog vzctl exec 101 dd if=/dev/zero of=/dev/null bs=200M count=1
+step oom_kill sh -c 'grep oom_kill /sys/fs/cgroup/vt2/101/memory.events'
+step delegate vzctl exec 101 sh -c 'mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && mkdir /tmp/cg/sub && echo $$ > /tmp/cg/sub/cgroup.procs && echo delegated'
+step list vzlist -a -o ctid,status,ram,numproc.l
+step stop vzctl stop 101
+step status vzctl status 101
+step destroy vzctl destroy 101
+step gone sh -c 'test ! -e /sys/fs/cgroup/vt2/101 && echo gone'
