@@ -15,12 +15,15 @@ export type Progress = (msg: string) => void;
 export class Context {
   readonly cfg: GlobalConfig;
   readonly progress: Progress;
+  /** Something the admin should know that does not stop the operation (stderr, even with -q). */
+  readonly warn: Progress;
   private dbHandle?: StateDb;
   private readHandle?: StateDb;
 
-  constructor(opts: { cfg?: GlobalConfig; progress?: Progress } = {}) {
+  constructor(opts: { cfg?: GlobalConfig; progress?: Progress; warn?: Progress } = {}) {
     this.cfg = opts.cfg ?? loadGlobalConfig();
     this.progress = opts.progress ?? (() => {});
+    this.warn = opts.warn ?? ((msg) => fs.writeSync(2, `vzkit: warning: ${msg}\n`));
   }
 
   /** The state db; `create` makes the node's directories on first use. */

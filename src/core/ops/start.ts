@@ -53,6 +53,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
     const binds = lxcfsBinds();
+    if (binds.length === 0) {
+      ctx.warn(`CT ${ctid}: LXCFS is not available: /proc/meminfo, cpuinfo, uptime... inside show the host's figures`);
+    }
     const memcg = cg.memoryDir();
     const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
