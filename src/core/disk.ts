@@ -18,7 +18,16 @@ export function diskLimitBytes(disk: SoftHard | undefined): number | undefined {
  * Refuses a disk limit the node cannot enforce, before anything is made: no container silently
  * runs without the limit it was given.
  */
-export function checkDiskLimitSupport(ctx: Context, storage: StorageDriver, disk: SoftHard | undefined, ctid: number): void {
+export function checkDiskLimitSupport(
+  ctx: Context,
+  storage: StorageDriver,
+  disk: SoftHard | undefined,
+  ctid: number,
+  inodes?: SoftHard,
+): void {
+  if (inodes && (inodes.soft !== null || inodes.hard !== null) && !storage.caps.resize) {
+    checkDiskLimitSupport(ctx, storage, { soft: 1, hard: 1 }, ctid); // the same project-quota question
+  }
   if (!disk || (disk.soft === null && disk.hard === null)) return;
   if (storage.caps.resize) {
     if (diskLimitBytes(disk) === undefined) {
@@ -64,7 +73,11 @@ export function diskQuota(ctx: Context, ctid: number): QuotaReport {
     ctid,
     layout: (params.layout as string | undefined) ?? 'dir',
     blocks: { usage: kib(u.bytes)!, soft: kib(disk?.soft) ?? imageLimit, hard: kib(disk?.hard) ?? imageLimit },
-    inodes: { usage: u.inodes, soft: null, hard: u.limitInodes ?? null },
+    inodes: {
+      usage: u.inodes,
+      soft: (params.diskinodes as SoftHard | undefined)?.soft ?? u.limitInodes ?? null,
+      hard: (params.diskinodes as SoftHard | undefined)?.hard ?? u.limitInodes ?? null,
+    },
   };
 }
 
@@ -75,4 +88,13 @@ export function compactDisk(ctx: Context, ctid: number) {
     throw new VzError('UNSUPPORTED', `the ${storage.name} layout has nothing to compact: its files use only what they hold`, { ctid });
   }
   return storage.compact(ctx.target(ctid));
+}
+
+/** Live change of diskinodes: an image's inode count is fixed when it is made. */
+export function applyInodeLimit(ctx: Context, ctid: number, inodes: SoftHard): void {
+  const storage = ctx.storage(ctid);
+  if (storage.caps.resize) {
+    throw new VzError('UNSUPPORTED', "an image's inode count is fixed when it is created (it grows in proportion with diskspace)", { ctid });
+  }
+  checkDiskLimitSupport(ctx, storage, undefined, ctid, inodes);
 }

@@ -153,7 +153,7 @@ export class ImageDriver implements StorageDriver {
       }
       run(
         'mkfs.ext4',
-        ['-q', '-F', '-b', '4096', '-m', '0', '-E', 'assume_storage_prezeroed=1,nodiscard', img],
+        ['-q', '-F', '-b', '4096', '-m', '0', '-E', 'assume_storage_prezeroed=1,nodiscard', ...(opts.inodes ? ['-N', String(opts.inodes)] : []), img],
         'NEW_PRIVATE',
         `cannot make a file system in ${img}`,
       );

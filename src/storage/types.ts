@@ -16,6 +16,8 @@ export interface StorageCaps {
 export interface CreateOptions {
   /** Size limit of a new private area, for drivers whose limit is fixed at creation (image). */
   sizeBytes?: number;
+  /** Inode limit, for drivers whose inode count is fixed at creation (image: mkfs -N). */
+  inodes?: number;
 }
 
 export interface CompactResult {

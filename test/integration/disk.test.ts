@@ -102,8 +102,22 @@ describe.skipIf(!isRoot)('disk limits (root, real containers)', () => {
     expect(n.ok('status', '502').trim()).toBe('CTID 502 deleted unmounted down');
   });
 
+  it('image layout: --diskinodes fixes the inode count at create', () => {
+    n.ok('create', '504', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '64M', '--diskinodes', '1000');
+    n.ok('start', '504');
+    const made = n.ok('exec', '504', 'sh', '-c', 'i=0; while touch /root/f$i 2>/dev/null; do i=$((i+1)); done; echo $i');
+    expect(Number(made)).toBeGreaterThan(500);
+    expect(Number(made)).toBeLessThan(1000);
+    expect(JSON.parse(n.ok('quota', '504', '--json')).inodes.hard).toBe(1000);
+    const r = n.vzctl('set', '504', '--diskinodes', '5000', '--save');
+    expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/fixed when it is created/);
+    n.ok('stop', '504', '--fast');
+    n.ok('destroy', '504');
+  });
+
   it('bad values: exit 21 and nothing changes', () => {
-    for (const args of [['--diskspace', '10M:5M'], ['--diskspace', 'lots'], ['--layout', 'zfs']]) {
+    for (const args of [['--diskspace', '10M:5M'], ['--diskspace', 'lots'], ['--layout', 'zfs'], ['--diskinodes', '-3']]) {
       const r = n.vzctl('create', '503', '--ostemplate', 'busybox', ...args);
       expect({ args, code: r.code }).toEqual({ args, code: 21 });
     }

@@ -58,7 +58,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         hint: 'it is not a known container: move it away or remove it',
       });
     }
-    checkDiskLimitSupport(ctx, storage, disk, ctid);
+    const inodes = params.diskinodes as SoftHard | undefined;
+    checkDiskLimitSupport(ctx, storage, disk, ctid, inodes);
     return withRevert(async (undo) => {
       const row = db.insertContainer({
         ctid,
@@ -83,7 +84,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         if (typeof params.hostname === 'string') {
           writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
         }
-      }, { sizeBytes: diskLimitBytes(disk) });
+      }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
       db.setParams(ctid, stored);
       db.setState(ctid, 'stopped', 'created');

@@ -12,7 +12,7 @@ import { execIn } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams, type SoftHard } from '../../config/limits.js';
-import { applyDiskLimit } from '../disk.js';
+import { applyDiskLimit, applyInodeLimit } from '../disk.js';
 import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
@@ -53,6 +53,7 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     // Checked even for a stopped container, so that what is stored can be applied at start.
     if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
     const applied: string[] = [];
+    if (params.diskinodes) applyInodeLimit(ctx, ctid, params.diskinodes as SoftHard);
     if (params.diskspace) {
       // The disk limit lives with the private area, running or not: an image is resized.
       applyDiskLimit(ctx, ctid, params.diskspace as SoftHard);
