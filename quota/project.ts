@@ -31,6 +31,9 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { getLibc, errnoError, SYS_openat2 } from '../src/sys/libc.js';
 import { VzError, systemError, type ErrorCodeName } from '../src/core/errors.js';
+import { devNumbers, parseMountinfo, type MountInfo } from '../src/sys/mounts.js';
+
+export { parseMountinfo, type MountInfo };
 import {
   qcmd,
   PRJQUOTA,
@@ -237,44 +240,8 @@ function quotactl(what: string, cmd: number, device: string, fsType: string, id:
 
 // ---- detection ---------------------------------------------------------------------------------
 
-export interface MountInfo {
-  majorMinor: string;
-  root: string;
-  mountPoint: string;
-  fsType: string;
-  source: string;
-  superOptions: string[];
-  mountOptions: string[];
-}
-
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-export function parseMountinfo(text: string): MountInfo[] {
-  const out: MountInfo[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const f = line.split(' ');
-    const sep = f.indexOf('-', 6);
-    if (sep < 0) continue;
-    out.push({
-      majorMinor: f[2]!,
-      root: unescapeMount(f[3]!),
-      mountPoint: unescapeMount(f[4]!),
-      mountOptions: (f[5] ?? '').split(','),
-      fsType: f[sep + 1]!,
-      source: unescapeMount(f[sep + 2] ?? ''),
-      superOptions: (f[sep + 3] ?? '').split(','),
-    });
-  }
-  return out;
-}
-
 function devMajorMinor(dev: bigint): string {
-  // glibc's gnu_dev_major/minor
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const { major, minor } = devNumbers(dev);
   return `${major}:${minor}`;
 }
 

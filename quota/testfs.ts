@@ -15,6 +15,7 @@ import { childProcess } from '../src/sys/childproc.js';
 import { getLibc, errnoError } from '../src/sys/libc.js';
 import { VzError } from '../src/core/errors.js';
 import { kernelQuotaGap, parseMountinfo, type QuotaFs } from './project.js';
+import { sleepMs } from '../src/sys/sleep.js';
 
 export interface LoopFs {
   kind: QuotaFs;
@@ -62,9 +63,6 @@ function run(argv: string[]): string {
   return r.stdout;
 }
 
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 function mountPointsUnder(dir: string): string[] {
   const all = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));

@@ -3,6 +3,7 @@
  * errno becomes a VzError naming file and value, and mkdir/rmdir that also work on the fake
  * trees the unit tests build (`fake`: plain directories + files instead of a cgroup mount).
  */
+import { sleepMs } from '../sys/sleep.js';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VzError, systemError } from '../core/errors.js';
@@ -166,12 +167,7 @@ export function removeCgroupTree(dir: string, fake: boolean): void {
   }
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/** Blocks the thread: the manager API is synchronous and waits are short (ms). */
-export function sleepMs(ms: number): void {
-  Atomics.wait(sleeper, 0, 0, ms);
-}
+export { sleepMs } from '../sys/sleep.js';
 
 /** Polls pred with a growing interval (1 ms .. 50 ms) until it holds or timeoutMs passed. */
 export function waitUntil(pred: () => boolean, timeoutMs: number): boolean {

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { Context } from './context.js';
-import { sleepMs } from '../sys/lock.js';
+import { sleepMs } from '../sys/sleep.js';
 import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from './runtime-state.js';
 

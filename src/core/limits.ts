@@ -10,6 +10,7 @@ import { VzError } from './errors.js';
 import { LIMIT_KEYS, limitsFromParams, expandCpuList, type HostInfo } from '../config/limits.js';
 import { getLibc, errnoError } from '../sys/libc.js';
 import { childProcess } from '../sys/childproc.js';
+import { devNumbers } from '../sys/mounts.js';
 import type { DeviceRule } from '../cgroup/types.js';
 import { DEFAULT_DEVICE_RULES } from '../cgroup/v1/devices.js';
 
@@ -20,9 +21,7 @@ export function hostInfo(privatePath?: string): HostInfo {
 
 /** The whole disk under a path (throttling rules take disks, not partitions). */
 export function storageDevice(p: string): { major: number; minor: number } | undefined {
-  const dev = fs.statSync(p).dev;
-  let major = Math.floor(dev / 256) & 0xfff;
-  let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  let { major, minor } = devNumbers(fs.statSync(p, { bigint: true }).dev);
   const sys = `/sys/dev/block/${major}:${minor}`;
   if (!fs.existsSync(sys)) return undefined; // tmpfs, overlay...: no block device to throttle
   if (fs.existsSync(`${sys}/partition`)) {
@@ -122,12 +121,12 @@ export function devnodeRules(devnodes: Record<string, string>, ctid?: number): D
       throw new VzError('INVALID', `devnodes: /dev/${name} does not exist on this host`, { ctid });
     }
     if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new VzError('INVALID', `devnodes: /dev/${name} is not a device node`, { ctid });
-    const rdev = st.rdev;
+    const { major, minor } = devNumbers(st.rdev);
     return {
       allow: true,
       type: st.isCharacterDevice() ? 'c' : 'b',
-      major: Math.floor(rdev / 256) & 0xfff,
-      minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+      major,
+      minor,
       access: perm,
     } satisfies DeviceRule;
   });

@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
+import { sleepMs } from '../sys/sleep.js';
 import { getLibc, errnoError } from '../sys/libc.js';
 import { listMounts, mountsUnder, umount } from '../sys/mounts.js';
 import { detachLoop, findLoopsFor, setCapacity, withLoop } from '../sys/loop.js';
@@ -93,7 +94,7 @@ function releaseLoops(img: string, waitMs = 1000): void {
       for (const d of idle) detachLoop(d);
       return;
     }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    sleepMs(20);
   }
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getLibc, errnoError } from './libc.js';
 import { VzError } from '../core/errors.js';
+import { sleepMs } from './sleep.js';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -56,9 +57,4 @@ function readHolder(file: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
-export function sleepMs(ms: number): void {
-  Atomics.wait(sleepBuf, 0, 0, ms);
 }

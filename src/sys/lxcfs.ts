@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from './childproc.js';
 import { listMounts, umount } from './mounts.js';
-import { sleepMs } from './lock.js';
+import { sleepMs } from './sleep.js';
 
 export const LXCFS_DIR = process.env.VZKIT_LXCFS_DIR ?? '/var/lib/lxcfs';
 const LXCFS_BIN = '/usr/bin/lxcfs';

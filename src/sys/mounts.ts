@@ -7,26 +7,54 @@ export const MS_REC = 0x4000;
 export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 
-export interface MountEntry {
+/** One line of /proc/PID/mountinfo, octal escapes (space, tab, newline, backslash) decoded. */
+export interface MountInfo {
+  majorMinor: string;
+  root: string;
   mountPoint: string;
   fsType: string;
   source: string;
+  superOptions: string[];
+  mountOptions: string[];
 }
 
-/** Mount points from /proc/self/mountinfo (octal escapes decoded). */
-export function listMounts(): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+/** The one mountinfo parser of the project (storage, cgroup discovery and quotas use it). */
+export function parseMountinfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
     if (!line) continue;
     const f = line.split(' ');
-    const sep = f.indexOf('-');
-    out.push({ mountPoint: unescape(f[4]!), fsType: f[sep + 1]!, source: unescape(f[sep + 2] ?? '') });
+    // Optional fields end at the lone "-" (never before field 6).
+    const sep = f.indexOf('-', 6);
+    if (sep < 0) continue;
+    out.push({
+      majorMinor: f[2]!,
+      root: unescape(f[3]!),
+      mountPoint: unescape(f[4]!),
+      mountOptions: (f[5] ?? '').split(','),
+      fsType: f[sep + 1]!,
+      source: unescape(f[sep + 2] ?? ''),
+      superOptions: (f[sep + 3] ?? '').split(','),
+    });
   }
   return out;
 }
 
+export function listMounts(): MountInfo[] {
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
 function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** A dev_t (st_dev / st_rdev) split the way glibc's gnu_dev_major/minor do. */
+export function devNumbers(dev: number | bigint): { major: number; minor: number } {
+  const d = BigInt(dev);
+  return {
+    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
+    minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
+  };
 }
 
 export function isMountPoint(dir: string): boolean {

@@ -4,6 +4,7 @@
  * right); a fake test tree has no mounts, so its sub-directories are taken as hierarchies.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { parseMountinfo as parseAllMounts } from '../../sys/mounts.js';
 import { join } from 'node:path';
 
 export interface Hierarchy {
@@ -24,32 +25,22 @@ export interface Hierarchies {
 /** Mount options of a v1 cgroup superblock that are not controllers. */
 const NOT_CONTROLLERS = new Set(['rw', 'ro', 'noprefix', 'clone_children', 'xattr', 'cpuset_v2_mode', 'favordynmods', 'nofavordynmods']);
 
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-function unescape(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** Parses mountinfo text; keeps cgroup/cgroup2 mounts strictly below fsRoot, one per superblock. */
 export function parseMountinfo(text: string, fsRoot: string): Hierarchy[] {
   const root = fsRoot.replace(/\/+$/, '');
   const seen = new Set<string>();
   const out: Hierarchy[] = [];
-  for (const line of text.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const pre = line.slice(0, sep).split(' ');
-    const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const mount = unescape(pre[4] ?? '');
+  for (const m of parseAllMounts(text)) {
+    if (m.fsType !== 'cgroup' && m.fsType !== 'cgroup2') continue;
+    const mount = m.mountPoint;
     if (!mount.startsWith(root + '/') || mount.slice(root.length + 1).includes('/')) continue;
-    const dev = pre[2] ?? mount;
-    if (seen.has(dev)) continue; // the same hierarchy bind-mounted twice
-    seen.add(dev);
-    if (fstype === 'cgroup2') {
+    if (seen.has(m.majorMinor)) continue; // the same hierarchy bind-mounted twice
+    seen.add(m.majorMinor);
+    if (m.fsType === 'cgroup2') {
       out.push({ mount, controllers: [], name: 'unified' });
       continue;
     }
-    const opts = superOpts.split(',').filter((o) => o && !NOT_CONTROLLERS.has(o) && !o.startsWith('release_agent='));
+    const opts = m.superOptions.filter((o) => o && !NOT_CONTROLLERS.has(o) && !o.startsWith('release_agent='));
     const named = opts.find((o) => o.startsWith('name='));
     const controllers = opts.filter((o) => !o.includes('='));
     out.push({ mount, controllers, name: controllers.length ? controllers.join(',') : (named ?? mount) });
