@@ -240,6 +240,14 @@ function quotactl(what: string, cmd: number, device: string, fsType: string, id:
 
 // ---- detection ---------------------------------------------------------------------------------
 
+function isBlockDevice(p: string): boolean {
+  try {
+    return fs.statSync(p).isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
 function devMajorMinor(dev: bigint): string {
   const { major, minor } = devNumbers(dev);
   return `${major}:${minor}`;
@@ -661,7 +669,10 @@ function setDqblk(device: string, fsType: QuotaFs, projid: number, l: ReturnType
 export function getQuota(device: string, fsType: QuotaFs, projid: number): ProjectQuota {
   validateProjectId(projid);
   const buf = Buffer.alloc(IF_DQBLK_SIZE);
-  quotactl(`reading the quota of project ${projid}`, qcmd(Q_GETQUOTA, PRJQUOTA), device, fsType, projid, buf);
+  const errno = rawQuotactl(qcmd(Q_GETQUOTA, PRJQUOTA), device, projid, buf);
+  // XFS has no dquot for a project that never held an inode or a limit: ENOENT, i.e. all zero.
+  if (errno === E.ENOENT && fsType === 'xfs' && isBlockDevice(device)) buf.fill(0);
+  else if (errno) quotactl(`reading the quota of project ${projid}`, qcmd(Q_GETQUOTA, PRJQUOTA), device, fsType, projid, buf);
   const q = decodeIfDqblk(buf);
   const out: ProjectQuota = {
     bytesUsed: Number(q.curspace),

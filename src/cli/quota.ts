@@ -1,6 +1,15 @@
 import type { Verb } from './verb.js';
 import { renderTable } from './table.js';
 
+/** vzquota's grace column: time left above the soft limit, "none" once it has run out. */
+function formatGrace(s: number): string {
+  if (s <= 0) return 'none';
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return d ? `${d}d${h}h` : h ? `${h}h${m}m` : m ? `${m}m${s % 60}s` : `${s}s`;
+}
+
 export const quota: Verb = {
   command: 'quota <ctid>',
   describe: 'Show disk usage and limits of a container (like vzquota stat)',
@@ -18,6 +27,7 @@ export const quota: Verb = {
           { header: 'usage', get: (r) => r.usage, right: true },
           { header: 'softlimit', get: (r) => r.soft, right: true },
           { header: 'hardlimit', get: (r) => r.hard, right: true },
+          { header: 'grace', get: (r) => (r.grace === null ? '' : formatGrace(r.grace)), right: true },
         ],
       ),
     );

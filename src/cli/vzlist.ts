@@ -49,6 +49,7 @@ export const FIELDS: Record<string, Field> = {
   'diskspace.s': { header: 'DQBLOCKS.S', get: (e) => e.disk?.blocks.soft ?? null, right: true, disk: true },
   'diskspace.h': { header: 'DQBLOCKS.H', get: (e) => e.disk?.blocks.hard ?? null, right: true, disk: true },
   diskinodes: { header: 'DQINODES', get: (e) => e.disk?.inodes.usage ?? null, right: true, disk: true },
+  'diskinodes.s': { header: 'DQINODES.S', get: (e) => e.disk?.inodes.soft ?? null, right: true, disk: true },
   'diskinodes.h': { header: 'DQINODES.H', get: (e) => e.disk?.inodes.hard ?? null, right: true, disk: true },
   layout: { header: 'LAYOUT', get: (e) => e.layout },
   cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },

@@ -184,6 +184,11 @@ export function parseDiskinodes(raw: unknown): SoftHard {
   return parseSoftHard(raw, 'diskinodes', (v) => (v.toLowerCase() === 'unlimited' ? null : toInt(v, 'diskinodes', { min: 1, max: 2 ** 32 - 1 })));
 }
 
+/** vzctl's QUOTATIME; 0 (the soft limit acts at once) is kept as 1 s, since XFS reads 0 as its 7-day default. */
+export function parseQuotaTime(raw: unknown): number {
+  return Math.max(1, toInt(raw, 'quotatime', { min: 0, max: 2 ** 31 - 1 }));
+}
+
 export function parseLayout(raw: unknown): 'dir' | 'image' {
   if (raw === 'dir' || raw === 'image') return raw;
   throw new VzError('INVALID', `invalid layout ${show(raw)}: dir or image`);

@@ -101,6 +101,7 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'layout', flag: 'layout', type: 'string', describe: 'Private area layout: dir (a directory; limits by project quota) or image (ext4 in a sparse file; the limit is its size)', where: ['create', 'profile'], parse: L.parseLayout },
   { key: 'diskspace', flag: 'diskspace', type: 'size', unit: 'bytes', describe: 'Disk space limit SOFT[:HARD] (K/M/G/T, unlimited)', where: ALL, liveApply: 'disk', parse: L.parseDiskspace },
   { key: 'diskinodes', flag: 'diskinodes', type: 'int', describe: 'Inode limit SOFT[:HARD] (image: fixed at create, the file system gets that many inodes)', where: ALL, liveApply: 'disk', parse: L.parseDiskinodes },
+  { key: 'quotatime', flag: 'quotatime', type: 'int', unit: 'seconds', describe: 'Grace period of the soft disk limits: how long usage may stay above them (dir layout; per node file system)', where: ALL, liveApply: 'disk', parse: L.parseQuotaTime },
   { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes },
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
 ];

@@ -1,12 +1,31 @@
 /**
- * Disk limits per layout, chosen by the storage driver's capabilities: an image's limit is its
- * size (resize); a directory's is a project quota, which the node's file system must support.
+ * Disk limits per layout, chosen by the storage driver's capabilities: a quota driver (dir:
+ * project quotas) takes soft and hard limits with a grace period, live; a resizable one (image)
+ * is limited by its size. Callers never ask for a driver's name.
  */
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
 import type { SoftHard } from '../config/limits.js';
-import type { StorageDriver } from '../storage/types.js';
-import { projectQuotaSupport } from '../../quota/project.js';
+import type { DiskLimits, StorageDriver, StorageTarget } from '../storage/types.js';
+
+export interface DiskParams {
+  diskspace?: SoftHard;
+  diskinodes?: SoftHard;
+  quotatime?: number;
+}
+
+export const DISK_KEYS = ['diskspace', 'diskinodes', 'quotatime'] as const;
+
+export function diskParams(p: Record<string, unknown>): DiskParams {
+  return {
+    diskspace: p.diskspace as SoftHard | undefined,
+    diskinodes: p.diskinodes as SoftHard | undefined,
+    quotatime: p.quotatime as number | undefined,
+  };
+}
+
+const limited = (l: SoftHard | undefined): boolean => !!l && (l.soft !== null || l.hard !== null);
+const unlimited: SoftHard = { soft: null, hard: null };
 
 /** The size an image gets: the hard limit (vzctl's barrier:limit — the limit is what is enforced). */
 export function diskLimitBytes(disk: SoftHard | undefined): number | undefined {
@@ -15,50 +34,91 @@ export function diskLimitBytes(disk: SoftHard | undefined): number | undefined {
 }
 
 /**
- * Refuses a disk limit the node cannot enforce, before anything is made: no container silently
- * runs without the limit it was given.
+ * Refuses a disk limit the node cannot enforce, before anything is made or changed: no container
+ * silently runs without the limit it was given. `all` is what the container will have,
+ * `changed` what this command names.
  */
-export function checkDiskLimitSupport(
+export function checkDiskLimits(
   ctx: Context,
   storage: StorageDriver,
-  disk: SoftHard | undefined,
-  ctid: number,
-  inodes?: SoftHard,
+  t: StorageTarget,
+  all: DiskParams,
+  changed: DiskParams,
+  phase: 'create' | 'set' | 'start',
 ): void {
-  if (inodes && (inodes.soft !== null || inodes.hard !== null) && !storage.caps.resize) {
-    checkDiskLimitSupport(ctx, storage, { soft: 1, hard: 1 }, ctid); // the same project-quota question
-  }
-  if (!disk || (disk.soft === null && disk.hard === null)) return;
-  if (storage.caps.resize) {
-    if (diskLimitBytes(disk) === undefined) {
-      throw new VzError('INVALID', 'an image layout needs a finite diskspace (its size)', { ctid });
+  const wantsQuota = limited(all.diskspace) || limited(all.diskinodes);
+  if (storage.caps.quota) {
+    if (!wantsQuota && changed.quotatime === undefined) return;
+    const why = storage.limitSupport?.(t);
+    if (why) {
+      throw new VzError('QUOTA', `disk quota is not available for the ${storage.name} layout here: ${why}`, {
+        ctid: t.ctid,
+        hint: 'use --layout image, or give the node a file system with project quotas (see README)',
+      });
     }
     return;
   }
-  const support = projectQuotaSupport(ctx.cfg.paths.private);
-  if (!support.ok) {
-    throw new VzError('QUOTA', `disk quota is not available for the dir layout here: ${support.reason}`, {
-      ctid,
-      hint: 'use --layout image, or give the node a file system with project quotas (see README)',
-    });
+  if (storage.caps.resize) {
+    if (changed.diskspace && diskLimitBytes(changed.diskspace) === undefined) {
+      throw new VzError('INVALID', `the ${storage.name} layout needs a finite diskspace (its size)`, { ctid: t.ctid });
+    }
+    if (phase === 'set' && changed.diskinodes) {
+      throw new VzError('UNSUPPORTED', `the ${storage.name} layout's inode count is fixed when it is created (it grows in proportion with diskspace)`, { ctid: t.ctid });
+    }
+    if (phase !== 'start' && changed.quotatime !== undefined) {
+      ctx.warn(`the ${storage.name} layout has no soft limit (its size is the limit): quotatime has no effect`);
+    }
+    return;
   }
-  throw new VzError('QUOTA', 'project quotas for the dir layout are not wired up yet', { ctid, hint: 'use --layout image' });
+  if (limited(changed.diskspace) || limited(changed.diskinodes)) {
+    throw new VzError('UNSUPPORTED', `the ${storage.name} layout cannot limit disk use`, { ctid: t.ctid });
+  }
 }
 
-/** Live change of diskspace: an image grows or shrinks (shrink only when stopped). */
-export function applyDiskLimit(ctx: Context, ctid: number, disk: SoftHard): void {
-  const storage = ctx.storage(ctid);
-  checkDiskLimitSupport(ctx, storage, disk, ctid);
-  const bytes = diskLimitBytes(disk)!;
-  storage.resize!(ctx.target(ctid), bytes);
+/**
+ * Applies the container's disk limits (`all`: stored merged with `changed`) to its private area,
+ * running or not: quotas take effect at once; an image is resized (a shrink only when stopped).
+ */
+/** The limits a quota driver gets at create, or undefined when none is asked for. */
+export function createLimits(storage: StorageDriver, all: DiskParams): DiskLimits | undefined {
+  if (!storage.caps.quota || !(limited(all.diskspace) || limited(all.diskinodes))) return undefined;
+  return { space: all.diskspace ?? unlimited, inodes: all.diskinodes ?? unlimited, graceSeconds: all.quotatime };
+}
+
+export function applyDiskLimits(ctx: Context, storage: StorageDriver, t: StorageTarget, all: DiskParams, changed: DiskParams): void {
+  if (storage.caps.quota && storage.setLimits) {
+    const hasLimits = limited(all.diskspace) || limited(all.diskinodes);
+    // Lifting every limit of a tree that never had one stamps nothing.
+    if (!hasLimits && !storage.usage(t).limits && changed.quotatime === undefined) return;
+    if (changed.quotatime !== undefined) {
+      ctx.warn('quotatime is one grace period per file system on ext4 and XFS: it applies to every container there');
+    }
+    storage.setLimits(t, {
+      space: all.diskspace ?? unlimited,
+      inodes: all.diskinodes ?? unlimited,
+      graceSeconds: changed.quotatime,
+    });
+    return;
+  }
+  if (storage.caps.resize && storage.resize && changed.diskspace) {
+    storage.resize(t, diskLimitBytes(changed.diskspace)!);
+  }
+}
+
+interface Limit {
+  usage: number;
+  soft: number | null;
+  hard: number | null;
+  /** Seconds left of the soft limit's grace period while usage is above it (0: expired). */
+  grace: number | null;
 }
 
 export interface QuotaReport {
   ctid: number;
   layout: string;
   /** 1 KiB blocks, like vzquota; limits null = none. */
-  blocks: { usage: number; soft: number | null; hard: number | null };
-  inodes: { usage: number; soft: number | null; hard: number | null };
+  blocks: Limit;
+  inodes: Limit;
 }
 
 /** vzctl quota: usage and limits of a container's private area. */
@@ -67,17 +127,19 @@ export function diskQuota(ctx: Context, ctid: number): QuotaReport {
   const storage = ctx.storage(ctid);
   const u = storage.usage(ctx.target(ctid));
   const disk = params.diskspace as SoftHard | undefined;
+  const inodes = params.diskinodes as SoftHard | undefined;
   const kib = (b: number | null | undefined) => (b === null || b === undefined ? null : Math.ceil(b / 1024));
-  const imageLimit = u.limitBytes !== undefined ? kib(u.limitBytes) : null;
+  const now = Math.floor(Date.now() / 1000);
+  const left = (expires: number | undefined) => (expires === undefined ? null : Math.max(0, expires - now));
+  // What the kernel enforces wins over what is stored (a live set without --save changes it too).
+  // An image's stored limit is what was asked for; its file system's size is that minus overhead.
+  const space = u.limits?.space ?? disk ?? (u.limitBytes !== undefined ? { soft: u.limitBytes, hard: u.limitBytes } : undefined);
+  const files = u.limits?.inodes ?? inodes ?? (u.limitInodes !== undefined ? { soft: u.limitInodes, hard: u.limitInodes } : undefined);
   return {
     ctid,
     layout: (params.layout as string | undefined) ?? 'dir',
-    blocks: { usage: kib(u.bytes)!, soft: kib(disk?.soft) ?? imageLimit, hard: kib(disk?.hard) ?? imageLimit },
-    inodes: {
-      usage: u.inodes,
-      soft: (params.diskinodes as SoftHard | undefined)?.soft ?? u.limitInodes ?? null,
-      hard: (params.diskinodes as SoftHard | undefined)?.hard ?? u.limitInodes ?? null,
-    },
+    blocks: { usage: kib(u.bytes)!, soft: kib(space?.soft), hard: kib(space?.hard), grace: left(u.bytesGraceExpires) },
+    inodes: { usage: u.inodes, soft: files?.soft ?? null, hard: files?.hard ?? null, grace: left(u.inodesGraceExpires) },
   };
 }
 
@@ -88,13 +150,4 @@ export function compactDisk(ctx: Context, ctid: number) {
     throw new VzError('UNSUPPORTED', `the ${storage.name} layout has nothing to compact: its files use only what they hold`, { ctid });
   }
   return storage.compact(ctx.target(ctid));
-}
-
-/** Live change of diskinodes: an image's inode count is fixed when it is made. */
-export function applyInodeLimit(ctx: Context, ctid: number, inodes: SoftHard): void {
-  const storage = ctx.storage(ctid);
-  if (storage.caps.resize) {
-    throw new VzError('UNSUPPORTED', "an image's inode count is fixed when it is created (it grows in proportion with diskspace)", { ctid });
-  }
-  checkDiskLimitSupport(ctx, storage, undefined, ctid, inodes);
 }

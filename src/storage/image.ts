@@ -136,7 +136,7 @@ function dumpe2fs(img: string): Ext4Info {
 
 export class ImageDriver implements StorageDriver {
   readonly name = 'image';
-  readonly caps = { quota: true, snapshot: false, send: false, resize: true, compact: true };
+  readonly caps = { quota: false, snapshot: false, send: false, resize: true, compact: true };
 
   create(t: StorageTarget, populate: (dir: string) => void, opts: CreateOptions = {}): void {
     const size = checkSize(opts.sizeBytes ?? DEFAULT_IMAGE_SIZE);

@@ -4,7 +4,8 @@
  * (Incus's storage drivers are the model).
  */
 export interface StorageCaps {
-  quota: boolean; // setQuota/usage enforce a disk limit
+  /** setLimits() enforces soft and hard block and inode limits with a grace period, live (dir: project quotas). */
+  quota: boolean;
   snapshot: boolean;
   send: boolean; // can stream a private area to another node
   /** resize() changes the private area's size limit (grows online; shrinks only when unmounted). */
@@ -18,6 +19,8 @@ export interface CreateOptions {
   sizeBytes?: number;
   /** Inode limit, for drivers whose inode count is fixed at creation (image: mkfs -N). */
   inodes?: number;
+  /** Limits of a quota driver, in force from the start: every inode populate() makes counts. */
+  limits?: DiskLimits;
 }
 
 export interface CompactResult {
@@ -34,12 +37,31 @@ export interface StorageTarget {
   mountPath: string; // where the root file system is mounted on the host (vzctl's VE_ROOT)
 }
 
+/** null = unlimited. */
+export interface SoftHardLimit {
+  soft: number | null;
+  hard: number | null;
+}
+
+export interface DiskLimits {
+  /** Bytes. */
+  space: SoftHardLimit;
+  inodes: SoftHardLimit;
+  /** How long usage may stay above a soft limit, in seconds (undefined: leave as it is). */
+  graceSeconds?: number;
+}
+
 export interface DiskUsage {
   bytes: number;
   inodes: number;
   /** The limit, where the driver has one (image: the file system's size and inode count). */
   limitBytes?: number;
   limitInodes?: number;
+  /** The limits in force, as the kernel reports them (quota drivers). */
+  limits?: DiskLimits;
+  /** Unix seconds at which the soft-limit grace ends, while usage is above the soft limit. */
+  bytesGraceExpires?: number;
+  inodesGraceExpires?: number;
 }
 
 export interface StorageDriver {
@@ -53,6 +75,10 @@ export interface StorageDriver {
   unmount(t: StorageTarget): void;
   isMounted(t: StorageTarget): boolean;
   usage(t: StorageTarget): DiskUsage;
+  /** Why limits cannot be enforced for this private area on this node; undefined when they can (caps.quota). */
+  limitSupport?(t: StorageTarget): string | undefined;
+  /** Sets all limits at once, also while the container runs (only when caps.quota). */
+  setLimits?(t: StorageTarget, limits: DiskLimits): void;
   /** Sets the size limit to `bytes` (only when caps.resize). */
   resize?(t: StorageTarget, bytes: number): void;
   /** Returns unused blocks to the host (only when caps.compact). */

@@ -116,8 +116,23 @@ describe.skipIf(!isRoot)('disk limits (root, real containers)', () => {
     n.ok('destroy', '504');
   });
 
+  it('--quotatime: a dir container on a node without quotas is refused (exit 60); an image warns it has no soft limit', () => {
+    n.ok('create', '505', '--ostemplate', 'busybox');
+    const r = n.vzctl('set', '505', '--quotatime', '600', '--save');
+    if (r.code !== 0) {
+      expect(r.code).toBe(60);
+      expect(r.stderr).toMatch(/prjquota|project/);
+    }
+    n.ok('destroy', '505');
+    n.ok('create', '506', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '32M');
+    const w = n.vzctl('set', '506', '--quotatime', '600', '--save');
+    expect(w.code).toBe(0);
+    expect(w.stderr).toMatch(/no soft limit.*quotatime has no effect/);
+    n.ok('destroy', '506');
+  });
+
   it('bad values: exit 21 and nothing changes', () => {
-    for (const args of [['--diskspace', '10M:5M'], ['--diskspace', 'lots'], ['--layout', 'zfs'], ['--diskinodes', '-3']]) {
+    for (const args of [['--diskspace', '10M:5M'], ['--diskspace', 'lots'], ['--layout', 'zfs'], ['--diskinodes', '-3'], ['--quotatime', '1h']]) {
       const r = n.vzctl('create', '503', '--ostemplate', 'busybox', ...args);
       expect({ args, code: r.code }).toEqual({ args, code: 21 });
     }

@@ -12,7 +12,7 @@ import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { ContainerRow } from '../../state/types.js';
 import { getStorageDriver } from '../../storage/index.js';
 import type { SoftHard } from '../../config/limits.js';
-import { checkDiskLimitSupport, diskLimitBytes } from '../disk.js';
+import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
 
 export interface CreateRequest {
@@ -59,7 +59,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       });
     }
     const inodes = params.diskinodes as SoftHard | undefined;
-    checkDiskLimitSupport(ctx, storage, disk, ctid, inodes);
+    const limits = diskParams(params);
+    checkDiskLimits(ctx, storage, t, limits, limits, 'create');
     return withRevert(async (undo) => {
       const row = db.insertContainer({
         ctid,
@@ -84,7 +85,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         if (typeof params.hostname === 'string') {
           writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
         }
-      }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined });
+      }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined, limits: createLimits(storage, limits) });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
       db.setParams(ctid, stored);
       db.setState(ctid, 'stopped', 'created');

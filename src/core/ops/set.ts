@@ -11,8 +11,8 @@ import { parseParams, paramByKey } from '../../config/params.js';
 import { execIn } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
-import { limitsFromParams, type SoftHard } from '../../config/limits.js';
-import { applyDiskLimit, applyInodeLimit } from '../disk.js';
+import { limitsFromParams } from '../../config/limits.js';
+import { DISK_KEYS, applyDiskLimits, checkDiskLimits, diskParams } from '../disk.js';
 import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
@@ -53,11 +53,16 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     // Checked even for a stopped container, so that what is stored can be applied at start.
     if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
     const applied: string[] = [];
-    if (params.diskinodes) applyInodeLimit(ctx, ctid, params.diskinodes as SoftHard);
-    if (params.diskspace) {
-      // The disk limit lives with the private area, running or not: an image is resized.
-      applyDiskLimit(ctx, ctid, params.diskspace as SoftHard);
-      applied.push('diskspace');
+    const diskKeys = DISK_KEYS.filter((k) => k in params);
+    if (diskKeys.length) {
+      // Disk limits live with the private area, running or not: quotas change at once, an image is resized.
+      const storage = ctx.storage(ctid);
+      const t = ctx.target(ctid);
+      const all = diskParams({ ...stored, ...params });
+      const changed = diskParams(params);
+      checkDiskLimits(ctx, storage, t, all, changed, 'set');
+      applyDiskLimits(ctx, storage, t, all, changed);
+      applied.push(...diskKeys);
     }
     if (probe.running) {
       if (Object.keys(limits).length) {

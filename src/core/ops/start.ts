@@ -14,6 +14,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import type { StartResult } from '../../runtime/spawn.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
+import { checkDiskLimits, diskParams } from '../disk.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
   return withLock(ctx, ctid, () => startLocked(ctx, ctid));
@@ -31,6 +32,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
   if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false }); // a crashed run
 
   const params = db.getParams(ctid);
+  // A file system remounted without quotas would let the container run unlimited: refuse.
+  checkDiskLimits(ctx, storage, t, diskParams(params), {}, 'start');
   const init = (params._init as string[] | undefined) ?? ['/sbin/init'];
   const hostname = (params.hostname as string | undefined) ?? `ct${ctid}`;
   ctx.progress('Starting container...');

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runScenario, MiB, type Report } from './scenario.js';
+import { runEntryInVm } from './vm-run.js';
 import { kernelQuotaGap, projectQuotaSupport, setProject, getProject, type QuotaFs } from '../../../quota/project.js';
 import { makeLoopFs, loopDevicesBackedBy, sweepStaleLoopFs, type LoopFs } from '../../../quota/testfs.js';
 import { getLibc } from '../../../src/sys/libc.js';
@@ -62,40 +63,8 @@ const vmWanted =
   process.env.VZKIT_QUOTA_VM === '1';
 
 /** Bundles vm-entry.ts, boots the VM with the quota modules, returns its reports. */
-async function runInVm(kinds: QuotaFs[]): Promise<Report[]> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-quota-vm-'));
-  try {
-    const mods = spawnSync(path.join(REPO, 'test/integration/quota/vm-modules.sh'), { encoding: 'utf8', timeout: 600_000 });
-    if (mods.status !== 0) throw new Error(`vm-modules.sh exited ${mods.status}: ${mods.stderr}`);
-    const modDir = mods.stdout.trim().split('\n').pop()!;
-    const bundle = path.join(tmp, 'vm-entry.mjs');
-    const { build } = await import('esbuild');
-    await build({
-      entryPoints: [path.join(REPO, 'test/integration/quota/vm-entry.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: ['koffi'], // native: resolved through NODE_PATH from the repo's node_modules
-      outfile: bundle,
-      logLevel: 'warning',
-    });
-    const script =
-      `for ko in $(cat "${modDir}/load-order"); do /bin/busybox insmod "${modDir}/$ko" || { echo "insmod $ko failed" >&2; exit 120; }; done; ` +
-      `NODE_PATH="${REPO}/node_modules" exec node "${bundle}" ${kinds.join(' ')}`;
-    const r = spawnSync(path.join(REPO, 'test/vm/run.sh'), ['sh', '-c', script], {
-      cwd: REPO,
-      encoding: 'utf8',
-      timeout: 900_000,
-      maxBuffer: 64 * MiB,
-      env: { ...process.env, VZKIT_VM_MEM: process.env.VZKIT_VM_MEM ?? '1536' },
-    });
-    const line = r.stdout?.split('\n').find((l) => l.startsWith('QUOTA-REPORT '));
-    if (r.status !== 0 || !line) throw new Error(`quota VM run exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-    return JSON.parse(line.slice('QUOTA-REPORT '.length)) as Report[];
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+function runInVm(kinds: QuotaFs[]): Promise<Report[]> {
+  return runEntryInVm<Report[]>(path.join(REPO, 'test/integration/quota/vm-entry.ts'), kinds, 'QUOTA-REPORT');
 }
 
 /** The assertions, the same for a run here and in the VM. */

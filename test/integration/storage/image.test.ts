@@ -120,7 +120,7 @@ describe('image driver', () => {
   it('is registered by name with its caps', () => {
     const d = getStorageDriver('image');
     expect(d.name).toBe('image');
-    expect(d.caps).toMatchObject({ quota: true, snapshot: false, send: false, resize: true, compact: true });
+    expect(d.caps).toMatchObject({ quota: false, snapshot: false, send: false, resize: true, compact: true });
   });
 
   it('creates a sparse image, mounts and unmounts it, destroys it', () => {

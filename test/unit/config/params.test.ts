@@ -171,3 +171,23 @@ describe('parseParams', () => {
     vzError(() => parseParams({ hostname: 'a_b' }, 'create', 'ct.yaml'), 'INVALID_CONFIG', 'ct.yaml: invalid hostname "a_b"');
   });
 });
+
+describe('disk limits', () => {
+  it('diskspace and diskinodes take SOFT[:HARD]; one value is both; soft above hard is refused', () => {
+    expect(parse('diskspace', '20M:30M')).toEqual({ soft: 20 * 2 ** 20, hard: 30 * 2 ** 20 });
+    expect(parse('diskspace', '1G')).toEqual({ soft: 2 ** 30, hard: 2 ** 30 });
+    expect(parse('diskspace', 'unlimited')).toEqual({ soft: null, hard: null });
+    expect(parse('diskinodes', '1000:2000')).toEqual({ soft: 1000, hard: 2000 });
+    vzError(() => parse('diskspace', '30M:20M'), 'INVALID');
+    vzError(() => parse('diskspace', '1:2:3'), 'INVALID');
+    vzError(() => parse('diskinodes', '0'), 'INVALID');
+  });
+
+  it('quotatime is whole seconds; 0 becomes 1 (XFS reads 0 as its 7-day default)', () => {
+    expect(parse('quotatime', '600')).toBe(600);
+    expect(parse('quotatime', 0)).toBe(1);
+    vzError(() => parse('quotatime', '-1'), 'INVALID');
+    vzError(() => parse('quotatime', '1h'), 'INVALID');
+    expect(paramByKey('quotatime')?.liveApply).toBe('disk');
+  });
+});
