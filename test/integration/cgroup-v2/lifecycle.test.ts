@@ -1,6 +1,6 @@
 /**
  * vzkit's whole lifecycle on a pure cgroup v2 kernel (the test VM): create with limits, start,
- * exec, live set, an OOM kill inside, delegation, list, stop, destroy. Opt-in: VZKIT_V2_VM=1.
+ * exec, live set, an OOM kill inside, delegation, list, stop, destroy. VZKIT_V2_VM=1 (set by test/vm/tests.sh).
  */
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';

@@ -1,8 +1,8 @@
 /**
  * Real cgroup v2 from this cgroup v1 host: boots the test VM of test/vm (a stock Debian 6.1 kernel
  * under qemu's software emulation, pure v2) ONCE and runs test/vm/v2-checks.mjs inside against a
- * bundle of src/cgroup; the checks report JSON and each `it` asserts on its part. Opt-in with
- * VZKIT_V2_VM=1 (root; first use downloads a ~70 MB kernel package; a run takes ~20-30 s).
+ * bundle of src/cgroup; the checks report JSON and each `it` asserts on its part. Enabled by
+ * VZKIT_V2_VM=1, which test/vm/tests.sh sets (root; first use downloads a ~70 MB kernel package; a run takes ~20-30 s).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';

@@ -3,7 +3,8 @@
  * XFS (hard limits, inode limits, soft limit and grace, df inside, live change, restart, destroy)
  * and the image layout's online grow. The development hosts' kernel has no quota support (no
  * CONFIG_QFMT_V2, no CONFIG_XFS_QUOTA) and root there lacks CAP_SYS_RESOURCE, so this runs in the
- * test VM (stock Debian 6.1 kernel, full root); opt-in with VZKIT_QUOTA_VM=1, ~5 min.
+ * test VM (stock Debian 6.1 kernel, full root); enabled by VZKIT_QUOTA_VM=1,
+ * which the second half of `npm test` (test/vm/tests.sh) sets; ~3 min.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';

@@ -5,7 +5,7 @@
  * can do project quotas on. The development hosts' kernel has neither CONFIG_QFMT_V2 nor
  * CONFIG_XFS_QUOTA, so there the same scenario runs in the test VM (test/vm: a stock Debian 6.1
  * kernel under qemu), with the quota and fs modules from vm-modules.sh; it takes ~25 s. The VM
- * run is opt-in: VZKIT_QUOTA_VM=1 (it builds the VM when missing, ~70 MB download).
+ * run needs VZKIT_QUOTA_VM=1, which test/vm/tests.sh sets (it builds the VM when missing, ~70 MB download).
  *
  * On a host without quota support, the host part checks what can be checked there: makeLoopFs
  * fails with a message naming the missing kernel option and leaves nothing behind, and
@@ -59,7 +59,7 @@ const vmKinds = KINDS.filter((k) => !host[k].ok);
 const vmWanted =
   isRoot &&
   vmKinds.length > 0 &&
-  // Opt-in, like the cgroup v2 VM tests: a CI run must not depend on whether a VM was built before.
+  // Set by test/vm/tests.sh, npm test's second half: VM runs one at a time, never beside the host suite.
   process.env.VZKIT_QUOTA_VM === '1';
 
 /** Bundles vm-entry.ts, boots the VM with the quota modules, returns its reports. */
