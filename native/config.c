@@ -54,6 +54,8 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "devnode_dir", JT_STR, false, &cfg->devnode_dir },
 		{ "sysinfo_memcg", JT_STR, false, &cfg->sysinfo_memcg },
 		{ "loadavg_file", JT_STR, false, &cfg->loadavg_file },
+		{ "cgroup_mount", JT_STR, false, &cfg->cgroup_mount },
+		{ "on_reboot", JT_ARR, false, &cfg->on_reboot },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];
@@ -130,6 +132,14 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		goto bad;
 	}
 	/* Without sysinfo_memcg the monitor knows no cgroup to sample: accepted and ignored. */
+	if (cfg->cgroup_mount && strcmp(cfg->cgroup_mount, "cgroup2") != 0) {
+		snprintf(err, errlen, "config: \"cgroup_mount\" must be \"cgroup2\"");
+		goto bad;
+	}
+	if (cfg->on_reboot && (!cfg->on_reboot[0] || cfg->on_reboot[0][0] != '/')) {
+		snprintf(err, errlen, "config: \"on_reboot\" must start with an absolute path");
+		goto bad;
+	}
 	if (cfg->loadavg_file && cfg->loadavg_file[0] != '/') {
 		snprintf(err, errlen, "config: \"loadavg_file\" must be an absolute path");
 		goto bad;

@@ -22,6 +22,8 @@ struct config {
 	const char *sysinfo_memcg; /* NULL: sysinfo(2) is not intercepted */
 	int sysinfo_cgver;         /* 1 or 2 with sysinfo_memcg */
 	const char *loadavg_file;  /* NULL: no load averages of its own (also without sysinfo_memcg) */
+	const char *cgroup_mount;  /* "cgroup2": the container's cgroup2 view on /sys/fs/cgroup; NULL: none */
+	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;

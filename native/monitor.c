@@ -360,6 +360,16 @@ static noreturn void init_ended(struct monitor *m, int st)
 		close(ctx->log_fd);
 	ctl_close(&ctx->ctl);
 	teardown(ctx);
+	/* reboot(2) in a pid namespace kills its init with SIGHUP (SIGINT for halt/poweroff):
+	 * a reboot inside starts the container again, as vzctl does. */
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGHUP && ctx->cfg.on_reboot) {
+		debug_log(ctx, "reboot from inside: running %s", ctx->cfg.on_reboot[0]);
+		sigset_t none; /* the monitor's signals are blocked for its signalfd: not the command's */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(ctx->cfg.on_reboot[0], ctx->cfg.on_reboot);
+		warn_("exec %s", ctx->cfg.on_reboot[0]);
+	}
 	exit(0);
 }
 

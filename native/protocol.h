@@ -65,6 +65,11 @@
  *                 "receive the seccomp listener from init".
  *   sysinfo_cgver number, 1 or 2: the cgroup version of sysinfo_memcg (required with it, refused
  *                 without it)
+ *   cgroup_mount  optional: "cgroup2" mounts a cgroup2 on /sys/fs/cgroup inside (after the
+ *                 cgroup namespace is made, so rooted at the container's cgroup); for systemd,
+ *                 which then runs in unified mode, also on a v1 hybrid host. Absent: nothing.
+ *   on_reboot     optional array: argv (absolute path first) the monitor execs after its teardown
+ *                 when init was killed by SIGHUP, i.e. reboot(2) inside; signals unblocked.
  *   loadavg_file  optional: host path where the monitor keeps the container's load averages
  *                 (vzlist laverage, like OpenVZ's), only together with sysinfo_memcg (accepted
  *                 and ignored without it; must be absolute). Every 5 s (a CLOCK_MONOTONIC

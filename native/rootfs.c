@@ -217,6 +217,16 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 	close(mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
 		       at, "/sys"));
 	close(at);
+	if (cfg->cgroup_mount) {
+		/* The cgroup namespace is ours already: this cgroup2 is rooted at the container's
+		 * own (delegated) cgroup. systemd sees a pure unified host, on v1 hybrid hosts too. */
+		at = openat(root, "sys/fs/cgroup", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (at < 0)
+			child_fail(errno, "open /sys/fs/cgroup");
+		close(mount_fs("cgroup2", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, at,
+			       "/sys/fs/cgroup"));
+		close(at);
+	}
 	setup_dev(root, pts_path, slave_fd, cfg);
 	for (size_t i = 0; cfg->bind_src[i]; i++)
 		bind_inside(root, cfg->bind_src[i], cfg->bind_dst[i]);

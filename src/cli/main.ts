@@ -112,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function runVerb(verb: Verb, args: Record<string, unknown>, out: Output): Promise<number> {
   requireRoot();
-  const svc = new ContainerService({ progress: out.info });
+  const svc = new ContainerService({ progress: out.info, status: out.status });
   try {
     return await verb.run(args, svc, out);
   } finally {

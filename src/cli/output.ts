@@ -37,6 +37,28 @@ export class Output {
     if (!this.json && !this.quiet) writeOut(msg + '\n');
   };
 
+  private lastStatus = '';
+
+  /**
+   * Long work: on a terminal a bar redrawn in place on stderr; otherwise one line per phase (the
+   * label's first word), so a log stays short. Nothing with --json or --quiet.
+   */
+  status = (fraction: number | undefined, label: string): void => {
+    if (this.json || this.quiet) return;
+    if (process.stderr.isTTY) {
+      const width = 30;
+      const done = fraction === undefined ? 0 : Math.round(Math.min(1, fraction) * width);
+      const pct = fraction === undefined ? '   ' : `${String(Math.round(fraction * 100)).padStart(3)}%`;
+      const cols = process.stderr.columns || 80;
+      const line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${pct} ${label}`.slice(0, cols - 1);
+      writeErr(`\r${line.padEnd(cols - 1)}${fraction !== undefined && fraction >= 1 ? '\n' : ''}`);
+      return;
+    }
+    const phase = label.split(' ')[0] ?? '';
+    if (phase !== this.lastStatus) writeErr(`  ${phase}...\n`);
+    this.lastStatus = phase;
+  };
+
   /** The result: JSON for programs, or the human rendering. */
   result(data: unknown, human?: () => string | undefined): void {
     if (this.json) {

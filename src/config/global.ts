@@ -101,6 +101,7 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       idmap: (v) => readIdmap(doc, v),
       stop_timeout: (v) => paramByKey('stop_timeout')!.parse(v),
       templates_dir: absPath('templates_dir'),
+      template_cache: absPath('template_cache'),
     });
   }
   const root = (raw.root as string | undefined) ?? DEFAULTS.root;
@@ -118,7 +119,8 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       run: path.join(root, 'run'),
       locks: path.join(root, 'lock'),
       logs: path.join(root, 'log'),
-      cache: path.join(root, 'cache'),
+      // Shareable by several nodes (the tests share one Debian cache between their roots).
+      cache: (raw.template_cache as string | undefined) ?? path.join(root, 'cache'),
       dumps: path.join(root, 'dump'),
     },
   };

@@ -12,15 +12,25 @@ import { paramByKey, parseParams } from './params.js';
 import { parseSignal, toMapping, toStr, toStringList } from './values.js';
 import { loadYamlFile } from './yamlfile.js';
 import type { YamlDoc } from './yamlfile.js';
+import type { DebootstrapSpec } from '../template/debootstrap.js';
 
 /** How the root fs is made; `type` picks the builder, the other keys are that builder's options. */
-export type BuildSpec = { type: 'busybox' };
+export type BuildSpec = { type: 'busybox' } | DebootstrapSpec;
+
+/** Which guest scripts configure the container's own files (hostname, network, DNS, users). */
+export const DISTROS = ['busybox', 'debian'] as const;
+export type Distro = (typeof DISTROS)[number];
+export const INIT_TYPES = ['busybox', 'sysv', 'systemd'] as const;
+export type InitType = (typeof INIT_TYPES)[number];
 
 export interface OsTemplate {
   name: string;
   file: string;
   description: string;
   build: BuildSpec;
+  distro: Distro;
+  /** systemd: the container gets its own cgroup2 view on /sys/fs/cgroup (unified mode). */
+  init_type: InitType;
   init: string[]; // argv of the container's init
   halt_signal: string; // sent to init by stop
   reboot_signal: string; // sent to init by restart
@@ -35,10 +45,42 @@ export interface Profile {
   params: Record<string, unknown>;
 }
 
-// Keys each build type accepts besides `type`. Adding a builder = adding an entry, e.g.
-// debootstrap: { fields: { suite: ..., variant: ..., include: ... }, required: ['suite'] }.
+const SUITE_RE = /^[a-z][a-z0-9-]*$/;
+const PKG_RE = /^[a-z0-9][a-z0-9+.-]+$/; // Debian policy 5.6.1
+const UNIT_RE = /^[A-Za-z0-9:_.@\\-]+\.(service|socket|mount|automount|timer|path|target|slice|scope|swap|device)$/;
+
+function matching(re: RegExp, what: string) {
+  return (v: unknown, key: string): string => {
+    const s = toStr(v, key);
+    if (!re.test(s)) throw new VzError('INVALID', `invalid ${what} ${JSON.stringify(s)}`);
+    return s;
+  };
+}
+const listOf = (check: (v: unknown, key: string) => string, key: string) => (v: unknown) => toStringList(v, key).map((item) => check(item, key));
+
+// Keys each build type accepts besides `type`. Adding a builder = adding an entry.
 const BUILDERS: Record<string, { fields: FieldParsers; required: string[] }> = {
   busybox: { fields: {}, required: [] },
+  debootstrap: {
+    fields: {
+      suite: (v) => matching(SUITE_RE, 'suite')(v, 'suite'),
+      variant: (v) => {
+        const s = toStr(v, 'variant');
+        if (!['minbase', 'buildd', 'fakechroot', '-'].includes(s)) throw new VzError('INVALID', `invalid variant ${JSON.stringify(s)} (minbase, buildd, fakechroot or -)`);
+        return s;
+      },
+      mirror: (v) => {
+        const s = toStr(v, 'mirror');
+        if (!/^(https?|file):\/\/\S+$/.test(s)) throw new VzError('INVALID', `invalid mirror ${JSON.stringify(s)}: an http(s):// or file:// URL`);
+        return s;
+      },
+      components: listOf(matching(SUITE_RE, 'component'), 'components'),
+      packages: listOf(matching(PKG_RE, 'package name'), 'packages'),
+      mask: listOf(matching(UNIT_RE, 'systemd unit name'), 'mask'),
+      post_install: (v) => toStringList(Array.isArray(v) ? v : [v], 'post_install'),
+    },
+    required: ['suite'],
+  },
 };
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
@@ -105,6 +147,16 @@ export function loadOsTemplate(dir: string, name: string): OsTemplate {
   const t = readFields(doc, doc.data, {
     description: (v) => toStr(v, 'description'),
     build: (v) => readBuild(doc, v),
+    distro: (v) => {
+      const d = toStr(v, 'distro');
+      if (!(DISTROS as readonly string[]).includes(d)) throw new VzError('INVALID', `unknown distro ${JSON.stringify(d)} (known: ${DISTROS.join(', ')})`);
+      return d;
+    },
+    init_type: (v) => {
+      const d = toStr(v, 'init_type');
+      if (!(INIT_TYPES as readonly string[]).includes(d)) throw new VzError('INVALID', `unknown init_type ${JSON.stringify(d)} (known: ${INIT_TYPES.join(', ')})`);
+      return d;
+    },
     init: readInit,
     halt_signal: (v) => parseSignal(v, 'halt_signal'),
     reboot_signal: (v) => parseSignal(v, 'reboot_signal'),
@@ -117,6 +169,8 @@ export function loadOsTemplate(dir: string, name: string): OsTemplate {
     file: doc.file,
     description: (t.description as string | undefined) ?? '',
     build: t.build as BuildSpec,
+    distro: (t.distro as Distro | undefined) ?? 'busybox',
+    init_type: (t.init_type as InitType | undefined) ?? 'busybox',
     init: (t.init as string[] | undefined) ?? ['/sbin/init'],
     // LXC's defaults: what sysvinit and systemd treat as "power failure -> shut down" and ctrl-alt-del.
     halt_signal: (t.halt_signal as string | undefined) ?? 'SIGPWR',

@@ -11,18 +11,22 @@ import { getStorageDriver, type StorageDriver, type StorageTarget } from '../sto
 import { ctPaths, type CtPaths } from './paths.js';
 
 export type Progress = (msg: string) => void;
+/** Long work (a template build): a fraction done, when known, and what it is doing now. */
+export type Status = (fraction: number | undefined, label: string) => void;
 
 export class Context {
   readonly cfg: GlobalConfig;
   readonly progress: Progress;
   /** Something the admin should know that does not stop the operation (stderr, even with -q). */
   readonly warn: Progress;
+  readonly status: Status;
   private dbHandle?: StateDb;
   private readHandle?: StateDb;
 
-  constructor(opts: { cfg?: GlobalConfig; progress?: Progress; warn?: Progress } = {}) {
+  constructor(opts: { cfg?: GlobalConfig; progress?: Progress; warn?: Progress; status?: Status } = {}) {
     this.cfg = opts.cfg ?? loadGlobalConfig();
     this.progress = opts.progress ?? (() => {});
+    this.status = opts.status ?? (() => {});
     this.warn = opts.warn ?? ((msg) => fs.writeSync(2, `vzkit: warning: ${msg}\n`));
   }
 

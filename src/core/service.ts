@@ -2,7 +2,7 @@
  * ContainerService: the one object the CLI verbs talk to. Each operation lives in core/ops/ as a
  * small module; this class only binds them to a Context.
  */
-import { Context, type Progress } from './context.js';
+import { Context, type Progress, type Status } from './context.js';
 import { resolveCtid } from './resolve.js';
 import { createContainer, type CreateRequest } from './ops/create.js';
 import { startContainer } from './ops/start.js';
@@ -20,8 +20,8 @@ import { requireContainer } from './resolve.js';
 export class ContainerService {
   readonly ctx: Context;
 
-  constructor(opts: { progress?: Progress; ctx?: Context } = {}) {
-    this.ctx = opts.ctx ?? new Context({ progress: opts.progress });
+  constructor(opts: { progress?: Progress; status?: Status; ctx?: Context } = {}) {
+    this.ctx = opts.ctx ?? new Context({ progress: opts.progress, status: opts.status });
   }
 
   resolve(arg: string): number {

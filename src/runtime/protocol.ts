@@ -49,6 +49,10 @@ export interface SpawnConfig {
   sysinfo_cgver?: 1 | 2;
   /** Where the monitor writes the container's load averages every 5 s (with sysinfo_memcg). */
   loadavg_file?: string;
+  /** "cgroup2": the container's own cgroup2 view on /sys/fs/cgroup (systemd). */
+  cgroup_mount?: 'cgroup2';
+  /** What the monitor runs after a reboot from inside (init killed by SIGHUP). */
+  on_reboot?: string[];
   tty_gid: number;
   root_uid: number;
   root_gid: number;

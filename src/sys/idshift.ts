@@ -17,10 +17,15 @@ export function shiftTree(root: string, base: number, size: number, from = 0): v
     if (!st.isSymbolicLink() && st.mode & 0o6000) fs.chmodSync(p, st.mode & 0o7777);
   };
   shift(root, fs.lstatSync(root));
+  const linked = new Set<number>(); // hard links: one inode, shifted once
   const walk = (dir: string) => {
     for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, ent.name);
       const st = fs.lstatSync(p);
+      if (st.nlink > 1 && !st.isDirectory()) {
+        if (linked.has(st.ino)) continue;
+        linked.add(st.ino);
+      }
       shift(p, st);
       if (st.isDirectory()) walk(p);
     }

@@ -8,18 +8,36 @@ import { childProcess } from '../sys/childproc.js';
 import { lockFile } from '../sys/lock.js';
 import { VzError, systemError } from '../core/errors.js';
 import { buildBusybox } from './busybox.js';
+import { buildDebootstrap, type BuildStatus, type DebootstrapSpec } from './debootstrap.js';
+import type { BuildSpec } from '../config/templates.js';
+import { mountsUnder, umount } from '../sys/mounts.js';
 
 export interface TemplateBuildSpec {
   name: string;
-  build: { type: string; [k: string]: unknown };
+  build: BuildSpec;
 }
 
-const BUILDERS: Record<string, (dest: string, spec: TemplateBuildSpec) => void> = {
+type Builder = (dest: string, spec: TemplateBuildSpec, cacheDir: string, status: BuildStatus) => void | Promise<void>;
+
+const BUILDERS: Record<string, Builder> = {
   busybox: (dest) => buildBusybox(dest),
+  // Downloaded packages are kept beside the caches: a rebuild (or another suite) reuses them.
+  debootstrap: (dest, spec, cacheDir, status) => buildDebootstrap(dest, spec.build as DebootstrapSpec, path.join(cacheDir, '.debs'), status),
 };
 
+/** Whether the template's cache is built and complete. */
+export function isTemplateCached(cacheDir: string, name: string): boolean {
+  return fs.existsSync(path.join(cacheDir, name, '.vzkit-complete'));
+}
+
+/** Removes a tree that a killed build or create left, never crossing into a mount inside it. */
+export function removeTree(dir: string): void {
+  for (const m of mountsUnder(dir)) umount(m, true);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** Returns the cached tree for the template, building it first when missing. */
-export function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec): string {
+export async function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec, status: BuildStatus = () => {}): Promise<string> {
   const dest = path.join(cacheDir, spec.name);
   if (fs.existsSync(path.join(dest, '.vzkit-complete'))) return dest;
   const builder = BUILDERS[spec.build.type];
@@ -29,15 +47,15 @@ export function ensureTemplateCache(cacheDir: string, spec: TemplateBuildSpec): 
   try {
     if (fs.existsSync(path.join(dest, '.vzkit-complete'))) return dest; // built while we waited
     const tmp = `${dest}.building`;
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.rmSync(dest, { recursive: true, force: true });
+    removeTree(tmp);
+    removeTree(dest);
     fs.mkdirSync(tmp, { mode: 0o755 });
     try {
-      builder(tmp, spec);
+      await builder(tmp, spec, cacheDir, status);
       fs.writeFileSync(path.join(tmp, '.vzkit-complete'), `${new Date().toISOString()}\n`);
       fs.renameSync(tmp, dest);
     } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      removeTree(tmp);
       if (e instanceof VzError) throw e;
       throw systemError(`cannot build template ${spec.name}`, e, { code: 'BAD_TEMPLATE' });
     }

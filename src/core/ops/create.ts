@@ -6,7 +6,7 @@ import { withRevert } from '../reverter.js';
 import { VzError } from '../errors.js';
 import { loadOsTemplate, loadProfile } from '../../config/templates.js';
 import { parseParams } from '../../config/params.js';
-import { ensureTemplateCache, copyTemplate } from '../../template/cache.js';
+import { ensureTemplateCache, copyTemplate, isTemplateCached } from '../../template/cache.js';
 import { shiftTree } from '../../sys/idshift.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { ContainerRow } from '../../state/types.js';
@@ -34,6 +34,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   // What start needs from the template is copied in: a container must not depend on a
   // template file that may be edited or removed later.
   params._init = tmpl.init;
+  params._init_type = tmpl.init_type;
+  params._distro = tmpl.distro;
   params._halt_signal = tmpl.halt_signal;
   params._reboot_signal = tmpl.reboot_signal;
   if (params.stop_timeout === undefined && tmpl.stop_timeout !== undefined) params.stop_timeout = tmpl.stop_timeout;
@@ -73,10 +75,10 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         state: 'creating',
       });
       undo.add('remove the container record', () => void db.deleteContainer(ctid));
-      if (!fs.existsSync(`${ctx.cfg.paths.cache}/${req.ostemplate}/.vzkit-complete`)) {
+      if (!isTemplateCached(ctx.cfg.paths.cache, req.ostemplate)) {
         ctx.progress(`Creating OS template cache ${req.ostemplate}`);
       }
-      const cache = ensureTemplateCache(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build });
+      const cache = await ensureTemplateCache(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build }, ctx.status);
       ctx.progress(`Creating container private area (${req.ostemplate})`);
       undo.add('remove the private area', () => storage.destroy(t));
       storage.create(t, (dir) => {

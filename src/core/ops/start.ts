@@ -8,7 +8,8 @@ import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
 import { startWithHelper } from '../../runtime/spawn.js';
-import { helperPath } from '../install.js';
+import { helperPath, packageRoot } from '../install.js';
+import path from 'node:path';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { SpawnConfig } from '../../runtime/protocol.js';
 import type { StartResult } from '../../runtime/spawn.js';
@@ -87,6 +88,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       ...(memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
       ...(memcg ? { loadavg_file: p.loadavg } : {}),
       devnode_dir: devnodeDir,
+      ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
+      // `reboot` inside: the monitor starts the container again through vzctl (same env).
+      on_reboot: [process.execPath, path.join(packageRoot(), 'dist', 'vzctl'), 'start', String(ctid)],
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,
       root_gid: row.uidBase,
