@@ -51,6 +51,7 @@ export const FIELDS: Record<string, Field> = {
   diskinodes: { header: 'DQINODES', get: (e) => e.disk?.inodes.usage ?? null, right: true, disk: true },
   'diskinodes.h': { header: 'DQINODES.H', get: (e) => e.disk?.inodes.hard ?? null, right: true, disk: true },
   layout: { header: 'LAYOUT', get: (e) => e.layout },
+  ip: { header: 'IP_ADDR', get: (e) => (e.ip.length ? e.ip.join(' ') : '-') },
   cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },
 };
 

@@ -14,6 +14,9 @@ import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams, type SoftHard } from '../../config/limits.js';
 import { applyDiskLimit, applyInodeLimit } from '../disk.js';
 import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
+import { withRevert } from '../reverter.js';
+import { refreshHosts, setNet } from '../net.js';
+import { NET_KEYS, pickDelta } from '../../net/config.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
@@ -48,11 +51,27 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);
       devnodeRules(params.devnodes as Record<string, string>, ctid);
     }
+    const netDelta = pickDelta(params);
+    for (const k of NET_KEYS) delete params[k];
+    const t = ctx.target(ctid);
+    const mounted = ctx.storage(ctid).isMounted(t);
+    const owner = { uid: row.uidBase, gid: row.uidBase };
+    return withRevert(async (undo) => {
+    const applied: string[] = [];
+    if (netDelta) {
+      // First: a refused address (78) or a failed live change leaves everything else untouched,
+      // and a later failure takes the network change back.
+      const hostname = (params.hostname as string | undefined) ?? (stored.hostname as string | undefined);
+      const res = setNet(ctx, ctid, netDelta as Record<string, unknown>, {
+        save, initPid: probe.running ? probe.initPid : undefined, stored, hostname, root: mounted ? t.mountPath : undefined, owner,
+      }, undo);
+      if (res.applied) applied.push(...Object.keys(netDelta));
+      if (save) Object.assign(params, res.store);
+    }
     const byApplier = (name: string) => Object.fromEntries(Object.entries(params).filter(([k]) => paramByKey(k)?.liveApply === name));
     const limits = byApplier('cgroup');
     // Checked even for a stopped container, so that what is stored can be applied at start.
     if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
-    const applied: string[] = [];
     if (params.diskinodes) applyInodeLimit(ctx, ctid, params.diskinodes as SoftHard);
     if (params.diskspace) {
       // The disk limit lives with the private area, running or not: an image is resized.
@@ -81,9 +100,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
         }
       }
     }
+    if ('hostname' in params && mounted && (probe.running || save)) {
+      refreshHosts(ctx, ctid, t.mountPath, params.hostname as string, probe.running, stored, owner);
+    }
     if (save) {
-      const t = ctx.target(ctid);
-      if ('hostname' in params && ctx.storage(ctid).isMounted(t)) {
+      if ('hostname' in params && mounted) {
         // Also in the container's own files now (through openat2, never following its symlinks);
         // a stopped container gets it at its next start, which writes /etc/hostname anyway.
         writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
@@ -96,5 +117,6 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       ctx.progress('Saved parameters for container');
     }
     return { applied, saved: save };
+    });
   });
 }
