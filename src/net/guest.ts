@@ -76,7 +76,10 @@ function openRegular(root: string, rel: string, flags: number): number | undefin
   try {
     fd = openInRoot(root, rel, flags | fs.constants.O_NONBLOCK, 0o644);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(flags & fs.constants.O_CREAT)) return undefined;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !(flags & fs.constants.O_CREAT)) return undefined;
+    // O_WRONLY|O_NONBLOCK on a FIFO without a reader.
+    if (code === 'ENXIO') throw new VzError('SYSTEM', `/${rel} in the container is not a regular file: not written`);
     throw new VzError('SYSTEM', `cannot open /${rel} in the container: ${(e as Error).message}`);
   }
   if (!fs.fstatSync(fd).isFile()) {

@@ -33,7 +33,8 @@ function readConnected(): Connected[] {
       if (f.length < 8) continue;
       const flags = parseInt(f[3]!, 16);
       const mask = Buffer.from(f[7]!, 'hex').reverse(); // little-endian hosts
-      if (flags & 0x2 || mask.readUInt32BE(0) === 0) continue; // via a gateway, or default
+      // via a gateway (RTF_GATEWAY), unreachable/blackhole (RTF_REJECT, dev "*"), or default
+      if (flags & 0x2 || flags & 0x200 || f[0] === '*' || mask.readUInt32BE(0) === 0) continue;
       const plen = mask.reduce((n, b) => n + ((b >>> 0).toString(2).match(/1/g)?.length ?? 0), 0);
       if (plen >= 32) continue;
       out.push({ dev: f[0]!, family: 4, net: BigInt(Buffer.from(f[1]!, 'hex').reverse().readUInt32BE(0)), plen });
@@ -47,7 +48,7 @@ function readConnected(): Connected[] {
       if (f.length < 10) continue;
       const plen = parseInt(f[1]!, 16);
       const flags = parseInt(f[8]!, 16);
-      if (plen === 0 || plen >= 128 || flags & 0x2 || flags & 0x80000000 || f[9] === 'lo' || !/^0+$/.test(f[4]!)) continue;
+      if (plen === 0 || plen >= 128 || flags & 0x2 || flags & 0x200 || flags & 0x80000000 || f[9] === 'lo' || !/^0+$/.test(f[4]!)) continue;
       out.push({ dev: f[9]!, family: 6, net: BigInt('0x' + f[0]), plen });
     }
   } catch {

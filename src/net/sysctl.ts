@@ -48,5 +48,8 @@ export function enableProxyNdp(ifname: string): void {
 /** Whether a host device forwards what it receives (needed for its proxy ARP/NDP to reach a container). */
 export function forwards(ifname: string, family: 4 | 6): boolean {
   if (family === 4) return read(`/proc/sys/net/ipv4/conf/${ifname}/forwarding`) === '1';
-  return read('/proc/sys/net/ipv6/conf/all/forwarding') === '1' || read(`/proc/sys/net/ipv6/conf/${ifname}/force_forwarding`) === '1';
+  // The kernel answers a proxy NDP entry only on an interface with forwarding set, and forwards
+  // what it receives only with the global switch or force_forwarding (6.17+).
+  if (read('/proc/sys/net/ipv6/conf/all/forwarding') === '1') return true;
+  return read(`/proc/sys/net/ipv6/conf/${ifname}/forwarding`) === '1' && read(`/proc/sys/net/ipv6/conf/${ifname}/force_forwarding`) === '1';
 }
