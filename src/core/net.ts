@@ -60,9 +60,12 @@ function saveLive(ctx: Context, ctid: number, live: LiveNet, downFor: NetConfig[
   writeAtomic(f.live, JSON.stringify(live));
 }
 
-/** The monitor's poststop: removes the host side when the container ends, however it ends. */
+/**
+ * The monitor's poststop: removes the host side when the container ends, however it ends, then
+ * the file, so the stop that waited for the monitor has no second exec to make.
+ */
 export function netPoststop(ctx: Context, ctid: number): string[] {
-  return [ipCmd(), '-force', '-batch', files(ctx, ctid).down];
+  return ['/bin/sh', '-c', `${ipCmd()} -force -batch "$1"; rm -f -- "$1"`, 'vzkit-netdown', files(ctx, ctid).down];
 }
 
 /** The addresses a container has now: the live ones while it runs, else the stored ones. */

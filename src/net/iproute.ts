@@ -41,7 +41,9 @@ export function ipBatch(cmds: string[], o: BatchOptions): { ok: boolean; stderr:
   }
   const ipArgs = [...(o.force ? ['-force'] : []), '-batch', '-'];
   const [file, args] = o.netnsPid === undefined ? [ipCmd(), ipArgs] : [nsenterCmd(), [`--net=/proc/${o.netnsPid}/ns/net`, ipCmd(), ...ipArgs]];
+  const t0 = performance.now();
   const r = childProcess().spawnSync(file, args, { input: cmds.join('\n') + '\n', encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  if (process.env.VZKIT_TIMING) process.stderr.write(`net: ${o.what}: ${cmds.length} commands in ${(performance.now() - t0).toFixed(2)} ms\n`);
   const stderr = r.stderr ?? '';
   const ok = r.status === 0;
   if (!ok && !o.force) {
