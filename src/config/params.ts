@@ -8,6 +8,7 @@ import { parseCtName, parseHostname } from './names.js';
 import { show, toBool, toInt, toStr } from './values.js';
 import * as L from './limits.js';
 import * as N from '../net/params.js';
+import { parseRate } from '../net/rate.js';
 
 export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
 export type ParamWhere = 'create' | 'set' | 'profile';
@@ -114,6 +115,7 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'netif_del', flag: 'netif_del', type: 'list', describe: 'Remove a bridged interface (IFNAME or all)', where: ['set'], liveApply: 'net', parse: N.parseNetifDel },
   { key: 'ifname', flag: 'ifname', type: 'string', describe: 'The bridged interface that --ipadd, --ipdel, --gw and --gw6 apply to', where: CT, liveApply: 'net', parse: N.parseIfname },
   { key: 'gateway', flag: 'gw', type: 'string', describe: 'IPv4 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(4) },
+  { key: 'rate', flag: 'rate', type: 'int', unit: 'bits/s', describe: 'Bandwidth limit of each interface, each direction, e.g. 100M (unlimited removes it)', where: ALL, liveApply: 'net', parse: parseRate },
   { key: 'gateway6', flag: 'gw6', type: 'string', describe: 'IPv6 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(6) },
 ];
 

@@ -12,13 +12,15 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
 import { VzError } from './errors.js';
-import { allAddresses, applyDelta, emptyNet, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
+import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
 import { neighbourResolver } from '../net/neighbour.js';
 import { enableForwarding, enableProxyNdp, forwards, ipv6Enabled } from '../net/sysctl.js';
 import { writeGuestFiles } from '../net/guest.js';
 import type { IpAddr } from '../net/addr.js';
+import { applyRate } from '../net/rate.js';
+import { hostIfname } from '../net/ifname.js';
 
 interface LiveNet {
   cfg: NetConfig;
@@ -78,7 +80,7 @@ export function currentAddresses(ctx: Context, ctid: number, running: boolean, p
 export function netConfigForCreate(ctx: Context, ctid: number, params: Record<string, unknown>): NetConfig {
   const delta = pickDelta(params);
   const cfg = delta ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
-  for (const k of ['ip_address', 'netif', 'ipdel', 'netif_del', 'ifname', 'gateway', 'gateway6', 'nameserver', 'searchdomain']) delete params[k];
+  for (const k of NET_KEYS) delete params[k];
   Object.assign(params, stripUndefined(netToParams(cfg)));
   checkHostNames(cfg, ctx, ctid);
   return cfg;
@@ -136,6 +138,10 @@ function runPlan(ctx: Context, ctid: number, pid: number, before: NetConfig, aft
     }
   }
   ipBatch(cmds.ct, { what: 'network setup in the container', ctid, netnsPid: pid, force });
+  // The limit on every host end: all of them when it changed, else the new ones.
+  const rateChanged = (before.rate ?? null) !== (after.rate ?? null);
+  const hostIfs = rateChanged ? ifaces(after, ids(ctx, ctid)).map((i) => i.host_ifname) : cmds.newHostIfs.map((i) => i.name);
+  if (after.rate != null || rateChanged) applyRate(hostIfs, hostIfname(ctx.cfg.node, ctid, 'ifb'), after.rate ?? null, ctid);
   // Only what is configured now is remembered.
   const keep = new Set(after.routed.map((a) => parseAddrOf(a).addr));
   for (const k of Object.keys(live.proxies)) if (!keep.has(k)) delete live.proxies[k];

@@ -28,10 +28,12 @@ export interface NetConfig {
   netifs: NetIf[];
   nameserver?: string[] | 'inherit';
   searchdomain?: string[];
+  /** Bandwidth limit in bits/s on each interface, each direction (null/undefined: none). */
+  rate?: number | null;
 }
 
 /** The parameter keys that belong to networking (stored ones and changes). */
-export const NET_KEYS = ['ip_address', 'ipdel', 'netif', 'netif_del', 'ifname', 'gateway', 'gateway6', 'nameserver', 'searchdomain'] as const;
+export const NET_KEYS = ['ip_address', 'ipdel', 'netif', 'netif_del', 'ifname', 'gateway', 'gateway6', 'nameserver', 'searchdomain', 'rate'] as const;
 
 export interface NetDelta {
   ip_address?: string[];
@@ -43,6 +45,7 @@ export interface NetDelta {
   gateway6?: string | null;
   nameserver?: string[] | 'inherit';
   searchdomain?: string[];
+  rate?: number | null;
 }
 
 export const ROUTED_IFNAME = 'venet0';
@@ -57,6 +60,7 @@ export function netFromParams(p: Record<string, unknown>): NetConfig {
     netifs: (p.netif as NetIf[] | undefined) ?? [],
     nameserver: p.nameserver as string[] | 'inherit' | undefined,
     searchdomain: p.searchdomain as string[] | undefined,
+    ...(p.rate != null ? { rate: p.rate as number } : {}),
   };
 }
 
@@ -67,6 +71,7 @@ export function netToParams(c: NetConfig): Record<string, unknown> {
     netif: c.netifs.length ? c.netifs : undefined,
     nameserver: c.nameserver,
     searchdomain: c.searchdomain,
+    rate: c.rate ?? undefined,
   };
 }
 
@@ -160,6 +165,10 @@ export function applyDelta(before: NetConfig, d: NetDelta, ids: { node: string; 
   }
   if (d.nameserver !== undefined) c.nameserver = d.nameserver;
   if (d.searchdomain !== undefined) c.searchdomain = d.searchdomain;
+  if (d.rate !== undefined) {
+    if (d.rate === null) delete c.rate;
+    else c.rate = d.rate;
+  }
   return c;
 }
 

@@ -20,11 +20,12 @@ export function checkIfname(raw: string, what: string): string {
 
 /**
  * The host end of a container's interface: "<node>-<ctid>" for the routed (venet) pair and
- * "<node>-<ctid>.<n>" for bridged ones, so that two nodes never collide. Names that would be too
+ * "<node>-<ctid>.<n>" for bridged ones ("<node>-<ctid>.i" for its ifb device), so that two nodes never collide. Names that would be too
  * long become "<node>-<hash>" (stable for the same node, CTID and n).
  */
-export function hostIfname(node: string, ctid: number, n: number | 'routed'): string {
-  const plain = n === 'routed' ? `${node}-${ctid}` : `${node}-${ctid}.${n}`;
+export function hostIfname(node: string, ctid: number, n: number | 'routed' | 'ifb'): string {
+  // 'ifb': the container's ifb device, where what it sends is shaped (--rate).
+  const plain = n === 'routed' ? `${node}-${ctid}` : n === 'ifb' ? `${node}-${ctid}.i` : `${node}-${ctid}.${n}`;
   if (plain.length < IFNAMSIZ) return plain;
   const room = IFNAMSIZ - 1 - node.length - 1;
   const h = createHash('sha256').update(`${ctid}\0${n}`).digest('hex');

@@ -157,5 +157,7 @@ export function netdown(c: NetConfig, ids: { node: string; ctid: number }, neigh
     out.push(`link del dev ${i.host_ifname}`);
     if (i.routed) for (const a of i.ip.map((x) => parseIp(x))) for (const dev of neigh(a)) out.push(`neigh del proxy ${a.addr} dev ${dev}`);
   }
+  // The ifb device of --rate lives in the host's namespace: it does not go with the container.
+  if (c.rate != null) out.push(`link del dev ${hostIfname(ids.node, ids.ctid, 'ifb')}`);
   return out;
 }

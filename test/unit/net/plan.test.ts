@@ -3,6 +3,7 @@ import { applyDelta, emptyNet } from '../../../src/net/config.js';
 import { diff, netdown } from '../../../src/net/plan.js';
 import { hostsContent, resolvContent } from '../../../src/net/guest.js';
 import { stableMac } from '../../../src/net/mac.js';
+import { parseRate, rateCommands } from '../../../src/net/rate.js';
 
 const ids = { node: 'vz', ctid: 101 };
 const lan = () => ['eth0'];
@@ -73,5 +74,29 @@ describe('guest files', () => {
     expect(resolvContent({ ...emptyNet(), nameserver: ['198.18.0.53'], searchdomain: ['a.test', 'b.test'] })).toBe(
       '# vzkit: written by vzctl set --nameserver/--searchdomain\nsearch a.test b.test\nnameserver 198.18.0.53\n',
     );
+  });
+});
+
+describe('--rate', () => {
+  it('parses bits per second', () => {
+    expect(parseRate('100M')).toBe(100_000_000);
+    expect(parseRate('1.5g')).toBe(1_500_000_000);
+    expect(parseRate('512kbit')).toBe(512_000);
+    expect(parseRate('unlimited')).toBeNull();
+    expect(parseRate('0')).toBeNull();
+    expect(() => parseRate('fast')).toThrow(/invalid rate "fast"/);
+    expect(() => parseRate('1k')).toThrow(/at least 8k/);
+  });
+
+  it('shapes each host end and, through the ifb, what the container sends; none removes it', () => {
+    expect(rateCommands(['vz-101'], 'vz-101.i', 8_000_000)).toEqual([
+      'qdisc replace dev vz-101 root tbf rate 8000000bit burst 65536 latency 50ms',
+      'qdisc replace dev vz-101 ingress',
+      'filter replace dev vz-101 parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev vz-101.i',
+      'qdisc replace dev vz-101.i root tbf rate 8000000bit burst 65536 latency 50ms',
+    ]);
+    expect(rateCommands(['vz-101'], 'vz-101.i', null)).toEqual(['qdisc del dev vz-101 root', 'qdisc del dev vz-101 ingress']);
+    const c = applyDelta(emptyNet(), { ip_address: ['198.18.0.1'], rate: 8_000_000 }, ids);
+    expect(netdown(c, ids, () => [])).toEqual(['link del dev vz-101', 'link del dev vz-101.i']);
   });
 });
