@@ -34,7 +34,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		snprintf(err, errlen, "expected a config message");
 		goto bad;
 	}
-	cfg->env = cfg->rmdirs = cfg->umounts = cfg->bind_src = cfg->bind_dst = cfg->devnodes = empty_list;
+	cfg->env = cfg->rmdirs = cfg->umounts = cfg->poststop = cfg->bind_src = cfg->bind_dst = cfg->devnodes = empty_list;
 	struct field fields[] = {
 		{ "rootfs", JT_STR, true, &cfg->rootfs },
 		{ "hostname", JT_STR, false, &cfg->hostname },
@@ -48,6 +48,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "statusfile", JT_STR, true, &cfg->statusfile },
 		{ "rmdirs", JT_ARR, false, &cfg->rmdirs },
 		{ "umounts", JT_ARR, false, &cfg->umounts },
+		{ "poststop", JT_ARR, false, &cfg->poststop },
 		{ "bind_src", JT_ARR, false, &cfg->bind_src },
 		{ "bind_dst", JT_ARR, false, &cfg->bind_dst },
 		{ "devnodes", JT_ARR, false, &cfg->devnodes },
@@ -105,6 +106,10 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 			snprintf(err, errlen, "config: bad devnode \"%s\"", d);
 			goto bad;
 		}
+	}
+	if (cfg->poststop[0] && cfg->poststop[0][0] != '/') {
+		snprintf(err, errlen, "config: \"poststop\" must start with an absolute path");
+		goto bad;
 	}
 	if (cfg->rootfs[0] != '/') {
 		snprintf(err, errlen, "config: \"rootfs\" must be an absolute path");

@@ -16,6 +16,7 @@ struct config {
 	char **init, **env;
 	const char *console_log, *socket, *pidfile, *statusfile;
 	char **rmdirs, **umounts;
+	char **poststop; /* argv run after init has ended (host network cleanup), or empty */
 	char **bind_src, **bind_dst; /* host files bind-mounted over paths inside (LXCFS) */
 	char **devnodes; /* names under /dev, bind-mounted from devnode_dir/NAME */
 	const char *devnode_dir;

@@ -300,6 +300,42 @@ static bool rm_subdirs(struct rmtree *rt, int dir, int depth)
 	return ok;
 }
 
+/* The poststop command: host-side state that does not die with the container's namespaces
+ * (proxy neighbour entries on the host's own interfaces, a veth the kernel frees lazily). */
+static void run_poststop(char **argv)
+{
+	if (!argv[0])
+		return;
+	pid_t pid = fork();
+	if (pid < 0) {
+		warn_("fork for poststop");
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks them for its signalfd */
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		alarm(10); /* SIGALRM's default action ends a hung command */
+		execv(argv[0], argv);
+		warn_("exec %s", argv[0]);
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			warn_("waitpid poststop");
+			return;
+		}
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		warnx_("poststop %s ended with status 0x%x", argv[0], st);
+}
+
 void teardown(struct start_ctx *ctx)
 {
 	const struct config *c = &ctx->cfg;
@@ -327,6 +363,7 @@ void teardown(struct start_ctx *ctx)
 	for (char **u = c->umounts; *u; u++)
 		if (umount2(*u, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
 			warn_("umount %s", *u);
+	run_poststop(c->poststop);
 	if (ctx->own_socket && unlink(c->socket) < 0 && errno != ENOENT)
 		warn_("unlink %s", c->socket);
 	if (ctx->own_sictl && unlink(ctx->sictl_path) < 0 && errno != ENOENT)

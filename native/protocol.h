@@ -41,6 +41,11 @@
  *                 up to 2 s in all while the kernel tears down the pid namespace; what cannot be
  *                 removed is logged and left
  *   umounts       array: host mount points the monitor detaches after init has ended
+ *   poststop      optional array: argv (absolute path first) of a host command the monitor runs
+ *                 after init has ended and the umounts are done, before it removes its pidfile
+ *                 (vzkit: /bin/sh running "ip -force -batch run/CTID.netdown", which removes host
+ *                 interfaces and proxy neighbour entries, then removing that file). stdin and stdout on /dev/null, stderr the monitor
+ *                 log, signals unblocked; killed after 10 s. A failure is logged, not fatal.
  *   bind_src, bind_dst   arrays: host files bind-mounted over the same-index path inside (LXCFS)
  *   devnodes      array: names under /dev, bind-mounted from devnode_dir/NAME
  *   devnode_dir   host dir holding the devnodes

@@ -17,7 +17,8 @@ export function paramsFromArgs(args: Record<string, unknown>, where: ParamWhere)
   for (const p of PARAMS) {
     if (!p.where.includes(where)) continue;
     const v = args[p.flag];
-    if (v !== undefined) out[p.key] = Array.isArray(v) ? v[v.length - 1] : v;
+    // A repeated list flag (--ipadd A --ipadd B) keeps every value; others: the last one wins.
+    if (v !== undefined) out[p.key] = Array.isArray(v) && p.type !== 'list' ? v[v.length - 1] : v;
   }
   return out;
 }

@@ -8,9 +8,11 @@ import { packageRoot } from '../core/install.js';
 import { VzError } from '../core/errors.js';
 import { configError, readFields } from './fields.js';
 import { paramByKey } from './params.js';
-import { toInt, toMapping, toStr } from './values.js';
+import { toInt, toMapping, toStr, toStringList } from './values.js';
 import { loadYamlFile } from './yamlfile.js';
 import type { YamlDoc } from './yamlfile.js';
+import type { NeighbourDevs } from '../net/neighbour.js';
+import { checkIfname } from '../net/ifname.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/vzkit/vzkit.yaml';
 
@@ -27,6 +29,8 @@ export interface GlobalConfig {
   idmap: IdmapPool;
   stop_timeout: number;
   templates_dir: string;
+  /** Host devices that answer ARP/NDP for routed addresses (vzctl's NEIGHBOUR_DEVS). */
+  neighbour_devs: NeighbourDevs;
   paths: {
     db: string;
     private: string; // container private areas
@@ -88,6 +92,11 @@ function readIdmap(doc: YamlDoc, raw: unknown): IdmapPool {
   return pool;
 }
 
+function parseNeighbourDevs(raw: unknown): NeighbourDevs {
+  if (raw === 'detect' || raw === 'none') return raw;
+  return toStringList(raw, 'neighbour_devs').map((d) => checkIfname(d, 'neighbour_devs device'));
+}
+
 export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalConfig {
   const explicit = env.VZKIT_CONFIG || undefined;
   const file = explicit ?? DEFAULT_CONFIG_FILE;
@@ -102,6 +111,7 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       stop_timeout: (v) => paramByKey('stop_timeout')!.parse(v),
       templates_dir: absPath('templates_dir'),
       template_cache: absPath('template_cache'),
+      neighbour_devs: parseNeighbourDevs,
     });
   }
   const root = (raw.root as string | undefined) ?? DEFAULTS.root;
@@ -112,6 +122,7 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
     idmap: (raw.idmap as IdmapPool | undefined) ?? { ...DEFAULTS.idmap },
     stop_timeout: (raw.stop_timeout as number | undefined) ?? DEFAULTS.stop_timeout,
     templates_dir: (raw.templates_dir as string | undefined) ?? defaultTemplatesDir(env),
+    neighbour_devs: (raw.neighbour_devs as NeighbourDevs | undefined) ?? 'detect',
     paths: {
       db: path.join(root, 'vzkit.db'),
       private: path.join(root, 'private'),

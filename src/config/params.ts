@@ -7,6 +7,8 @@ import { VzError } from '../core/errors.js';
 import { parseCtName, parseHostname } from './names.js';
 import { show, toBool, toInt, toStr } from './values.js';
 import * as L from './limits.js';
+import * as N from '../net/params.js';
+import { parseRate } from '../net/rate.js';
 
 export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
 export type ParamWhere = 'create' | 'set' | 'profile';
@@ -104,6 +106,18 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'quotatime', flag: 'quotatime', type: 'int', unit: 'seconds', describe: 'Grace period of the soft disk limits: how long usage may stay above them (dir layout; per node file system)', where: ALL, liveApply: 'disk', parse: L.parseQuotaTime },
   { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes },
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
+  // Networking (src/net). liveApply 'net': a running container gets the change at once.
+  // ip_address and netif are stored as the whole list; the flags add to it (ipdel, netif_del remove).
+  { key: 'ip_address', flag: 'ipadd', type: 'list', describe: 'Add IP addresses ADDR[/PREFIX] (repeatable): routed (venet0), or on the bridged interface named by --ifname', where: CT, liveApply: 'net', parse: N.parseIpAdd },
+  { key: 'ipdel', flag: 'ipdel', type: 'list', describe: 'Remove IP addresses (ADDR or all): routed, or of the interface named by --ifname', where: ['set'], liveApply: 'net', parse: N.parseIpDel },
+  { key: 'nameserver', flag: 'nameserver', type: 'list', describe: 'DNS servers for /etc/resolv.conf (repeatable), or inherit (the host\'s)', where: ALL, liveApply: 'net', parse: N.parseNameserver },
+  { key: 'searchdomain', flag: 'searchdomain', type: 'list', describe: 'DNS search domains for /etc/resolv.conf', where: ALL, liveApply: 'net', parse: N.parseSearchdomain },
+  { key: 'netif', flag: 'netif_add', type: 'list', describe: 'Add a bridged veth interface IFNAME[,MAC,HOST_IFNAME,HOST_MAC,BRIDGE] (repeatable; empty fields are generated)', where: CT, liveApply: 'net', parse: N.parseNetifAdd },
+  { key: 'netif_del', flag: 'netif_del', type: 'list', describe: 'Remove a bridged interface (IFNAME or all)', where: ['set'], liveApply: 'net', parse: N.parseNetifDel },
+  { key: 'ifname', flag: 'ifname', type: 'string', describe: 'The bridged interface that --ipadd, --ipdel, --gw and --gw6 apply to', where: CT, liveApply: 'net', parse: N.parseIfname },
+  { key: 'gateway', flag: 'gw', type: 'string', describe: 'IPv4 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(4) },
+  { key: 'rate', flag: 'rate', type: 'int', unit: 'bits/s', describe: 'Bandwidth limit of each interface, each direction, e.g. 100M (unlimited removes it)', where: ALL, liveApply: 'net', parse: parseRate },
+  { key: 'gateway6', flag: 'gw6', type: 'string', describe: 'IPv6 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(6) },
 ];
 
 const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));

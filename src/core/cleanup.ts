@@ -7,6 +7,7 @@ import type { Context } from './context.js';
 import { sleepMs } from '../sys/sleep.js';
 import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from './runtime-state.js';
+import { hasNetLeftovers, netCleanup } from './net.js';
 
 export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: boolean }): void {
   const p = ctx.paths(ctid);
@@ -17,6 +18,7 @@ export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: bool
   }
   const cg = ctx.cgroup(ctid);
   if (cg.exists()) cg.destroy();
+  netCleanup(ctx, ctid);
   if (opts.unmount) ctx.storage(ctid).unmount(ctx.target(ctid));
   for (const f of [p.pidfile, p.socket, `${p.socket}.ctl`, p.loadavg]) fs.rmSync(f, { force: true });
   fs.rmSync(p.devnodes, { recursive: true, force: true }); // private device node copies
@@ -25,5 +27,5 @@ export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: bool
 /** True when a container that is not running still has something on the host to clean. */
 export function hasLeftovers(ctx: Context, ctid: number): boolean {
   const p = ctx.paths(ctid);
-  return fs.existsSync(p.pidfile) || fs.existsSync(p.socket) || ctx.cgroup(ctid).exists();
+  return fs.existsSync(p.pidfile) || fs.existsSync(p.socket) || ctx.cgroup(ctid).exists() || hasNetLeftovers(ctx, ctid);
 }

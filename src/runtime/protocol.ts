@@ -38,6 +38,8 @@ export interface SpawnConfig {
   statusfile: string;
   rmdirs: string[];
   umounts: string[];
+  /** argv of a host command the monitor runs after init has ended (network cleanup). */
+  poststop?: string[];
   /** Host files bind-mounted over the same-index path inside the container (LXCFS). */
   bind_src?: string[];
   bind_dst?: string[];

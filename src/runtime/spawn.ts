@@ -23,6 +23,8 @@ export interface StartOptions {
   ctid: number;
   /** Stage 3: put the still-waiting init into the container's cgroups. */
   joinCgroups(pid: number): void;
+  /** Still stage 3, after the cgroups: e.g. the network, configured before init runs. */
+  beforeGo?(pid: number): void | Promise<void>;
   timeoutMs?: number;
 }
 
@@ -71,8 +73,16 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
           return fail(e as Error);
         }
         if (process.env.VZKIT_TIMING) process.stderr.write(`spawn: cgroups joined at ${(performance.now() - t0).toFixed(2)} ms\n`);
-        chan.write(encode({ t: 'go' }));
-        stage = Stage.SETUP;
+        const go = () => {
+          if (done) return;
+          if (process.env.VZKIT_TIMING) process.stderr.write(`spawn: go at ${(performance.now() - t0).toFixed(2)} ms\n`);
+          chan.write(encode({ t: 'go' }));
+          stage = Stage.SETUP;
+        };
+        if (!o.beforeGo) return go();
+        Promise.resolve()
+          .then(() => o.beforeGo!(m.pid))
+          .then(go, (e) => fail(e as Error));
         return;
       }
       if (stage === Stage.SETUP && m.t === 'running' && m.pid === initPid) {

@@ -223,6 +223,37 @@ export class StateDb {
     });
   }
 
+  /**
+   * Makes `addrs` the container's addresses in one IMMEDIATE transaction. The primary key on
+   * the address does the conflict check, so two processes adding the same address at once
+   * cannot both succeed: the loser gets IP_IN_USE (vzctl's 78) and nothing of its set changes.
+   */
+  setIps(ctid: number, addrs: ReadonlyArray<{ ip: string; kind: string }>): void {
+    this.transaction(() => {
+      this.run('DELETE FROM ip_addresses WHERE ctid = ?', ctid);
+      for (const a of addrs) {
+        try {
+          this.run('INSERT INTO ip_addresses (ip, ctid, kind) VALUES (?, ?, ?)', a.ip, ctid, a.kind);
+        } catch (e) {
+          const code = sqliteCode(e);
+          if (code !== 'SQLITE_CONSTRAINT_PRIMARYKEY' && code !== 'SQLITE_CONSTRAINT_UNIQUE') throw e;
+          const owner = this.get<{ ctid: number }>('SELECT ctid FROM ip_addresses WHERE ip = ?', a.ip);
+          if (owner?.ctid === ctid) continue; // listed twice
+          throw new VzError('IP_IN_USE', `IP address ${a.ip} is already in use by CT ${owner?.ctid ?? '?'}`, { ctid, cause: e });
+        }
+      }
+    });
+  }
+
+  /** Addresses in use on the node (all containers, or one), with the interface that has them. */
+  listIps(ctid?: number): Array<{ ip: string; ctid: number; kind: string }> {
+    return this.guard(() =>
+      ctid === undefined
+        ? this.all('SELECT ip, ctid, kind FROM ip_addresses ORDER BY ctid, rowid')
+        : this.all('SELECT ip, ctid, kind FROM ip_addresses WHERE ctid = ? ORDER BY rowid', ctid),
+    );
+  }
+
   /** Logs the start of an operation (result 'running', this pid); returns its id for endOp. */
   beginOp(ctid: number | null, op: string): number {
     return this.guard(() => {

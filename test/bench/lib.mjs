@@ -11,9 +11,9 @@ function checkInterrupted(always) {
 }
 
 /** Runs a command to completion; throws with its output unless allowFail. */
-export function run(cmd, args, { env, allowFail = false, timeout = 120_000, always = false } = {}) {
+export function run(cmd, args, { env, allowFail = false, timeout = 120_000, always = false, input } = {}) {
   checkInterrupted(always);
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout, maxBuffer: 256 << 20 });
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout, maxBuffer: 256 << 20, input });
   const res = { code: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
   if (res.code !== 0 && !allowFail) {
     const out = (res.stderr + res.stdout).trim();

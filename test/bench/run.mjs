@@ -2,12 +2,14 @@
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
 // Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory]
 import fs from 'node:fs';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { hyperfine, median, memoryOf, ppidOf, pool, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -248,6 +250,7 @@ function cleanup() {
     if (notes.length || failures.length) keepLogs();
     await lx.cleanup(log).catch((e) => log(`LXC cleanup: ${e.message}`));
     await vz.cleanup(log).catch((e) => log(`vzkit cleanup: ${e.message}`));
+    for (const f of NET_CLEANUP) f(); // bridges, after the containers that used them
     fs.rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
@@ -385,6 +388,115 @@ async function diskSection() {
   row(`seq read ${size} MiB O_DIRECT, LXC on a dir (MiB/s)`, lr, host.r, { unit: 'MiB/s', peerLabel: 'host', vzCmd: 'lxc-attach dd', peerCmd: 'dd on the host' });
 }
 
+/**
+ * Issue 5: TCP throughput from the host into a container (routed, bridged, and LXC on a bridge)
+ * against the host's loopback, and start time with networking against without. The receiving
+ * end is the same small Node sink everywhere, run in the container's network namespace
+ * (nsenter --net), so only the network path differs. Addresses: 198.18.250.0/24 and up.
+ */
+const NET_CLEANUP = [];
+const SINK = `const net = require('net');
+net.createServer((s) => { s.on('data', () => {}); s.on('end', () => s.end()); }).listen(+process.argv[2], process.argv[3], () => console.log('ready'));`;
+
+function startSink(port, host, netnsPid) {
+  const file = path.join(tmp, 'sink.cjs');
+  fs.writeFileSync(file, SINK);
+  const argv = netnsPid ? ['nsenter', [`--net=/proc/${netnsPid}/ns/net`, process.execPath, file, String(port), host]] : [process.execPath, [file, String(port), host]];
+  const child = spawn(argv[0], argv[1], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`sink exited ${code}`)));
+  });
+}
+
+/** MiB/s of one connection that sends `mib` MiB and waits for the sink to close its side. */
+function sendMiB(host, port, mib) {
+  return new Promise((resolve, reject) => {
+    const buf = Buffer.alloc(1 << 20);
+    const t0 = process.hrtime.bigint();
+    const s = net.connect(port, host);
+    let n = 0;
+    s.on('connect', () => {
+      const w = () => {
+        while (n < mib) {
+          n++;
+          if (!s.write(buf)) return s.once('drain', w);
+        }
+        s.end();
+      };
+      w();
+    });
+    s.resume();
+    s.on('close', (hadError) => (hadError ? reject(new Error('connection error')) : resolve(mib / (Number(process.hrtime.bigint() - t0) / 1e9))));
+    s.on('error', reject);
+  });
+}
+
+async function throughput(host, netnsPid) {
+  const sink = await startSink(5201, netnsPid ? '0.0.0.0' : host, netnsPid);
+  try {
+    const mib = quick ? 128 : 512;
+    await sendMiB(host, 5201, 64); // warm-up
+    const res = [];
+    for (let i = 0; i < (quick ? 3 : 7); i++) res.push(await sendMiB(host, 5201, mib));
+    return median(res);
+  } finally {
+    sink.kill('SIGKILL');
+  }
+}
+
+async function netSection() {
+  const vzBr = `${vz.node}b`;
+  const lxBr = `${vz.node}l`;
+  const ipb = (cmds) => run('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n' });
+  for (const [br, net3] of [[vzBr, 251], [lxBr, 252]]) {
+    NET_CLEANUP.push(() => run('ip', ['link', 'del', br], { allowFail: true, always: true }));
+    ipb([`link add ${br} type bridge forward_delay 0`, `addr add 198.18.${net3}.1/24 dev ${br}`, `link set ${br} up`]);
+  }
+  const [R, B, P0] = [140, 141, 143];
+  for (const id of [R, B, P0]) vz.create(id);
+  vz.vzctl('set', String(R), '--ipadd', '198.18.250.2', '--save', '-q');
+  vz.vzctl('set', String(B), '--netif_add', `eth0,,,,${vzBr}`, '--ifname', 'eth0', '--ipadd', '198.18.251.2/24', '--gw', '198.18.251.1', '--save', '-q');
+  const bases = vz.uidBases();
+  const [LB, LP] = [lx.name(5), lx.name(6)];
+  lx.add(LB, vz.privateDir(P0), bases.get(P0), [
+    'lxc.net.0.type = veth', `lxc.net.0.link = ${lxBr}`, 'lxc.net.0.flags = up', 'lxc.net.0.name = eth0',
+    'lxc.net.0.hwaddr = 02:00:c6:12:fc:02', 'lxc.net.0.ipv4.address = 198.18.252.2/24', 'lxc.net.0.ipv4.gateway = 198.18.252.1',
+  ]);
+  lx.add(LP, vz.privateDir(P0), bases.get(P0));
+
+  const stopVz = (ct) => shQuiet(`${VZCTL} stop ${ct} --fast -q`);
+  const stopLx = (nm) => shQuiet(lx.cmd('stop', nm, '-k'));
+  const startVz = (ct) => hf(`${VZCTL} start ${ct} -q`, { ...slow, prepare: stopVz(ct), cleanup: stopVz(ct) }).median;
+  const startLx = (nm) => hf(`${lx.cmd('start', nm, '-d')} && ${lx.cmd('wait', nm, '-s', 'RUNNING')}`, { ...slow, shell: '/bin/sh', prepare: stopLx(nm), cleanup: stopLx(nm) }).median;
+  const [vR, vB, vP] = [startVz(R), startVz(B), startVz(P0)];
+  const [lB, lP] = [startLx(LB), startLx(LP)];
+  row('start with routed networking vs without (vzkit)', vR, vP, { peerLabel: 'vzctl start, no network', vzCmd: 'vzctl start (--ipadd)', peerCmd: 'vzctl start' });
+  row('start with a veth on a bridge vs without (vzkit)', vB, vP, { peerLabel: 'vzctl start, no network', vzCmd: 'vzctl start (--netif_add)', peerCmd: 'vzctl start' });
+  row('start with a veth on a bridge vs without (LXC)', lB, lP, { peerLabel: 'lxc-start, no network', vzCmd: 'lxc-start (veth)', peerCmd: 'lxc-start (empty)' });
+  row('start with a veth on a bridge: vzkit vs LXC', vB, lB, { vzCmd: 'vzctl start (--netif_add)', peerCmd: 'lxc-start -d && lxc-wait (veth on a bridge)' });
+
+  vz.vzctl('start', String(R), '-q');
+  vz.vzctl('start', String(B), '-q');
+  lx.start(LB);
+  try {
+    const loop = await throughput('127.0.0.1');
+    const tR = await throughput('198.18.250.2', vz.pids(R)[1]);
+    const tB = await throughput('198.18.251.2', vz.pids(B)[1]);
+    const tL = await throughput('198.18.252.2', lx.initPid(LB));
+    const u = { unit: 'MiB/s', peerLabel: 'host loopback', peerCmd: 'TCP to 127.0.0.1' };
+    row('TCP host -> CT, routed (MiB/s)', tR, loop, { ...u, vzCmd: 'TCP to the routed address' });
+    row('TCP host -> CT, veth on a bridge (MiB/s)', tB, loop, { ...u, vzCmd: 'TCP to the bridged address' });
+    row('TCP host -> LXC CT, veth on a bridge (MiB/s)', tL, loop, { ...u, vzCmd: 'TCP to the LXC container' });
+    row('TCP host -> CT: vzkit routed vs LXC bridged (MiB/s)', tR, tL, { unit: 'MiB/s', vzCmd: 'routed', peerCmd: 'LXC veth on a bridge' });
+    row('TCP host -> CT: vzkit bridged vs LXC bridged (MiB/s)', tB, tL, { unit: 'MiB/s', vzCmd: 'bridged', peerCmd: 'LXC veth on a bridge' });
+  } finally {
+    vz.vzctl('stop', String(R), '--fast', '-q');
+    vz.vzctl('stop', String(B), '--fast', '-q');
+    lx.lxc('stop', LB, '-k');
+  }
+}
+
 try {
   log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
   await section('node -e 0 / fixed cost', fixedAndNode);
@@ -394,6 +506,7 @@ try {
   if (want('exec') || want('fixed')) await section('exec / status', execAndStatus);
   if (want('limits')) await section('limits', limitsSection);
   if (want('disk')) await section('disk', diskSection);
+  if (want('net')) await section('net', netSection);
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
 } finally {
   await cleanup();

@@ -148,7 +148,9 @@ export class LxcSide {
       'lxc.mount.entry = shm dev/shm tmpfs defaults,create=dir 0 0',
       'lxc.mount.entry = mqueue dev/mqueue mqueue defaults,optional,create=dir 0 0',
     ];
-    fs.writeFileSync(path.join(dir, 'config'), [...cfg, ...extra].join('\n') + '\n');
+    // A network of its own in `extra` replaces the empty one.
+    const base = extra.some((l) => l.startsWith('lxc.net.0.')) ? cfg.filter((l) => !l.startsWith('lxc.net.0.')) : cfg;
+    fs.writeFileSync(path.join(dir, 'config'), [...base, ...extra].join('\n') + '\n');
   }
 
   /** argv of lxc-<tool> on this lxcpath. */

@@ -26,7 +26,7 @@ export class TestNode {
   readonly configFile: string;
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(extraConfig = '') {
+  constructor(extraConfig = '', opts: { idmapCount?: number } = {}) {
     // Under /tmp (mode 1777, so traversable by container root uids); 0711 like a real root.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-test-'));
     fs.chmodSync(this.dir, 0o711);
@@ -35,7 +35,7 @@ export class TestNode {
     this.configFile = path.join(this.dir, 'vzkit.yaml');
     // Each test node gets its own uid pool so that parallel test files never share host uids.
     const base = 1_000_000 + Math.floor(Math.random() * 4000) * 65536 * 4;
-    fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap:\n  base: ${base}\n  count: 4\nstop_timeout: 10\n${extraConfig}`);
+    fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap:\n  base: ${base}\n  count: ${opts.idmapCount ?? 4}\nstop_timeout: 10\n${extraConfig}`);
     this.env = { ...process.env, VZKIT_CONFIG: this.configFile };
   }
 

@@ -14,6 +14,8 @@ import { getStorageDriver } from '../../storage/index.js';
 import type { SoftHard } from '../../config/limits.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
+import { netConfigForCreate } from '../net.js';
+import { allAddresses } from '../../net/config.js';
 
 export interface CreateRequest {
   ctid: number;
@@ -63,6 +65,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     const inodes = params.diskinodes as SoftHard | undefined;
     const limits = diskParams(params);
     checkDiskLimits(ctx, storage, t, limits, limits, 'create');
+    // Names, MACs and the stored form of the network parameters; checked before anything is made.
+    const net = netConfigForCreate(ctx, ctid, params);
     return withRevert(async (undo) => {
       const row = db.insertContainer({
         ctid,
@@ -75,6 +79,9 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         state: 'creating',
       });
       undo.add('remove the container record', () => void db.deleteContainer(ctid));
+      // Reserved with the record (its addresses go with it): a second create of the same address,
+      // even at the same moment, gets exit 78 here before any file is made.
+      db.setIps(ctid, allAddresses(net));
       if (!isTemplateCached(ctx.cfg.paths.cache, req.ostemplate)) {
         ctx.progress(`Creating OS template cache ${req.ostemplate}`);
       }

@@ -14,6 +14,9 @@ import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
 import { DISK_KEYS, applyDiskLimits, checkDiskLimits, diskParams } from '../disk.js';
 import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
+import { withRevert } from '../reverter.js';
+import { refreshHosts, setNet } from '../net.js';
+import { NET_KEYS, pickDelta } from '../../net/config.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
@@ -48,58 +51,76 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);
       devnodeRules(params.devnodes as Record<string, string>, ctid);
     }
-    const byApplier = (name: string) => Object.fromEntries(Object.entries(params).filter(([k]) => paramByKey(k)?.liveApply === name));
-    const limits = byApplier('cgroup');
-    // Checked even for a stopped container, so that what is stored can be applied at start.
-    if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
-    const applied: string[] = [];
-    const diskKeys = DISK_KEYS.filter((k) => k in params);
-    if (diskKeys.length) {
-      // Disk limits live with the private area, running or not: quotas change at once, an image is resized.
-      const storage = ctx.storage(ctid);
-      const t = ctx.target(ctid);
-      const all = diskParams({ ...stored, ...params });
-      const changed = diskParams(params);
-      checkDiskLimits(ctx, storage, t, all, changed, 'set');
-      applyDiskLimits(ctx, storage, t, all, changed);
-      applied.push(...diskKeys);
-    }
-    if (probe.running) {
-      if (Object.keys(limits).length) {
-        applyLimitsLive(ctx, ctid, stored, limits);
-        applied.push(...Object.keys(limits));
+    const netDelta = pickDelta(params);
+    for (const k of NET_KEYS) delete params[k];
+    const t = ctx.target(ctid);
+    const mounted = ctx.storage(ctid).isMounted(t);
+    const owner = { uid: row.uidBase, gid: row.uidBase };
+    return withRevert(async (undo) => {
+      const applied: string[] = [];
+      if (netDelta) {
+        // First: a refused address (78) or a failed live change leaves everything else untouched,
+        // and a later failure takes the network change back.
+        const hostname = (params.hostname as string | undefined) ?? (stored.hostname as string | undefined);
+        const res = setNet(ctx, ctid, netDelta as Record<string, unknown>, {
+          save, initPid: probe.running ? probe.initPid : undefined, stored, hostname, root: mounted ? t.mountPath : undefined, owner,
+        }, undo);
+        if (res.applied) applied.push(...Object.keys(netDelta));
+        if (save) Object.assign(params, res.store);
       }
-      if (params.devnodes) {
-        const before = (stored.devnodes as Record<string, string> | undefined) ?? {};
-        applyDevicesLive(ctx, ctid, before, params.devnodes as Record<string, string>); // already merged above
-        applied.push('devnodes');
+      const byApplier = (name: string) => Object.fromEntries(Object.entries(params).filter(([k]) => paramByKey(k)?.liveApply === name));
+      const limits = byApplier('cgroup');
+      // Checked even for a stopped container, so that what is stored can be applied at start.
+      if (Object.keys(limits).length) limitsFromParams({ ...stored, ...limits }, hostInfo());
+      const diskKeys = DISK_KEYS.filter((k) => k in params);
+      if (diskKeys.length) {
+        // Disk limits live with the private area, running or not: quotas change at once, an image is resized.
+        const storage = ctx.storage(ctid);
+        const all = diskParams({ ...stored, ...params });
+        const changed = diskParams(params);
+        checkDiskLimits(ctx, storage, t, all, changed, 'set');
+        applyDiskLimits(ctx, storage, t, all, changed);
+        applied.push(...diskKeys);
       }
-      if (typeof params.ioprio === 'number') {
-        applyIoPrio(ctx, ctid, params.ioprio);
-        applied.push('ioprio');
-      }
-      for (const [key, value] of Object.entries(params)) {
-        const apply = LIVE[paramByKey(key)?.liveApply ?? ''];
-        if (apply) {
-          await apply(ctx, ctid, value, probe.initPid!);
-          applied.push(key);
+      if (probe.running) {
+        if (Object.keys(limits).length) {
+          applyLimitsLive(ctx, ctid, stored, limits);
+          applied.push(...Object.keys(limits));
+        }
+        if (params.devnodes) {
+          const before = (stored.devnodes as Record<string, string> | undefined) ?? {};
+          applyDevicesLive(ctx, ctid, before, params.devnodes as Record<string, string>); // already merged above
+          applied.push('devnodes');
+        }
+        if (typeof params.ioprio === 'number') {
+          applyIoPrio(ctx, ctid, params.ioprio);
+          applied.push('ioprio');
+        }
+        for (const [key, value] of Object.entries(params)) {
+          const apply = LIVE[paramByKey(key)?.liveApply ?? ''];
+          if (apply) {
+            await apply(ctx, ctid, value, probe.initPid!);
+            applied.push(key);
+          }
         }
       }
-    }
-    if (save) {
-      const t = ctx.target(ctid);
-      if ('hostname' in params && ctx.storage(ctid).isMounted(t)) {
-        // Also in the container's own files now (through openat2, never following its symlinks);
-        // a stopped container gets it at its next start, which writes /etc/hostname anyway.
-        writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+      if ('hostname' in params && mounted && (probe.running || save)) {
+        refreshHosts(ctx, ctid, t.mountPath, params.hostname as string, probe.running, stored, owner);
       }
-      db.transaction(() => {
-        if ('name' in params) db.setName(ctid, params.name as string | null);
-        const rest = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
-        db.setParams(ctid, rest);
-      });
-      ctx.progress('Saved parameters for container');
-    }
-    return { applied, saved: save };
+      if (save) {
+        if ('hostname' in params && mounted) {
+          // Also in the container's own files now (through openat2, never following its symlinks);
+          // a stopped container gets it at its next start, which writes /etc/hostname anyway.
+          writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+        }
+        db.transaction(() => {
+          if ('name' in params) db.setName(ctid, params.name as string | null);
+          const rest = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
+          db.setParams(ctid, rest);
+        });
+        ctx.progress('Saved parameters for container');
+      }
+      return { applied, saved: save };
+    });
   });
 }

@@ -16,6 +16,7 @@ import type { StartResult } from '../../runtime/spawn.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
+import { prepareNetStart } from '../net.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
   return withLock(ctx, ctid, () => startLocked(ctx, ctid));
@@ -56,6 +57,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
+    // Addresses reserved, checks done and guest files written before anything runs.
+    const net = prepareNetStart(ctx, ctid, params, t.mountPath, { uid: row.uidBase, gid: row.uidBase }, undo);
     const binds = lxcfsBinds();
     if (binds.length === 0) {
       ctx.warn(`CT ${ctid}: LXCFS is not available: /proc/meminfo, cpuinfo, uptime... inside show the host's figures`);
@@ -79,6 +82,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       // A container that halts from inside is unmounted too, as vzctl does; a mount the admin
       // made before start (vzctl mount) is left alone.
       umounts: wasMounted ? [] : [t.mountPath],
+      // Host interfaces and proxy entries go when the container ends, even if it halts itself.
+      poststop: net.poststop,
       // LXCFS: /proc/meminfo, cpuinfo, stat, uptime, loadavg... show the container's own figures.
       bind_src: binds.map(([src]) => src),
       bind_dst: binds.map(([, dst]) => dst),
@@ -101,6 +106,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       monitorLog: p.monitorLog,
       ctid,
       joinCgroups: (pid) => cg.addProcess(pid),
+      beforeGo: (pid) => net.up(pid),
     });
     if (typeof params.ioprio === 'number') applyIoPrio(ctx, ctid, params.ioprio);
     db.setState(ctid, 'running', 'start');

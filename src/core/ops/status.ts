@@ -6,6 +6,7 @@ import { probeRuntime, lastExit } from '../runtime-state.js';
 import { isMountPoint, listMounts } from '../../sys/mounts.js';
 import type { ContainerRow } from '../../state/types.js';
 import type { QuotaReport } from '../disk.js';
+import { currentAddresses } from '../net.js';
 
 export interface CtStatus {
   ctid: number;
@@ -59,6 +60,8 @@ export interface ListEntry {
   numproc_l: number | null;
   usage: CtUsage | null;
   layout: string;
+  /** IP addresses: the live ones while running, else the stored ones. */
+  ip: string[];
   /** Disk usage and limits, filled in only when asked for (vzlist disk fields). */
   disk?: QuotaReport;
 }
@@ -139,6 +142,7 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     numproc_l: lim('numproc'),
     usage,
     layout: (params.layout as string | undefined) ?? 'dir',
+    ip: currentAddresses(ctx, row.ctid, probe.running, params),
   };
 }
 

@@ -23,6 +23,7 @@ describe('loadGlobalConfig', () => {
       idmap: { base: 200000, size: 65536, count: 1024 },
       stop_timeout: 60,
       templates_dir: '/opt/tpl',
+      neighbour_devs: 'detect',
       paths: {
         db: '/var/lib/vzkit/vzkit.db',
         private: '/var/lib/vzkit/private',
@@ -47,7 +48,7 @@ describe('loadGlobalConfig', () => {
 
   it('reads every key and derives paths under root', () => {
     const { file, cfg } = load(
-      'root: /srv/vz/\nnode: n1\nidmap:\n  base: 100000\n  size: 1000\n  count: 5\nstop_timeout: 15\ntemplates_dir: /srv/templates\n',
+      'root: /srv/vz/\nnode: n1\nidmap:\n  base: 100000\n  size: 1000\n  count: 5\nstop_timeout: 15\ntemplates_dir: /srv/templates\nneighbour_devs: [eth0, bond0]\n',
     );
     expect(cfg()).toEqual({
       file,
@@ -56,6 +57,7 @@ describe('loadGlobalConfig', () => {
       idmap: { base: 100000, size: 1000, count: 5 },
       stop_timeout: 15,
       templates_dir: '/srv/templates',
+      neighbour_devs: ['eth0', 'bond0'],
       paths: {
         db: '/srv/vz/vzkit.db',
         private: '/srv/vz/private',
@@ -90,6 +92,7 @@ describe('loadGlobalConfig', () => {
     ['node: abcdefghi\n', ':1: "node" must be 1-8 characters'],
     ['node: 1a\n', ':1: "node" must be 1-8 characters'],
     ['stop_timeout: soon\n', ':1: "stop_timeout" must be an integer'],
+    ['neighbour_devs: [eth/0]\n', ':1: invalid neighbour_devs device "eth/0"'],
     ['stop_timeout: 0\n', ':1: "stop_timeout" must be an integer in 1..3600'],
     ['idmap: 5\n', ':1: "idmap" must be a mapping'],
     ['idmap:\n  base: 1000\n', ':2: "idmap.base" must be an integer in 65536..'],

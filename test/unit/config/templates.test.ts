@@ -37,12 +37,25 @@ describe('shipped templates and profiles', () => {
       file: path.join(SHIPPED, 'os/busybox.yaml'),
       description: expect.any(String),
       build: { type: 'busybox' },
+      distro: 'busybox',
+      init_type: 'busybox',
       init: ['/sbin/init'],
       halt_signal: 'SIGUSR1',
       reboot_signal: 'SIGTERM',
       stop_timeout: 10,
       defaults: {},
     });
+  });
+
+  it('debian-12 and debian-13 build with debootstrap and boot systemd', () => {
+    for (const [name, suite] of [['debian-12', 'bookworm'], ['debian-13', 'trixie']] as const) {
+      const t = loadOsTemplate(SHIPPED, name);
+      expect(t).toMatchObject({ distro: 'debian', init_type: 'systemd', init: ['/sbin/init'], halt_signal: 'SIGRTMIN+3', reboot_signal: 'SIGINT' });
+      expect(t.build).toMatchObject({ type: 'debootstrap', suite, variant: 'minbase' });
+      const b = t.build as { packages: string[]; mask: string[] };
+      for (const p of ['systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'ifupdown', 'ca-certificates']) expect(b.packages).toContain(p);
+      expect(b.mask).toContain('sys-kernel-debug.mount');
+    }
   });
 
   it('basic parses to typed params', () => {
@@ -90,8 +103,15 @@ describe('loadOsTemplate', () => {
     [OK_OS + 'defaults:\n  stop_timeout: 0\n', ':5: "stop_timeout" must be an integer in 1..3600'],
     [OK_OS + 'defaults: [a]\n', ':4: "defaults" must be a mapping'],
     ['description: t\nbuild:\n  type: busybox\n  suite: bookworm\n', ':4: unknown key "build.suite"'],
-    ['description: t\nbuild:\n  type: rpm\n', ':3: unknown build type "rpm" (known: busybox)'],
+    ['description: t\nbuild:\n  type: rpm\n', ':3: unknown build type "rpm" (known: busybox, debootstrap)'],
     ['description: t\nbuild:\n  variant: x\n', ':2: missing required key "build.type"'],
+    ['description: t\nbuild:\n  type: debootstrap\n  variant: minbase\n', ':2: missing required key "build.suite"'],
+    ['description: t\nbuild:\n  type: debootstrap\n  suite: bookworm\n  packges: [x]\n', ':5: unknown key "build.packges"'],
+    ['description: t\nbuild:\n  type: debootstrap\n  suite: bookworm\n  packages: [Bad_Name]\n', ':5: invalid package name "Bad_Name"'],
+    ['description: t\nbuild:\n  type: debootstrap\n  suite: bookworm\n  mirror: ftp.debian.org\n', ':5: invalid mirror'],
+    ['description: t\nbuild:\n  type: debootstrap\n  suite: bookworm\n  mask: [notaunit]\n', ':5: invalid systemd unit name'],
+    ['description: t\ndistro: gentoo\nbuild: {type: busybox}\n', ':2: unknown distro "gentoo"'],
+    ['description: t\ninit_type: upstart\nbuild: {type: busybox}\n', ':2: unknown init_type "upstart"'],
     ['description: t\nbuild: busybox\n', ':2: "build" must be a mapping'],
     ['description: t\n', ':1: missing required key "build"'],
     ['description: [t]\nbuild: {type: busybox}\n', ':1: "description" must be a string'],

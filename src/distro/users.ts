@@ -1,0 +1,203 @@
+/**
+ * Users and SSH keys inside a container (vzctl's --userpasswd, and --ssh-key): /etc/passwd,
+ * /etc/group and /etc/shadow edited from the host as chpasswd/useradd would, the home directory
+ * and ~/.ssh/authorized_keys. Every access goes through openat2(RESOLVE_IN_ROOT) (rootwrite), so
+ * nothing the container planted (a symlink to a host file) can redirect a write.
+ */
+import fs from 'node:fs';
+import { VzError } from '../core/errors.js';
+import { openInRoot, readFileInRoot, writeFileInRoot } from '../sys/rootwrite.js';
+import { hashPassword } from '../sys/crypt.js';
+
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const KEY_RE = /^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/;
+
+export interface UserPasswd {
+  user: string;
+  password: string;
+}
+
+/** USER:PASSWORD (vzctl's form); the password may contain ':' but not a newline. */
+export function parseUserPasswd(raw: unknown): UserPasswd {
+  const s = typeof raw === 'string' ? raw : '';
+  const i = s.indexOf(':');
+  const user = i > 0 ? s.slice(0, i) : '';
+  const password = i > 0 ? s.slice(i + 1) : '';
+  if (!USER_RE.test(user)) throw new VzError('INVALID', `invalid userpasswd: expected USER:PASSWORD with a user name like ${USER_RE.source}`);
+  if (password === '' || /[\n\r\0]/.test(password)) throw new VzError('INVALID', 'invalid userpasswd: the password is empty or has a newline');
+  return { user, password };
+}
+
+export interface SshKey {
+  user: string;
+  key: string;
+}
+
+/** 'KEY' (for root) or 'USER:KEY'; KEY is one authorized_keys line: TYPE BASE64 [COMMENT]. */
+export function parseSshKey(raw: unknown): SshKey {
+  let s = typeof raw === 'string' ? raw.trim() : '';
+  let user = 'root';
+  const m = /^([a-z_][a-z0-9_-]{0,31}):(.*)$/s.exec(s);
+  if (m && !/^(ssh|ecdsa|sk)-/.test(s)) {
+    user = m[1]!;
+    s = m[2]!.trim();
+  }
+  if (!KEY_RE.test(s)) throw new VzError('INVALID', `invalid ssh-key: expected [USER:]TYPE BASE64 [COMMENT], e.g. "ssh-ed25519 AAAA... me@host"`);
+  return { user, key: s };
+}
+
+interface PwEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+function parsePasswd(text: string): PwEntry[] {
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 7)
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! }));
+}
+
+/** The first free id of a normal user (1000..59999, Debian's adduser range) in both files. */
+export function nextId(passwd: string, group: string): number {
+  const used = new Set<number>();
+  for (const l of `${passwd}\n${group}`.split('\n')) {
+    const f = l.split(':');
+    if (f.length >= 3) used.add(Number(f[2]));
+  }
+  for (let id = 1000; id < 60000; id++) if (!used.has(id)) return id;
+  throw new VzError('SYSTEM', 'no free user id in 1000..59999');
+}
+
+/** Replaces (or adds) `name`'s line in a colon file; `make(old)` builds the new line. */
+export function upsertLine(text: string, name: string, make: (old: string[] | undefined) => string): string {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const i = lines.findIndex((l) => l.split(':')[0] === name);
+  const line = make(i >= 0 ? lines[i]!.split(':') : undefined);
+  if (i >= 0) lines[i] = line;
+  else lines.push(line);
+  return lines.join('\n') + '\n';
+}
+
+export interface Owner {
+  /** Host uid/gid of the container's root (its uid 0). */
+  uid: number;
+  gid: number;
+}
+
+function days(): number {
+  return Math.floor(Date.now() / 86_400_000);
+}
+
+function fileMode(root: string, rel: string, fallback: number): number {
+  try {
+    const fd = openInRoot(root, rel, fs.constants.O_RDONLY);
+    try {
+      return fs.fstatSync(fd).mode & 0o7777;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return fallback;
+  }
+}
+
+/** Keeps a file's owner and mode, which writeFileInRoot would reset for a new file only. */
+function rewrite(root: string, rel: string, content: string, owner: Owner, mode: number): void {
+  writeFileInRoot(root, rel, content, { uid: owner.uid, gid: owner.gid, mode });
+}
+
+/** A directory inside the container, made through a handle on its parent resolved in the root. */
+function mkdirInRoot(root: string, parent: string, name: string, mode: number, uid: number, gid: number): void {
+  const fd = openInRoot(root, parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    // The parent is already resolved inside the root; mkdir never follows a final symlink.
+    try {
+      fs.mkdirSync(`/proc/self/fd/${fd}/${name}`, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      return;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const dfd = openInRoot(root, `${parent}/${name}`, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fchownSync(dfd, uid, gid);
+    fs.fchmodSync(dfd, mode);
+  } finally {
+    fs.closeSync(dfd);
+  }
+}
+
+/** Container root's view of a user: host uid = owner.uid + uid inside. */
+function lookup(root: string, user: string): PwEntry | undefined {
+  return parsePasswd(readFileInRoot(root, 'etc/passwd') ?? '').find((e) => e.name === user);
+}
+
+/** Creates the user (with a group of its own and a home) when missing, like useradd -m -U. */
+export function ensureUser(root: string, user: string, owner: Owner): PwEntry {
+  const found = lookup(root, user);
+  if (found) return found;
+  const passwd = readFileInRoot(root, 'etc/passwd') ?? '';
+  const group = readFileInRoot(root, 'etc/group') ?? '';
+  const id = nextId(passwd, group);
+  const shell = readFileInRoot(root, 'etc/shells')?.split('\n').includes('/bin/bash') ? '/bin/bash' : '/bin/sh';
+  const entry: PwEntry = { name: user, uid: id, gid: id, home: `/home/${user}` };
+  rewrite(root, 'etc/group', upsertLine(group, user, () => `${user}:x:${id}:`), owner, fileMode(root, 'etc/group', 0o644));
+  rewrite(root, 'etc/passwd', upsertLine(passwd, user, () => `${user}:x:${id}:${id}::${entry.home}:${shell}`), owner, fileMode(root, 'etc/passwd', 0o644));
+  mkdirInRoot(root, '.', 'home', 0o755, owner.uid, owner.gid);
+  mkdirInRoot(root, 'home', user, 0o750, owner.uid + id, owner.gid + id);
+  return entry;
+}
+
+/** vzctl set --userpasswd USER:PASSWORD: the user is made when missing; the hash goes to /etc/shadow. */
+export function setUserPassword(root: string, up: UserPasswd, owner: Owner): void {
+  ensureUser(root, up.user, owner);
+  const shadow = readFileInRoot(root, 'etc/shadow') ?? '';
+  const hash = hashPassword(up.password);
+  const next = upsertLine(shadow, up.user, (old) => {
+    const f = old ?? [up.user, '', '', '0', '99999', '7', '', '', ''];
+    while (f.length < 9) f.push('');
+    f[1] = hash;
+    f[2] = String(days());
+    return f.join(':');
+  });
+  // shadow is root:shadow 0640 on Debian: keep what the file has.
+  const fd = (() => {
+    try {
+      return openInRoot(root, 'etc/shadow', fs.constants.O_RDONLY);
+    } catch {
+      return undefined;
+    }
+  })();
+  let gid = owner.gid;
+  let mode = 0o600;
+  if (fd !== undefined) {
+    const st = fs.fstatSync(fd);
+    fs.closeSync(fd);
+    gid = st.gid;
+    mode = st.mode & 0o7777;
+  }
+  writeFileInRoot(root, 'etc/shadow', next, { uid: owner.uid, gid, mode });
+}
+
+/** vzctl set --ssh-key: appended to the user's ~/.ssh/authorized_keys unless already there. */
+export function addSshKey(root: string, k: SshKey, owner: Owner): void {
+  const u = k.user === 'root' ? (lookup(root, 'root') ?? { name: 'root', uid: 0, gid: 0, home: '/root' }) : lookup(root, k.user);
+  if (!u) throw new VzError('INVALID', `no user ${k.user} in the container: add it first with --userpasswd ${k.user}:PASSWORD`);
+  const home = u.home.replace(/^\/+/, '') || '.';
+  const hostUid = owner.uid + u.uid;
+  const hostGid = owner.gid + u.gid;
+  mkdirInRoot(root, home, '.ssh', 0o700, hostUid, hostGid);
+  const rel = `${home}/.ssh/authorized_keys`;
+  const old = readFileInRoot(root, rel) ?? '';
+  if (old.split('\n').some((l) => l.trim() === k.key)) return;
+  const text = old === '' || old.endsWith('\n') ? old : `${old}\n`;
+  writeFileInRoot(root, rel, `${text}${k.key}\n`, { uid: hostUid, gid: hostGid, mode: 0o600 });
+}

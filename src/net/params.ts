@@ -1,0 +1,102 @@
+/**
+ * The network parameters' value parsers (the parameter table in config/params.ts refers to
+ * them): each takes the CLI form (a string, or several when the flag is repeated) and the YAML
+ * form (a sequence), and throws VzError INVALID naming the value.
+ */
+import { VzError } from '../core/errors.js';
+import { formatIp, parseGateway, parseIp } from './addr.js';
+import { checkIfname } from './ifname.js';
+import { parseMac } from './mac.js';
+
+function items(raw: unknown, key: string, split: RegExp | null = /[\s,]+/): string[] {
+  const list = Array.isArray(raw) ? raw : [raw];
+  const out: string[] = [];
+  for (const v of list) {
+    if (typeof v !== 'string') throw new VzError('INVALID', `"${key}" must be a string or a list of strings`);
+    out.push(...(split ? v.split(split) : [v.trim()]).filter((s) => s !== ''));
+  }
+  if (out.length === 0) throw new VzError('INVALID', `"${key}" needs a value`);
+  return out;
+}
+
+/** --ipadd ADDR[/PREFIX] (repeatable, or several separated by commas or blanks). */
+export function parseIpAdd(raw: unknown): string[] {
+  return items(raw, 'ipadd').map((s) => formatIp(parseIp(s)));
+}
+
+/** --ipdel ADDR|all. */
+export function parseIpDel(raw: unknown): string[] {
+  const list = items(raw, 'ipdel');
+  if (list.some((s) => s.toLowerCase() === 'all')) return ['all'];
+  // The prefix does not matter for removal: the address names it.
+  return list.map((s) => parseIp(s).addr);
+}
+
+/** --nameserver ADDR (repeatable) or "inherit" (the host's, from its /etc/resolv.conf). */
+export function parseNameserver(raw: unknown): string[] | 'inherit' {
+  const list = items(raw, 'nameserver');
+  if (list.some((s) => s.toLowerCase() === 'inherit')) {
+    if (list.length > 1) throw new VzError('INVALID', 'nameserver "inherit" cannot be combined with addresses');
+    return 'inherit';
+  }
+  return list.map((s) => parseGateway(s, 'nameserver').addr);
+}
+
+export function parseSearchdomain(raw: unknown): string[] {
+  const list = items(raw, 'searchdomain');
+  for (const d of list) {
+    if (d.length > 253 || !/^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$/.test(d)) {
+      throw new VzError('INVALID', `invalid searchdomain "${d}": expected a domain name`);
+    }
+  }
+  return list;
+}
+
+/** One --netif_add spec: IFNAME[,MAC,HOST_IFNAME,HOST_MAC,BRIDGE] (vzctl's order; empty = generated). */
+export interface NetifSpec {
+  ifname: string;
+  mac?: string;
+  host_ifname?: string;
+  host_mac?: string;
+  bridge?: string;
+}
+
+export const RESERVED_IFNAMES = ['lo', 'venet0'];
+
+export function parseNetifAdd(raw: unknown): NetifSpec[] {
+  // One spec per flag: the spec itself has commas.
+  return items(raw, 'netif_add', null).map((spec) => {
+    const f = spec.split(',').map((x) => x.trim());
+    if (f.length > 5) throw new VzError('INVALID', `invalid netif_add "${spec}": expected IFNAME[,MAC,HOST_IFNAME,HOST_MAC,BRIDGE]`);
+    const ifname = checkIfname(f[0] ?? '', 'interface name');
+    if (RESERVED_IFNAMES.includes(ifname)) throw new VzError('INVALID', `invalid netif_add "${spec}": ${ifname} is reserved (venet0 is the routed interface)`);
+    const out: NetifSpec = { ifname };
+    if (f[1]) out.mac = parseMac(f[1], 'MAC address');
+    if (f[2]) out.host_ifname = checkIfname(f[2], 'host interface name');
+    if (f[3]) out.host_mac = parseMac(f[3], 'host MAC address');
+    if (f[4]) out.bridge = checkIfname(f[4], 'bridge name');
+    return out;
+  });
+}
+
+export function parseNetifDel(raw: unknown): string[] {
+  const list = items(raw, 'netif_del');
+  if (list.some((s) => s.toLowerCase() === 'all')) return ['all'];
+  return list.map((s) => checkIfname(s, 'interface name'));
+}
+
+export function parseIfname(raw: unknown): string {
+  if (typeof raw !== 'string') throw new VzError('INVALID', '"ifname" must be a string');
+  return checkIfname(raw.trim(), 'interface name');
+}
+
+/** --gw / --gw6 of the interface named by --ifname; "none" removes it. */
+export function parseGw(family: 4 | 6) {
+  return (raw: unknown): string | null => {
+    if (typeof raw !== 'string') throw new VzError('INVALID', `"gw${family === 6 ? '6' : ''}" must be a string`);
+    if (raw.trim().toLowerCase() === 'none') return null;
+    const g = parseGateway(raw, family === 6 ? 'IPv6 gateway' : 'gateway');
+    if (g.family !== family) throw new VzError('INVALID', `invalid ${family === 6 ? 'IPv6 gateway' : 'gateway'} "${raw}": not an IPv${family} address`);
+    return g.addr;
+  };
+}
