@@ -9,8 +9,10 @@ ROOT=$(pwd)
 say() { printf 'setup: %s\n' "$*"; }
 
 # Debian packages: compilers for the helper and better-sqlite3's node-gyp build, busybox-static
-# for the busybox template, iproute2 for networking, lxcfs for the container's own /proc figures.
-APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs"
+# for the busybox template, iproute2 for networking, lxcfs for the container's own /proc figures,
+# debootstrap for the Debian templates, libcrypt1 for password hashes, openssh-client for the
+# SSH tests, kmod for the ifb module of --rate.
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod"
 install_apt() {
   missing=""
   for p in $APT_PKGS; do

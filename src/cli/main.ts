@@ -17,8 +17,9 @@ import { mount, umount } from './mount.js';
 import { exec, enter, console as consoleVerb } from './exec.js';
 import { set } from './set.js';
 import { quota, compact } from './quota.js';
+import { template } from './template.js';
 
-const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact];
+const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact, template];
 
 /** `vzctl exec CTID CMD...` passes everything after the CTID to the command, options included. */
 export function splitExecArgs(argv: string[]): string[] {

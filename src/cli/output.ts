@@ -55,6 +55,7 @@ export class Output {
       return;
     }
     const phase = label.split(' ')[0] ?? '';
+    if (fraction !== undefined && fraction >= 1) return;
     if (phase !== this.lastStatus) writeErr(`  ${phase}...\n`);
     this.lastStatus = phase;
   };

@@ -7,6 +7,9 @@ import { VzError } from '../core/errors.js';
 import { parseCtName, parseHostname } from './names.js';
 import { show, toBool, toInt, toStr } from './values.js';
 import * as L from './limits.js';
+import { parseSshKey, parseUserPasswd } from '../distro/users.js';
+
+const toList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 import * as N from '../net/params.js';
 import { parseRate } from '../net/rate.js';
 
@@ -108,6 +111,9 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
   // Networking (src/net). liveApply 'net': a running container gets the change at once.
   // ip_address and netif are stored as the whole list; the flags add to it (ipdel, netif_del remove).
+  // Access: applied to the container's files at once (running or stopped) and never stored.
+  { key: 'userpasswd', flag: 'userpasswd', type: 'list', describe: 'Set USER:PASSWORD (repeatable); the user is created when missing (with a group and /home/USER)', where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseUserPasswd) },
+  { key: 'ssh_key', flag: 'ssh-key', type: 'list', describe: "Add [USER:]KEY to the user's ~/.ssh/authorized_keys (repeatable; root by default)", where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseSshKey) },
   { key: 'ip_address', flag: 'ipadd', type: 'list', describe: 'Add IP addresses ADDR[/PREFIX] (repeatable): routed (venet0), or on the bridged interface named by --ifname', where: CT, liveApply: 'net', parse: N.parseIpAdd },
   { key: 'ipdel', flag: 'ipdel', type: 'list', describe: 'Remove IP addresses (ADDR or all): routed, or of the interface named by --ifname', where: ['set'], liveApply: 'net', parse: N.parseIpDel },
   { key: 'nameserver', flag: 'nameserver', type: 'list', describe: 'DNS servers for /etc/resolv.conf (repeatable), or inherit (the host\'s)', where: ALL, liveApply: 'net', parse: N.parseNameserver },

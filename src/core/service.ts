@@ -13,6 +13,7 @@ import { containerDetails, containerStatus, listContainers } from './ops/status.
 import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
 import { setParams } from './ops/set.js';
 import { restartContainer } from './ops/restart.js';
+import { buildTemplate, listTemplates, removeTemplate } from './ops/template.js';
 import { compactDisk, diskQuota } from './disk.js';
 import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
@@ -26,6 +27,15 @@ export class ContainerService {
 
   resolve(arg: string): number {
     return resolveCtid(this.ctx, arg);
+  }
+  templates() {
+    return listTemplates(this.ctx);
+  }
+  buildTemplate(name: string, rebuild: boolean) {
+    return buildTemplate(this.ctx, name, rebuild);
+  }
+  removeTemplate(name: string) {
+    return removeTemplate(this.ctx, name);
   }
   create(req: CreateRequest) {
     return createContainer(this.ctx, req);

@@ -99,6 +99,17 @@ export function readGuestFile(root: string, rel: string): string | undefined {
   }
 }
 
+/** Whether `rel` is a directory inside the root (resolved there, never following out of it). */
+function readGuestDir(root: string, rel: string): boolean {
+  try {
+    const fd = openInRoot(root, rel, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    fs.closeSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function writeGuestFile(root: string, rel: string, content: string, owner: Owner): void {
   const fd = openRegular(root, rel, fs.constants.O_WRONLY | fs.constants.O_CREAT)!;
   try {
@@ -110,12 +121,28 @@ export function writeGuestFile(root: string, rel: string, content: string, owner
   }
 }
 
+/**
+ * Debian's ifupdown: the interfaces are configured from the host before init runs, so they are
+ * declared "manual" (no `auto`): networking.service leaves them alone instead of failing on
+ * addresses that are already there, and `ifquery --list --allow=vzkit` names them.
+ */
+export function ifupdownContent(c: NetConfig): string {
+  const lines = ['# vzkit: written at every start and change. These interfaces are configured from the host', '# (addresses, routes); ifupdown must not touch them. Change them with vzctl set --ipadd/--netif_add.'];
+  const names = [...(c.routed.length ? ['venet0'] : []), ...c.netifs.map((n) => n.ifname)];
+  for (const n of names) lines.push(`allow-vzkit ${n}`, `iface ${n} inet manual`);
+  return lines.join('\n') + '\n';
+}
+
 /** Writes /etc/hosts and (when configured) /etc/resolv.conf into the mounted root. */
 export function writeGuestFiles(root: string, hostname: string | undefined, c: NetConfig, owner: Owner): string[] {
   const written: string[] = [];
   const hosts = hostsContent(readGuestFile(root, 'etc/hosts'), hostname, c);
   writeGuestFile(root, 'etc/hosts', hosts, owner);
   written.push('/etc/hosts');
+  if (readGuestFile(root, 'etc/network/interfaces') !== undefined && readGuestDir(root, 'etc/network/interfaces.d')) {
+    writeGuestFile(root, 'etc/network/interfaces.d/vzkit', ifupdownContent(c), owner);
+    written.push('/etc/network/interfaces.d/vzkit');
+  }
   const resolv = resolvContent(c);
   if (resolv !== undefined) {
     writeGuestFile(root, 'etc/resolv.conf', resolv, owner);

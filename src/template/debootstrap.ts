@@ -108,7 +108,7 @@ export async function buildDebootstrap(dest: string, spec: DebootstrapSpec, debC
       hint: `check the suite, the mirror (${spec.mirror ?? DEFAULT_MIRROR}) and the package names`,
     });
   }
-  status(0.98, 'preparing for containers');
+  status(0.98, 'preparing it for containers');
   prepareForContainers(dest, spec);
   status(1, 'done');
 }

@@ -82,7 +82,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       // Reserved with the record (its addresses go with it): a second create of the same address,
       // even at the same moment, gets exit 78 here before any file is made.
       db.setIps(ctid, allAddresses(net));
-      if (!isTemplateCached(ctx.cfg.paths.cache, req.ostemplate)) {
+      if (!isTemplateCached(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build })) {
         ctx.progress(`Creating OS template cache ${req.ostemplate}`);
       }
       const cache = await ensureTemplateCache(ctx.cfg.paths.cache, { name: req.ostemplate, build: tmpl.build }, ctx.status);

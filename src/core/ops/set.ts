@@ -17,6 +17,7 @@ import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo,
 import { withRevert } from '../reverter.js';
 import { refreshHosts, setNet } from '../net.js';
 import { NET_KEYS, pickDelta } from '../../net/config.js';
+import { ACCESS_KEYS, applyAccess } from '../access.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
@@ -42,7 +43,9 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     const row = requireContainer(ctx, ctid);
     const db = ctx.db();
     const probe = probeRuntime(ctx.paths(ctid));
-    if (!probe.running && !save) {
+    const access = ACCESS_KEYS.filter((k) => k in params);
+    // Passwords and keys go into the container's files at once, running or not: never stored.
+    if (!probe.running && !save && access.length < Object.keys(params).length) {
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
     const stored = db.getParams(ctid);
@@ -51,6 +54,8 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);
       devnodeRules(params.devnodes as Record<string, string>, ctid);
     }
+    const accessValues = Object.fromEntries(access.map((k) => [k, params[k]]));
+    for (const k of access) delete params[k];
     const netDelta = pickDelta(params);
     for (const k of NET_KEYS) delete params[k];
     const t = ctx.target(ctid);
@@ -103,6 +108,11 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
             applied.push(key);
           }
         }
+      }
+      // Last: a password or key written cannot be taken back, so nothing may fail after it.
+      if (access.length) {
+        applyAccess(ctx, ctid, row.uidBase, accessValues);
+        applied.push(...access);
       }
       if ('hostname' in params && mounted && (probe.running || save)) {
         refreshHosts(ctx, ctid, t.mountPath, params.hostname as string, probe.running, stored, owner);
