@@ -59,7 +59,8 @@ export interface CgroupManager {
   /** Moves a host pid into the container's cgroup(s). */
   addProcess(pid: number): void;
   /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */
-  procsFiles(): string[];
+  /** cgroup.procs files that exec/enter join: init's own cgroup on cgroup2 (see join.ts), given its pid. */
+  procsFiles(initPid?: number): string[];
   /** Directories, deepest first, that must be removed after the container stops. */
   dirs(): string[];
   apply(limits: ResourceLimits): void;

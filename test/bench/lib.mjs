@@ -107,3 +107,33 @@ export function ppidOf(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
+
+/**
+ * A v1 memory cgroup as a whole, sub-cgroups included (systemd makes init.scope, system.slice...
+ * below LXC's payload cgroup): usage and memory.stat's hierarchical total_cache / total_rss, bytes.
+ */
+export function cgroupMemory(dir) {
+  const stat = Object.fromEntries(
+    fs.readFileSync(path.join(dir, 'memory.stat'), 'utf8').trim().split('\n').map((l) => l.split(' ')),
+  );
+  return {
+    cgroup: dir,
+    usage: Number(fs.readFileSync(path.join(dir, 'memory.usage_in_bytes'), 'utf8')),
+    cache: Number(stat.total_cache),
+    rss: Number(stat.total_rss),
+  };
+}
+
+/** The v1 memory cgroup of a pid, as a path relative to the hierarchy's root ("/a/b"). */
+export function memoryCgroupOf(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l));
+  if (!line) throw new Error(`no v1 memory cgroup for pid ${pid}`);
+  return line.split(':')[2];
+}
+
+/** RSS and PSS of a process (smaps_rollup), bytes. */
+export function rssPssOf(pid) {
+  const t = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1]) * 1024;
+  return { rss: kb('Rss'), pss: kb('Pss') };
+}

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
-// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory]
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian]
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { hyperfine, median, memoryOf, ppidOf, pool, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
+import { cgroupMemory, hyperfine, median, memoryCgroupOf, memoryOf, nowMs, ppidOf, pool, rssPssOf, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -28,8 +28,8 @@ if (bad.length || argv.includes('--help')) {
 const want = (s) => only.includes(s);
 // cheap: fixed cost, exec, list. slow: start/stop, each run needs a stop/start in --prepare.
 const P = quick
-  ? { runs: 10, warmup: 2, slowRuns: 6, slowWarmup: 1, fleet: 10, rounds: 1, memCts: 10 }
-  : { runs: 30, warmup: 3, slowRuns: 20, slowWarmup: 2, fleet: 50, rounds: 3, memCts: 10 };
+  ? { runs: 10, warmup: 2, slowRuns: 6, slowWarmup: 1, fleet: 10, rounds: 1, memCts: 10, debRuns: 3, debIdleMs: 3000 }
+  : { runs: 30, warmup: 3, slowRuns: 20, slowWarmup: 2, fleet: 50, rounds: 3, memCts: 10, debRuns: 7, debIdleMs: 5000 };
 
 const rows = [];
 const failures = [];
@@ -94,6 +94,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzbench-'));
 fs.chmodSync(tmp, 0o711); // container root uids must traverse it
 const vz = new VzSide(tmp);
 const lx = new LxcSide(tmp, vz.node);
+// Debian: a node of its own whose template_cache is the tests' shared one (nothing is built), with
+// a uid pool apart from the busybox node's.
+const DEB_CACHE = '/var/cache/vzkit-test/templates';
+const vzd = want('debian') ? new VzSide(path.join(tmp, 'deb'), { idmapBase: 8000000, idmapCount: 8, templateCache: DEB_CACHE }) : null;
 const hfOpts = { env: vz.env, jsonDir: tmp };
 const cheap = { ...hfOpts, runs: P.runs, warmup: P.warmup };
 const slow = { ...hfOpts, runs: P.slowRuns, warmup: P.slowWarmup };
@@ -250,6 +254,7 @@ function cleanup() {
     if (notes.length || failures.length) keepLogs();
     await lx.cleanup(log).catch((e) => log(`LXC cleanup: ${e.message}`));
     await vz.cleanup(log).catch((e) => log(`vzkit cleanup: ${e.message}`));
+    if (vzd) await vzd.cleanup(log).catch((e) => log(`vzkit (Debian node) cleanup: ${e.message}`));
     for (const f of NET_CLEANUP) f(); // bridges, after the containers that used them
     fs.rmSync(tmp, { recursive: true, force: true });
   })();
@@ -497,6 +502,105 @@ async function netSection() {
   }
 }
 
+/**
+ * Issue 6: Debian 12 with systemd, vzkit vs unprivileged LXC on the same rootfs (a cp -a of the
+ * vzkit container's private area, made from the shared template cache before its first start, with
+ * the same uid mapping). Per round, for each side: start + wait until `systemctl is-system-running
+ * --wait` answers (boot), idle, memory, clean stop. Round 0 is a warm-up (first boot makes the SSH
+ * host keys) and is not counted. Both sides wait the same way: one exec/attach of WAIT_STATE, which
+ * retries until systemd's bus answers (right after start it does not exist yet).
+ */
+const WAIT_STATE = 'i=0; while :; do s=$(systemctl is-system-running --wait 2>/dev/null); case "$s" in ""|offline|unknown) i=$((i+1)); [ $i -gt 6000 ] && { echo timeout; exit 1; }; sleep 0.01;; *) echo "$s"; exit 0;; esac; done';
+
+async function debianSection() {
+  if (!fs.existsSync(path.join(DEB_CACHE, 'debian-12', '.vzkit-complete'))) {
+    throw new Error(`no Debian 12 cache in ${DEB_CACHE}: build it with vzctl template build debian-12 (template_cache: ${DEB_CACHE})`);
+  }
+  // A cache from another version of the template would be rebuilt by create: say so, do not build.
+  const listed = run(vzd.vzctlBin, ['template', 'list'], { env: vzd.env }).stdout;
+  if (!/^debian-12\s+yes\b/m.test(listed)) throw new Error(`debian-12 is not cached (or stale) in ${DEB_CACHE}:\n${listed}`);
+  const DCT = 150;
+  const DLX = lx.name(9);
+  const env = { env: vzd.env, timeout: 180_000 };
+  const t0 = nowMs();
+  vzd.create(DCT, 'debian-12');
+  const createMs = nowMs() - t0;
+  lx.add(DLX, vzd.privateDir(DCT), vzd.uidBases().get(DCT), [], { debian: true });
+  log(`created CT ${DCT} (${Math.round(createMs)} ms) and LXC ${DLX}`);
+
+  const sides = {
+    vz: {
+      start: () => run(vzd.vzctlBin, ['start', String(DCT), '-q'], env),
+      wait: () => run(vzd.vzctlBin, ['exec', String(DCT), '--', 'sh', '-c', WAIT_STATE], env),
+      stop: () => run(vzd.vzctlBin, ['stop', String(DCT), '-q'], env),
+      cgroup: () => {
+        const [mon, init] = vzd.pids(DCT);
+        const cg = `/${vzd.node}/${DCT}`;
+        const own = memoryCgroupOf(init);
+        if (own !== cg && !own.startsWith(cg + '/')) throw new Error(`CT ${DCT}'s init is in memory cgroup ${own}, not under ${cg}`);
+        return { mon, cg };
+      },
+    },
+    lx: {
+      start: () => lx.lxc('start', DLX, '-d'),
+      wait: () => lx.lxc('attach', DLX, '--', 'sh', '-c', WAIT_STATE),
+      stop: () => lx.lxc('stop', DLX),
+      cgroup: () => {
+        const init = lx.initPid(DLX);
+        const mon = ppidOf(init);
+        const cmd = fs.readFileSync(`/proc/${mon}/cmdline`, 'utf8');
+        if (!cmd.startsWith('[lxc monitor]')) throw new Error(`parent of ${DLX}'s init is not its monitor: ${cmd}`);
+        // Its payload cgroup as a whole: init itself sits in init.scope below it.
+        const cg = '/' + memoryCgroupOf(init).split('/')[1];
+        if (cg !== `/lxc.payload.${DLX}`) throw new Error(`${DLX}'s init is in memory cgroup ${memoryCgroupOf(init)}`);
+        return { mon, cg };
+      },
+    },
+  };
+  const res = { vz: { boot: [], startCmd: [], stop: [], states: [], mem: [] }, lx: { boot: [], startCmd: [], stop: [], states: [], mem: [] } };
+  for (let round = 0; round <= P.debRuns; round++) {
+    for (const k of ['vz', 'lx']) {
+      const side = sides[k];
+      const r = res[k];
+      const a = nowMs();
+      side.start();
+      const b = nowMs();
+      const st = side.wait().stdout.trim();
+      const c = nowMs();
+      await sleep(P.debIdleMs);
+      const { mon, cg } = side.cgroup();
+      const m = { ...cgroupMemory(path.join('/sys/fs/cgroup/memory', cg)), monitor: rssPssOf(mon) };
+      const d = nowMs();
+      side.stop();
+      const e = nowMs();
+      log(`${k} round ${round}${round ? '' : ' (warm-up)'}: ${st} after ${Math.round(c - a)} ms (start command ${Math.round(b - a)} ms), stop ${Math.round(e - d)} ms, cgroup ${(m.usage / 1048576).toFixed(1)} MiB, monitor PSS ${(m.monitor.pss / 1024).toFixed(0)} KiB`);
+      if (round === 0) continue;
+      r.boot.push(c - a);
+      r.startCmd.push(b - a);
+      r.stop.push(e - d);
+      r.states.push(st);
+      r.mem.push(m);
+    }
+  }
+  const count = (xs) => Object.entries(xs.reduce((o, x) => ((o[x] = (o[x] ?? 0) + 1), o), {})).map(([s, n]) => `${s} x${n}`).join(', ');
+  const n = P.debRuns;
+  notes.push(`debian: is-system-running answered: vzkit ${count(res.vz.states)}; LXC ${count(res.lx.states)} (${n} rounds after one warm-up); vzctl create debian-12 took ${Math.round(createMs)} ms`);
+  const dr = { vzCmd: `vzctl start + vzctl exec -- sh -c WAIT_STATE`, peerCmd: 'lxc-start -d + lxc-attach -- sh -c WAIT_STATE' };
+  row(`Debian 12: start -> is-system-running answers (${res.vz.states[0]} / ${res.lx.states[0]})`, median(res.vz.boot), median(res.lx.boot), dr);
+  row('  of it the start command (vzctl start / lxc-start -d)', median(res.vz.startCmd), median(res.lx.startCmd), { vzCmd: 'vzctl start', peerCmd: 'lxc-start -d' });
+  row('Debian 12: clean stop', median(res.vz.stop), median(res.lx.stop), { vzCmd: 'vzctl stop (SIGRTMIN+3)', peerCmd: 'lxc-stop (SIGRTMIN+3)' });
+  const kib = (k, f) => median(res[k].mem.map(f)) / 1024;
+  const mrow = (op, f) => row(op, kib('vz', f), kib('lx', f), { unit: 'KiB' });
+  const idle = `${P.debIdleMs / 1000} s idle`;
+  mrow(`Debian 12 memory cgroup usage (${idle})`, (m) => m.usage);
+  mrow('  of it page cache (total_cache)', (m) => m.cache);
+  mrow('  of it anon (total_rss)', (m) => m.rss);
+  mrow('Debian 12 monitor RSS (ctspawn / lxc monitor)', (m) => m.monitor.rss);
+  mrow('Debian 12 monitor PSS', (m) => m.monitor.pss);
+  mrow('Debian 12 memory cgroup + monitor PSS', (m) => m.usage + m.monitor.pss);
+  mrow('Debian 12 memory cgroup + monitor RSS', (m) => m.usage + m.monitor.rss);
+}
+
 try {
   log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
   await section('node -e 0 / fixed cost', fixedAndNode);
@@ -507,6 +611,7 @@ try {
   if (want('limits')) await section('limits', limitsSection);
   if (want('disk')) await section('disk', diskSection);
   if (want('net')) await section('net', netSection);
+  if (want('debian')) await section('debian', debianSection);
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
 } finally {
   await cleanup();

@@ -32,12 +32,18 @@ function killPid(pid) {
 
 /** A vzkit node of its own: VZKIT_CONFIG in a temp dir, its own node name and uid pool. */
 export class VzSide {
-  constructor(dir) {
+  /**
+   * templateCache: a shared template_cache to create from (the Debian caches the tests keep), so
+   * that nothing is built; without it the node builds its busybox cache under its own root.
+   */
+  constructor(dir, { idmapBase = 3000000, idmapCount = 64, templateCache } = {}) {
     this.dir = dir;
+    fs.mkdirSync(dir, { recursive: true });
     this.root = path.join(dir, 'root');
     this.node = 'bn' + Math.random().toString(36).slice(2, 6).padEnd(4, '0');
     this.configFile = path.join(dir, 'vzkit.yaml');
-    fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap: {base: 3000000, count: 64}\n`);
+    const cache = templateCache ? `template_cache: ${templateCache}\n` : '';
+    fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap: {base: ${idmapBase}, count: ${idmapCount}}\n${cache}`);
     this.env = { ...process.env, VZKIT_CONFIG: this.configFile };
     this.vzctlBin = path.join(REPO, 'dist', 'vzctl');
     this.vzlistBin = path.join(REPO, 'dist', 'vzlist');
@@ -52,9 +58,9 @@ export class VzSide {
     return runAsync(this.vzctlBin, args, { env: this.env });
   }
 
-  create(ctid) {
+  create(ctid, template = 'busybox') {
     this.created.add(ctid);
-    this.vzctl('create', String(ctid), '--ostemplate', 'busybox', '-q');
+    this.vzctl('create', String(ctid), '--ostemplate', template, '-q');
   }
 
   /** ctid -> uid_base of every container on the node. */
@@ -105,7 +111,9 @@ export class VzSide {
 /**
  * LXC containers under a private lxcpath. Unprivileged, with the uid map of the vzkit container
  * whose private area they copy. lxc-start runs with a PATH lacking newuidmap/newgidmap, so that
- * root's uid_map is written directly instead of LXC demanding /etc/subuid ranges for root.
+ * root's uid_map is written directly instead of LXC demanding /etc/subuid ranges for root: nobin
+ * holds symlinks to every other tool of the host's PATH (the hooks that debian.common.conf pulls
+ * in, such as lxcfs's lxc.mount.hook, need readlink, mkdir, sleep...).
  */
 export class LxcSide {
   constructor(dir, prefix) {
@@ -114,6 +122,20 @@ export class LxcSide {
     this.nobin = path.join(dir, 'nobin');
     fs.mkdirSync(this.path);
     fs.mkdirSync(this.nobin);
+    for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+      let names;
+      try {
+        names = fs.readdirSync(d);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (n === 'newuidmap' || n === 'newgidmap') continue;
+        try {
+          fs.symlinkSync(path.join(d, n), path.join(this.nobin, n)); // the first in PATH order wins
+        } catch {}
+      }
+    }
     this.startEnv = { ...process.env, PATH: this.nobin };
     this.names = [];
     this.pivotExisted = fs.existsSync(path.join(CG, 'memory', 'lxc.pivot'));
@@ -123,20 +145,36 @@ export class LxcSide {
     return `${this.prefix}-${i}`;
   }
 
-  /** A container named name whose rootfs is a copy of src (already uid-shifted by uidBase). */
-  add(name, src, uidBase, extra = []) {
+  /**
+   * A container named name whose rootfs is a copy of src (already uid-shifted by uidBase).
+   * debian: LXC's own Debian configuration (debian.common.conf + debian.userns.conf, with lxcfs's
+   * hooks from common.conf.d) instead of the busybox one; systemd gets SIGRTMIN+3 from lxc-stop
+   * (LXC picks it when init blocks that signal).
+   */
+  add(name, src, uidBase, extra = [], { debian = false } = {}) {
     const dir = path.join(this.path, name);
     fs.mkdirSync(dir);
     this.names.push(name);
     run('cp', ['-a', src, path.join(dir, 'rootfs')]);
     fs.chownSync(dir, 0, uidBase);
     fs.chmodSync(dir, 0o750);
-    const cfg = [
+    const head = [
       `lxc.uts.name = ${name}`,
       `lxc.rootfs.path = dir:${dir}/rootfs`,
       `lxc.idmap = u 0 ${uidBase} 65536`,
       `lxc.idmap = g 0 ${uidBase} 65536`,
       'lxc.net.0.type = empty',
+    ];
+    const cfg = debian ? [
+      // PEERS.md's working unprivileged Debian 12 systemd settings.
+      'lxc.include = /usr/share/lxc/config/debian.common.conf',
+      'lxc.include = /usr/share/lxc/config/debian.userns.conf',
+      'lxc.arch = linux64',
+      'lxc.autodev = 1',
+      'lxc.apparmor.profile = unconfined',
+      ...head,
+    ] : [
+      ...head,
       // What lxc-create -t busybox writes, minus its network, plus PEERS.md's working settings.
       'lxc.signal.halt = SIGUSR1',
       'lxc.signal.reboot = SIGTERM',

@@ -26,7 +26,15 @@ describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, rea
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debian-'));
 
   const exec = (ctid: string, ...cmd: string[]) => n.run('vzctl', ['exec', ctid, ...cmd], { timeout: 120_000 });
-  const running = (ctid: string) => exec(ctid, 'systemctl', 'is-system-running', '--wait').stdout.trim();
+  /** systemd's state once its boot is over; until its bus socket exists systemctl cannot ask. */
+  const running = (ctid: string) => {
+    for (let i = 0; i < 100; i++) {
+      const r = exec(ctid, 'systemctl', 'is-system-running', '--wait');
+      if (!/Failed to connect to bus/.test(r.stderr)) return r.stdout.trim();
+      spawnSync('sleep', ['0.1']);
+    }
+    return 'no bus';
+  };
   const ssh = (addr: string, cmd: string) =>
     spawnSync('ssh', ['-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${addr}`, cmd], {
       encoding: 'utf8',

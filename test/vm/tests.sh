@@ -11,5 +11,11 @@ if [ "${VZKIT_VM_TESTS:-1}" = 0 ]; then echo "vm tests: skipped (VZKIT_VM_TESTS=
 if [ "$(id -u)" != 0 ]; then echo "vm tests: skipped (they need root)"; exit 0; fi
 cd "$(dirname "$0")/../.."
 test/vm/build.sh >/dev/null
-VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 exec node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
+# The Debian template caches the Debian tests use (here and in the VM), built once per machine.
+cache=${VZKIT_TEST_TEMPLATE_CACHE:-/var/cache/vzkit-test/templates}
+cfg=$(mktemp -d)
+trap 'rm -rf "$cfg"' EXIT
+printf 'root: %s/root\nnode: tbuild\ntemplate_cache: %s\n' "$cfg" "$cache" >"$cfg/vzkit.yaml"
+for t in debian-12 debian-13; do VZKIT_CONFIG="$cfg/vzkit.yaml" dist/vzctl template build "$t"; done
+VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
   test/integration/debian.test.ts test/integration/cgroup-v2 test/integration/quota

@@ -5,6 +5,7 @@
  */
 import { delegateDirs } from '../delegate.js';
 import { join } from 'node:path';
+import { joinProcsFile } from '../join.js';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
 import { killPids, treePids } from '../procs.js';
@@ -81,8 +82,9 @@ export class CgroupV1Manager implements CgroupManager {
     }
   }
 
-  procsFiles(): string[] {
-    return this.h.list.map((h) => join(this.ct(h), 'cgroup.procs'));
+  procsFiles(initPid?: number): string[] {
+    // The controller-less cgroup2 of a hybrid host is where a systemd inside keeps its units.
+    return this.h.list.map((h) => (h.name === 'unified' ? joinProcsFile(h.mount, this.ct(h), initPid) : join(this.ct(h), 'cgroup.procs')));
   }
 
   /** All at the same depth (one per hierarchy), so any order is children-before-parents. */

@@ -1,6 +1,7 @@
 /** CgroupManager for a unified (cgroup v2) host: one directory, <fsRoot>/<node>/<ctid>. */
 import { delegateDirs } from '../delegate.js';
 import { basename, join } from 'node:path';
+import { joinProcsFile } from '../join.js';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
 import { isCgroup2Mount } from '../detect.js';
@@ -58,8 +59,8 @@ export class CgroupV2Manager implements CgroupManager {
     writeValue(join(this.dir, 'cgroup.procs'), pid, `adding pid ${pid} to the cgroup`, this.o.ctid);
   }
 
-  procsFiles(): string[] {
-    return [join(this.dir, 'cgroup.procs')];
+  procsFiles(initPid?: number): string[] {
+    return [joinProcsFile(this.o.fsRoot, this.dir, initPid)];
   }
 
   memoryDir(): string | undefined {

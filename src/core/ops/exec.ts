@@ -18,7 +18,7 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
   return {
     helper: helperPath(),
     initPid: probe.initPid!,
-    cgroupProcs: ctx.cgroup(ctid).procsFiles(),
+    cgroupProcs: ctx.cgroup(ctid).procsFiles(probe.initPid),
     ...(fs.existsSync(ctl) ? { sysinfoCtl: ctl } : {}),
   };
 }

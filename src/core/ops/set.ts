@@ -26,7 +26,7 @@ const LIVE: Record<string, LiveApplier> = {
     const h = String(value);
     // sethostname(2) must run in the container's UTS namespace: its own hostname(1) does it
     // (/proc/sys/kernel/hostname is owned by the host's root and not writable from inside).
-    const code = await execIn({ helper: helperPath(), initPid, cgroupProcs: ctx.cgroup(ctid).procsFiles() }, ['hostname', h]);
+    const code = await execIn({ helper: helperPath(), initPid, cgroupProcs: ctx.cgroup(ctid).procsFiles(initPid) }, ['hostname', h]);
     if (code !== 0) throw new VzError('BAD_HOSTNAME', `cannot set the hostname inside the container (exit ${code})`, { ctid });
   },
 };
