@@ -4,8 +4,9 @@
  * container makes its own at first start), machine-id is emptied (systemd makes one per boot of a
  * new container and commits it), and the host's hostname and resolv.conf are not carried over.
  *
- * debootstrap runs in a mount namespace of its own (unshare -m): the /proc and /sys it mounts in
- * the target vanish with it, also when it is killed, so a half build never holds host mounts.
+ * debootstrap runs in a mount and a pid namespace of its own: the /proc and /sys it mounts in the
+ * target vanish with it, and it dies with vzctl, also when vzctl is killed, so a half build never
+ * holds host mounts or goes on writing.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -67,7 +68,10 @@ export class DebootstrapProgress {
 }
 
 function debootstrapArgs(spec: DebootstrapSpec, dest: string, debCache: string): string[] {
-  const args = ['--mount', '--propagation', 'private', 'debootstrap', `--variant=${spec.variant ?? 'minbase'}`, `--cache-dir=${debCache}`];
+  // setpriv: unshare dies with us; --pid --kill-child: debootstrap and all it started die with
+  // unshare. A killed create or build leaves no process writing into a tree about to be removed.
+  const args = ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL'];
+  args.push('debootstrap', `--variant=${spec.variant ?? 'minbase'}`, `--cache-dir=${debCache}`);
   if (spec.components?.length) args.push(`--components=${spec.components.join(',')}`);
   if (spec.packages?.length) args.push(`--include=${spec.packages.join(',')}`);
   args.push(spec.suite, dest, spec.mirror ?? DEFAULT_MIRROR);
@@ -85,7 +89,7 @@ export async function buildDebootstrap(dest: string, spec: DebootstrapSpec, debC
   fs.mkdirSync(debCache, { recursive: true, mode: 0o700 });
   const progress = new DebootstrapProgress();
   const tail: string[] = [];
-  const child = spawn('unshare', debootstrapArgs(spec, dest, debCache), {
+  const child = spawn('setpriv', debootstrapArgs(spec, dest, debCache), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' },
   });

@@ -29,7 +29,7 @@ const want = (s) => only.includes(s);
 // cheap: fixed cost, exec, list. slow: start/stop, each run needs a stop/start in --prepare.
 const P = quick
   ? { runs: 10, warmup: 2, slowRuns: 6, slowWarmup: 1, fleet: 10, rounds: 1, memCts: 10, debRuns: 3, debIdleMs: 3000 }
-  : { runs: 30, warmup: 3, slowRuns: 20, slowWarmup: 2, fleet: 50, rounds: 3, memCts: 10, debRuns: 7, debIdleMs: 5000 };
+  : { runs: 30, warmup: 3, slowRuns: 20, slowWarmup: 2, fleet: 50, rounds: 3, memCts: 10, debRuns: 9, debIdleMs: 5000 };
 
 const rows = [];
 const failures = [];
@@ -521,12 +521,30 @@ async function debianSection() {
   if (!/^debian-12\s+yes\b/m.test(listed)) throw new Error(`debian-12 is not cached (or stale) in ${DEB_CACHE}:\n${listed}`);
   const DCT = 150;
   const DLX = lx.name(9);
+  const DLN = lx.name(8); // the same without lxcfs's post-stop hook (a bare `sleep 0.5s`)
   const env = { env: vzd.env, timeout: 180_000 };
   const t0 = nowMs();
   vzd.create(DCT, 'debian-12');
   const createMs = nowMs() - t0;
-  lx.add(DLX, vzd.privateDir(DCT), vzd.uidBases().get(DCT), [], { debian: true });
-  log(`created CT ${DCT} (${Math.round(createMs)} ms) and LXC ${DLX}`);
+  const base = vzd.uidBases().get(DCT);
+  lx.add(DLX, vzd.privateDir(DCT), base, [], { debian: true });
+  lx.add(DLN, vzd.privateDir(DCT), base, ['lxc.hook.post-stop ='], { debian: true }); // empty: clears the included hook
+  log(`created CT ${DCT} (${Math.round(createMs)} ms) and LXC ${DLX}, ${DLN}`);
+  const lxcSide = (name) => ({
+    start: () => lx.lxc('start', name, '-d'),
+    wait: () => lx.lxc('attach', name, '--', 'sh', '-c', WAIT_STATE),
+    stop: () => lx.lxc('stop', name),
+    cgroup: () => {
+      const init = lx.initPid(name);
+      const mon = ppidOf(init);
+      const cmd = fs.readFileSync(`/proc/${mon}/cmdline`, 'utf8');
+      if (!cmd.startsWith('[lxc monitor]')) throw new Error(`parent of ${name}'s init is not its monitor: ${cmd}`);
+      // Its payload cgroup as a whole: init itself sits in init.scope below it.
+      const cg = '/' + memoryCgroupOf(init).split('/')[1];
+      if (cg !== `/lxc.payload.${name}`) throw new Error(`${name}'s init is in memory cgroup ${memoryCgroupOf(init)}`);
+      return { mon, cg };
+    },
+  });
 
   const sides = {
     vz: {
@@ -541,25 +559,12 @@ async function debianSection() {
         return { mon, cg };
       },
     },
-    lx: {
-      start: () => lx.lxc('start', DLX, '-d'),
-      wait: () => lx.lxc('attach', DLX, '--', 'sh', '-c', WAIT_STATE),
-      stop: () => lx.lxc('stop', DLX),
-      cgroup: () => {
-        const init = lx.initPid(DLX);
-        const mon = ppidOf(init);
-        const cmd = fs.readFileSync(`/proc/${mon}/cmdline`, 'utf8');
-        if (!cmd.startsWith('[lxc monitor]')) throw new Error(`parent of ${DLX}'s init is not its monitor: ${cmd}`);
-        // Its payload cgroup as a whole: init itself sits in init.scope below it.
-        const cg = '/' + memoryCgroupOf(init).split('/')[1];
-        if (cg !== `/lxc.payload.${DLX}`) throw new Error(`${DLX}'s init is in memory cgroup ${memoryCgroupOf(init)}`);
-        return { mon, cg };
-      },
-    },
+    lx: lxcSide(DLX),
+    lxn: lxcSide(DLN),
   };
-  const res = { vz: { boot: [], startCmd: [], stop: [], states: [], mem: [] }, lx: { boot: [], startCmd: [], stop: [], states: [], mem: [] } };
+  const res = Object.fromEntries(Object.keys(sides).map((k) => [k, { boot: [], startCmd: [], stop: [], states: [], mem: [] }]));
   for (let round = 0; round <= P.debRuns; round++) {
-    for (const k of ['vz', 'lx']) {
+    for (const k of Object.keys(sides)) {
       const side = sides[k];
       const r = res[k];
       const a = nowMs();
@@ -584,11 +589,14 @@ async function debianSection() {
   }
   const count = (xs) => Object.entries(xs.reduce((o, x) => ((o[x] = (o[x] ?? 0) + 1), o), {})).map(([s, n]) => `${s} x${n}`).join(', ');
   const n = P.debRuns;
-  notes.push(`debian: is-system-running answered: vzkit ${count(res.vz.states)}; LXC ${count(res.lx.states)} (${n} rounds after one warm-up); vzctl create debian-12 took ${Math.round(createMs)} ms`);
+  notes.push(`debian: is-system-running answered: vzkit ${count(res.vz.states)}; LXC ${count(res.lx.states)}, LXC without the post-stop hook ${count(res.lxn.states)} (${n} rounds after one warm-up); vzctl create debian-12 took ${Math.round(createMs)} ms`);
   const dr = { vzCmd: `vzctl start + vzctl exec -- sh -c WAIT_STATE`, peerCmd: 'lxc-start -d + lxc-attach -- sh -c WAIT_STATE' };
   row(`Debian 12: start -> is-system-running answers (${res.vz.states[0]} / ${res.lx.states[0]})`, median(res.vz.boot), median(res.lx.boot), dr);
   row('  of it the start command (vzctl start / lxc-start -d)', median(res.vz.startCmd), median(res.lx.startCmd), { vzCmd: 'vzctl start', peerCmd: 'lxc-start -d' });
+  const after = (k) => median(res[k].boot.map((x, i) => x - res[k].startCmd[i]));
+  row('  of it the rest (start returned -> state answered)', after('vz'), after('lx'), { vzCmd: 'vzctl exec -- sh -c WAIT_STATE', peerCmd: 'lxc-attach -- sh -c WAIT_STATE' });
   row('Debian 12: clean stop', median(res.vz.stop), median(res.lx.stop), { vzCmd: 'vzctl stop (SIGRTMIN+3)', peerCmd: 'lxc-stop (SIGRTMIN+3)' });
+  row('Debian 12: clean stop vs LXC without lxcfs\'s post-stop hook', median(res.vz.stop), median(res.lxn.stop), { vzCmd: 'vzctl stop', peerCmd: 'lxc-stop, lxc.hook.post-stop cleared' });
   const kib = (k, f) => median(res[k].mem.map(f)) / 1024;
   const mrow = (op, f) => row(op, kib('vz', f), kib('lx', f), { unit: 'KiB' });
   const idle = `${P.debIdleMs / 1000} s idle`;
