@@ -25,7 +25,8 @@ install_apt() {
   say "installing$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # Another apt (an unattended upgrade, a second set-up) may hold the lock: wait for it.
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 install_npm() {

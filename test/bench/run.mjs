@@ -533,6 +533,7 @@ async function debianSection() {
   const lxcSide = (name) => ({
     start: () => lx.lxc('start', name, '-d'),
     wait: () => lx.lxc('attach', name, '--', 'sh', '-c', WAIT_STATE),
+    true: () => lx.lxc('attach', name, '--', 'true'),
     stop: () => lx.lxc('stop', name),
     cgroup: () => {
       const init = lx.initPid(name);
@@ -550,6 +551,7 @@ async function debianSection() {
     vz: {
       start: () => run(vzd.vzctlBin, ['start', String(DCT), '-q'], env),
       wait: () => run(vzd.vzctlBin, ['exec', String(DCT), '--', 'sh', '-c', WAIT_STATE], env),
+      true: () => run(vzd.vzctlBin, ['exec', String(DCT), 'true'], env),
       stop: () => run(vzd.vzctlBin, ['stop', String(DCT), '-q'], env),
       cgroup: () => {
         const [mon, init] = vzd.pids(DCT);
@@ -562,7 +564,7 @@ async function debianSection() {
     lx: lxcSide(DLX),
     lxn: lxcSide(DLN),
   };
-  const res = Object.fromEntries(Object.keys(sides).map((k) => [k, { boot: [], startCmd: [], stop: [], states: [], mem: [] }]));
+  const res = Object.fromEntries(Object.keys(sides).map((k) => [k, { boot: [], startCmd: [], stop: [], states: [], mem: [], exec: [] }]));
   for (let round = 0; round <= P.debRuns; round++) {
     for (const k of Object.keys(sides)) {
       const side = sides[k];
@@ -575,16 +577,20 @@ async function debianSection() {
       await sleep(P.debIdleMs);
       const { mon, cg } = side.cgroup();
       const m = { ...cgroupMemory(path.join('/sys/fs/cgroup/memory', cg)), monitor: rssPssOf(mon) };
+      const x = nowMs();
+      side.true(); // for scale: what one exec/attach itself costs, the waiting one included
+      const execMs = nowMs() - x;
       const d = nowMs();
       side.stop();
       const e = nowMs();
-      log(`${k} round ${round}${round ? '' : ' (warm-up)'}: ${st} after ${Math.round(c - a)} ms (start command ${Math.round(b - a)} ms), stop ${Math.round(e - d)} ms, cgroup ${(m.usage / 1048576).toFixed(1)} MiB, monitor PSS ${(m.monitor.pss / 1024).toFixed(0)} KiB`);
+      log(`${k} round ${round}${round ? '' : ' (warm-up)'}: ${st} after ${Math.round(c - a)} ms (start command ${Math.round(b - a)} ms), exec true ${Math.round(execMs)} ms, stop ${Math.round(e - d)} ms, cgroup ${(m.usage / 1048576).toFixed(1)} MiB, monitor PSS ${(m.monitor.pss / 1024).toFixed(0)} KiB`);
       if (round === 0) continue;
       r.boot.push(c - a);
       r.startCmd.push(b - a);
       r.stop.push(e - d);
       r.states.push(st);
       r.mem.push(m);
+      r.exec.push(execMs);
     }
   }
   const count = (xs) => Object.entries(xs.reduce((o, x) => ((o[x] = (o[x] ?? 0) + 1), o), {})).map(([s, n]) => `${s} x${n}`).join(', ');
@@ -595,6 +601,7 @@ async function debianSection() {
   row('  of it the start command (vzctl start / lxc-start -d)', median(res.vz.startCmd), median(res.lx.startCmd), { vzCmd: 'vzctl start', peerCmd: 'lxc-start -d' });
   const after = (k) => median(res[k].boot.map((x, i) => x - res[k].startCmd[i]));
   row('  of it the rest (start returned -> state answered)', after('vz'), after('lx'), { vzCmd: 'vzctl exec -- sh -c WAIT_STATE', peerCmd: 'lxc-attach -- sh -c WAIT_STATE' });
+  row('  for scale: one exec of `true` in the booted CT', median(res.vz.exec), median(res.lx.exec), { vzCmd: 'vzctl exec N true', peerCmd: 'lxc-attach -- true' });
   row('Debian 12: clean stop', median(res.vz.stop), median(res.lx.stop), { vzCmd: 'vzctl stop (SIGRTMIN+3)', peerCmd: 'lxc-stop (SIGRTMIN+3)' });
   row('Debian 12: clean stop vs LXC without lxcfs\'s post-stop hook', median(res.vz.stop), median(res.lxn.stop), { vzCmd: 'vzctl stop', peerCmd: 'lxc-stop, lxc.hook.post-stop cleared' });
   const kib = (k, f) => median(res[k].mem.map(f)) / 1024;

@@ -18,10 +18,10 @@ trap 'rm -rf "${tmps[@]}"' EXIT
 # Host tools. --no-install-recommends keeps qemu small (no GUI, no firmware extras).
 pkgs="qemu-system-x86 busybox-static cpio"
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null ||
-  ! /bin/busybox --list 2>/dev/null | grep -qx depmod; then
+  ! /bin/busybox --list 2>/dev/null | grep -x depmod >/dev/null; then # not -q: with pipefail an early exit of grep makes busybox die of SIGPIPE
   log "installing $pkgs"
-  apt-get install -y --no-install-recommends $pkgs >&2 ||
-    { apt-get update >&2 && apt-get install -y --no-install-recommends $pkgs >&2; }
+  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $pkgs >&2 ||
+    { apt-get update >&2 && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $pkgs >&2; }
 fi
 
 # 1. Kernel: the newest linux-image-6.1.0-N-amd64, downloaded and unpacked, never installed.
