@@ -29,6 +29,7 @@
 #include "attach.h"
 #include "protocol.h"
 #include "seccomp_notify.h"
+#include "harden.h"
 #include "term.h"
 #include "util.h"
 
@@ -43,6 +44,8 @@ struct opts {
 	gid_t gid;
 	const char *cwd;
 	const char *sysinfo_ctl; /* the monitor's "<socket>.ctl", or NULL */
+	char **cap_drop;         /* capability numbers for the bounding set, as init has it */
+	size_t ncap_drop;
 	char **cgroups, **envs;
 	size_t ncgroups, nenvs;
 	char **cmd;
@@ -63,13 +66,15 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 		{ "pid", required_argument, NULL, 'p' }, { "cgroup", required_argument, NULL, 'c' },
 		{ "env", required_argument, NULL, 'e' }, { "cwd", required_argument, NULL, 'd' },
 		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
-		{ "sysinfo-ctl", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
+		{ "sysinfo-ctl", required_argument, NULL, 's' }, { "cap-drop", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
 	memset(o, 0, sizeof(*o));
 	o->cgroups = calloc(argc, sizeof(char *));
 	o->envs = calloc(argc, sizeof(char *));
-	if (!o->cgroups || !o->envs)
+	o->cap_drop = calloc(argc, sizeof(char *));
+	if (!o->cgroups || !o->envs || !o->cap_drop)
 		diex_(EXIT_HELPER_FAILED, "out of memory");
 	opterr = 0;
 	int c;
@@ -103,6 +108,9 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 			break;
 		case 's':
 			o->sysinfo_ctl = optarg;
+			break;
+		case 'k':
+			o->cap_drop[o->ncap_drop++] = optarg;
 			break;
 		default:
 			warnx_("unknown option %s", argv[optind - 1]);
@@ -310,6 +318,13 @@ static void join_container(const struct opts *o)
 	 * container's user namespace) or no_new_privs, which would break setuid programs. */
 	if (sictl >= 0)
 		sysinfo_register(sictl);
+	/* The same policy as init's (harden.h): a process that joins from the host must not be
+	 * a way around it. */
+	if (harden_seccomp() < 0)
+		die_(EXIT_HELPER_FAILED, "seccomp: install the deny filter");
+	const char *bad = NULL;
+	if (harden_caps(o->cap_drop, &bad) < 0)
+		die_(EXIT_HELPER_FAILED, "drop capability %s from the bounding set", bad ? bad : "?");
 	if (setresgid(o->gid, o->gid, o->gid) < 0)
 		die_(EXIT_HELPER_FAILED, "setresgid %u", o->gid);
 	if (setgroups(0, NULL) < 0)

@@ -57,6 +57,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "loadavg_file", JT_STR, false, &cfg->loadavg_file },
 		{ "cgroup_mount", JT_STR, false, &cfg->cgroup_mount },
 		{ "on_reboot", JT_ARR, false, &cfg->on_reboot },
+		{ "cap_drop", JT_ARR, false, &cfg->cap_drop },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];

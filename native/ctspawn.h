@@ -25,6 +25,7 @@ struct config {
 	const char *loadavg_file;  /* NULL: no load averages of its own (also without sysinfo_memcg) */
 	const char *cgroup_mount;  /* "cgroup2": the container's cgroup2 view on /sys/fs/cgroup; NULL: none */
 	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
+	char **cap_drop;           /* capability numbers dropped from init's bounding set */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctspawn.h"
+#include "harden.h"
 #include "protocol.h"
 #include "seccomp_notify.h"
 #include "util.h"
@@ -170,6 +171,12 @@ noreturn void init_main(struct start_ctx *ctx)
 	reset_signals();
 	if (cfg->sysinfo_memcg)
 		intercept_sysinfo(ctx);
+	/* The policy (harden.h) last, so none of our own setup runs through it. */
+	if (harden_seccomp() < 0)
+		child_fail(errno, "seccomp: install the deny filter");
+	const char *bad = NULL;
+	if (harden_caps(cfg->cap_drop, &bad) < 0)
+		child_fail(errno, "drop capability %s from the bounding set", bad ? bad : "?");
 	close_fds();
 	g_stage = STAGE_RUNNING; /* setup is done; what fails now is the container's init itself */
 	execve(cfg->init[0], cfg->init, cfg->env);

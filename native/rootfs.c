@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <unistd.h>
 
@@ -197,6 +198,70 @@ static void setup_dev(int rootfd, const char *pts_path, int slave_fd, const stru
 	close(dev);
 }
 
+/* ---- /proc and /sys: what the container may read and write of the kernel's files ---- */
+
+/* A read-only bind of `name` below the mount at dirfd on itself; 0, or -1 if it does not exist. */
+static int rebind_readonly(int dirfd, const char *name, const char *where)
+{
+	int tree = open_tree(dirfd, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+	if (tree < 0) {
+		if (errno == ENOENT)
+			return -1;
+		child_fail(errno, "open_tree %s", where);
+	}
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		child_fail(errno, "make %s read-only", where);
+	if (move_mount(tree, "", dirfd, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		child_fail(errno, "bind %s read-only", where);
+	close(tree);
+	return 0;
+}
+
+/* Hides a file under /dev/null, or a directory under an empty read-only tmpfs. */
+static void mask(int dirfd, const char *name, const char *where)
+{
+	int t = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0) {
+		if (errno == ENOENT)
+			return;
+		child_fail(errno, "open %s", where);
+	}
+	struct stat st;
+	if (fstat(t, &st) < 0)
+		child_fail(errno, "stat %s", where);
+	if (S_ISDIR(st.st_mode))
+		close(mount_fs("tmpfs", "size=4k,mode=555", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+			       MOUNT_ATTR_NOEXEC, t, where));
+	else
+		bind_at("/dev/null", t, where);
+	close(t);
+}
+
+/* As Docker, crun and LXC's proc:mixed do: /proc/sys read-only except /proc/sys/net (the
+ * container's own network namespace); the host-wide triggers and leaks masked; bus, fs and irq
+ * read-only. The user namespace already refuses most writes; this is the second wall. A fresh
+ * proc mount inside (a nested container) is then refused by the kernel, as under Docker. */
+static void protect_proc(int proc)
+{
+	int net = open_tree(proc, "sys/net", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+	if (net < 0)
+		child_fail(errno, "open_tree /proc/sys/net");
+	rebind_readonly(proc, "sys", "/proc/sys");
+	int t = openat(proc, "sys/net", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0 || move_mount(net, "", t, "", MOVE_EMPTY) < 0)
+		child_fail(errno, "bind /proc/sys/net");
+	close(t);
+	close(net);
+	static const char *const ro[] = { "bus", "fs", "irq" };
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+		rebind_readonly(proc, ro[i], ro[i]);
+	static const char *const hidden[] = { "kcore", "kmsg", "keys", "timer_list", "sched_debug", "latency_stats",
+					      "timer_stats", "acpi", "scsi", "asound", "sysrq-trigger" };
+	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		mask(proc, hidden[i], hidden[i]);
+}
+
 void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 {
 	/* Nothing we mount may propagate back to the host, but host unmounts (e.g. of a
@@ -211,12 +276,16 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 		child_fail(errno, "open %s", cfg->rootfs);
 
 	int at = open_dir(root, "proc", 0555, "/proc");
-	close(mount_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, at, "/proc"));
+	int proc = mount_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, at, "/proc");
 	close(at);
+	protect_proc(proc);
+	close(proc);
 	at = open_dir(root, "sys", 0555, "/sys");
-	close(mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-		       at, "/sys"));
+	int sys = mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+			   at, "/sys");
 	close(at);
+	mask(sys, "firmware", "/sys/firmware");
+	close(sys);
 	if (cfg->cgroup_mount) {
 		/* The cgroup namespace is ours already: this cgroup2 is rooted at the container's
 		 * own (delegated) cgroup. systemd sees a pure unified host, on v1 hybrid hosts too. */

@@ -12,6 +12,8 @@ export interface JoinTarget {
   cgroupProcs: string[];
   /** The monitor's "<socket>.ctl" (sysinfo(2) interception for what exec/enter start), when it exists. */
   sysinfoCtl?: string;
+  /** Capability numbers to drop from the bounding set, as init has it. */
+  capDrop?: number[];
 }
 
 function run(helper: string, args: string[]): Promise<number> {
@@ -48,6 +50,7 @@ function joinArgs(t: JoinTarget, env: string[] = []): string[] {
   for (const f of t.cgroupProcs) a.push('--cgroup', f);
   for (const e of env) a.push('--env', e);
   if (t.sysinfoCtl) a.push('--sysinfo-ctl', t.sysinfoCtl);
+  for (const c of t.capDrop ?? []) a.push('--cap-drop', String(c));
   return a;
 }
 

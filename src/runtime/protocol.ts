@@ -55,6 +55,8 @@ export interface SpawnConfig {
   cgroup_mount?: 'cgroup2';
   /** What the monitor runs after a reboot from inside (init killed by SIGHUP). */
   on_reboot?: string[];
+  /** Capability numbers (as strings) dropped from init's bounding set. */
+  cap_drop?: string[];
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -1,5 +1,6 @@
 /** vzctl exec / enter / console: join a running container. */
 import fs from 'node:fs';
+import { capDropList } from '../../config/caps.js';
 import type { Context } from '../context.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
@@ -19,6 +20,7 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
     helper: helperPath(),
     initPid: probe.initPid!,
     cgroupProcs: ctx.cgroup(ctid).procsFiles(probe.initPid),
+    capDrop: capDropList(ctx.db().getParams(ctid).capability as Record<string, 'on' | 'off'> | undefined),
     ...(fs.existsSync(ctl) ? { sysinfoCtl: ctl } : {}),
   };
 }

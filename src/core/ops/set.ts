@@ -49,6 +49,8 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
     const stored = db.getParams(ctid);
+    // Like devnodes: a change to the stored set, not a replacement.
+    if (params.capability) params.capability = { ...(stored.capability as object | undefined), ...(params.capability as object) };
     if (params.devnodes) {
       // A change, not a replacement: merged with what is stored; checked against the host now.
       params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);

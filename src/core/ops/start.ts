@@ -16,6 +16,7 @@ import type { StartResult } from '../../runtime/spawn.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
+import { capDropList } from '../../config/caps.js';
 import { prepareNetStart } from '../net.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
@@ -95,6 +96,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       devnode_dir: devnodeDir,
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
       // `reboot` inside: the monitor starts the container again through vzctl (same env).
+      cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
       on_reboot: [process.execPath, path.join(packageRoot(), 'dist', 'vzctl'), 'start', String(ctid)],
       tty_gid: row.uidBase + 5,
       root_uid: row.uidBase,
