@@ -1,0 +1,153 @@
+/**
+ * Escape attempts from inside a container, as its root, with a static C probe
+ * (test/probe/escape.c) and shell: each must fail and leave the host untouched. Also the host
+ * side: symlinks and `..` chains planted in the container's files never redirect a host write
+ * (passwords, SSH keys, hostname). See the isolation table in the README.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { TestNode, isRoot, REPO } from './harness.js';
+
+const CT = '711';
+
+describe.skipIf(!isRoot)('escape attempts from inside (root in the container)', () => {
+  let n: TestNode;
+  let sleeper: ChildProcess;
+  let results: Map<string, string>;
+  let ctRoot: string;
+
+  beforeAll(() => {
+    n = new TestNode();
+    n.ok('create', CT, '--ostemplate', 'busybox');
+    n.ok('start', CT);
+    ctRoot = path.join(n.root, 'root', CT);
+    const probe = path.join(n.dir, 'escape-probe');
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', probe, path.join(REPO, 'test/probe/escape.c')], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`gcc: ${cc.stderr}`);
+    fs.copyFileSync(probe, path.join(ctRoot, 'tmp/escape-probe'));
+    fs.chmodSync(path.join(ctRoot, 'tmp/escape-probe'), 0o755);
+    sleeper = spawn('sleep', ['300'], { stdio: 'ignore' });
+    // The host's root block device: what a container would love to mount.
+    const dev = fs.statSync('/').dev;
+    const major = Math.floor(dev / 256) & 0xfff;
+    const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    const blk = fs.readdirSync('/dev').find((d) => {
+      try {
+        const st = fs.statSync(`/dev/${d}`);
+        return st.isBlockDevice() && st.rdev === dev;
+      } catch {
+        return false;
+      }
+    });
+    const out = n.ok('exec', CT, '/tmp/escape-probe', String(sleeper.pid), blk ? `/dev/${blk}` : '/dev/vda', String(major), String(minor));
+    results = new Map(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  }, 120_000);
+
+  afterAll(() => {
+    sleeper?.kill('SIGKILL');
+    n?.cleanup();
+  });
+
+  it.each([
+    ['init_module', 'EPERM'],
+    ['finit_module', 'EPERM'],
+    ['delete_module', 'EPERM'],
+    ['kexec_load', 'EPERM'],
+    ['kexec_file_load', 'EPERM'],
+    ['open_by_handle_at', 'EPERM'],
+    ['iopl', 'EPERM'],
+    ['ioperm', 'EPERM'],
+    ['keyctl', 'ENOSYS'],
+    ['perf_event_open', 'EPERM'],
+    ['bpf', 'EPERM'],
+    ['userfaultfd', 'EPERM'],
+    ['acct', 'EPERM'],
+    ['swapon', 'EPERM'],
+    ['settimeofday', 'EPERM'],
+    ['mknod_block', 'EPERM'],
+    ['mknod_char_mem', 'EPERM'],
+    ['mount_host_blockdev', 'EPERM'],
+    ['signal_host_process', 'ESRCH'],
+    ['see_host_process', 'ENOENT'],
+    ['raise_memory_limit', expect.stringMatching(/^E/)],
+    ['console_tiocsti', 'EPERM'],
+    ['capbnd_sys_module', 'dropped'],
+    ['capbnd_sys_rawio', 'dropped'],
+  ])('%s fails (%s)', (name, want) => {
+    expect({ name, got: results.get(name) }).toEqual({ name, got: want });
+  });
+
+  it('host /proc/sys and /sys stay unwritten, also after the container removes its read-only binds', () => {
+    expect(results.get('write_proc_sys')).toMatch(/^E(ROFS|ACCES|PERM)$/);
+    expect(results.get('write_sys')).toMatch(/^E(ROFS|ACCES|NOENT|PERM)$/);
+    // The read-only binds and masks are made inside the container's own user namespace, so its
+    // root may undo them (as with LXC's and Docker's user-namespaced containers: README). The
+    // kernel's own checks are the wall that holds:
+    const panic = fs.readFileSync('/proc/sys/kernel/panic', 'utf8');
+    const r = n.vzctl('exec', CT, 'sh', '-c', 'mount -o remount,bind,rw /proc/sys; echo 3 > /proc/sys/vm/drop_caches; echo 77 > /proc/sys/kernel/panic; umount /proc/timer_list; cat /proc/timer_list >/dev/null');
+    expect(r.stderr).toMatch(/drop_caches: Permission denied/);
+    expect(r.stderr).toMatch(/panic: Permission denied/);
+    expect(r.stderr).toMatch(/timer_list'?: Permission denied/);
+    expect(fs.readFileSync('/proc/sys/kernel/panic', 'utf8')).toBe(panic);
+  });
+
+  it('/dev holds only the allow-list; nothing from the host', () => {
+    const devs = n.ok('exec', CT, 'ls', '-A', '/dev').trim().split(/\s+/).sort();
+    const allowed = ['console', 'fd', 'full', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'];
+    expect(devs.filter((d) => !allowed.includes(d))).toEqual([]);
+    expect(devs).not.toContain('vda');
+    expect(devs).not.toContain('mem');
+  });
+
+  it('exec and enter get the same seccomp filter and bounding set as init', () => {
+    const st = n.ok('exec', CT, 'cat', '/proc/self/status');
+    expect(st).toMatch(/^Seccomp:\s+2$/m);
+    const bnd = BigInt('0x' + /^CapBnd:\s+([0-9a-f]+)$/m.exec(st)![1]);
+    expect((bnd >> 16n) & 1n).toBe(0n); // sys_module
+    expect((bnd >> 25n) & 1n).toBe(0n); // sys_time
+    expect((bnd >> 21n) & 1n).toBe(1n); // sys_admin (in its own namespaces)
+    expect(n.vzctl('exec', CT, '/tmp/escape-probe').stdout).toMatch(/^init_module EPERM$/m);
+  });
+
+  it('--capability sys_time:on brings a capability back at the next start; a bad name is exit 21', () => {
+    expect(n.vzctl('set', CT, '--capability', 'sys_tim:on', '--save').code).toBe(21);
+    expect(n.vzctl('set', CT, '--capability', 'nonsense', '--save').code).toBe(21);
+    n.ok('set', CT, '--capability', 'sys_time:on', '--save');
+    n.ok('restart', CT, '--fast');
+    const bnd = BigInt('0x' + /^CapBnd:\s+([0-9a-f]+)$/m.exec(n.ok('exec', CT, 'cat', '/proc/1/status'))![1]);
+    expect((bnd >> 25n) & 1n).toBe(1n);
+    expect((bnd >> 16n) & 1n).toBe(0n);
+    n.ok('set', CT, '--capability', 'sys_time:off', '--save');
+  }, 60_000);
+
+  it('planted symlinks and .. chains never redirect a host write (passwords, SSH keys, hostname)', () => {
+    // Host files at the paths the links name: they must stay exactly as they are.
+    const bait = path.join(n.dir, 'bait');
+    fs.mkdirSync(path.join(bait, 'ssh'), { recursive: true });
+    fs.writeFileSync(path.join(bait, 'shadow'), 'host shadow\n');
+    fs.writeFileSync(path.join(bait, 'passwd'), 'host passwd\n');
+    fs.writeFileSync(path.join(bait, 'hostname'), 'host hostname\n');
+    const up = '../'.repeat(12);
+    const plant = [
+      `ln -sf ${bait}/shadow /etc/shadow`,
+      `ln -sf ${up}${bait.slice(1)}/passwd /etc/group`,
+      `ln -sf ${bait}/hostname /etc/hostname`,
+      `rm -rf /root/.ssh && ln -s ${up}${bait.slice(1)}/ssh /root/.ssh`,
+    ].join(' && ');
+    n.ok('exec', CT, 'sh', '-c', plant);
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQ7b2n7cyM0lJk3fWzRX5l8VvX1qfU1vN1nGcWn0U6f bait@test';
+    // Each write either lands inside the container (where the links resolve within its root) or
+    // fails with one clear line, since the linked-to directories do not exist in there.
+    for (const args of [['--userpasswd', 'root:pw'], ['--userpasswd', 'mallory:pw'], ['--ssh-key', key], ['--hostname', 'evil', '--save']]) {
+      const r = n.vzctl('set', CT, ...args);
+      if (r.code !== 0) expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    n.vzctl('restart', CT, '--fast');
+    expect(fs.readFileSync(path.join(bait, 'shadow'), 'utf8')).toBe('host shadow\n');
+    expect(fs.readFileSync(path.join(bait, 'passwd'), 'utf8')).toBe('host passwd\n');
+    expect(fs.readFileSync(path.join(bait, 'hostname'), 'utf8')).toBe('host hostname\n');
+    expect(fs.readdirSync(path.join(bait, 'ssh'))).toEqual([]);
+  }, 60_000);
+});
