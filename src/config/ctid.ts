@@ -13,7 +13,8 @@ export function looksLikeCtid(s: string): boolean {
 }
 
 export function parseCtid(raw: string | number): number {
-  const s = String(raw);
+  // Only strings and numbers: String() of an arbitrary value can itself throw.
+  const s = typeof raw === 'string' || typeof raw === 'number' ? String(raw) : '';
   if (!/^-?\d+$/.test(s)) throw new VzError('SYNTAX', `invalid CTID ${JSON.stringify(s)}: expected a number`);
   const n = Number(s);
   if (n < CTID_MIN || n > CTID_MAX) {

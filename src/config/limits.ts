@@ -146,7 +146,7 @@ export function limitsFromParams(p: Record<string, unknown>, host: HostInfo): Re
  * or none (none removes it). Several may be given, comma or space separated.
  */
 export function parseDevnodes(raw: unknown): Record<string, string> {
-  const items = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(/[\s,]+/).filter(Boolean) : null;
+  const items = Array.isArray(raw) ? raw.map((v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : show(v))) : typeof raw === 'string' ? raw.split(/[\s,]+/).filter(Boolean) : null;
   if (!items) throw new VzError('INVALID', `invalid devnodes ${show(raw)}: expected NAME:PERM, e.g. net/tun:rw`);
   const out: Record<string, string> = {};
   for (const item of items) {

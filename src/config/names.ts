@@ -26,5 +26,6 @@ export function parseCtName(raw: unknown): string {
   if (!/^[A-Za-z0-9._-]+$/.test(raw)) throw fail("may only contain letters, digits, '.', '_' and '-'");
   if (!/^[A-Za-z0-9]/.test(raw)) throw fail('must start with a letter or digit');
   if (/^\d+$/.test(raw)) throw fail('must not be all digits (that would read as a CTID)');
+  if (raw.includes('..')) throw fail("must not contain '..'");
   return raw;
 }

@@ -3,6 +3,7 @@
  * Signals live in values.ts (parseSignal) next to the other scalar coercions.
  */
 import { VzError } from '../core/errors.js';
+import { show } from './values.js';
 
 export { parseSignal } from './values.js';
 
@@ -13,7 +14,8 @@ const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|B)?$/;
 
 /** Returns bytes, or null for 'unlimited' when opts.allowUnlimited. */
 export function parseSize(raw: string | number, opts: { allowUnlimited?: boolean } = {}): number | null {
-  const fail = (why: string) => new VzError('INVALID', `invalid size ${JSON.stringify(String(raw))}: ${why}`);
+  const fail = (why: string) => new VzError('INVALID', `invalid size ${typeof raw === 'number' ? JSON.stringify(String(raw)) : show(raw)}: ${why}`);
+  if (typeof raw !== 'number' && typeof raw !== 'string') throw fail('expected a number or a size like 512M');
   if (typeof raw === 'number') {
     if (!Number.isFinite(raw) || raw < 0) throw fail('must be a non-negative number of bytes');
     if (!Number.isInteger(raw)) throw fail('a byte count must be a whole number (or use a suffix: 1.5G)');

@@ -38,6 +38,11 @@ export const ErrorCode = {
 
 export type ErrorCodeName = keyof typeof ErrorCode;
 
+/** Control characters shown escaped (\n, \u001b...), so a message stays one printable line. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 export class VzError extends Error {
   readonly code: ErrorCodeName;
   readonly exit: number;
@@ -45,12 +50,13 @@ export class VzError extends Error {
   readonly hint?: string;
 
   constructor(code: ErrorCodeName, message: string, opts: { ctid?: number; hint?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // One line, always: a value quoted from user input may hold newlines or terminal escapes.
+    super(oneLine(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'VzError';
     this.code = code;
     this.exit = ErrorCode[code];
     this.ctid = opts.ctid;
-    this.hint = opts.hint;
+    this.hint = opts.hint === undefined ? undefined : oneLine(opts.hint);
   }
 
   toJSON(): Record<string, unknown> {
