@@ -285,11 +285,17 @@ static void sysinfo_register(int conn)
 static void join_container(const struct opts *o)
 {
 	int pidfd = pidfd_open(o->pid, 0);
+	/* ESRCH: init ended (a stop raced with us). Silent: vzctl sees it is gone and says so. */
+	if (pidfd < 0 && errno == ESRCH)
+		_exit(EXIT_HELPER_FAILED);
 	if (pidfd < 0)
 		die_(EXIT_HELPER_FAILED, "pidfd_open %d", o->pid);
 	/* The pidfd pins the process; signal 0 tells whether it is still running. */
-	if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0)
+	if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0) {
+		if (errno == ESRCH)
+			_exit(EXIT_HELPER_FAILED);
 		die_(EXIT_HELPER_FAILED, "container init %d", o->pid);
+	}
 
 	/* Open the cgroups while their host paths still resolve. The command's process is moved
 	 * into them after the fork (fork_joined): a migration is allowed past pids.max, a fork

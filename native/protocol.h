@@ -108,7 +108,8 @@
  *   its descendants is answered by the monitor, see below; a PATH that does not exist or
  *   refuses the connection means no interception, silently)
  *   exec/enter exit code: the command's exit status, 128+SIGNAL when killed by a signal, and
- *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ...").
+ *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ..."), or
+ *   silently when init PID no longer exists (a stop won the race; the caller tells).
  *
  * SYSINFO CTL SOCKET "<socket>.ctl" (only with sysinfo_memcg; created with the console socket
  *   at stage 2, mode 0600, SOCK_SEQPACKET, removed by the monitor's cleanup). One connection

@@ -2,11 +2,14 @@
  * An undo list for multi-step operations (Incus's revert): each step that changes the world
  * registers how to take it back; on failure everything registered runs in reverse order.
  */
+import { crashPoint } from './crash.js';
+
 export class Reverter {
   private undos: Array<{ what: string; fn: () => void | Promise<void> }> = [];
 
   add(what: string, fn: () => void | Promise<void>): void {
     this.undos.push({ what, fn });
+    crashPoint(what); // the step is done and its undo known: a place where vzctl may die
   }
 
   /** The operation succeeded: forget the undo steps. */

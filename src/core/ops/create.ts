@@ -14,6 +14,7 @@ import { getStorageDriver } from '../../storage/index.js';
 import type { SoftHard } from '../../config/limits.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
+import { crashPoint } from '../crash.js';
 import { netConfigForCreate } from '../net.js';
 import { allAddresses } from '../../net/config.js';
 
@@ -97,6 +98,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined, limits: createLimits(storage, limits) });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
       db.setParams(ctid, stored);
+      crashPoint('create: private area made, config stored');
       db.setState(ctid, 'stopped', 'created');
       ctx.progress('Container private area was created');
       return db.getContainer(ctid)!;

@@ -4,6 +4,7 @@ import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
 import { VzError } from '../errors.js';
 import { probeRuntime } from '../runtime-state.js';
+import { crashPoint } from '../crash.js';
 import { cleanupRuntime } from '../cleanup.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
@@ -16,9 +17,12 @@ export async function destroyContainer(ctx: Context, ctid: number): Promise<void
       throw new VzError('RUNNING', 'container is currently running', { ctid, hint: `stop it first: vzctl stop ${ctid}` });
     }
     db.setState(ctid, 'destroying', 'destroy');
+    crashPoint('destroy: recorded as destroying');
     cleanupRuntime(ctx, ctid, { unmount: true });
+    crashPoint('destroy: runtime cleaned up');
     ctx.progress(`Destroying container private area: ${p.private}`);
     ctx.storage(ctid).destroy(ctx.target(ctid));
+    crashPoint('destroy: private area removed');
     for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog]) fs.rmSync(f, { force: true });
     // The record goes last: a destroy killed half way can simply be run again.
     db.deleteContainer(ctid);

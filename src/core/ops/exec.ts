@@ -7,6 +7,7 @@ import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { execIn, enterIn, attachConsole, type JoinTarget } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
+import { EXIT_HELPER_FAILED } from '../../runtime/protocol.js';
 
 function joinTarget(ctx: Context, ctid: number): JoinTarget {
   const probe = probeRuntime(ctx.paths(ctid));
@@ -36,13 +37,23 @@ export function commandArgv(argv: string[]): string[] {
   return argv;
 }
 
-export function execInContainer(ctx: Context, ctid: number, argv: string[]): Promise<number> {
+export async function execInContainer(ctx: Context, ctid: number, argv: string[]): Promise<number> {
   if (argv.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', 'no command given', { ctid });
-  return execIn(joinTarget(ctx, ctid), commandArgv(argv));
+  const t = joinTarget(ctx, ctid);
+  return stoppedMeanwhile(ctx, ctid, t, await execIn(t, commandArgv(argv)));
 }
 
-export function enterContainer(ctx: Context, ctid: number): Promise<number> {
-  return enterIn(joinTarget(ctx, ctid));
+export async function enterContainer(ctx: Context, ctid: number): Promise<number> {
+  const t = joinTarget(ctx, ctid);
+  return stoppedMeanwhile(ctx, ctid, t, await enterIn(t));
+}
+
+/** The helper exits EXIT_HELPER_FAILED without a word when init was gone before it could join. */
+function stoppedMeanwhile(ctx: Context, ctid: number, t: JoinTarget, code: number): number {
+  if (code === EXIT_HELPER_FAILED && !fs.existsSync(`/proc/${t.initPid}`)) {
+    throw new VzError('NOT_RUNNING', 'container stopped before the command could start', { ctid });
+  }
+  return code;
 }
 
 export function consoleContainer(ctx: Context, ctid: number): Promise<number> {

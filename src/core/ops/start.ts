@@ -17,6 +17,7 @@ import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
 import { capDropList } from '../../config/caps.js';
+import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
 
 export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
@@ -110,6 +111,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       joinCgroups: (pid) => cg.addProcess(pid),
       beforeGo: (pid) => net.up(pid),
     });
+    crashPoint('start: init runs under its monitor');
     if (typeof params.ioprio === 'number') applyIoPrio(ctx, ctid, params.ioprio);
     db.setState(ctid, 'running', 'start');
     ctx.progress('Container start in progress...');

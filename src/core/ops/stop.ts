@@ -4,6 +4,7 @@ import { withLock } from '../lock.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
+import { crashPoint } from '../crash.js';
 import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
 import { pidAlive, sendSignal } from '../../sys/proc.js';
 import { signalNumber } from '../../config/values.js';
@@ -32,6 +33,7 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
   const params = db.getParams(ctid);
   const timeoutS = opts.timeout ?? (params.stop_timeout as number | undefined) ?? ctx.cfg.stop_timeout;
   db.setState(ctid, 'stopping', opts.fast ? 'stop --fast' : 'stop');
+  crashPoint('stop: recorded as stopping');
   ctx.progress('Stopping container ...');
   const initPid = probe.initPid!;
   const monitorPid = probe.monitorPid!;
@@ -39,6 +41,7 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
   if (!opts.fast) {
     // By number: real-time signals (systemd halts on SIGRTMIN+3) have no name Node knows.
     sendSignal(initPid, signalNumber((params._halt_signal as string | undefined) ?? 'SIGTERM'));
+    crashPoint('stop: halt signal sent');
     gone = await waitGone(monitorPid, timeoutS * 1000);
     if (!gone) ctx.progress(`Container did not halt within ${timeoutS} s, killing it`);
   }
@@ -47,7 +50,9 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
     gone = await waitGone(monitorPid, 10_000);
   }
   if (!gone) throw new VzError('STOP_FAILED', `container init (pid ${initPid}) did not exit after SIGKILL`, { ctid });
+  crashPoint('stop: init gone');
   cleanupRuntime(ctx, ctid, { unmount: !opts.keepMounted });
+  crashPoint('stop: cleaned up');
   db.setState(ctid, 'stopped', opts.fast ? 'stop --fast' : 'stop');
   ctx.progress('Container was stopped');
   if (!opts.keepMounted) ctx.progress('Container is unmounted');

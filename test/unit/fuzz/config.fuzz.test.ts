@@ -20,7 +20,7 @@ import { parseCtName, parseHostname } from '../../../src/config/names.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
-const CODES = new Set(Object.values(ErrorCode));
+const CODES = new Set<number>(Object.values(ErrorCode));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-fuzz-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
