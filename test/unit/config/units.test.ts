@@ -67,7 +67,7 @@ describe('parseSize', () => {
   });
 
   it('rejects non-string, non-number input from YAML', () => {
-    vzError(() => parseSize(true as unknown as string), 'INVALID', 'invalid size "true"');
+    vzError(() => parseSize(true as unknown as string), 'INVALID', 'invalid size boolean true: expected a number or a size');
   });
 
   it('formats sizes back into the shortest exact form', () => {
