@@ -55,6 +55,10 @@ export interface SpawnConfig {
   cgroup_mount?: 'cgroup2';
   /** What the monitor runs after a reboot from inside (init killed by SIGHUP). */
   on_reboot?: string[];
+  /** restore only: the criu binary, its arguments after "restore", the dumped console's key. */
+  criu?: string;
+  criu_args?: string[];
+  console_key?: string;
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -1,6 +1,6 @@
 /** Row types of the state database. Field names are camelCase; the SQL aliases them. */
 
-export const CT_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'destroying'] as const;
+export const CT_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'destroying', 'suspended'] as const;
 export type CtState = (typeof CT_STATES)[number];
 
 export interface ContainerRow {
