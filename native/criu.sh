@@ -17,13 +17,23 @@ criu_ok() { # $1 = binary; CRIU >= 4 and `criu check` passes on this kernel
   "$1" check >/dev/null 2>&1
 }
 
-criu_ok "$PREFIX/sbin/criu" && exit 0
+# The patches applied to the build (native/criu-patches): a change of them means a rebuild.
+HERE=$(cd "$(dirname "$0")" && pwd)
+STAMP="$PREFIX/.vzkit-build"
+want=$(cat "$HERE"/criu-patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
+if criu_ok "$PREFIX/sbin/criu"; then
+  # Debian's criu (a symlink) is taken as it is; our build must carry today's patches.
+  [ -L "$PREFIX/sbin/criu" ] && exit 0
+  [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && exit 0
+  say "rebuilding: the patches changed"
+fi
 [ "$(id -u)" = 0 ] || { say "not installed and not root: run sh native/setup.sh as root"; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
-# Runtime needs: nftables for --network-lock, the libraries the build links.
-RUN_DEPS="nftables libprotobuf-c1 libnl-3-200 libnet1 libcap2 libbsd0 libgnutls30 libnftables1 libuuid1"
-BUILD_DEPS="curl build-essential pkg-config python3 libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev dpkg-dev"
+# Runtime needs: nftables for --network-lock, iptables(-save) for dumping a network namespace,
+# the libraries the build links.
+RUN_DEPS="nftables iptables libprotobuf-c1 libnl-3-200 libnet1 libcap2 libbsd0 libgnutls30 libnftables1 libuuid1"
+BUILD_DEPS="curl patch build-essential pkg-config python3 libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev dpkg-dev"
 missing=""
 for p in $RUN_DEPS $BUILD_DEPS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -67,10 +77,16 @@ else
   echo "$sum  $work/$file" | sha256sum -c --quiet
   mkdir "$work/src" && tar -xf "$work/$file" -C "$work/src" --strip-components=1
 fi
+for p in "$HERE"/criu-patches/*.patch; do
+  [ -f "$p" ] || continue
+  # Fixes for kernels newer than this CRIU (e.g. Linux 6.16's SO_PASSSEC change); each says why.
+  patch -s -d "$work/src" -p1 < "$p"
+done
 say "building criu $(sed -n 's/^CRIU_VERSION_MAJOR.*= *//p; s/^CRIU_VERSION_MINOR.*= *//p; s/^CRIU_SUBLEVEL.*= *//p' "$work/src/Makefile.versions" | paste -sd.) (about 80 s on two cores)"
 jobs=$(nproc 2>/dev/null || echo 2)
 make -s -C "$work/src" -j"$jobs" PREFIX="$PREFIX" criu >"$work/build.log" 2>&1 || { tail -30 "$work/build.log"; exit 1; }
 make -s -C "$work/src" PREFIX="$PREFIX" SKIP_PIP_INSTALL=1 install-criu install-lib install-compel >>"$work/build.log" 2>&1 \
   || { tail -30 "$work/build.log"; exit 1; }
 criu_ok "$PREFIX/sbin/criu" || { say "built criu fails 'criu check':"; "$PREFIX/sbin/criu" check || true; exit 1; }
+echo "$want" > "$STAMP"
 say "installed $("$PREFIX/sbin/criu" --version | head -1) in $PREFIX"

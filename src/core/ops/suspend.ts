@@ -46,6 +46,13 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   const probe = probeRuntime(ctx.paths(ctid));
   if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to suspend: container is not running', { ctid });
   const criu = criuPath();
+  // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
+  if (fs.existsSync(`${ctx.paths(ctid).socket}.ctl`)) {
+    throw new VzError('CHKPNT', 'cannot checkpoint: sysinfo(2) interception is on for this container (its seccomp listener cannot be restored)', {
+      ctid,
+      hint: 'set "sysinfo_intercept: false" in the node config (vzkit.yaml) and restart the container',
+    });
+  }
   const dir = path.resolve(opts.dumpDir ?? path.join(ctx.cfg.paths.dumps, String(ctid)));
   fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
   // A dump directory holds one dump: an old one would mix images.
