@@ -103,6 +103,8 @@ export interface DumpOptions {
   /** Stream pages to a page server at this address instead of writing them into dir. */
   pageServer?: { address: string; port: number };
   leaveRunning?: boolean;
+  /** Keep the tasks stopped (SIGSTOP) after the dump: migration kills or thaws them later. */
+  leaveStopped?: boolean;
 }
 
 /** Arguments of `criu dump` for a vzkit container. */
@@ -112,6 +114,7 @@ export function dumpArgs(o: DumpOptions, mounts: ExternalMount[], key: string): 
   for (const m of mounts) a.push('--external', `mnt[${m.dst}]:${m.key}`);
   if (o.pageServer) a.push('--page-server', '--address', o.pageServer.address, '--port', String(o.pageServer.port));
   if (o.leaveRunning) a.push('--leave-running');
+  if (o.leaveStopped) a.push('--leave-stopped');
   return a;
 }
 
@@ -139,10 +142,36 @@ export function giveDumpTo(dir: string, uid: number): void {
   fs.chmodSync(path.dirname(dir), fs.statSync(path.dirname(dir)).mode | 0o111);
 }
 
+/**
+ * Undoes `criu dump --leave-stopped` on the source (a migration that failed after its dump):
+ * CRIU left the TCP connections in repair mode and its nftables lock in the container's network
+ * namespace. Unrepair and unlock first, then SIGCONT: a task that ran into a socket still in
+ * repair mode would see errors and could exit.
+ */
+export function thawAfterDump(helper: string, initPid: number, pids: number[]): void {
+  childProcess().spawnSync(helper, ['tcp-unrepair', ...pids.map(String)], { stdio: 'ignore' });
+  const ns = `--net=/proc/${initPid}/ns/net`;
+  const tables = childProcess().spawnSync('nsenter', [ns, 'nft', 'list', 'tables'], { encoding: 'utf8' });
+  for (const m of (tables.stdout ?? '').matchAll(/^table (\S+) (CRIU-\S+)/gm)) {
+    childProcess().spawnSync('nsenter', [ns, 'nft', 'delete', 'table', m[1]!, m[2]!], { stdio: 'ignore' });
+  }
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  }
+}
+
 /** The last error lines of a criu log, for messages. */
 export function criuLogTail(file: string, n = 3): string {
   try {
-    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE/.test(l));
+    // The cause, not the echoes: CRIU ends every failure with the same generic lines.
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE|Restoring FAILED|Dumping FAILED|cgroupd: recv req error|Can't wait or bad status/.test(l));
     return lines.slice(-n).map((l) => l.replace(/^\([0-9. ]+\)\s*/, '').trim()).join('; ');
   } catch {
     return '';

@@ -43,7 +43,7 @@ install_npm() {
 build() {
   make -s -C native
   stamp=dist/.built
-  if [ ! -f "$stamp" ] || [ -n "$(find src native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  if [ ! -f "$stamp" ] || [ -n "$(find src migrate native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
     say "building dist/"
     node native/build.mjs >/dev/null
     touch "$stamp"

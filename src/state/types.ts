@@ -26,6 +26,8 @@ export interface NewContainer {
   idmapBase: number; // first host uid of slot 0
   idmapCount: number; // number of slots
   state: CtState;
+  /** This slot and no other (migration: a restored dump keeps its host uids); refused when taken. */
+  slot?: number;
 }
 
 export type OpResult = 'ok' | 'error' | 'running';

@@ -111,6 +111,8 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       });
     } catch (e) {
       const tail = criuLogTail(path.join(dir, 'restore.log'));
+      // The dump may be gone by the time someone looks (a migration undone): keep its log.
+      fs.copyFileSync(path.join(dir, 'restore.log'), path.join(path.dirname(p.monitorLog), `${ctid}.restore.log`));
       throw new VzError('RESTORE', `restore failed: ${(e as Error).message}${tail ? ` (criu: ${tail})` : ''}`, { ctid, cause: e });
     }
     net.finish(res.initPid);
