@@ -135,8 +135,12 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     {
       name: 'preflight',
       run: async () => {
-        await ssh.connect();
         let cpuinfo: string | undefined;
+        // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
+        if (online && fs.existsSync(`${p.socket}.ctl`)) {
+          throw new StageFailure(MigExit.CHECKPOINT, 'sysinfo(2) interception is on for this container: its seccomp listener cannot be restored (set "sysinfo_intercept: false" in vzkit.yaml and restart it, or migrate offline)');
+        }
+        await ssh.connect();
         if (online) {
           const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));
           try {
