@@ -132,13 +132,18 @@ export function restoreArgs(dir: string, root: string, mounts: ExternalMount[], 
 }
 
 /**
- * The restored tasks read some images after switching to the container's credentials (e.g.
- * tty-info.img): the dump belongs to the container's root, 0700, reachable through 0711 parents.
+ * The restored root task reads images both before its user namespace's ids are in force (host
+ * uid 0 without capabilities there: timens-*.img) and after (the container's root: tty-info.img).
+ * So the dump stays root's and gets the container's root group: 0750/0640, through 0711 parents.
+ * (Owned by the container's uid alone, the first read fails with EACCES when it wins the race.)
  */
-export function giveDumpTo(dir: string, uid: number): void {
-  fs.chownSync(dir, uid, uid);
-  fs.chmodSync(dir, 0o700);
-  for (const f of fs.readdirSync(dir)) fs.lchownSync(path.join(dir, f), uid, uid);
+export function giveDumpTo(dir: string, gid: number): void {
+  fs.chownSync(dir, 0, gid);
+  fs.chmodSync(dir, 0o750);
+  for (const f of fs.readdirSync(dir)) {
+    fs.lchownSync(path.join(dir, f), 0, gid);
+    fs.chmodSync(path.join(dir, f), 0o640);
+  }
   fs.chmodSync(path.dirname(dir), fs.statSync(path.dirname(dir)).mode | 0o111);
 }
 

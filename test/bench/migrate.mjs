@@ -2,7 +2,9 @@
 // second one a network namespace with its own sshd, as in test/integration/migrate/rig.ts),
 // frozen time and total time for 16 MiB, 256 MiB and 1 GiB of touched memory, beside the floor
 // of this approach: a bare `criu dump` + `criu restore` of the same container to local disk
-// (timed around vzkit's own criu calls through a wrapper, so the arguments are the same).
+// (vzkit's own criu calls in vzctl suspend/resume, so the arguments are the same, timed by CRIU's
+// own log: the last timestamp of dump.log and restore.log is its run time. A wrapper script around
+// criu cannot be used: --restore-sibling makes the restored init the wrapper's child).
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -90,21 +92,24 @@ async function workloadCt(rig, node, ctid, mib, binary) {
   throw new Error(`CT ${ctid}: the workload did not fill its memory`);
 }
 
-/** The floor: vzctl suspend + resume with criu wrapped, timing only criu's dump and restore. */
-async function floor(rig, ctid, mib, binary, tmp) {
-  const wrap = path.join(tmp, 'criu-timed');
-  const times = path.join(tmp, 'criu-times');
-  fs.writeFileSync(wrap, `#!/bin/sh\nt0=$(date +%s%N)\n${CRIU} "$@"\nrc=$?\necho "$1 $(( ($(date +%s%N) - t0) / 1000000 ))" >> ${times}\nexit $rc\n`, { mode: 0o755 });
-  fs.rmSync(times, { force: true });
+/** The floor: vzctl suspend + resume, counting only criu's dump and restore (their logs' last timestamp). */
+async function floor(rig, ctid, mib, binary) {
   rig.srcIds.add(ctid);
   await workloadCt(rig, rig.src, ctid, mib, binary);
-  rig.src.vzctl(['suspend', String(ctid), '-q'], { VZKIT_CRIU: wrap });
-  rig.src.vzctl(['resume', String(ctid), '-q'], { VZKIT_CRIU: wrap });
-  const t = Object.fromEntries(fs.readFileSync(times, 'utf8').trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+  const dir = path.join(rig.src.root, 'dump', String(ctid));
+  const lastStamp = (file) => {
+    const stamps = [...fs.readFileSync(file, 'utf8').matchAll(/^\((\d+\.\d+)\)/gm)];
+    return Math.round(Number(stamps[stamps.length - 1][1]) * 1000);
+  };
+  rig.src.vzctl(['suspend', String(ctid), '-q']);
+  const dump = lastStamp(path.join(dir, 'dump.log'));
+  rig.src.vzctl(['resume', String(ctid), '-q', '--keep-dump']);
+  const restore = lastStamp(path.join(dir, 'restore.log'));
+  fs.rmSync(dir, { recursive: true, force: true });
   rig.src.vzctl(['stop', '--fast', String(ctid), '-q']);
   rig.src.vzctl(['destroy', String(ctid), '-q']);
   rig.srcIds.delete(ctid);
-  return { dump: t.dump, restore: t.restore };
+  return { dump, restore };
 }
 
 async function online(rig, ctid, mib, binary) {
@@ -140,7 +145,7 @@ export async function migrateSection({ tmp, quick, row, notes, log }) {
       const f = [];
       const m = [];
       for (let i = 0; i < reps; i++) {
-        f.push(await floor(rig, ctid++, mib, binary, tmp));
+        f.push(await floor(rig, ctid++, mib, binary));
         m.push(await online(rig, ctid++, mib, binary));
         log(`migrate ${mib} MiB: frozen ${Math.round(m[i].frozen)} ms, total ${Math.round(m[i].total)} ms; floor dump ${f[i].dump} + restore ${f[i].restore} ms (${m[i].stages})`);
       }
