@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Context } from '../src/core/context.js';
 import { withLock } from '../src/core/lock.js';
 import { VzError } from '../src/core/errors.js';
@@ -124,6 +124,13 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bw, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
   };
+  const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
+    });
   const src = isDir ? `${t.privatePath}/` : t.privatePath;
   const dstOf = () => (isDir ? `${destPrivate}/` : destPrivate);
   const abortDest = () => {
@@ -189,6 +196,21 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     let dumped = false;
     let pids: number[] = [];
     let localPort = 0;
+    // The restore's session on DEST is opened before the freeze and waits for its request on
+    // stdin: SSH's session set-up and node's start-up are not paid while the container is frozen.
+    let pending: { child: ChildProcess; out: Promise<{ code: number; stdout: string; stderr: string }> } | undefined;
+    const openRestoreSession = () => {
+      const child = ssh.spawn([remoteCommand(), '--receive', 'restore', String(ctid)]);
+      const out = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        let stdout = '';
+        let stderr = '';
+        child.stdout!.on('data', (d) => (stdout += d));
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
+      });
+      child.stdin!.on('error', () => {}); // a dead session shows in its exit, not as EPIPE here
+      pending = { child, out };
+    };
     const initPid = probe.initPid!;
     stages.push({
       name: 'page server',
@@ -198,6 +220,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         remote('page-server', { port: rport }, MigExit.CHECKPOINT);
         // criu dump talks to 127.0.0.1:localPort; the master connection carries it to DEST.
         ssh.forward(localPort, rport);
+        openRestoreSession();
+      },
+      undo: () => {
+        // Without {"go":true} the receiving side does nothing (receive.ts).
+        pending?.child.stdin!.end('{}\n');
       },
     });
     const dumpStage: Stage = {
@@ -218,13 +245,29 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       },
     };
     stages.push(dumpStage);
-    // The page server wrote pagemap-*.img and pages-*.img there already: no --delete.
-    stages.push({ name: 'copy dump', run: () => rsync(`${localDump}/`, `${destDump}/`, 'the dump', []) });
-    stages.push({ name: 'final file sync', run: () => rsync(src, dstOf(), 'the private area (final)') });
+    // Both at once, over the same master connection. The page server wrote pagemap-*.img and
+    // pages-*.img into the dump directory already: no --delete there.
+    stages.push({
+      name: 'copy dump + final file sync',
+      run: async () => {
+        const bw = process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : [];
+        await Promise.all([rsyncAsync(`${localDump}/`, `${destDump}/`, 'the dump', bw), rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bw])]);
+      },
+    });
     stages.push({
       name: 'restore on DEST',
-      run: () => {
-        remote('restore', {}, MigExit.RESTORE);
+      run: async () => {
+        if (!pending) throw new StageFailure(MigExit.RESTORE, 'no session on DEST');
+        pending.child.stdin!.end(JSON.stringify({ go: true, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }) + '\n');
+        const r = await pending.out;
+        let reply: Record<string, unknown> | undefined;
+        try {
+          reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+        } catch {
+          reply = undefined;
+        }
+        if (!reply) throw new StageFailure(MigExit.RESTORE, `DEST: restore: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
+        if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? MigExit.RESTORE, `DEST: ${reply.error as string}`);
         frozenMs = performance.now() - frozenAt;
       },
     });

@@ -251,7 +251,14 @@ export async function receiveMain(argv: string[]): Promise<number> {
     if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
     else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);
     else if (verb === 'page-server') reply = pageServer(ctx, ctid, Number(q.port));
-    else if (verb === 'restore') reply = await restore(ctx, ctid);
+    else if (verb === 'restore') {
+      // The session is opened before the freeze; only {"go":true} restores (EOF or {} = undone).
+      if (q.go !== true) {
+        process.stdout.write(JSON.stringify({ ok: true, cancelled: true }) + '\n');
+        return 0;
+      }
+      reply = await restore(ctx, ctid);
+    }
     else if (verb === 'start') reply = await start(ctx, ctid, Boolean(q.run), Number(q.fromBase));
     else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));
     else throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
