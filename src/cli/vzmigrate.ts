@@ -89,9 +89,9 @@ export async function vzmigrateMain(argv: string[]): Promise<number> {
     if (args.times) {
       // Like vzmigrate -t: each stage, the total, and the frozen time (freeze here to resume there).
       const total = res.timings.reduce((s, x) => s + x.ms, 0);
-      for (const t of res.timings) process.stdout.write(`  ${t.name.padEnd(18)} ${(t.ms / 1000).toFixed(3)} s\n`);
-      process.stdout.write(`  ${'total'.padEnd(18)} ${(total / 1000).toFixed(3)} s\n`);
-      if (res.frozenMs !== undefined) process.stdout.write(`  ${'frozen time'.padEnd(18)} ${(res.frozenMs / 1000).toFixed(3)} s\n`);
+      for (const t of res.timings) process.stdout.write(`  ${t.name.padEnd(28)} ${(t.ms / 1000).toFixed(3)} s\n`);
+      process.stdout.write(`  ${'total'.padEnd(28)} ${(total / 1000).toFixed(3)} s\n`);
+      if (res.frozenMs !== undefined) process.stdout.write(`  ${'frozen time'.padEnd(28)} ${(res.frozenMs / 1000).toFixed(3)} s\n`);
     }
     say(args.dryRun ? 'Dry run: DEST can take the container' : `Migration of CT ${ctid} to ${dest} completed`);
     return 0;
