@@ -316,8 +316,17 @@ static void join_container(const struct opts *o)
 	/* Nothing in the container may ptrace us or open /proc/PID/exe of this host binary. */
 	if (prctl(PR_SET_DUMPABLE, 0) < 0)
 		die_(EXIT_HELPER_FAILED, "prctl PR_SET_DUMPABLE");
+	/* A container restored by CRIU runs in a time namespace of its own (CRIU keeps its
+	 * monotonic clocks going on): join it too, or the next dump finds a task outside it
+	 * ("Can't restore sub-task in NS"). Only when it differs from ours. */
+	int flags = JOIN_FLAGS;
+	char tpath[64], a[64] = "", b[64] = "";
+	snprintf(tpath, sizeof(tpath), "/proc/%d/ns/time", o->pid);
+	if (readlink(tpath, a, sizeof(a) - 1) > 0 && readlink("/proc/self/ns/time", b, sizeof(b) - 1) > 0 &&
+	    strcmp(a, b) != 0)
+		flags |= CLONE_NEWTIME;
 	/* One call: the kernel orders the joins (user namespace first) and does all or none. */
-	if (setns(pidfd, JOIN_FLAGS) < 0)
+	if (setns(pidfd, flags) < 0)
 		die_(EXIT_HELPER_FAILED, "setns into the namespaces of %d", o->pid);
 	close(pidfd);
 	/* Before the ids change: seccomp wants CAP_SYS_ADMIN (which setns gave us in the

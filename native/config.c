@@ -34,7 +34,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		snprintf(err, errlen, "expected a config message");
 		goto bad;
 	}
-	cfg->env = cfg->rmdirs = cfg->umounts = cfg->poststop = cfg->bind_src = cfg->bind_dst = cfg->devnodes = empty_list;
+	cfg->criu_args = cfg->env = cfg->rmdirs = cfg->umounts = cfg->poststop = cfg->bind_src = cfg->bind_dst = cfg->devnodes = empty_list;
 	struct field fields[] = {
 		{ "rootfs", JT_STR, true, &cfg->rootfs },
 		{ "hostname", JT_STR, false, &cfg->hostname },
@@ -58,6 +58,9 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "cgroup_mount", JT_STR, false, &cfg->cgroup_mount },
 		{ "on_reboot", JT_ARR, false, &cfg->on_reboot },
 		{ "cap_drop", JT_ARR, false, &cfg->cap_drop },
+		{ "criu", JT_STR, false, &cfg->criu },
+		{ "criu_args", JT_ARR, false, &cfg->criu_args },
+		{ "console_key", JT_STR, false, &cfg->console_key },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const struct field *f = &fields[i];

@@ -26,6 +26,10 @@ struct config {
 	const char *cgroup_mount;  /* "cgroup2": the container's cgroup2 view on /sys/fs/cgroup; NULL: none */
 	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
 	char **cap_drop;           /* capability numbers dropped from init's bounding set */
+	/* "ctspawn restore" only (protocol.h, RESTORE): */
+	const char *criu;          /* path of the criu binary */
+	char **criu_args;          /* arguments after "criu restore" that node chose */
+	const char *console_key;   /* "tty[RDEV:DEV]" of the dumped console (hex), for --inherit-fd */
 	uid_t root_uid;
 	gid_t root_gid, tty_gid;
 	bool debug;
@@ -62,6 +66,18 @@ struct child_err {
 };
 
 int cmd_start(void);
+int cmd_restore(void); /* restore.c */
+int cmd_tcp_unrepair(int argc, char **argv); /* unfreeze.c */
+
+/* spawn.c pieces shared with restore.c */
+enum wait_result { GOT_LINE, EXTRA_READY };
+noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd, char **line, size_t *len);
+void expect_msg(struct start_ctx *ctx, int stage, const char *want);
+void read_config(struct start_ctx *ctx);
+void open_console(struct start_ctx *ctx);
+void open_monitor_files(struct start_ctx *ctx);
+void write_pidfile(struct start_ctx *ctx);
 
 /* spawn.c: abort a start (any stage before the monitor is detached): report, kill init,
  * clean up, exit 1. msg may be NULL when the peer is gone. */

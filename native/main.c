@@ -11,6 +11,8 @@
 static int usage(void)
 {
 	fputs("usage: ctspawn start                  (protocol on fd 3, see protocol.h)\n"
+	      "       ctspawn restore                (the same protocol, init restored by CRIU)\n"
+	      "       ctspawn tcp-unrepair PID...    (TCP sockets of PIDs out of repair mode)\n"
 	      "       ctspawn exec --pid PID [options] -- CMD [ARG]...\n"
 	      "       ctspawn enter --pid PID [options]\n"
 	      "       ctspawn console SOCKET\n"
@@ -30,6 +32,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "start") == 0 && argc == 2)
 		return cmd_start();
+	if (strcmp(cmd, "restore") == 0 && argc == 2)
+		return cmd_restore();
+	if (strcmp(cmd, "tcp-unrepair") == 0)
+		return cmd_tcp_unrepair(argc - 1, argv + 1);
 	if (strcmp(cmd, "exec") == 0)
 		return cmd_attach(argc - 1, argv + 1, false);
 	if (strcmp(cmd, "enter") == 0)

@@ -96,12 +96,49 @@
  *   root_uid, root_gid   numbers: host ids of the container's root
  *   debug         bool
  *
+ * RESTORE ("ctspawn restore", vzctl resume and vzmigrate --online on DEST; restore.c): the same
+ *   stages and messages as a start, with the container's init coming back from a CRIU dump
+ *   instead of being cloned (LXC's design: the monitor runs criu, so the restored tree's root is
+ *   the monitor's own child and everything after "running" is exactly as after a start).
+ *   Extra config fields: "criu" (absolute path of the binary), "criu_args" (array: what comes
+ *   after "criu restore", chosen by node: -D, --root, external mounts, --empty-ns net,
+ *   --action-script ...), "console_key" ("tty[RDEV:DEV]", hex, the dumped console's key).
+ *   "sysinfo_memcg" is refused: a seccomp listener cannot be attached to a filter CRIU
+ *   restores (nodes that checkpoint set sysinfo_intercept: false; vzctl suspend refuses a
+ *   container whose monitor intercepts). "init"/"env" are required but not executed.
+ *   1  node -> helper   config
+ *      helper: console log, socket, a new console pty (slave chowned to root_uid:tty_gid, as
+ *      CRIU restores the tty's owner from inside the user namespace), then forks the criu child,
+ *      which waits
+ *   2  helper -> node   {"t":"spawned","pid":CRIU}  the criu child's pid
+ *   3  node -> helper   {"t":"go"}                  node has put CRIU into the container's
+ *                                                   cgroups: the restored tasks inherit them
+ *                                                   (criu runs with --manage-cgroups=ignore)
+ *   4  the child execs  criu restore ARGS --restore-detached --restore-sibling --pidfile
+ *      PIDFILE.criu --inherit-fd fd[SLAVE]:CONSOLE_KEY --external mnt[console]:/dev/pts/N
+ *      (the new pty stands in for the dumped console, also as the /dev/console bind mount);
+ *      criu's output goes to the monitor log. The monitor waits for criu to exit; EOF on fd 3 or
+ *      SIGTERM/INT/HUP kill criu (which kills what it restored) and abort.
+ *   5  helper -> node   {"t":"running","pid":P}     criu exited 0; P (from PIDFILE.criu) is the
+ *                                                   restored init, checked to be the monitor's
+ *                                                   child; the pidfile "MPID P" is written
+ *   6  node -> helper   {"t":"detach"}              as after a start
+ *   A failed criu: {"t":"error","stage":4,"errno":0,"msg":"criu restore failed with exit code N"}
+ *   (or "killed by signal N"); the details are in the dump directory's restore.log.
+ *
  * HELPER SUBCOMMANDS (argv, not the protocol):
  *   ctspawn start                      the protocol above, on fd 3
+ *   ctspawn restore                    the same protocol for a CRIU restore (RESTORE above)
+ *   ctspawn tcp-unrepair PID...        takes the TCP sockets of the PIDs out of repair mode
+ *                                      (pidfd_getfd + TCP_REPAIR 0): vzmigrate thaws a container
+ *                                      that `criu dump --leave-stopped` left stopped when the
+ *                                      migration is undone. Prints the count; exit 0.
  *   ctspawn exec  [options] -- CMD...  joins the namespaces of init PID through a pidfd and runs CMD
  *   ctspawn enter [options]            the same with a pty inside the container running a shell
  *   ctspawn console SOCKET             attaches the terminal to a monitor's console; Esc then '.'
  *                                      (anywhere in the input) detaches
+ *   exec/enter also join init's time namespace when it differs from theirs (a container
+ *   restored by CRIU has one of its own; a task outside it would make the next dump fail).
  *   exec/enter options: --pid P (init's host pid, required), --cgroup FILE (a cgroup.procs to
  *   join first; repeatable), --env K=V (repeatable), --cwd DIR, --uid N --gid N (ids inside,
  *   default 0), --sysinfo-ctl PATH (the monitor's "<socket>.ctl": sysinfo(2) of CMD and all

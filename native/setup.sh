@@ -11,8 +11,10 @@ say() { printf 'setup: %s\n' "$*"; }
 # Debian packages: compilers for the helper and better-sqlite3's node-gyp build, busybox-static
 # for the busybox template, iproute2 for networking, lxcfs for the container's own /proc figures,
 # debootstrap for the Debian templates, libcrypt1 for password hashes, openssh-client for the
-# SSH tests, kmod for the ifb module of --rate.
-APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod"
+# SSH tests, kmod for the ifb module of --rate; rsync and openssh-server for vzmigrate and the
+# second node of its tests (the package's own sshd service is not started where policy-rc.d
+# forbids it; the tests run their own sshd with their own config).
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod rsync openssh-server"
 install_apt() {
   missing=""
   for p in $APT_PKGS; do
@@ -42,7 +44,7 @@ install_npm() {
 build() {
   make -s -C native
   stamp=dist/.built
-  if [ ! -f "$stamp" ] || [ -n "$(find src native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  if [ ! -f "$stamp" ] || [ -n "$(find src migrate native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
     say "building dist/"
     node native/build.mjs >/dev/null
     touch "$stamp"
@@ -63,6 +65,8 @@ if [ "${1:-}" = "--build-only" ]; then
   exit 0
 fi
 install_apt
+# CRIU >= 4 for suspend/resume and vzmigrate --online (native/criu.sh: a no-op once installed).
+sh native/criu.sh
 install_npm
 build
 link_commands

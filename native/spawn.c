@@ -62,9 +62,7 @@ noreturn void start_abort(struct start_ctx *ctx, int stage, int err, const char 
 }
 
 /* Formats the operation (errno goes in its own field) and aborts. */
-static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...)
+noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...)
 {
 	int err = errno;
 	char msg[400];
@@ -75,11 +73,10 @@ static noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...
 	start_abort(ctx, stage, err, msg);
 }
 
-enum wait_result { GOT_LINE, EXTRA_READY };
 
 /* Waits for a complete control line or for extra_fd to become readable. EOF on fd 3, a
  * read error or a terminating signal abort the start; so does C dying before stage 4. */
-static enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd, char **line, size_t *len)
+enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd, char **line, size_t *len)
 {
 	for (;;) {
 		if ((*line = ctl_take_line(&ctx->ctl, len)))
@@ -126,7 +123,7 @@ static enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd,
 }
 
 /* Reads the next message and insists on type `want`; returns the parsed object. */
-static void expect_msg(struct start_ctx *ctx, int stage, const char *want)
+void expect_msg(struct start_ctx *ctx, int stage, const char *want)
 {
 	char *line;
 	size_t len;
@@ -148,7 +145,7 @@ static void expect_msg(struct start_ctx *ctx, int stage, const char *want)
 	json_free(&o);
 }
 
-static void read_config(struct start_ctx *ctx)
+void read_config(struct start_ctx *ctx)
 {
 	char *line;
 	size_t len;
@@ -161,7 +158,7 @@ static void read_config(struct start_ctx *ctx)
 	ctx->have_cfg = true;
 }
 
-static void open_console(struct start_ctx *ctx)
+void open_console(struct start_ctx *ctx)
 {
 	const struct config *c = &ctx->cfg;
 	ctx->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -216,7 +213,7 @@ static int listen_unix(struct start_ctx *ctx, const char *path, int type, int ba
 
 /* The console log and the socket are created before init exists, so a bad path fails
  * the start instead of leaving a container without a console. */
-static void open_monitor_files(struct start_ctx *ctx)
+void open_monitor_files(struct start_ctx *ctx)
 {
 	const struct config *c = &ctx->cfg;
 	ctx->log_fd = open(c->console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
@@ -351,7 +348,7 @@ static void release_init(struct start_ctx *ctx)
 		receive_listener(ctx);
 }
 
-static void write_pidfile(struct start_ctx *ctx)
+void write_pidfile(struct start_ctx *ctx)
 {
 	char buf[48];
 	int n = snprintf(buf, sizeof(buf), "%d %d\n", getpid(), ctx->init_pid);

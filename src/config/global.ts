@@ -31,6 +31,10 @@ export interface GlobalConfig {
   templates_dir: string;
   /** Host devices that answer ARP/NDP for routed addresses (vzctl's NEIGHBOUR_DEVS). */
   neighbour_devs: NeighbourDevs;
+  /** Answer sysinfo(2) from the memory cgroup (a seccomp listener in the monitor). Off for nodes
+   * that checkpoint or live-migrate: CRIU restores the filter but no listener can be attached to
+   * it again, so sysinfo would fail with ENOSYS after a restore; suspend refuses such containers. */
+  sysinfo_intercept: boolean;
   paths: {
     db: string;
     private: string; // container private areas
@@ -112,6 +116,10 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       templates_dir: absPath('templates_dir'),
       template_cache: absPath('template_cache'),
       neighbour_devs: parseNeighbourDevs,
+      sysinfo_intercept: (v) => {
+        if (typeof v !== 'boolean') throw new VzError('INVALID_CONFIG', `${file}: sysinfo_intercept must be true or false`);
+        return v;
+      },
     });
   }
   const root = (raw.root as string | undefined) ?? DEFAULTS.root;
@@ -123,6 +131,7 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
     stop_timeout: (raw.stop_timeout as number | undefined) ?? DEFAULTS.stop_timeout,
     templates_dir: (raw.templates_dir as string | undefined) ?? defaultTemplatesDir(env),
     neighbour_devs: (raw.neighbour_devs as NeighbourDevs | undefined) ?? 'detect',
+    sysinfo_intercept: (raw.sysinfo_intercept as boolean | undefined) ?? true,
     paths: {
       db: path.join(root, 'vzkit.db'),
       private: path.join(root, 'private'),

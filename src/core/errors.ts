@@ -9,7 +9,9 @@ export const ErrorCode = {
   COMMAND: 8, // VZ_COMMAND_EXECUTION_ERROR
   LOCKED: 9, // VZ_LOCKED: another operation holds the container's lock
   NOCONFIG: 10, // VZ_NOCONFIG: global config missing or unreadable
-  NOT_FOUND: 14, // VZ_NOVE_CONFIG: no such container
+  NOT_FOUND: 14,
+  CHKPNT: 16, // VZ_CHKPNT_ERROR: checkpoint (criu dump) failed
+  RESTORE: 17, // VZ_RESTORE_ERROR: restore (criu restore) failed // VZ_NOVE_CONFIG: no such container
   SYNTAX: 20, // VZ_INVALID_PARAMETER_SYNTAX: bad command line
   INVALID: 21, // VZ_INVALID_PARAMETER_VALUE
   NOT_ENOUGH_PARAMS: 27, // VZ_NOT_ENOUGH_PARAMS

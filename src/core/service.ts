@@ -17,6 +17,8 @@ import { buildTemplate, listTemplates, removeTemplate } from './ops/template.js'
 import { compactDisk, diskQuota } from './disk.js';
 import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
+import { suspendContainer } from './ops/suspend.js';
+import { resumeContainer, type ResumeOptions } from './ops/resume.js';
 
 export class ContainerService {
   readonly ctx: Context;
@@ -86,6 +88,12 @@ export class ContainerService {
   compact(ctid: number) {
     requireContainer(this.ctx, ctid);
     return withLock(this.ctx, ctid, () => compactDisk(this.ctx, ctid));
+  }
+  suspend(ctid: number, dumpDir?: string) {
+    return suspendContainer(this.ctx, ctid, { dumpDir });
+  }
+  resume(ctid: number, opts?: ResumeOptions) {
+    return resumeContainer(this.ctx, ctid, opts);
   }
   close(): void {
     this.ctx.close();

@@ -77,7 +77,7 @@ function defaults(i: Iface, metricIdx: number): string[] {
   return out;
 }
 
-function ifaceUp(i: Iface, idx: number, pid: number, neigh: (a: IpAddr) => string[], out: Commands): void {
+function ifaceUp(i: Iface, idx: number, pid: number | string, neigh: (a: IpAddr) => string[], out: Commands): void {
   out.host.push(`link add ${i.host_ifname} address ${i.host_mac} type veth peer name ${i.ifname} address ${i.mac} netns ${pid}`);
   // No autoconfigured link-local (and no DAD) on the host end; the routed one gets fe80::1.
   out.host.push(`link set dev ${i.host_ifname} addrgenmode none`);
@@ -113,7 +113,7 @@ function addrDown(i: Iface, a: IpAddr, neigh: (a: IpAddr) => string[], out: Comm
  * The commands that take a running container from `before` to `after` (start: from nothing).
  * `neigh` names the host devices that answer ARP/NDP for a routed address (proxy entries).
  */
-export function diff(before: NetConfig, after: NetConfig, ids: { node: string; ctid: number }, pid: number, neigh: (a: IpAddr) => string[]): Commands {
+export function diff(before: NetConfig, after: NetConfig, ids: { node: string; ctid: number }, pid: number | string, neigh: (a: IpAddr) => string[]): Commands {
   const out: Commands = { host: [], ct: [], bridges: [], newHostIfs: [] };
   const old = new Map(ifaces(before, ids).map((i) => [i.ifname, i]));
   const now = ifaces(after, ids);

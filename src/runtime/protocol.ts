@@ -57,6 +57,10 @@ export interface SpawnConfig {
   on_reboot?: string[];
   /** Capability numbers (as strings) dropped from init's bounding set. */
   cap_drop?: string[];
+  /** restore only: the criu binary, its arguments after "restore", the dumped console's key. */
+  criu?: string;
+  criu_args?: string[];
+  console_key?: string;
   tty_gid: number;
   root_uid: number;
   root_gid: number;

@@ -18,6 +18,8 @@ export interface StartResult {
 
 export interface StartOptions {
   helper: string;
+  /** "restore": init comes back from a CRIU dump (protocol.h, RESTORE); stage 2 names criu's pid. */
+  subcommand?: 'start' | 'restore';
   config: SpawnConfig;
   monitorLog: string;
   ctid: number;
@@ -33,7 +35,7 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
   const logFd = fs.openSync(o.monitorLog, 'a', 0o600);
   let child;
   try {
-    child = childProcess().spawn(o.helper, ['start'], { detached: true, stdio: ['ignore', 'ignore', logFd, 'pipe'] });
+    child = childProcess().spawn(o.helper, [o.subcommand ?? 'start'], { detached: true, stdio: ['ignore', 'ignore', logFd, 'pipe'] });
   } finally {
     fs.closeSync(logFd);
   }
@@ -85,7 +87,8 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
           .then(go, (e) => fail(e as Error));
         return;
       }
-      if (stage === Stage.SETUP && m.t === 'running' && m.pid === initPid) {
+      if (stage === Stage.SETUP && m.t === 'running' && (m.pid === initPid || o.subcommand === 'restore')) {
+        initPid = m.pid;
         stage = Stage.DETACH;
         chan.end(encode({ t: 'detach' }));
         done = true;

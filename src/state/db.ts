@@ -131,7 +131,10 @@ export class StateDb {
   /** Inserts a CT on the lowest free idmap slot; records a creation transition. */
   insertContainer(c: NewContainer): ContainerRow {
     return this.transaction(() => {
-      const slot = this.get<{ slot: number }>(FREE_SLOT)!.slot;
+      const slot = c.slot ?? this.get<{ slot: number }>(FREE_SLOT)!.slot;
+      if (c.slot !== undefined && (c.slot < 0 || !Number.isInteger(c.slot) || this.get('SELECT 1 FROM containers WHERE idmap_slot = ?', c.slot))) {
+        throw new VzError('SYSTEM', `uid range slot ${c.slot} is not free on this node`, { ctid: c.ctid });
+      }
       if (slot >= c.idmapCount) {
         throw new VzError('SYSTEM', `no free uid range: all ${c.idmapCount} idmap slots are in use`, {
           ctid: c.ctid,
@@ -151,6 +154,11 @@ export class StateDb {
       this.run(ADD_TRANSITION, c.ctid, null, c.state, at, 'created');
       return this.get<ContainerRow>(`SELECT ${CT_COLS} FROM containers WHERE ctid = ?`, c.ctid)!;
     });
+  }
+
+  /** True when no CT holds this idmap slot (migration preflight). */
+  slotFree(slot: number): boolean {
+    return this.guard(() => !this.get('SELECT 1 FROM containers WHERE idmap_slot = ?', slot));
   }
 
   /** Deletes the CT (params and IPs cascade); returns false if it did not exist. */

@@ -24,7 +24,7 @@ export const MIGRATIONS: readonly Migration[] = [
         uid_base INTEGER NOT NULL,
         uid_size INTEGER NOT NULL,
         created_at TEXT NOT NULL,
-        state TEXT NOT NULL, -- creating | stopped | starting | running | stopping | destroying
+        state TEXT NOT NULL, -- creating | stopped | starting | running | stopping | destroying | suspended
         state_changed_at TEXT NOT NULL
       );
       CREATE TABLE params (

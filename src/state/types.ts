@@ -1,6 +1,6 @@
 /** Row types of the state database. Field names are camelCase; the SQL aliases them. */
 
-export const CT_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'destroying'] as const;
+export const CT_STATES = ['creating', 'stopped', 'starting', 'running', 'stopping', 'destroying', 'suspended'] as const;
 export type CtState = (typeof CT_STATES)[number];
 
 export interface ContainerRow {
@@ -26,6 +26,8 @@ export interface NewContainer {
   idmapBase: number; // first host uid of slot 0
   idmapCount: number; // number of slots
   state: CtState;
+  /** This slot and no other (migration: a restored dump keeps its host uids); refused when taken. */
+  slot?: number;
 }
 
 export type OpResult = 'ok' | 'error' | 'running';

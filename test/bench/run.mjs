@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
-// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian]
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate]
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -8,12 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { cgroupMemory, hyperfine, median, memoryCgroupOf, memoryOf, nowMs, ppidOf, pool, rssPssOf, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
+import { migrateSection } from './migrate.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
   'vzlist (0 CTs) vs node -e 0': '<= 1.3x',
+  // issue 7: frozen time within 1.5x of a bare criu dump + restore (and under 1 s for 256 MiB)
+  'migrate --online 16 MiB: frozen time vs bare dump+restore': '<= 1.5x',
+  'migrate --online 256 MiB: frozen time vs bare dump+restore': '<= 1.5x, < 1 s',
+  'migrate --online 1024 MiB: frozen time vs bare dump+restore': '<= 1.5x',
 };
 
 const argv = process.argv.slice(2);
@@ -627,6 +632,7 @@ try {
   if (want('disk')) await section('disk', diskSection);
   if (want('net')) await section('net', netSection);
   if (want('debian')) await section('debian', debianSection);
+  if (want('migrate')) await section('migrate', () => migrateSection({ tmp, quick, row, notes, log }));
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
 } finally {
   await cleanup();

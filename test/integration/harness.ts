@@ -25,8 +25,9 @@ export class TestNode {
   readonly node: string;
   readonly configFile: string;
   readonly env: NodeJS.ProcessEnv;
+  readonly idmapBase: number;
 
-  constructor(extraConfig = '', opts: { idmapCount?: number } = {}) {
+  constructor(extraConfig = '', opts: { idmapCount?: number; idmapBase?: number } = {}) {
     // Under /tmp (mode 1777, so traversable by container root uids); 0711 like a real root.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-test-'));
     fs.chmodSync(this.dir, 0o711);
@@ -34,12 +35,14 @@ export class TestNode {
     this.node = 't' + Math.random().toString(36).slice(2, 7);
     this.configFile = path.join(this.dir, 'vzkit.yaml');
     // Each test node gets its own uid pool so that parallel test files never share host uids.
-    const base = 1_000_000 + Math.floor(Math.random() * 4000) * 65536 * 4;
+    // (A migration's second node takes the first's: a restored dump keeps its host uids.)
+    const base = opts.idmapBase ?? 1_000_000 + Math.floor(Math.random() * 4000) * 65536 * 4;
     fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap:\n  base: ${base}\n  count: ${opts.idmapCount ?? 4}\nstop_timeout: 10\n${extraConfig}`);
     this.env = { ...process.env, VZKIT_CONFIG: this.configFile };
+    this.idmapBase = base;
   }
 
-  run(cmd: 'vzctl' | 'vzlist', args: string[], opts: { input?: string; timeout?: number } = {}): RunResult {
+  run(cmd: 'vzctl' | 'vzlist' | 'vzmigrate', args: string[], opts: { input?: string; timeout?: number } = {}): RunResult {
     const r: SpawnSyncReturns<string> = spawnSync(path.join(REPO, 'dist', cmd), args, {
       env: this.env,
       encoding: 'utf8',

@@ -8,7 +8,12 @@ import { crashPoint } from '../crash.js';
 import { cleanupRuntime } from '../cleanup.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
-  return withLock(ctx, ctid, () => {
+  return withLock(ctx, ctid, () => destroyLocked(ctx, ctid));
+}
+
+/** The destroy itself, for callers that hold the lock already (vzmigrate). */
+export function destroyLocked(ctx: Context, ctid: number): void {
+  {
     const db = ctx.db();
     const row = db.getContainer(ctid); // a half-created one ('creating') may be destroyed too
     if (!row) throw new VzError('NOT_FOUND', 'container does not exist', { ctid });
@@ -27,5 +32,5 @@ export async function destroyContainer(ctx: Context, ctid: number): Promise<void
     // The record goes last: a destroy killed half way can simply be run again.
     db.deleteContainer(ctid);
     ctx.progress('Container private area was destroyed');
-  });
+  }
 }

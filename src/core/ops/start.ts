@@ -92,7 +92,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       devnodes: Object.keys(devnodes),
       // sysinfo(2) (BusyBox free, ...) answered from the memory cgroup by the monitor; only
       // together with LXCFS's /proc/meminfo, which those tools combine it with.
-      ...(memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
+      ...(ctx.cfg.sysinfo_intercept && memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
       ...(memcg ? { loadavg_file: p.loadavg } : {}),
       devnode_dir: devnodeDir,
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),

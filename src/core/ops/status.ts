@@ -16,6 +16,8 @@ export interface CtStatus {
   init_pid?: number;
   monitor_pid?: number;
   last_exit?: string;
+  /** Checkpointed to disk by vzctl suspend, waiting for resume. */
+  suspended?: boolean;
 }
 
 export function containerStatus(ctx: Context, ctid: number, row = findContainer(ctx, ctid)): CtStatus {
@@ -29,19 +31,20 @@ export function containerStatus(ctx: Context, ctid: number, row = findContainer(
     init_pid: probe.running ? probe.initPid : undefined,
     monitor_pid: probe.running ? probe.monitorPid : undefined,
     last_exit: row && !probe.running ? lastExit(p) : undefined,
+    ...(row?.state === 'suspended' && !probe.running ? { suspended: true } : {}),
   };
 }
 
 /** vzctl's status line, e.g. "CTID 101 exist mounted running". */
 export function statusLine(s: CtStatus): string {
-  return `CTID ${s.ctid} ${s.exist ? 'exist' : 'deleted'} ${s.mounted ? 'mounted' : 'unmounted'} ${s.running ? 'running' : 'down'}`;
+  return `CTID ${s.ctid} ${s.exist ? 'exist' : 'deleted'} ${s.mounted ? 'mounted' : 'unmounted'} ${s.running ? 'running' : s.suspended ? 'suspended' : 'down'}`;
 }
 
 export interface ListEntry {
   ctid: number;
   name: string | null;
   hostname: string | null;
-  status: 'running' | 'stopped' | 'mounted';
+  status: 'running' | 'stopped' | 'mounted' | 'suspended';
   numproc: number | null;
   ostemplate: string;
   profile: string | null;
@@ -124,7 +127,7 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     ctid: row.ctid,
     name: row.name,
     hostname: (params.hostname as string | undefined) ?? null,
-    status: probe.running ? 'running' : mounts.has(p.mount) ? 'mounted' : 'stopped',
+    status: probe.running ? 'running' : row.state === 'suspended' ? 'suspended' : mounts.has(p.mount) ? 'mounted' : 'stopped',
     numproc,
     ostemplate: row.ostemplate,
     profile: row.profile,

@@ -24,6 +24,7 @@ describe('loadGlobalConfig', () => {
       stop_timeout: 60,
       templates_dir: '/opt/tpl',
       neighbour_devs: 'detect',
+      sysinfo_intercept: true,
       paths: {
         db: '/var/lib/vzkit/vzkit.db',
         private: '/var/lib/vzkit/private',
@@ -41,6 +42,11 @@ describe('loadGlobalConfig', () => {
     expect(loadGlobalConfig({ VZKIT_CONFIG: '' }).file).toBeNull();
   });
 
+  it('refuses a sysinfo_intercept that is not a boolean', () => {
+    const { cfg } = load('sysinfo_intercept: maybe\n');
+    expect(() => cfg()).toThrow(/sysinfo_intercept must be true or false/);
+  });
+
   it('fails when the file named by VZKIT_CONFIG is missing', () => {
     const file = path.join(tmpTree(), 'nope.yaml');
     vzError(() => loadGlobalConfig({ VZKIT_CONFIG: file }), 'NOCONFIG', `${file}: no such file`);
@@ -48,7 +54,7 @@ describe('loadGlobalConfig', () => {
 
   it('reads every key and derives paths under root', () => {
     const { file, cfg } = load(
-      'root: /srv/vz/\nnode: n1\nidmap:\n  base: 100000\n  size: 1000\n  count: 5\nstop_timeout: 15\ntemplates_dir: /srv/templates\nneighbour_devs: [eth0, bond0]\n',
+      'root: /srv/vz/\nnode: n1\nidmap:\n  base: 100000\n  size: 1000\n  count: 5\nstop_timeout: 15\ntemplates_dir: /srv/templates\nneighbour_devs: [eth0, bond0]\nsysinfo_intercept: false\n',
     );
     expect(cfg()).toEqual({
       file,
@@ -58,6 +64,7 @@ describe('loadGlobalConfig', () => {
       stop_timeout: 15,
       templates_dir: '/srv/templates',
       neighbour_devs: ['eth0', 'bond0'],
+      sysinfo_intercept: false,
       paths: {
         db: '/srv/vz/vzkit.db',
         private: '/srv/vz/private',

@@ -1,0 +1,316 @@
+/**
+ * vzmigrate: moves a container to DEST over SSH, offline (stop, copy, start there) or online
+ * (copy while running, freeze and dump with the pages streamed to a CRIU page server on DEST,
+ * copy the rest of the dump and what changed, restore there). Every step is a stage
+ * {name, run, undo} (stages.ts); a failure undoes in reverse order, so the container keeps (or
+ * goes back to) running here with its data and addresses, and DEST keeps nothing.
+ *
+ * Pre-dumps (p.haul's iterative rounds) need memory tracking (soft-dirty), which these kernels
+ * lack: when `criu check --feature mem_dirty_track` fails, they are skipped (said in the log).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Context } from '../src/core/context.js';
+import { withLock } from '../src/core/lock.js';
+import { VzError } from '../src/core/errors.js';
+import { requireContainer } from '../src/core/resolve.js';
+import { probeRuntime } from '../src/core/runtime-state.js';
+import { cleanupRuntime } from '../src/core/cleanup.js';
+import { currentAddresses } from '../src/core/net.js';
+import { stopLocked } from '../src/core/ops/stop.js';
+import { startLocked } from '../src/core/ops/start.js';
+import { destroyLocked } from '../src/core/ops/destroy.js';
+import { helperPath, packageRoot } from '../src/core/install.js';
+import { pidAlive } from '../src/sys/proc.js';
+import { sleepMs } from '../src/sys/sleep.js';
+import { Ssh } from './ssh.js';
+import { runStages, type Stage, type StageTiming } from './stages.js';
+import { MigExit, MigrateError, StageFailure } from './errors.js';
+import { consoleKey, criuPath, externalMounts, hasDirtyTracking, runDump, thawAfterDump, writeMeta } from './criu.js';
+
+export interface MigrateOptions {
+  dest: string;
+  ctid: number;
+  online: boolean;
+  /** -r no: keep the (stopped) container here afterwards. */
+  removeSource: boolean;
+  keepDst: boolean;
+  sshOpts: string[];
+  dryRun: boolean;
+  /** Fault injection for the tests: the restore on DEST fails in its network step. */
+  injectRestoreFail?: boolean;
+  /** Called when a stage begins (tests cut the connection at a given stage). */
+  onStage?: (name: string) => void;
+}
+
+export interface MigrateResult {
+  timings: StageTiming[];
+  frozenMs?: number;
+  online: boolean;
+  notes: string[];
+}
+
+/** The remote vzmigrate: $VZKIT_REMOTE_VZMIGRATE, else the same install path as this one. */
+function remoteCommand(): string {
+  return process.env.VZKIT_REMOTE_VZMIGRATE ?? path.join(packageRoot(), 'dist', 'vzmigrate');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Bytes of the private area (du), for DEST's disk check. */
+function usedBytes(p: string): number {
+  const r = spawnSync('du', ['-sb', p], { encoding: 'utf8' });
+  return Number((r.stdout ?? '0').split('\t')[0]) || 0;
+}
+
+export async function migrate(ctx: Context, o: MigrateOptions): Promise<MigrateResult> {
+  return withLock(ctx, o.ctid, () => migrateLocked(ctx, o));
+}
+
+async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateResult> {
+  const { ctid } = o;
+  const row = (() => {
+    try {
+      return requireContainer(ctx, ctid);
+    } catch (e) {
+      throw new MigrateError('preflight', MigExit.NOEXIST, (e as Error).message, e);
+    }
+  })();
+  const db = ctx.db();
+  const params = db.getParams(ctid);
+  const p = ctx.paths(ctid);
+  const probe = probeRuntime(p);
+  const wasRunning = probe.running;
+  const online = o.online && wasRunning;
+  const notes: string[] = [];
+  if (o.online && !wasRunning) notes.push('the container is not running: migrating offline');
+  const t = ctx.target(ctid);
+  const isDir = fs.statSync(t.privatePath).isDirectory();
+  const ssh = new Ssh(o.dest, o.sshOpts);
+  const remote = (verb: string, req: Record<string, unknown>, exitOnFail: number): Record<string, unknown> => {
+    const r = ssh.run([remoteCommand(), '--receive', verb, String(ctid)], JSON.stringify({ ...req, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }));
+    let reply: Record<string, unknown> | undefined;
+    try {
+      reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    } catch {
+      reply = undefined;
+    }
+    if (!reply) throw new StageFailure(exitOnFail, `DEST: ${verb}: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
+    if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? exitOnFail, `DEST: ${reply.error as string}`);
+    return reply;
+  };
+  let destPrivate = '';
+  let destDump = '';
+  let registered = false;
+  let frozenAt = 0;
+  let frozenMs: number | undefined;
+  const criu = online ? criuPath() : '';
+  const localDump = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-${ctid}-`));
+  const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete']) => {
+    // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
+    const bw = process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : [];
+    const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bw, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
+  };
+  const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      c.stderr!.on('data', (d) => (err += d));
+      c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
+    });
+  const src = isDir ? `${t.privatePath}/` : t.privatePath;
+  const dstOf = () => (isDir ? `${destPrivate}/` : destPrivate);
+  const abortDest = () => {
+    if (!registered) return;
+    remote('abort', { keepPrivate: o.keepDst }, 1);
+  };
+
+  const stages: Stage[] = [
+    {
+      name: 'preflight',
+      run: async () => {
+        let cpuinfo: string | undefined;
+        // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
+        if (online && fs.existsSync(`${p.socket}.ctl`)) {
+          throw new StageFailure(MigExit.CHECKPOINT, 'sysinfo(2) interception is on for this container: its seccomp listener cannot be restored (set "sysinfo_intercept: false" in vzkit.yaml and restart it, or migrate offline)');
+        }
+        await ssh.connect();
+        if (online) {
+          const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));
+          try {
+            const r = spawnSync(criu, ['cpuinfo', 'dump', '-D', dir], { encoding: 'utf8' });
+            if (r.status !== 0) throw new StageFailure(MigExit.UNSUP_CPU, `criu cpuinfo dump: ${r.stderr.trim()}`);
+            cpuinfo = fs.readFileSync(path.join(dir, 'cpuinfo.img')).toString('base64');
+          } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+          }
+          if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
+          else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
+        }
+        const info = remote(
+          'info',
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir },
+          MigExit.CANT_CONNECT,
+        );
+        const problems = info.problems as Array<{ exit: number; msg: string }>;
+        if (problems.length) throw new StageFailure(problems[0]!.exit, problems.map((x) => x.msg).join('; '));
+        if (online && info.criu === null) throw new StageFailure(MigExit.RESTORE, 'no CRIU on DEST');
+        destPrivate = info.privatePath as string;
+        destDump = info.dumpDir as string;
+        notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
+      },
+    },
+  ];
+  if (!online && wasRunning) {
+    stages.push({
+      name: 'stop',
+      run: () => stopLocked(ctx, ctid, {}),
+      undo: async () => void (await startLocked(ctx, ctid)),
+    });
+  }
+  stages.push({
+    name: 'register',
+    run: () => {
+      registered = true; // abort is safe even when register failed half way
+      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: online || !isDir }, MigExit.APPLY_CONFIG);
+      destPrivate = r.privatePath as string;
+      destDump = r.dumpDir as string;
+    },
+    undo: abortDest,
+  });
+  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area') });
+  if (online) {
+    let dumped = false;
+    let pids: number[] = [];
+    let localPort = 0;
+    // The restore's session on DEST is opened before the freeze and waits for its request on
+    // stdin: SSH's session set-up and node's start-up are not paid while the container is frozen.
+    let pending: { child: ChildProcess; out: Promise<{ code: number; stdout: string; stderr: string }> } | undefined;
+    const openRestoreSession = () => {
+      const child = ssh.spawn([remoteCommand(), '--receive', 'restore', String(ctid)]);
+      const out = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        let stdout = '';
+        let stderr = '';
+        child.stdout!.on('data', (d) => (stdout += d));
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
+      });
+      child.stdin!.on('error', () => {}); // a dead session shows in its exit, not as EPIPE here
+      pending = { child, out };
+    };
+    const initPid = probe.initPid!;
+    stages.push({
+      name: 'page server',
+      run: async () => {
+        localPort = await freePort();
+        const rport = 20000 + Math.floor(Math.random() * 30000);
+        remote('page-server', { port: rport }, MigExit.CHECKPOINT);
+        // criu dump talks to 127.0.0.1:localPort; the master connection carries it to DEST.
+        ssh.forward(localPort, rport);
+        openRestoreSession();
+      },
+      undo: () => {
+        // Without {"go":true} the receiving side does nothing (receive.ts).
+        pending?.child.stdin!.end('{}\n');
+      },
+    });
+    const dumpStage: Stage = {
+      name: 'freeze and dump',
+      run: () => {
+        pids = ctx.cgroup(ctid).pids();
+        const mounts = externalMounts(initPid);
+        const key = consoleKey(initPid);
+        frozenAt = performance.now();
+        // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
+        dumped = true;
+        runDump(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true }, mounts, key, ctid);
+        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
+      },
+      undo: () => {
+        // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped.
+        if (dumped && probeRuntime(p).running) thawAfterDump(helperPath(), initPid, pids);
+      },
+    };
+    stages.push(dumpStage);
+    // Both at once, over the same master connection. The page server wrote pagemap-*.img and
+    // pages-*.img into the dump directory already: no --delete there.
+    stages.push({
+      name: 'copy dump + final file sync',
+      run: async () => {
+        const bw = process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : [];
+        await Promise.all([rsyncAsync(`${localDump}/`, `${destDump}/`, 'the dump', bw), rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bw])]);
+      },
+    });
+    stages.push({
+      name: 'restore on DEST',
+      run: async () => {
+        if (!pending) throw new StageFailure(MigExit.RESTORE, 'no session on DEST');
+        pending.child.stdin!.end(JSON.stringify({ go: true, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }) + '\n');
+        const r = await pending.out;
+        let reply: Record<string, unknown> | undefined;
+        try {
+          reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+        } catch {
+          reply = undefined;
+        }
+        if (!reply) throw new StageFailure(MigExit.RESTORE, `DEST: restore: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
+        if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? MigExit.RESTORE, `DEST: ${reply.error as string}`);
+        frozenMs = performance.now() - frozenAt;
+      },
+    });
+    stages.push({
+      name: 'stop source',
+      run: async () => {
+        // It runs on DEST now: the stopped tasks here go, and with them the host side.
+        db.setState(ctid, 'stopping', 'migrated out (online)');
+        for (const pid of [initPid]) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {}
+        }
+        for (let i = 0; i < 2000 && probe.monitorPid && pidAlive(probe.monitorPid); i++) sleepMs(5);
+        cleanupRuntime(ctx, ctid, { unmount: true });
+        db.setState(ctid, 'stopped', 'migrated out (online)');
+      },
+    });
+  } else {
+    stages.push({ name: 'start on DEST', run: () => void remote('start', { run: wasRunning, fromBase: row.uidBase }, MigExit.START_VPS) });
+  }
+  if (o.removeSource) {
+    stages.push({
+      name: 'remove source',
+      run: () => destroyLocked(ctx, ctid),
+    });
+  }
+
+  if (o.dryRun) {
+    try {
+      await runStages(stages.slice(0, 1), ctx.warn);
+    } finally {
+      ssh.close();
+      fs.rmSync(localDump, { recursive: true, force: true });
+    }
+    notes.push(`dry run: stages would be ${stages.map((s) => s.name).join(', ')}`);
+    return { timings: [], online, notes };
+  }
+  try {
+    const res = await runStages(stages, ctx.warn, o.onStage);
+    return { timings: res.timings, frozenMs, online, notes };
+  } finally {
+    ssh.close();
+    fs.rmSync(localDump, { recursive: true, force: true });
+  }
+}

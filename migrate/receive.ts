@@ -1,0 +1,274 @@
+/**
+ * The receiving side of vzmigrate: `vzmigrate --receive VERB CTID`, run on DEST over SSH by the
+ * source. Reads one JSON object on stdin, prints one on stdout ({ok:true,...} or
+ * {ok:false, exit, error}). Uses DEST's own config: VZKIT_CONFIG from the SSH session's
+ * environment (sshd SetEnv / AcceptEnv), else /etc/vzkit/vzkit.yaml.
+ *
+ * While a migration runs, the container's record on DEST is in state "creating": invisible to
+ * vzctl and vzlist, and a create of the same CTID would clean it up after a crash.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Context } from '../src/core/context.js';
+import { withLock } from '../src/core/lock.js';
+import { VzError, isVzError } from '../src/core/errors.js';
+import { probeRuntime } from '../src/core/runtime-state.js';
+import { cleanupRuntime } from '../src/core/cleanup.js';
+import { getStorageDriver } from '../src/storage/index.js';
+import { resumeLocked } from '../src/core/ops/resume.js';
+import { startLocked } from '../src/core/ops/start.js';
+import { stopLocked } from '../src/core/ops/stop.js';
+import { checkDiskLimits, diskParams } from '../src/core/disk.js';
+import { VERSION } from '../src/cli/version.js';
+import { shiftTree } from '../src/sys/idshift.js';
+import { criuPath, criuVersion } from './criu.js';
+import { MigExit, StageFailure } from './errors.js';
+
+export interface InfoRequest {
+  ctid: number;
+  ips: string[];
+  bytes: number;
+  uidBase: number;
+  uidSize: number;
+  online: boolean;
+  params: Record<string, unknown>;
+  /** base64 of the source's `criu cpuinfo dump` image (online). */
+  cpuinfo?: string;
+  /** A private area left by an earlier --keep-dst run may be reused. */
+  reuse?: boolean;
+  /** The private area is a directory (its ownership can be shifted offline). */
+  isDir?: boolean;
+}
+
+export interface RegisterRequest {
+  ctid: number;
+  name: string | null;
+  ostemplate: string;
+  profile: string | null;
+  params: Record<string, unknown>;
+  uidBase: number;
+  isDir: boolean;
+  reuse?: boolean;
+  /** Online: the dump's user namespace maps these host uids, so DEST must use the same range. */
+  sameUids: boolean;
+}
+
+type Reply = Record<string, unknown>;
+
+function dumpDir(ctx: Context, ctid: number): string {
+  return path.join(ctx.cfg.paths.dumps, `${ctid}.migrate`);
+}
+
+function pageServerPid(ctx: Context, ctid: number): string {
+  return path.join(ctx.cfg.paths.dumps, `${ctid}.page-server.pid`);
+}
+
+function slotOf(ctx: Context, uidBase: number, uidSize: number): number | undefined {
+  const { base, size, count } = ctx.cfg.idmap;
+  const slot = (uidBase - base) / size;
+  return uidSize === size && Number.isInteger(slot) && slot >= 0 && slot < count ? slot : undefined;
+}
+
+function hostAddresses(): Set<string> {
+  const r = spawnSync('ip', ['-o', 'addr', 'show'], { encoding: 'utf8' });
+  return new Set([...(r.stdout ?? '').matchAll(/inet6? ([0-9a-f.:]+)\//g)].map((m) => m[1]!));
+}
+
+function info(ctx: Context, q: InfoRequest): Reply {
+  const problems: Array<{ exit: number; msg: string }> = [];
+  const db = ctx.db();
+  const existing = db.getContainer(q.ctid);
+  if (existing && existing.state !== 'creating') problems.push({ exit: MigExit.EXISTS, msg: `CT ${q.ctid} already exists on DEST` });
+  const slot = slotOf(ctx, q.uidBase, q.uidSize);
+  if (!q.online && q.isDir) {
+    // Offline, a directory: any free range on DEST, the files are shifted into it there.
+    if (q.uidSize !== ctx.cfg.idmap.size) problems.push({ exit: MigExit.EXISTS, msg: `uid range size ${q.uidSize} differs from DEST's ${ctx.cfg.idmap.size}` });
+  } else if (slot === undefined) {
+    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
+  } else if (!db.slotFree(slot) && !(existing?.state === 'creating' && existing.uidBase === q.uidBase)) {
+    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST` });
+  }
+  const taken = new Map(db.listIps().filter((i) => i.ctid !== q.ctid).map((i) => [i.ip, i.ctid]));
+  const host = hostAddresses();
+  for (const ip of q.ips) {
+    if (taken.has(ip)) problems.push({ exit: MigExit.IP_IN_USE, msg: `address ${ip} is used by CT ${taken.get(ip)} on DEST` });
+    else if (host.has(ip)) problems.push({ exit: MigExit.IP_IN_USE, msg: `address ${ip} is configured on DEST's host` });
+  }
+  const t = ctx.target(q.ctid);
+  if (fs.existsSync(t.privatePath) && !q.reuse && existing?.state !== 'creating') {
+    problems.push({ exit: MigExit.EXISTS, msg: `private area ${t.privatePath} already exists on DEST` });
+  }
+  fs.mkdirSync(ctx.cfg.paths.private, { recursive: true });
+  const st = fs.statfsSync(ctx.cfg.paths.private);
+  const free = st.bavail * st.bsize;
+  // The copy, plus room for the dump and a margin.
+  if (free < q.bytes * 1.1 + (64 << 20)) {
+    problems.push({ exit: MigExit.DISKSPACE, msg: `not enough disk on DEST: ${Math.round(free / 2 ** 20)} MiB free, ${Math.round(q.bytes / 2 ** 20)} MiB needed` });
+  }
+  const disk = diskParams(q.params);
+  if (disk.diskspace || disk.diskinodes) {
+    const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
+    const why = storage.limitSupport?.(t) ?? (storage.caps.quota ? undefined : `layout ${storage.name} has no quota`);
+    if (why) problems.push({ exit: MigExit.QUOTA, msg: `disk quota is not available on DEST: ${why}` });
+  }
+  let criu: string | undefined;
+  if (q.online) {
+    try {
+      criu = criuPath();
+      const chk = spawnSync(criu, ['check'], { encoding: 'utf8' });
+      if (chk.status !== 0) problems.push({ exit: MigExit.RESTORE, msg: `criu check fails on DEST: ${(chk.stderr || chk.stdout).trim()}` });
+      if (q.cpuinfo) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));
+        try {
+          fs.writeFileSync(path.join(dir, 'cpuinfo.img'), Buffer.from(q.cpuinfo, 'base64'));
+          const c = spawnSync(criu, ['cpuinfo', 'check', '-D', dir], { encoding: 'utf8' });
+          if (c.status !== 0) problems.push({ exit: MigExit.UNSUP_CPU, msg: `CPU features differ (criu cpuinfo check): ${(c.stderr || c.stdout).trim().split('\n').pop()}` });
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    } catch (e) {
+      problems.push({ exit: MigExit.RESTORE, msg: (e as Error).message });
+    }
+  }
+  return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems };
+}
+
+function register(ctx: Context, q: RegisterRequest): Reply {
+  const db = ctx.db();
+  const old = db.getContainer(q.ctid);
+  if (old && old.state !== 'creating') throw new StageFailure(MigExit.EXISTS, `CT ${q.ctid} already exists on DEST`);
+  if (old) db.deleteContainer(q.ctid); // a migration that died half way
+  const slot = q.sameUids ? slotOf(ctx, q.uidBase, ctx.cfg.idmap.size) : undefined;
+  if (q.sameUids && slot === undefined) throw new StageFailure(MigExit.EXISTS, `uid range ${q.uidBase} does not fit DEST's idmap pool`);
+  const row = db.insertContainer({
+    ctid: q.ctid,
+    name: q.name,
+    ostemplate: q.ostemplate,
+    profile: q.profile,
+    uidSize: ctx.cfg.idmap.size,
+    idmapBase: ctx.cfg.idmap.base,
+    idmapCount: ctx.cfg.idmap.count,
+    state: 'creating',
+    ...(slot !== undefined ? { slot } : {}),
+  });
+  db.setParams(q.ctid, q.params);
+  const t = ctx.target(q.ctid);
+  const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
+  if (q.isDir && !fs.existsSync(t.privatePath)) {
+    // An empty private area with this node's quota set up; rsync fills it.
+    const limits = diskParams(q.params);
+    checkDiskLimits(ctx, storage, t, limits, limits, 'create');
+    storage.create(t, () => {}, {});
+  }
+  fs.rmSync(dumpDir(ctx, q.ctid), { recursive: true, force: true });
+  fs.mkdirSync(dumpDir(ctx, q.ctid), { recursive: true, mode: 0o700 });
+  return { privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), uidBase: row.uidBase };
+}
+
+function pageServer(ctx: Context, ctid: number, port: number): Reply {
+  const dir = dumpDir(ctx, ctid);
+  const pid = pageServerPid(ctx, ctid);
+  fs.rmSync(pid, { force: true });
+  // --daemon returns once it listens; it ends by itself when the dump closes the connection.
+  const r = spawnSync(criuPath(), ['page-server', '-D', dir, '--address', '127.0.0.1', '--port', String(port), '--daemon', '--pidfile', pid, '-o', 'page-server.log', '-v4'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new StageFailure(MigExit.CHECKPOINT, `criu page-server on DEST: ${(r.stderr || r.stdout).trim()}`);
+  return { port };
+}
+
+function killPageServer(ctx: Context, ctid: number): void {
+  const f = pageServerPid(ctx, ctid);
+  try {
+    const pid = Number(fs.readFileSync(f, 'utf8').trim());
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  } catch {
+    // not running
+  }
+  fs.rmSync(f, { force: true });
+}
+
+async function restore(ctx: Context, ctid: number): Promise<Reply> {
+  return withLock(ctx, ctid, async () => {
+    killPageServer(ctx, ctid);
+    ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
+    const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid) });
+    return { initPid: res.initPid, monitorPid: res.monitorPid };
+  });
+}
+
+async function start(ctx: Context, ctid: number, run: boolean, fromBase: number): Promise<Reply> {
+  return withLock(ctx, ctid, async () => {
+    const row = ctx.db().getContainer(ctid)!;
+    if (fromBase !== row.uidBase) {
+      // rsync kept the source's numeric ids: move them into this node's range for the CT.
+      shiftTree(ctx.target(ctid).privatePath, row.uidBase, row.uidSize, fromBase);
+    }
+    ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
+    fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
+    if (!run) return {};
+    const res = await startLocked(ctx, ctid);
+    return { initPid: res.initPid };
+  });
+}
+
+/** Takes back everything the migration made on DEST; the private area stays with keepPrivate. */
+async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<Reply> {
+  killPageServer(ctx, ctid);
+  const db = ctx.db();
+  const row = db.getContainer(ctid);
+  if (!row) {
+    fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
+    return { removed: false };
+  }
+  return withLock(ctx, ctid, async () => {
+    if (probeRuntime(ctx.paths(ctid)).running) {
+      db.setState(ctid, 'running', 'migration undone');
+      await stopLocked(ctx, ctid, { fast: true });
+    }
+    cleanupRuntime(ctx, ctid, { unmount: true });
+    if (!keepPrivate) getStorageDriver((db.getParams(ctid).layout as string | undefined) ?? 'dir').destroy(ctx.target(ctid));
+    const p = ctx.paths(ctid);
+    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog, path.join(path.dirname(p.monitorLog), `${ctid}.restore.log`)]) fs.rmSync(f, { force: true });
+    fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
+    db.deleteContainer(ctid);
+    return { removed: true };
+  });
+}
+
+/** Entry: argv = [VERB, CTID], request on stdin. */
+export async function receiveMain(argv: string[]): Promise<number> {
+  const [verb, id] = argv;
+  const ctid = Number(id);
+  let reply: Reply;
+  const ctx = new Context({ progress: () => {}, warn: (m) => process.stderr.write(`vzkit: warning: ${m}\n`) });
+  try {
+    const input = fs.readFileSync(0, 'utf8');
+    const q = input.trim() ? (JSON.parse(input) as Record<string, unknown>) : {};
+    if (q.inject_restore_fail) process.env.VZKIT_INJECT_RESTORE_FAIL = '1';
+    if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
+    if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
+    else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);
+    else if (verb === 'page-server') reply = pageServer(ctx, ctid, Number(q.port));
+    else if (verb === 'restore') {
+      // The session is opened before the freeze; only {"go":true} restores (EOF or {} = undone).
+      if (q.go !== true) {
+        process.stdout.write(JSON.stringify({ ok: true, cancelled: true }) + '\n');
+        return 0;
+      }
+      reply = await restore(ctx, ctid);
+    }
+    else if (verb === 'start') reply = await start(ctx, ctid, Boolean(q.run), Number(q.fromBase));
+    else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));
+    else throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
+    process.stdout.write(JSON.stringify({ ok: true, ...reply }) + '\n');
+    return 0;
+  } catch (e) {
+    const exit = e instanceof StageFailure ? e.exit : isVzError(e) ? e.exit : 1;
+    process.stdout.write(JSON.stringify({ ok: false, exit, error: (e as Error).message }) + '\n');
+    return 1;
+  } finally {
+    ctx.close();
+  }
+}

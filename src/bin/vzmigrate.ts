@@ -1,0 +1,2 @@
+import { vzmigrateMain } from '../cli/vzmigrate.js';
+vzmigrateMain(process.argv.slice(2)).then((code) => process.exit(code));

@@ -1,0 +1,126 @@
+/**
+ * vzctl resume (restore): brings a suspended container back from its dump. Everything around
+ * CRIU is a start's (mount, cgroups with their limits, device nodes, the network plan, the
+ * monitor); `ctspawn restore` runs criu itself so the restored init is the monitor's child.
+ * A failed restore undoes all of it and leaves the dump as it was, to be tried again.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { withLock } from '../lock.js';
+import { withRevert } from '../reverter.js';
+import { VzError } from '../errors.js';
+import { requireContainer } from '../resolve.js';
+import { probeRuntime } from '../runtime-state.js';
+import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
+import { startWithHelper, type StartResult } from '../../runtime/spawn.js';
+import { helperPath } from '../install.js';
+import type { SpawnConfig } from '../../runtime/protocol.js';
+import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
+import { lxcfsBinds } from '../../sys/lxcfs.js';
+import { prepareNetRestore } from '../net.js';
+import { criuLogTail, criuPath, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
+import { dumpDirOf, dumpRecord } from './suspend.js';
+
+export interface ResumeOptions {
+  dumpDir?: string;
+  /** Keep the dump after a successful restore (default: removed). */
+  keepDump?: boolean;
+}
+
+export async function resumeContainer(ctx: Context, ctid: number, opts: ResumeOptions = {}): Promise<StartResult> {
+  return withLock(ctx, ctid, () => resumeLocked(ctx, ctid, opts));
+}
+
+export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptions = {}): Promise<StartResult> {
+  const row = requireContainer(ctx, ctid);
+  const db = ctx.db();
+  const p = ctx.paths(ctid);
+  if (probeRuntime(p).running) throw new VzError('RUNNING', 'container is already running', { ctid });
+  const dir = path.resolve(opts.dumpDir ?? dumpDirOf(ctx, ctid));
+  const meta = readMeta(dir);
+  const criu = criuPath();
+  const storage = ctx.storage(ctid);
+  const t = ctx.target(ctid);
+  if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
+  const wasMounted = storage.isMounted(t);
+  if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false });
+  const params = db.getParams(ctid);
+  const prevState = row.state;
+  ctx.progress('Restoring container ...');
+  return withRevert(async (undo) => {
+    db.setState(ctid, 'starting', 'resume');
+    undo.add('record the state before', () => db.setState(ctid, prevState === 'suspended' ? 'suspended' : 'stopped', 'resume failed'));
+    if (!wasMounted) {
+      storage.mount(t);
+      undo.add('unmount the private area', () => storage.unmount(t));
+    }
+    giveDumpTo(dir, row.uidBase);
+    const cg = ctx.cgroup(ctid);
+    cg.create();
+    undo.add('remove the cgroups', () => cg.destroy());
+    applyLimits(ctx, ctid, params, true);
+    cg.delegate(row.uidBase, row.uidBase);
+    for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
+    undo.add('remove run files', () => {
+      for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
+    });
+    const net = prepareNetRestore(ctx, ctid, params, undo);
+    const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
+    const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
+    undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
+    // The external mounts of the dump, from this node's files.
+    const sources = new Map<string, string>();
+    for (const [src, dst] of lxcfsBinds()) sources.set(dst, src);
+    for (const m of meta.mounts) {
+      const name = m.dst.slice('/dev/'.length);
+      if (m.dst.startsWith('/dev/') && m.key !== 'console') sources.set(m.dst, name in devnodes ? path.join(devnodeDir, name) : m.dst);
+    }
+    const config: SpawnConfig = {
+      rootfs: t.mountPath,
+      hostname: (params.hostname as string | undefined) ?? `ct${ctid}`,
+      uid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
+      gid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
+      init: ['/sbin/init'], // not executed: criu brings init back
+      env: [],
+      console_log: p.consoleLog,
+      socket: p.socket,
+      pidfile: p.pidfile,
+      statusfile: p.statusfile,
+      rmdirs: cg.dirs(),
+      umounts: wasMounted ? [] : [t.mountPath],
+      poststop: net.poststop,
+      // Not sysinfo_memcg: a seccomp listener cannot be attached to a restored filter (protocol.h).
+      tty_gid: row.uidBase + 5,
+      root_uid: row.uidBase,
+      root_gid: row.uidBase,
+      criu,
+      criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook),
+      console_key: meta.consoleKey,
+    };
+    let res: StartResult;
+    try {
+      res = await startWithHelper({
+        helper: helperPath(),
+        subcommand: 'restore',
+        config,
+        monitorLog: p.monitorLog,
+        ctid,
+        joinCgroups: (pid) => cg.addProcess(pid),
+        timeoutMs: 120_000,
+      });
+    } catch (e) {
+      const tail = criuLogTail(path.join(dir, 'restore.log'));
+      // The dump may be gone by the time someone looks (a migration undone): keep its log.
+      fs.copyFileSync(path.join(dir, 'restore.log'), path.join(path.dirname(p.monitorLog), `${ctid}.restore.log`));
+      throw new VzError('RESTORE', `restore failed: ${(e as Error).message}${tail ? ` (criu: ${tail})` : ''}`, { ctid, cause: e });
+    }
+    net.finish(res.initPid);
+    if (typeof params.ioprio === 'number') applyIoPrio(ctx, ctid, params.ioprio);
+    db.setState(ctid, 'running', 'resume');
+    if (!opts.keepDump) fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(dumpRecord(ctx, ctid), { force: true });
+    ctx.progress('Container is running');
+    return res;
+  });
+}

@@ -1,0 +1,51 @@
+/* The workload of the CRIU tests, built static into the container: "counter FILE" appends
+ * "N MS\n" every 100 ms (N counts up from 1, MS is CLOCK_REALTIME in ms); "mem FILE MIB" fills
+ * MIB MiB with a fixed pseudo-random pattern and writes the FNV-1a checksum of that memory to
+ * FILE at start and on every SIGUSR1 (recomputed from memory, so a restore that lost or
+ * changed a page shows). */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t again;
+static void on_usr1(int s) { (void)s; again = 1; }
+
+static void write_sum(const char *file, const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+	FILE *f = fopen(file, "w");
+	if (f) { fprintf(f, "%016llx %d\n", (unsigned long long)h, getpid()); fclose(f); }
+}
+
+int main(int argc, char **argv)
+{
+	setsid();
+	if (argc >= 3 && strcmp(argv[1], "counter") == 0) {
+		for (long n = 1;; n++) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			FILE *f = fopen(argv[2], "a");
+			if (f) { fprintf(f, "%ld %lld\n", n, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000); fclose(f); }
+			usleep(100000);
+		}
+	}
+	if (argc >= 4 && strcmp(argv[1], "mem") == 0) {
+		size_t n = (size_t)atol(argv[3]) << 20;
+		uint8_t *p = malloc(n);
+		if (!p) return 1;
+		uint32_t x = 12345;
+		for (size_t i = 0; i < n; i++) { x = x * 1103515245 + 12345; p[i] = x >> 16; }
+		signal(SIGUSR1, on_usr1);
+		write_sum(argv[2], p, n);
+		for (;;) {
+			pause();
+			if (again) { again = 0; write_sum(argv[2], p, n); }
+		}
+	}
+	return 2;
+}

@@ -1,0 +1,106 @@
+/**
+ * vzmigrate between two nodes on this machine (migrate/rig.ts): online with the counter and the
+ * 64 MiB checksum, offline of a stopped and of a running container, preflight refusals.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { isRoot } from './harness.js';
+import { MigrationRig } from './migrate/rig.js';
+import { counter, counterGaps, installWorkload, memsum, pids, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
+
+const criuReady = isRoot && spawnSync('/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
+
+describe.skipIf(!criuReady)('vzmigrate', () => {
+  let rig: MigrationRig;
+  const mig = (...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
+  beforeAll(() => {
+    rig = new MigrationRig('sysinfo_intercept: false\n');
+    rig.setup();
+  }, 60_000);
+  afterAll(() => {
+    rig?.close();
+    removeWorkloadBinary();
+  });
+
+  it('online: the counter goes on, memory and PIDs are the same, the address answers from DEST', () => {
+    const { src, dst } = rig;
+    const addr = rig.ctAddr(11);
+    src.ok('create', '401', '--ostemplate', 'busybox', '--ipadd', addr, '--ram', '256M');
+    installWorkload(src, 401);
+    src.ok('start', '401');
+    waitWorkload(src, 401);
+    const sum0 = memsum(src, 401);
+    const pids0 = pids(src, 401);
+    expect(spawnSync('busybox', ['ping', '-c1', '-W2', addr]).status).toBe(0);
+    const r = mig('--online', '-t', rig.destAddr, '401');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]);
+    expect(frozen).toBeGreaterThan(0);
+    for (const st of ['preflight', 'register', 'copy files', 'freeze and dump', 'restore on DEST']) expect(r.stdout).toContain(st);
+    expect(r.stdout).toMatch(/pre-dumps skipped|pre-dumps are not implemented/);
+    // On DEST: running, same PIDs, same memory, the counter continued without a reset.
+    expect(dst.ok('status', '401')).toMatch(/running/);
+    expect(pids(dst, 401)).toEqual(pids0);
+    expect(memsum(dst, 401)).toEqual(sum0);
+    spawnSync('sleep', ['0.5']);
+    const lines = counter(dst, 401);
+    const g = counterGaps(lines);
+    expect(g.continuous).toBe(true);
+    expect(g.maxGapMs).toBeLessThan(frozen * 1000 + 1500);
+    expect(rig.pingFromDest(addr)).toBe(true);
+    // Nothing of it on the source: record, private area, run files, host route.
+    expect(src.vzctl('status', '401').stdout).toMatch(/deleted/);
+    expect(fs.existsSync(path.join(src.root, 'private', '401'))).toBe(false);
+    expect(spawnSync('ip', ['route', 'show', `${addr}/32`], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    dst.ok('stop', '401');
+    dst.ok('destroy', '401');
+  }, 300_000);
+
+  it('offline: a stopped container, and a running one that runs again on DEST', () => {
+    const { src, dst } = rig;
+    src.ok('create', '402', '--ostemplate', 'busybox', '--ipadd', rig.ctAddr(12));
+    const r1 = mig(rig.destAddr, '402');
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(dst.ok('status', '402')).toMatch(/exist unmounted down/);
+    expect(src.vzctl('status', '402').stdout).toMatch(/deleted/);
+    src.ok('create', '403', '--ostemplate', 'busybox', '--ipadd', rig.ctAddr(13));
+    src.ok('start', '403');
+    src.ok('exec', '403', 'sh', '-c', 'echo kept > /root/marker');
+    const r2 = mig('-r', 'no', rig.destAddr, '403');
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(dst.ok('status', '403')).toMatch(/running/);
+    expect(dst.ok('exec', '403', 'cat', '/root/marker')).toBe('kept\n');
+    expect(rig.pingFromDest(rig.ctAddr(13))).toBe(true);
+    // -r no: the source keeps it, stopped.
+    expect(src.ok('status', '403')).toMatch(/exist unmounted down/);
+    for (const id of ['402', '403']) {
+      dst.vzctl('stop', id);
+      dst.ok('destroy', id);
+    }
+    src.ok('destroy', '403');
+  }, 300_000);
+
+  it('preflight refuses what DEST cannot take, before anything is touched', () => {
+    const { src, dst } = rig;
+    src.ok('create', '404', '--ostemplate', 'busybox', '--ipadd', rig.ctAddr(14));
+    dst.ok('create', '404', '--ostemplate', 'busybox');
+    const r = mig('--online', rig.destAddr, '404');
+    expect(r.code).toBe(9);
+    expect(r.stderr).toMatch(/stage "preflight" failed: .*already exists on DEST/);
+    dst.ok('destroy', '404');
+    dst.ok('create', '405', '--ostemplate', 'busybox', '--ipadd', rig.ctAddr(14));
+    const ip = mig('--dry-run', rig.destAddr, '404');
+    expect(ip.code).toBe(12);
+    expect(ip.stderr).toMatch(/address .* is used by CT 405 on DEST/);
+    dst.ok('destroy', '405');
+    const ok = mig('--dry-run', rig.destAddr, '404');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(src.ok('status', '404')).toMatch(/exist/);
+    const bad = rig.src.run('vzmigrate', ['--ssh=-o ConnectTimeout=2 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null', rig.destAddr, '404']);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toMatch(/stage "preflight" failed: cannot connect/);
+    src.ok('destroy', '404');
+  }, 120_000);
+});

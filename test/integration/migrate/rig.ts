@@ -1,0 +1,129 @@
+/**
+ * Two vzkit nodes on one machine for the migration tests. The source is a TestNode in the host's
+ * network namespace; DEST is a network namespace with its own veth link to the host, its own
+ * sshd (Debian's openssh-server with a config, host key and authorized key made here, and
+ * `SetEnv VZKIT_CONFIG=...` so vzkit there uses DEST's own root and node name), and its own
+ * TestNode. Everything is removed by close(): sshd, namespace, links, keys, both nodes.
+ * Addresses come from 198.19.R.0/24 (the link) with an unreachable fence over the range.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { TestNode, waitFor } from '../harness.js';
+
+const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
+function must(cmd: string, args: string[]): string {
+  const r = sh(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export class MigrationRig {
+  readonly src: TestNode;
+  readonly dst: TestNode;
+  readonly ns: string;
+  readonly R = 10 + Math.floor(Math.random() * 240);
+  readonly hostIf: string;
+  readonly destAddr: string;
+  readonly dir: string;
+  private sshd?: ChildProcess;
+
+  constructor(extraConfig = '') {
+    this.src = new TestNode(extraConfig);
+    this.dst = new TestNode(extraConfig, { idmapBase: this.src.idmapBase });
+    this.ns = `${this.dst.node}ns`;
+    this.hostIf = `${this.dst.node}h`;
+    this.destAddr = `198.19.${this.R}.2`;
+    this.dir = path.join(this.dst.dir, 'ssh');
+  }
+
+  /** A /24 of the test's own for containers: routed addresses 198.18.R.x. */
+  ctAddr(host: number): string {
+    return `198.18.${this.R}.${host}`;
+  }
+
+  fences(): string[] {
+    return [`198.18.${this.R}.0/24`, `198.19.${this.R}.0/24`];
+  }
+
+  setup(): void {
+    for (const f of this.fences()) sh('ip', ['route', 'add', 'unreachable', f]);
+    must('ip', ['netns', 'add', this.ns]);
+    must('ip', ['link', 'add', this.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.ns]);
+    must('ip', ['addr', 'add', `198.19.${this.R}.1/30`, 'dev', this.hostIf]);
+    must('ip', ['link', 'set', this.hostIf, 'up']);
+    const inNs = (args: string[]) => must('ip', ['-n', this.ns, ...args]);
+    inNs(['link', 'set', 'lo', 'up']);
+    inNs(['addr', 'add', `${this.destAddr}/30`, 'dev', 'eth0']);
+    inNs(['link', 'set', 'eth0', 'up']);
+    // DEST reaches the source's containers' range through the link (for the answers).
+    inNs(['route', 'add', 'default', 'via', `198.19.${this.R}.1`]);
+    fs.mkdirSync(this.dir, { mode: 0o700 });
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'client_key')]);
+    fs.copyFileSync(path.join(this.dir, 'client_key.pub'), path.join(this.dir, 'authorized_keys'));
+    fs.writeFileSync(path.join(this.dir, 'known_hosts'), `${this.destAddr} ${fs.readFileSync(path.join(this.dir, 'host_key.pub'), 'utf8')}`);
+    fs.writeFileSync(
+      path.join(this.dir, 'sshd_config'),
+      [
+        `ListenAddress ${this.destAddr}`,
+        'Port 22',
+        `HostKey ${path.join(this.dir, 'host_key')}`,
+        `PidFile ${path.join(this.dir, 'sshd.pid')}`,
+        `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'AllowTcpForwarding yes',
+        'MaxSessions 50',
+        'MaxStartups 50',
+        `SetEnv VZKIT_CONFIG=${this.dst.configFile}`,
+        '',
+      ].join('\n'),
+    );
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
+    // nsenter (not ip netns exec): only the network namespace changes, mounts stay the host's.
+    this.sshd = spawn('nsenter', [`--net=/var/run/netns/${this.ns}`, '/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.sshd.stderr!.on('data', (d) => (log += d));
+    if (!waitFor(() => this.ssh(['true']).status === 0, 10_000)) throw new Error(`sshd in ${this.ns} did not come up: ${log}`);
+  }
+
+  sshOptions(): string {
+    return `-i ${path.join(this.dir, 'client_key')} -o UserKnownHostsFile=${path.join(this.dir, 'known_hosts')} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes`;
+  }
+
+  ssh(argv: string[]) {
+    return spawnSync('ssh', [...this.sshOptions().split(' '), '-o', 'BatchMode=yes', `root@${this.destAddr}`, ...argv], { encoding: 'utf8', timeout: 20_000 });
+  }
+
+  /** Pings from DEST's namespace. */
+  pingFromDest(addr: string): boolean {
+    return sh('ip', ['netns', 'exec', this.ns, 'busybox', 'ping', '-c1', '-W2', addr]).status === 0;
+  }
+
+  close(): void {
+    this.sshd?.kill('SIGTERM');
+    // Sessions of the test's sshd (their own processes) go too.
+    const pid = (() => {
+      try {
+        return Number(fs.readFileSync(path.join(this.dir, 'sshd.pid'), 'utf8'));
+      } catch {
+        return 0;
+      }
+    })();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    this.sshd?.kill('SIGKILL');
+    this.dst.cleanup();
+    this.src.cleanup();
+    sh('ip', ['netns', 'del', this.ns]);
+    if (fs.existsSync(`/sys/class/net/${this.hostIf}`)) sh('ip', ['link', 'del', this.hostIf]);
+    for (const f of this.fences()) sh('ip', ['route', 'del', 'unreachable', f]);
+  }
+}
