@@ -17,6 +17,9 @@ import { buildTemplate, listTemplates, removeTemplate } from './ops/template.js'
 import { compactDisk, diskQuota } from './disk.js';
 import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
+import { dumpContainer, type DumpRequest } from '../backup/dump.js';
+import { restoreContainer, type RestoreRequest } from '../backup/restore.js';
+import { defaultDumpdir } from '../backup/dumpdir.js';
 
 export class ContainerService {
   readonly ctx: Context;
@@ -86,6 +89,16 @@ export class ContainerService {
   compact(ctid: number) {
     requireContainer(this.ctx, ctid);
     return withLock(this.ctx, ctid, () => compactDisk(this.ctx, ctid));
+  }
+  dump(req: DumpRequest) {
+    return dumpContainer(this.ctx, req);
+  }
+  restore(req: RestoreRequest) {
+    return restoreContainer(this.ctx, req);
+  }
+  /** ROOT/backup, made on first use (a --dumpdir named by the user must exist). */
+  defaultDumpdir(): string {
+    return defaultDumpdir(this.ctx);
   }
   close(): void {
     this.ctx.close();
