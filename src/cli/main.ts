@@ -18,8 +18,9 @@ import { exec, enter, console as consoleVerb } from './exec.js';
 import { set } from './set.js';
 import { quota, compact } from './quota.js';
 import { template } from './template.js';
+import { job } from './job.js';
 
-const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact, template];
+const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact, template, job];
 
 /** `vzctl exec CTID CMD...` passes everything after the CTID to the command, options included. */
 export function splitExecArgs(argv: string[]): string[] {
