@@ -11,8 +11,9 @@ say() { printf 'setup: %s\n' "$*"; }
 # Debian packages: compilers for the helper and better-sqlite3's node-gyp build, busybox-static
 # for the busybox template, iproute2 for networking, lxcfs for the container's own /proc figures,
 # debootstrap for the Debian templates, libcrypt1 for password hashes, openssh-client for the
-# SSH tests, kmod for the ifb module of --rate.
-APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod"
+# SSH tests, kmod for the ifb module of --rate, zstd and rsync for vzdump, acl and attr (setfacl,
+# setfattr) for the backup tests.
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod zstd rsync acl attr"
 install_apt() {
   missing=""
   for p in $APT_PKGS; do

@@ -80,7 +80,7 @@ export async function writeArchive(o: WriteArchiveOptions): Promise<WriteArchive
   try {
     const members = [MANIFEST_MEMBER, ...(o.hasCheckpoint ? [CHECKPOINT_MEMBER] : [])];
     const argv = o.ns.wrap([
-      'tar', '-c', '-f', '-', ...COMMON, '--sparse',
+      'tar', '-c', '-f', '-', ...COMMON, '--sparse', '--one-file-system',
       // "./x" -> "root/x"; symlink targets (S) stay as they are. Hard link targets follow.
       '--transform', 's,^\\./,root/,S', '--transform', 's,^\\.$,root,S',
       '-C', '/proc/self/fd/3', ...members, '-C', '/proc/self/fd/4', '.',
