@@ -14,10 +14,12 @@ export function rsyncTree(src: string, dst: string, o: { live: boolean; signal?:
     maxBuffer: 64 * 1024 * 1024,
   });
   if (r.error) throw new VzError('SYSTEM', `cannot run rsync: ${r.error.message}`);
-  const msg = (r.stderr || '').trim().split('\n').filter(Boolean).pop() ?? '';
+  const lines = (r.stderr || '').trim().split('\n').filter(Boolean);
+  // The receiver's reason (a full disk) matters more than the sender's broken pipe that follows.
+  const msg = lines.find((l) => /No space left|Disk quota/.test(l)) ?? lines.pop() ?? '';
   if (r.status === 24 && o.live) return [`rsync: ${msg}`];
   if (r.status !== 0) {
-    throw new VzError(/No space left/.test(r.stderr || '') ? 'NO_SPACE' : 'SYSTEM', `rsync of ${src} failed (exit ${r.status}): ${msg}`);
+    throw new VzError(/No space left|Disk quota/.test(msg) ? 'NO_SPACE' : 'SYSTEM', `rsync of ${src} to ${dst} failed (exit ${r.status}): ${msg}`);
   }
   return [];
 }
