@@ -21,7 +21,7 @@ import { stopLocked } from '../core/ops/stop.js';
 import { startLocked } from '../core/ops/start.js';
 import { archiveName, type Compression } from './names.js';
 import { makeManifest, manifestYaml, type BackupMode } from './manifest.js';
-import { MANIFEST_MEMBER, writeArchive } from './tar.js';
+import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';
 import { writeChecksum } from './checksum.js';
 import { withUserNs } from './userns.js';
 import { rsyncTree, treeBytes } from './rsync.js';
@@ -32,6 +32,11 @@ export interface DumpRequest {
   compression: Compression;
   dumpdir: string;
   signal?: AbortSignal;
+  /**
+   * A CRIU checkpoint of the container taken by the caller, archived as checkpoint/ (the stateful
+   * snapshot mode, once `vzctl suspend` exists, passes its image dir here).
+   */
+  checkpointDir?: string;
   /** Measure the tree first so progress can show bytes done / total (a terminal is watching). */
   progress?: boolean;
 }
@@ -108,8 +113,16 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
         const metaDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzdump-${ctid}-`));
         undo.add('remove the manifest dir', () => fs.rmSync(metaDir, { recursive: true, force: true }));
-        const manifest = makeManifest(row, params, { mode, node: ctx.cfg.node, at, checkpoint: false });
+        const hasCheckpoint = req.checkpointDir !== undefined;
+        const manifest = makeManifest(row, params, { mode, node: ctx.cfg.node, at, checkpoint: hasCheckpoint });
         fs.writeFileSync(path.join(metaDir, MANIFEST_MEMBER), manifestYaml(manifest), { mode: 0o644 });
+        if (hasCheckpoint) {
+          // CRIU's images are root's files on the host: a copy owned by the container's root is
+          // what tar in its namespace can read (restore gives them back to host root).
+          const cp = path.join(metaDir, CHECKPOINT_MEMBER);
+          fs.cpSync(req.checkpointDir!, cp, { recursive: true });
+          chownTree(cp, range.base);
+        }
         fs.chownSync(path.join(metaDir, MANIFEST_MEMBER), range.base, range.base);
         fs.chownSync(metaDir, range.base, range.base);
 
@@ -154,7 +167,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           const res = await withUserNs(range, (ns) =>
             writeArchive({
               metaDir,
-              hasCheckpoint: false,
+              hasCheckpoint,
               rootDir,
               ns,
               compression: req.compression,
@@ -203,6 +216,15 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
       throw e;
     }
   });
+}
+
+function chownTree(dir: string, id: number): void {
+  fs.lchownSync(dir, id, id);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, id);
+    else fs.lchownSync(p, id, id);
+  }
 }
 
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);

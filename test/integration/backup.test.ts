@@ -211,3 +211,42 @@ describe.skipIf(!isRoot)('vzdump and vzrestore (root, real containers)', () => {
     for (const ct of [101, 102, 103]) expect(files.some((f) => f.startsWith(`vzdump-${ct}-`) && f.endsWith('.tar.zst'))).toBe(true);
   });
 });
+
+describe.skipIf(!isRoot)('stateful archive format (checkpoint/ member)', () => {
+  let n: TestNode;
+  beforeAll(() => {
+    n = new TestNode();
+    n.ok('create', '301', '--ostemplate', 'busybox');
+  });
+  afterAll(() => n?.cleanup());
+
+  it('a checkpoint directory given to the dump is archived and restored beside the new container', async () => {
+    // What `vzctl suspend` (issue 7) will hand over: CRIU's image dir, root's files on the host.
+    const images = path.join(n.dir, 'criu-images');
+    fs.mkdirSync(images);
+    fs.writeFileSync(path.join(images, 'inventory.img'), Buffer.from([1, 2, 3, 4]));
+    fs.writeFileSync(path.join(images, 'pages-1.img'), Buffer.alloc(8192, 9), { mode: 0o600 });
+    const { Context } = await import('../../src/core/context.js');
+    const { loadGlobalConfig } = await import('../../src/config/global.js');
+    const { dumpContainer } = await import('../../src/backup/dump.js');
+    const ctx = new Context({ cfg: loadGlobalConfig(n.env) });
+    const dumps = path.join(n.dir, 'dumps');
+    fs.mkdirSync(dumps);
+    let r;
+    try {
+      r = await dumpContainer(ctx, { ctid: 301, mode: 'stop', compression: 'zstd', dumpdir: dumps, checkpointDir: images });
+    } finally {
+      ctx.close();
+    }
+    const manifest = spawnSync('tar', ['-xOf', r.archive, 'vzdump.yaml'], { encoding: 'utf8' }).stdout;
+    expect(manifest).toMatch(/^checkpoint: true$/m);
+    expect(tool(n, 'vzrestore', r.archive, '302').code).toBe(0);
+    const restored = path.join(n.root, 'dump', '302');
+    expect(fs.readdirSync(restored).sort()).toEqual(['inventory.img', 'pages-1.img']);
+    expect(fs.readFileSync(path.join(restored, 'pages-1.img')).equals(Buffer.alloc(8192, 9))).toBe(true);
+    const st = fs.statSync(path.join(restored, 'pages-1.img'));
+    expect([st.uid, st.mode & 0o777]).toEqual([0, 0o600]);
+    // The files came back too.
+    expect(fs.existsSync(path.join(n.root, 'private', '302', 'bin', 'busybox'))).toBe(true);
+  });
+});
