@@ -150,8 +150,10 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           } else {
             if (running) {
               // suspend of a stopped container, and stop mode: the files are at rest.
+              // Down from the halt signal on: the stop itself counts.
+              const haltAt = Date.now();
               await stopLocked(ctx, ctid, {});
-              downAt = Date.now();
+              downAt = haltAt;
             }
             if (!storage.isMounted(t)) {
               storage.mount(t);
