@@ -10,7 +10,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Context } from '../core/context.js';
 import { VzError } from '../core/errors.js';
-import { lockFile } from '../sys/lock.js';
+import { lockFile, type Lock } from '../sys/lock.js';
 import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { startContainer } from '../core/ops/start.js';
@@ -48,6 +48,7 @@ export class Vzd {
   private readonly abort = new AbortController();
   private reloadTimer?: NodeJS.Timeout;
   private stopping = false;
+  private nodeLock?: Lock;
 
   constructor(
     private readonly ctx: Context,
@@ -57,7 +58,7 @@ export class Vzd {
   async start(): Promise<void> {
     const db = this.ctx.db();
     // One vzd per node; the kernel drops the lock when it dies.
-    lockFile(path.join(this.ctx.cfg.paths.locks, 'vzd.lck'), { waitMs: 0, what: 'vzd (another vzd runs on this node)' });
+    this.nodeLock = lockFile(path.join(this.ctx.cfg.paths.locks, 'vzd.lck'), { waitMs: 0, what: 'vzd (another vzd runs on this node)' });
     for (const r of db.jobs().running()) {
       if (r.pid && r.pid !== process.pid && !pidAlive(r.pid)) {
         db.jobs().endRun(r.id, { result: 'error', error: `the process running it (pid ${r.pid}) died` });
@@ -169,6 +170,7 @@ export class Vzd {
     }
     if (this.o.stopOnExit) await this.stopContainers();
     this.o.log('vzd stopped');
+    this.nodeLock?.release();
   }
 
   private async stopContainers(): Promise<void> {
