@@ -118,8 +118,10 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
         storage.create(
           t,
           (dir) => {
-            // tar, as the container's root, restores the top directory's owner and mode too.
+            // tar, as the container's root, restores the top directory's owner and mode too, and
+            // what mkfs put there (lost+found) must be the container's to be overwritten.
             fs.chownSync(dir, base, base);
+            for (const e of fs.readdirSync(dir)) fs.lchownSync(path.join(dir, e), base, base);
             extractMember(archive, c, ROOT_MEMBER, dir, ns);
           },
           {

@@ -57,9 +57,11 @@ export interface WriteArchiveResult {
   warnings: string[];
 }
 
-/** Last meaningful line of a tool's stderr, for a one-line error. */
+/** The line of a tool's stderr that says what went wrong (not tar's closing "Exiting with failure status"). */
 function lastLine(s: string): string {
-  return s.trim().split('\n').filter(Boolean).pop() ?? '';
+  const lines = s.trim().split('\n').filter(Boolean);
+  const real = lines.filter((l) => !/Exiting with failure status|Error is not recoverable|Child returned status/.test(l));
+  return (real.length ? real : lines).pop() ?? '';
 }
 
 function waitExit(p: ChildProcess, name: string, stderr: () => string): Promise<number> {

@@ -204,11 +204,34 @@ describe.skipIf(!isRoot)('vzdump and vzrestore (root, real containers)', () => {
     expect(initPid()).toBe(pid);
   });
 
+  it('the image layout: its files are archived (mounted) and restored into a new image', () => {
+    n.ok('create', '120', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '128M');
+    n.ok('mount', '120');
+    const b120 = fs.statSync(`${n.root}/root/120`).uid;
+    fs.mkdirSync(`${n.root}/root/120/data`);
+    fs.lchownSync(`${n.root}/root/120/data`, b120, b120);
+    fs.writeFileSync(`${n.root}/root/120/data/f`, 'image data\n');
+    fs.lchownSync(`${n.root}/root/120/data/f`, b120 + 33, b120 + 33);
+    const before = readTree(`${n.root}/root/120/data`, b120);
+    n.ok('umount', '120');
+    const r = tool(n, 'vzdump', '--dumpdir', dumpdir, '120');
+    expect(r.code).toBe(0);
+    expect(n.ok('status', '120')).toMatch(/unmounted down/); // left as it was
+    const a = archives().find((f) => f.startsWith('vzdump-120-'))!;
+    expect(tool(n, 'vzrestore', path.join(dumpdir, a), '121').code).toBe(0);
+    expect(fs.readdirSync(`${n.root}/private/121`)).toEqual(['root.img']);
+    n.ok('mount', '121');
+    const b121 = fs.statSync(`${n.root}/root/121`).uid;
+    expect(b121).not.toBe(b120);
+    expect(readTree(`${n.root}/root/121/data`, b121)).toEqual(before);
+    n.ok('umount', '121');
+  });
+
   it('--all backs up every container, default dumpdir under the node root', () => {
     const r = tool(n, 'vzdump', '--all', '--mode', 'suspend', '--json');
     expect(r.code).toBe(0);
     const files = fs.readdirSync(path.join(n.root, 'backup'));
-    for (const ct of [101, 102, 103]) expect(files.some((f) => f.startsWith(`vzdump-${ct}-`) && f.endsWith('.tar.zst'))).toBe(true);
+    for (const ct of [101, 102, 103, 120, 121]) expect(files.some((f) => f.startsWith(`vzdump-${ct}-`) && f.endsWith('.tar.zst'))).toBe(true);
   });
 });
 
