@@ -183,6 +183,33 @@ describe.skipIf(!isRoot)('vzdump and vzrestore (root, real containers)', () => {
     expect(n.ok('status', '101')).toMatch(/running/);
   });
 
+  it('an archive whose checksum matches but whose data ends early: the extraction fails and the undo list removes everything', () => {
+    const src = path.join(dumpdir, archives().find((f) => f.endsWith('.tar.zst'))!);
+    const cut = path.join(n.dir, 'cut', path.basename(src));
+    fs.mkdirSync(path.dirname(cut), { recursive: true });
+    fs.writeFileSync(cut, fs.readFileSync(src).subarray(0, Math.floor(fs.statSync(src).size * 0.6)));
+    // A checksum of the cut file, as if it had been cut before it was recorded.
+    const sum = spawnSync('sha256sum', [path.basename(cut)], { cwd: path.dirname(cut), encoding: 'utf8' }).stdout;
+    fs.writeFileSync(`${cut}.sha256`, sum);
+    const r = tool(n, 'vzrestore', cut, '106');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/cannot extract root\/ from .*: .*(unexpected end|Unexpected EOF|truncated|premature)/i);
+    // One error line (besides the warning that CT 101 keeps the name "web").
+    expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('vzkit: warning:'))).toHaveLength(1);
+    expect(n.ok('status', '106')).toMatch(/deleted/);
+    expect(fs.readdirSync(`${n.root}/private`).filter((f) => f.startsWith('106'))).toEqual([]);
+  });
+
+  it('progress on a terminal: bytes done / total', () => {
+    const r = spawnSync('script', ['-qec', `${path.join(REPO, 'dist', 'vzdump')} --mode suspend --dumpdir ${dumpdir} 101`, '/dev/null'], {
+      env: n.env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\[#+\.*\]\s+100% Archived [\d.]+ MiB/);
+  });
+
   it('a full dump directory: NO_SPACE, no partial file, the container still runs (stop and suspend)', () => {
     for (const mode of ['suspend', 'stop']) {
       const pidBefore = initPid();
