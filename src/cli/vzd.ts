@@ -2,6 +2,7 @@
 import { runStandalone } from './standalone.js';
 import { writeOut } from './output.js';
 import { Vzd } from '../sched/daemon.js';
+import { Context } from '../core/context.js';
 
 export function vzdMain(argv: string[]): Promise<number> {
   return runStandalone(
@@ -17,7 +18,9 @@ export function vzdMain(argv: string[]): Promise<number> {
         .option('reload', { type: 'number', default: 5, describe: 'seconds between re-reads of the jobs table' }),
     async (args, svc) => {
       const log = (msg: string) => writeOut(`${new Date().toISOString()} ${msg}\n`);
-      const vzd = new Vzd(svc.ctx, {
+      // The operations' progress lines go to the same timestamped log.
+      const ctx = new Context({ cfg: svc.ctx.cfg, progress: log, warn: (m) => log(`warning: ${m}`) });
+      const vzd = new Vzd(ctx, {
         stopOnExit: Boolean(args['stop-on-exit']),
         onboot: args.onboot !== false,
         jobTimeoutMs: Number(args['job-timeout']) * 1000,
@@ -29,6 +32,7 @@ export function vzdMain(argv: string[]): Promise<number> {
         for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
       });
       await vzd.shutdown(sig);
+      ctx.close();
       return 0;
     },
   );

@@ -11,6 +11,16 @@ describe('lastScheduled', () => {
     expect(lastScheduled('0 2 * * *', now, new Date(2025, 0, 10, 2, 0, 0))).toBeUndefined();
     expect(lastScheduled('0 2 * * 1', now, new Date(2024, 11, 1))).toEqual(new Date(2025, 0, 6, 2)); // Monday
   });
+  it('walks a long downtime quickly, and agrees with node-cron on what matches', () => {
+    const t0 = Date.now();
+    expect(lastScheduled('0 0 1 1 *', new Date(2026, 5, 1), new Date(2025, 0, 2))).toEqual(new Date(2026, 0, 1, 0, 0, 0));
+    expect(lastScheduled('30 4 * * 0', new Date(2026, 5, 1), new Date(2025, 0, 2))).toEqual(new Date(2026, 4, 31, 4, 30)); // a Sunday
+    expect(lastScheduled('0 0 29 2 *', new Date(2025, 5, 1), new Date(2023, 0, 1), 900)).toEqual(new Date(2024, 1, 29));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // Day of month AND day of week, as node-cron fires: the 13th that is a Friday.
+    expect(lastScheduled('0 12 13 * 5', new Date(2025, 11, 31), new Date(2024, 11, 31))).toEqual(new Date(2025, 5, 13, 12));
+  });
+
   it('handles seconds schedules', () => {
     const now = new Date(2025, 0, 1, 12, 0, 25);
     expect(lastScheduled('*/10 * * * * *', now, new Date(2025, 0, 1, 12, 0, 0))).toEqual(new Date(2025, 0, 1, 12, 0, 20));
