@@ -5,11 +5,10 @@
  *            changed), thaw; archive the staging dir. The frozen time is reported.
  *   snapshot stateful (CRIU checkpoint + files): needs `vzctl suspend/resume` (issue 7), which
  *            this tree does not have yet: refused with UNSUPPORTED.
- * The archive is written as NAME.tmp and renamed when whole, with its .sha256 beside it; a
+ * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 beside it; a
  * failure removes every file made and leaves the container as it was.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { withLock } from '../core/lock.js';
@@ -25,6 +24,7 @@ import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';
 import { writeChecksum } from './checksum.js';
 import { withUserNs } from './userns.js';
 import { rsyncTree, treeBytes } from './rsync.js';
+import { thawGuard } from './thaw-guard.js';
 
 export interface DumpRequest {
   ctid: number;
@@ -89,6 +89,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
   const started = Date.now();
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
+    removeStale(ctx, dumpdir, ctid);
     const op = db.beginOp(ctid, `vzdump --mode ${mode}`);
     let downAt: number | undefined;
     let downMs: number | undefined;
@@ -111,7 +112,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         const range = { base: row.uidBase, size: row.uidSize };
 
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
-        const metaDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzdump-${ctid}-`));
+        const metaDir = fs.mkdtempSync(path.join(ctx.cfg.paths.run, `vzdump-${ctid}-`));
         undo.add('remove the manifest dir', () => fs.rmSync(metaDir, { recursive: true, force: true }));
         const hasCheckpoint = req.checkpointDir !== undefined;
         const manifest = makeManifest(row, params, { mode, node: ctx.cfg.node, at, checkpoint: hasCheckpoint });
@@ -132,18 +133,23 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         let mountedByUs = false;
         {
           if (mode === 'suspend' && running) {
-            const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctid}-staging-`));
+            const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctx.cfg.node}-${ctid}-staging-`));
             undo.add('remove the staging dir', () => fs.rmSync(staging, { recursive: true, force: true }));
             ctx.progress(`Copying CT ${ctid}'s files while it runs`);
             warnings.push(...rsyncTree(t.mountPath, staging, { live: true, signal: req.signal }));
             const cg = ctx.cgroup(ctid);
+            const guard = await thawGuard(cg.thawWrite());
             const t0 = process.hrtime.bigint();
-            cg.freeze();
             try {
-              rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
+              cg.freeze();
+              try {
+                rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
+              } finally {
+                cg.thaw();
+                frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
+              }
             } finally {
-              cg.thaw();
-              frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
+              guard.release();
             }
             ctx.progress(`CT ${ctid} was frozen for ${frozenMs.toFixed(0)} ms for the final pass`);
             rootDir = staging;
@@ -163,7 +169,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           }
           const total = req.progress ? treeBytes(rootDir) : 0;
           let last = 0;
-          const tmp = `${archive}.tmp`;
+          const tmp = `${archive}.${ctx.cfg.node}.tmp`;
           undo.add('remove the partial archive', () => fs.rmSync(tmp, { force: true }));
           ctx.progress(`Creating archive ${archive}`);
           const res = await withUserNs(range, (ns) =>
@@ -218,6 +224,20 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
       throw e;
     }
   });
+}
+
+/**
+ * What a vzdump of this container killed half way left (a partial archive, a staging copy, a
+ * manifest dir). We hold the container's lock, so nothing of it is in use.
+ */
+function removeStale(ctx: Context, dumpdir: string, ctid: number): void {
+  const gone = (dir: string, re: RegExp) => {
+    for (const f of fs.readdirSync(dir)) if (re.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  };
+  // Names carry the node: nodes that share a dump directory never touch each other's.
+  const node = ctx.cfg.node.replace(/[^A-Za-z0-9_-]/g, '\\$&');
+  gone(dumpdir, new RegExp(`^(\\.vzdump-${node}-${ctid}-staging-.*|vzdump-${ctid}-.*\\.tar(\\.zst|\\.gz)?\\.${node}\\.tmp)$`));
+  gone(ctx.cfg.paths.run, new RegExp(`^vzdump-${ctid}-[A-Za-z0-9]{6}$`));
 }
 
 function chownTree(dir: string, id: number): void {

@@ -8,8 +8,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { REPO, TestNode, isRoot } from './harness.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { REPO, TestNode, isRoot, waitFor } from './harness.js';
 import { readTree, type TreeEntry } from './backup-tree.js';
 
 export function tool(n: TestNode, cmd: 'vzdump' | 'vzrestore' | 'vzctl', ...args: string[]) {
@@ -209,6 +209,42 @@ describe.skipIf(!isRoot)('vzdump and vzrestore (root, real containers)', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/\[#+\.*\]\s+100% Archived [\d.]+ MiB/);
   });
+
+  it('vzdump SIGKILLed while the container is frozen: the guard thaws it; the next vzdump removes the leftovers', async () => {
+    // Enough files that the frozen second pass lasts long enough to be caught.
+    const many = path.join(mnt(), 'data', 'many');
+    fs.mkdirSync(many);
+    for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(many, String(i)), '');
+    spawnSync('chown', ['-R', `${base}:${base}`, many]);
+    const state = fs
+      .readdirSync('/sys/fs/cgroup/freezer')
+      .includes(n.node)
+      ? `/sys/fs/cgroup/freezer/${n.node}/101/freezer.state`
+      : `/sys/fs/cgroup/${n.node}/101/cgroup.events`;
+    const frozenRe = state.endsWith('freezer.state') ? 'FROZEN' : 'frozen 1';
+    let caught = false;
+    for (let attempt = 0; attempt < 5 && !caught; attempt++) {
+      const p = spawn(path.join(REPO, 'dist', 'vzdump'), ['--mode', 'suspend', '--dumpdir', dumpdir, '101'], { env: n.env, stdio: 'ignore' });
+      const exited = new Promise((r) => p.once('exit', (_c, sig) => r(sig)));
+      // A busy loop in a shell: SIGKILL the moment the freezer says frozen.
+      const killer = spawnSync('sh', ['-c', `end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do grep -q '${frozenRe}' ${state} && { kill -9 ${p.pid}; echo killed; exit 0; }; done`], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      await exited;
+      caught = killer.stdout.includes('killed');
+    }
+    expect(caught).toBe(true);
+    // The guard got SIGTERM from the kernel and thawed it.
+    expect(waitFor(() => !new RegExp(frozenRe).test(fs.readFileSync(state, 'utf8')), 3000)).toBe(true);
+    expect(n.ok('exec', '101', 'echo', 'alive').trim()).toBe('alive');
+    expect(fs.readdirSync(dumpdir).some((f) => f.startsWith(`.vzdump-${n.node}-101-staging-`))).toBe(true);
+    // The next backup of the container clears what the killed one left.
+    expect(tool(n, 'vzdump', '--mode', 'suspend', '--dumpdir', dumpdir, '101').code).toBe(0);
+    expect(fs.readdirSync(dumpdir).filter((f) => f.startsWith('.') || f.endsWith('.tmp'))).toEqual([]);
+    expect(fs.readdirSync(`${n.root}/run`).filter((f) => f.startsWith('vzdump-'))).toEqual([]);
+    fs.rmSync(many, { recursive: true });
+  }, 120_000);
 
   it('a full dump directory: NO_SPACE, no partial file, the container still runs (stop and suspend)', () => {
     for (const mode of ['suspend', 'stop']) {
