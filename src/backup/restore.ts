@@ -84,7 +84,7 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
       let row = existing;
       if (existing?.state === 'creating') {
         // A create or restore killed half way: we hold the lock, nobody else works on it.
-        getStorageDriver('dir').destroy(finalTarget);
+        ctx.storage(ctid).destroy(finalTarget);
         db.deleteContainer(ctid);
         row = undefined;
       }

@@ -16,7 +16,7 @@ export function vzdumpMain(argv: string[]): Promise<number> {
         .option('all', { type: 'boolean', describe: 'every container on the node' })
         .option('mode', { type: 'string', choices: MODES as unknown as string[], default: 'stop', describe: 'stop: stop, archive, start again; suspend: copy live, freeze for a final pass; snapshot: with a CRIU checkpoint' })
         .option('compress', { type: 'string', choices: COMPRESSIONS as unknown as string[], default: 'zstd' })
-        .option('dumpdir', { type: 'string', describe: 'where archives go (default: the dump dir of the global config, ROOT/dump)' }),
+        .option('dumpdir', { type: 'string', describe: 'where archives go (default: ROOT/backup of the global config)' }),
     async (args, svc, out) => {
       const names = (args.ctids as string[] | undefined) ?? [];
       if (args.all && names.length) throw new VzError('SYNTAX', 'give CTIDs or --all, not both');
