@@ -23,7 +23,7 @@ export function vzdumpMain(argv: string[]): Promise<number> {
       const ctids = args.all ? svc.list().map((e) => e.ctid) : names.map((n) => svc.resolve(String(n)));
       if (ctids.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', args.all ? 'there are no containers to back up' : 'name the containers to back up, or --all');
       const results = [];
-      let failed: unknown;
+      let failedExit = 0;
       for (const ctid of ctids) {
         try {
           const r = await svc.dump({
@@ -34,7 +34,8 @@ export function vzdumpMain(argv: string[]): Promise<number> {
             progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
           });
           results.push(r);
-          out.result(r, () =>
+          // --json: one array at the end (a program reads one document).
+          if (!args.json) out.result(r, () =>
             [
               `CT ${ctid}: ${r.archive} (${(r.bytes / 1048576).toFixed(1)} MiB, ${(r.ms / 1000).toFixed(1)} s`,
               r.frozenMs !== undefined ? `, frozen ${r.frozenMs.toFixed(0)} ms` : '',
@@ -44,13 +45,14 @@ export function vzdumpMain(argv: string[]): Promise<number> {
             ].join(''),
           );
         } catch (e) {
-          // One container's failure does not stop the others (like vzdump --all); the first error decides the exit code.
+          // One container's failure does not stop the others (like Proxmox's vzdump --all); the first error's code is the exit code.
           if (ctids.length === 1) throw e;
-          failed ??= e;
-          out.error(e);
+          const code = out.error(e);
+          failedExit ||= code;
         }
       }
-      return failed ? out.error(failed) : 0;
+      if (args.json && !failedExit) out.result(results);
+      return failedExit;
     },
   );
 }
