@@ -293,6 +293,9 @@ describe.skipIf(!isRoot)('vzdump and vzrestore (root, real containers)', () => {
   it('--all backs up every container, default dumpdir under the node root', () => {
     const r = tool(n, 'vzdump', '--all', '--mode', 'suspend', '--json');
     expect(r.code).toBe(0);
+    const results = JSON.parse(r.stdout) as Array<{ ctid: number; sha256: string; bytes: number }>;
+    expect(results.map((x) => x.ctid)).toEqual([101, 102, 103, 120, 121]);
+    for (const x of results) expect(x.sha256).toMatch(/^[0-9a-f]{64}$/);
     const files = fs.readdirSync(path.join(n.root, 'backup'));
     for (const ct of [101, 102, 103, 120, 121]) expect(files.some((f) => f.startsWith(`vzdump-${ct}-`) && f.endsWith('.tar.zst'))).toBe(true);
   });
