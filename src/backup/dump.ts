@@ -131,88 +131,86 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         let frozenMs: number | undefined;
         const warnings: string[] = [];
         let mountedByUs = false;
-        {
-          if (mode === 'suspend' && running) {
-            const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctx.cfg.node}-${ctid}-staging-`));
-            undo.add('remove the staging dir', () => fs.rmSync(staging, { recursive: true, force: true }));
-            ctx.progress(`Copying CT ${ctid}'s files while it runs`);
-            warnings.push(...rsyncTree(t.mountPath, staging, { live: true, signal: req.signal }));
-            const cg = ctx.cgroup(ctid);
-            const guard = await thawGuard(cg.thawWrite());
-            const t0 = process.hrtime.bigint();
+        if (mode === 'suspend' && running) {
+          const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctx.cfg.node}-${ctid}-staging-`));
+          undo.add('remove the staging dir', () => fs.rmSync(staging, { recursive: true, force: true }));
+          ctx.progress(`Copying CT ${ctid}'s files while it runs`);
+          warnings.push(...rsyncTree(t.mountPath, staging, { live: true, signal: req.signal }));
+          const cg = ctx.cgroup(ctid);
+          const guard = await thawGuard(cg.thawWrite());
+          const t0 = process.hrtime.bigint();
+          try {
+            cg.freeze();
             try {
-              cg.freeze();
-              try {
-                rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
-              } finally {
-                cg.thaw();
-                frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
-              }
+              rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
             } finally {
-              guard.release();
+              cg.thaw();
+              frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
             }
-            ctx.progress(`CT ${ctid} was frozen for ${frozenMs.toFixed(0)} ms for the final pass`);
-            rootDir = staging;
-          } else {
-            if (running) {
-              // suspend of a stopped container, and stop mode: the files are at rest.
-              // Down from the halt signal on: the stop itself counts.
-              const haltAt = Date.now();
-              await stopLocked(ctx, ctid, {});
-              downAt = haltAt;
-            }
-            if (!storage.isMounted(t)) {
-              storage.mount(t);
-              mountedByUs = true;
-              undo.add('unmount the private area', () => void (storage.isMounted(t) && storage.unmount(t)));
-            }
+          } finally {
+            guard.release();
           }
-          const total = req.progress ? treeBytes(rootDir) : 0;
-          let last = 0;
-          const tmp = `${archive}.${ctx.cfg.node}.tmp`;
-          undo.add('remove the partial archive', () => fs.rmSync(tmp, { force: true }));
-          ctx.progress(`Creating archive ${archive}`);
-          const res = await withUserNs(range, (ns) =>
-            writeArchive({
-              metaDir,
-              hasCheckpoint,
-              rootDir,
-              ns,
-              compression: req.compression,
-              out: tmp,
-              signal: req.signal,
-              onBytes: (n) => {
-                const now = Date.now();
-                if (total > 0 && now - last > 200) {
-                  last = now;
-                  ctx.status(Math.min(0.99, n / total), `Archiving ${mib(n)} / ${mib(total)} MiB`);
-                }
-              },
-            }),
-          );
-          if (total > 0) ctx.status(1, `Archived ${mib(res.rawBytes)} MiB`);
-          warnings.push(...res.warnings);
-          if (mountedByUs) storage.unmount(t);
-          await restart();
-          fs.renameSync(tmp, archive);
-          undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
-          writeChecksum(archive, res.sha256);
-          if (rootDir !== t.mountPath) fs.rmSync(rootDir, { recursive: true, force: true });
-          fs.rmSync(metaDir, { recursive: true, force: true });
-          return {
-            ctid,
-            archive,
-            mode,
-            compression: req.compression,
-            bytes: res.bytes,
-            rawBytes: res.rawBytes,
-            sha256: res.sha256,
-            ms: Date.now() - started,
-            frozenMs,
-            downMs,
-            warnings,
-          };
+          ctx.progress(`CT ${ctid} was frozen for ${frozenMs.toFixed(0)} ms for the final pass`);
+          rootDir = staging;
+        } else {
+          if (running) {
+            // suspend of a stopped container, and stop mode: the files are at rest.
+            // Down from the halt signal on: the stop itself counts.
+            const haltAt = Date.now();
+            await stopLocked(ctx, ctid, {});
+            downAt = haltAt;
+          }
+          if (!storage.isMounted(t)) {
+            storage.mount(t);
+            mountedByUs = true;
+            undo.add('unmount the private area', () => void (storage.isMounted(t) && storage.unmount(t)));
+          }
         }
+        const total = req.progress ? treeBytes(rootDir) : 0;
+        let last = 0;
+        const tmp = `${archive}.${ctx.cfg.node}.tmp`;
+        undo.add('remove the partial archive', () => fs.rmSync(tmp, { force: true }));
+        ctx.progress(`Creating archive ${archive}`);
+        const res = await withUserNs(range, (ns) =>
+          writeArchive({
+            metaDir,
+            hasCheckpoint,
+            rootDir,
+            ns,
+            compression: req.compression,
+            out: tmp,
+            signal: req.signal,
+            onBytes: (n) => {
+              const now = Date.now();
+              if (total > 0 && now - last > 200) {
+                last = now;
+                ctx.status(Math.min(0.99, n / total), `Archiving ${mib(n)} / ${mib(total)} MiB`);
+              }
+            },
+          }),
+        );
+        if (total > 0) ctx.status(1, `Archived ${mib(res.rawBytes)} MiB`);
+        warnings.push(...res.warnings);
+        if (mountedByUs) storage.unmount(t);
+        await restart();
+        fs.renameSync(tmp, archive);
+        undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
+        writeChecksum(archive, res.sha256);
+        if (rootDir !== t.mountPath) fs.rmSync(rootDir, { recursive: true, force: true });
+        fs.rmSync(metaDir, { recursive: true, force: true });
+        return {
+          ctid,
+          archive,
+          mode,
+          compression: req.compression,
+          bytes: res.bytes,
+          rawBytes: res.rawBytes,
+          sha256: res.sha256,
+          ms: Date.now() - started,
+          frozenMs,
+          downMs,
+          warnings,
+        };
       }).finally(() =>
         // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs).
         restart().catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
