@@ -66,6 +66,8 @@ export interface CgroupManager {
   apply(limits: ResourceLimits): void;
   freeze(): void;
   thaw(): void;
+  /** The file and value that thaw the container: what a guard process writes if its owner dies frozen. */
+  thawWrite(): { file: string; value: string };
   stats(): CgroupStats;
   /** Host pids in the container's cgroup. */
   pids(): number[];

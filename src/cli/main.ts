@@ -19,8 +19,9 @@ import { set } from './set.js';
 import { quota, compact } from './quota.js';
 import { template } from './template.js';
 import { suspend, resume } from './suspend.js';
+import { job } from './job.js';
 
-const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact, template, suspend, resume];
+const VERBS: Verb[] = [create, start, stop, restart, status, destroy, mount, umount, exec, enter, consoleVerb, set, quota, compact, template, suspend, resume, job];
 
 /** `vzctl exec CTID CMD...` passes everything after the CTID to the command, options included. */
 export function splitExecArgs(argv: string[]): string[] {

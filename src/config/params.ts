@@ -83,6 +83,15 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
     parse: (v) => toBool(v, 'onboot'),
   },
   {
+    key: 'bootorder',
+    flag: 'bootorder',
+    type: 'int',
+    describe: 'Start order at boot (vzd): higher numbers start first; unset starts last',
+    where: ALL,
+    liveApply: CONFIG_ONLY,
+    parse: (v) => toInt(v, 'bootorder', { min: 0, max: 1_000_000 }),
+  },
+  {
     key: 'stop_timeout',
     flag: 'stop-timeout',
     type: 'int',

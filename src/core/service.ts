@@ -19,6 +19,9 @@ import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
 import { suspendContainer } from './ops/suspend.js';
 import { resumeContainer, type ResumeOptions } from './ops/resume.js';
+import { dumpContainer, type DumpRequest } from '../backup/dump.js';
+import { restoreContainer, type RestoreRequest } from '../backup/restore.js';
+import { defaultDumpdir } from '../backup/dumpdir.js';
 
 export class ContainerService {
   readonly ctx: Context;
@@ -94,6 +97,16 @@ export class ContainerService {
   }
   resume(ctid: number, opts?: ResumeOptions) {
     return resumeContainer(this.ctx, ctid, opts);
+  }
+  dump(req: DumpRequest) {
+    return dumpContainer(this.ctx, req);
+  }
+  restore(req: RestoreRequest) {
+    return restoreContainer(this.ctx, req);
+  }
+  /** ROOT/backup, made on first use (a --dumpdir named by the user must exist). */
+  defaultDumpdir(): string {
+    return defaultDumpdir(this.ctx);
   }
   close(): void {
     this.ctx.close();

@@ -5,9 +5,11 @@ import { existsSync } from 'node:fs';
 import { VzError } from '../core/errors.js';
 import { migrate, schemaVersion, SCHEMA_VERSION, tooNew } from './migrations.js';
 import { sqliteCode, toVzError } from './sqlerr.js';
+import { JobStore } from './jobs.js';
 import type { ContainerRow, CtState, NewContainer, OpResult, OpRow, TransitionRow } from './types.js';
 
 export * from './types.js';
+export type { JobRow, JobRunRow, NewJob } from './jobs.js';
 
 export interface OpenOptions {
   /** Never writes, never creates the file, never migrates. */
@@ -61,6 +63,7 @@ function nativeBinding(): string | undefined {
 export class StateDb {
   private readonly stmts = new Map<string, Database.Statement<unknown[], unknown>>();
   private runner?: Database.Transaction<(fn: () => unknown) => unknown>;
+  private jobStore?: JobStore;
 
   private constructor(
     private readonly db: Database.Database,
@@ -194,6 +197,16 @@ export class StateDb {
       }
       if (changes === 0) throw notFound(ctid);
     });
+  }
+
+  /** The template and profile a container came from (a restore over it replaces them). */
+  setOrigin(ctid: number, ostemplate: string, profile: string | null): void {
+    this.guard(() => this.run('UPDATE containers SET ostemplate = ?, profile = ? WHERE ctid = ?', ostemplate, profile, ctid));
+  }
+
+  /** Jobs and their runs (src/state/jobs.ts), on this connection. */
+  jobs(): JobStore {
+    return (this.jobStore ??= new JobStore(this.db, (fn) => this.guard(fn), (fn) => this.transaction(fn)));
   }
 
   /** All params of the CT, JSON-decoded ({} for an unknown CT). */

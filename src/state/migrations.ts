@@ -62,6 +62,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_runs_job ON job_runs (job_id, id);
     `,
   },
+  {
+    // vzd (issue 8): when a job was created and last fired (for --repeat-missed), and per run the
+    // container, what started it, its size, archive, error and the pid that ran it.
+    version: 2,
+    up: `
+      ALTER TABLE jobs ADD COLUMN created_at TEXT;
+      ALTER TABLE jobs ADD COLUMN last_fire TEXT;
+      ALTER TABLE job_runs ADD COLUMN ctid INTEGER;
+      ALTER TABLE job_runs ADD COLUMN trigger TEXT; -- schedule | missed | manual
+      ALTER TABLE job_runs ADD COLUMN duration_ms INTEGER;
+      ALTER TABLE job_runs ADD COLUMN size INTEGER;
+      ALTER TABLE job_runs ADD COLUMN archive TEXT;
+      ALTER TABLE job_runs ADD COLUMN error TEXT;
+      ALTER TABLE job_runs ADD COLUMN pid INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

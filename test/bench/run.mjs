@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
-// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate]
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate,backup]
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { cgroupMemory, hyperfine, median, memoryCgroupOf, memoryOf, nowMs, ppidO
 import { LxcSide, REPO, VzSide } from './sides.mjs';
 import { migrateSection } from './migrate.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate', 'backup'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -621,6 +621,58 @@ async function debianSection() {
   mrow('Debian 12 memory cgroup + monitor RSS', (m) => m.usage + m.monitor.rss);
 }
 
+/**
+ * Issue 8: vzdump's throughput against `tar --numeric-owner | zstd` of the same tree (the floor:
+ * the same tools without vzkit's work around them), in stop and suspend mode, and how long
+ * suspend mode keeps the container frozen against how long stop mode keeps it down.
+ * The tree: the busybox root plus a copy of the host's /usr/lib/python3 (many small files,
+ * compressible) and random data (incompressible).
+ */
+async function backupSection() {
+  const BCT = 140;
+  const VZDUMP = path.join(REPO, 'dist', 'vzdump');
+  vz.create(BCT);
+  run(VZCTL, ['start', String(BCT), '-q'], { env: vz.env });
+  const root = path.join(vz.root, 'root', String(BCT));
+  const base = vz.uidBases().get(BCT);
+  const pyLib = fs.readdirSync('/usr/lib').filter((d) => /^python3(\.\d+)?$/.test(d)).map((d) => `/usr/lib/${d}`)[0];
+  if (pyLib) run('cp', ['-a', pyLib, path.join(root, 'pylib')]);
+  const rnd = quick ? 16 : 128;
+  run('dd', ['if=/dev/urandom', `of=${path.join(root, 'random.bin')}`, 'bs=1M', `count=${rnd}`, 'status=none']);
+  run('chown', ['-R', `${base}:${base}`, ...(pyLib ? [path.join(root, 'pylib')] : []), path.join(root, 'random.bin')]);
+  const treeMiB = Number(run('du', ['-sbx', '--apparent-size', root]).stdout.split(/\s/)[0]) / 1048576;
+  const dd = path.join(tmp, 'dumps');
+  fs.mkdirSync(dd, { recursive: true });
+  const clear = `sh -c 'rm -rf ${dd}/* ${dd}/.vzdump* ${tmp}/peer.tar.zst; sleep 1'`;
+  const runs = quick ? 3 : 7;
+  const opts = { ...hfOpts, runs, warmup: 1, prepare: clear };
+  const peerCmd = `sh -c 'tar --numeric-owner --xattrs --acls --sparse -cf - -C ${root} . | zstd -q -T0 -3 -c > ${tmp}/peer.tar.zst'`;
+  const peer = hf(peerCmd, { ...opts, shell: 'default' }).median;
+  for (const mode of ['stop', 'suspend']) {
+    const cmd = `${VZDUMP} --mode ${mode} --dumpdir ${dd} -q ${BCT}`;
+    const t = hf(cmd, opts).median;
+    row(`vzdump --mode ${mode}, ${treeMiB.toFixed(0)} MiB tree (MiB/s)`, treeMiB / (t / 1000), treeMiB / (peer / 1000), {
+      unit: 'MiB/s', peerLabel: 'tar | zstd', vzCmd: `vzdump --mode ${mode}`, peerCmd: 'tar --numeric-owner | zstd -3 -T0',
+    });
+  }
+  // Frozen (suspend) against down (stop): each run's own figure, median over the runs.
+  const frozen = [];
+  const down = [];
+  for (let i = 0; i < runs; i++) {
+    run('sh', ['-c', `rm -rf ${dd}/*`]);
+    frozen.push(Number(/frozen (\d+) ms/.exec(run(VZDUMP, ['--mode', 'suspend', '--dumpdir', dd, String(BCT)], { env: vz.env }).stdout)?.[1]));
+    run('sh', ['-c', `rm -rf ${dd}/*; sleep 1`]);
+    down.push(Number(/down ([\d.]+) s/.exec(run(VZDUMP, ['--mode', 'stop', '--dumpdir', dd, String(BCT)], { env: vz.env }).stdout)?.[1]) * 1000);
+  }
+  row('suspend: frozen time vs stop mode: down time', median(frozen), median(down), { peerLabel: 'stop mode down', vzCmd: 'vzdump --mode suspend', peerCmd: 'vzdump --mode stop' });
+  // A stopped container: only the archive is made (no stop/start, no staging copy).
+  run(VZCTL, ['stop', String(BCT), '--fast', '-q'], { env: vz.env });
+  const t = hf(`${VZDUMP} --dumpdir ${dd} -q ${BCT}`, opts).median;
+  row(`vzdump of a stopped CT, ${treeMiB.toFixed(0)} MiB tree (MiB/s)`, treeMiB / (t / 1000), treeMiB / (peer / 1000), {
+    unit: 'MiB/s', peerLabel: 'tar | zstd', vzCmd: 'vzdump (CT stopped)', peerCmd: 'tar --numeric-owner | zstd -3 -T0',
+  });
+}
+
 try {
   log(`node ${vz.node}, dir ${tmp}, ${quick ? 'quick' : 'full'} run: ${only.join(',')}`);
   await section('node -e 0 / fixed cost', fixedAndNode);
@@ -634,6 +686,7 @@ try {
   if (want('debian')) await section('debian', debianSection);
   if (want('migrate')) await section('migrate', () => migrateSection({ tmp, quick, row, notes, log }));
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
+  if (want('backup')) await section('backup', backupSection);
 } finally {
   await cleanup();
   report();

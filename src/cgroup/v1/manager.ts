@@ -114,6 +114,10 @@ export class CgroupV1Manager implements CgroupManager {
     freezer.thaw(this.need('freezer'), this.o.ctid);
   }
 
+  thawWrite(): { file: string; value: string } {
+    return { file: join(this.need('freezer'), 'freezer.state'), value: 'THAWED' };
+  }
+
   stats(): CgroupStats {
     const mem = this.ctFor('memory');
     const pids = this.ctFor('pids');

@@ -113,6 +113,10 @@ export class CgroupV2Manager implements CgroupManager {
     freezer.thaw(this.dir, this.o.ctid);
   }
 
+  thawWrite(): { file: string; value: string } {
+    return { file: join(this.dir, 'cgroup.freeze'), value: '0' };
+  }
+
   stats(): CgroupStats {
     return {
       ...memoryStats(this.dir),

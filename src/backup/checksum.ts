@@ -1,0 +1,38 @@
+/** SHA-256 of an archive, kept beside it in sha256sum's format (so `sha256sum -c` works too). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { VzError } from '../core/errors.js';
+import { checksumFile } from './names.js';
+
+export function writeChecksum(archive: string, sha256: string): void {
+  const tmp = `${checksumFile(archive)}.tmp`;
+  fs.writeFileSync(tmp, `${sha256}  ${path.basename(archive)}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, checksumFile(archive));
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Throws a one-line INVALID error unless the archive matches its recorded checksum. */
+export async function verifyChecksum(archive: string): Promise<string> {
+  const sumFile = checksumFile(archive);
+  let text: string;
+  try {
+    text = fs.readFileSync(sumFile, 'utf8');
+  } catch {
+    throw new VzError('INVALID', `no checksum beside ${archive} (expected ${sumFile})`, { hint: 'an archive without its .sha256 cannot be verified' });
+  }
+  const want = /^([0-9a-f]{64})\b/.exec(text)?.[1];
+  if (!want) throw new VzError('INVALID', `${sumFile} holds no SHA-256`);
+  const got = await sha256File(archive);
+  if (got !== want) {
+    throw new VzError('INVALID', `${archive} is corrupt or truncated: SHA-256 ${got.slice(0, 16)}... does not match the recorded ${want.slice(0, 16)}...`, {
+      hint: 'nothing was restored',
+    });
+  }
+  return got;
+}

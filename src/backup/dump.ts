@@ -1,0 +1,250 @@
+/**
+ * vzdump: one container into one archive, under the container's lock.
+ *   stop     stop, archive the files, start again if it ran (the start also happens on failure)
+ *   suspend  rsync the live files to a staging dir, freeze the cgroup, rsync again (only what
+ *            changed), thaw; archive the staging dir. The frozen time is reported.
+ *   snapshot stateful (CRIU checkpoint + files): needs `vzctl suspend/resume` (issue 7), which
+ *            this tree does not have yet: refused with UNSUPPORTED.
+ * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 beside it; a
+ * failure removes every file made and leaves the container as it was.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../core/context.js';
+import { withLock } from '../core/lock.js';
+import { withRevert } from '../core/reverter.js';
+import { VzError, systemError } from '../core/errors.js';
+import { requireContainer } from '../core/resolve.js';
+import { probeRuntime } from '../core/runtime-state.js';
+import { stopLocked } from '../core/ops/stop.js';
+import { startLocked } from '../core/ops/start.js';
+import { archiveName, type Compression } from './names.js';
+import { makeManifest, manifestYaml, type BackupMode } from './manifest.js';
+import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';
+import { writeChecksum } from './checksum.js';
+import { withUserNs } from './userns.js';
+import { rsyncTree, treeBytes } from './rsync.js';
+import { thawGuard } from './thaw-guard.js';
+
+export interface DumpRequest {
+  ctid: number;
+  mode: BackupMode;
+  compression: Compression;
+  dumpdir: string;
+  signal?: AbortSignal;
+  /**
+   * A CRIU checkpoint of the container taken by the caller, archived as checkpoint/ (the stateful
+   * snapshot mode, once `vzctl suspend` exists, passes its image dir here).
+   */
+  checkpointDir?: string;
+  /** Measure the tree first so progress can show bytes done / total (a terminal is watching). */
+  progress?: boolean;
+}
+
+export interface DumpResult {
+  ctid: number;
+  archive: string;
+  mode: BackupMode;
+  compression: Compression;
+  bytes: number;
+  rawBytes: number;
+  sha256: string;
+  ms: number;
+  /** suspend: how long the container was frozen. */
+  frozenMs?: number;
+  /** stop: how long the container was down. */
+  downMs?: number;
+  warnings: string[];
+}
+
+/** Whether this tree can take stateful backups (CRIU checkpoint through `vzctl suspend`). */
+export function snapshotSupported(): boolean {
+  return false;
+}
+
+export function checkDumpdir(dumpdir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dumpdir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new VzError('INVALID', `dump directory ${dumpdir} does not exist`, { hint: 'create it, or name another with --dumpdir' });
+    }
+    throw systemError(`cannot use dump directory ${dumpdir}`, e);
+  }
+  if (!st.isDirectory()) throw new VzError('INVALID', `dump directory ${dumpdir} is not a directory`);
+}
+
+export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<DumpResult> {
+  const { ctid, mode } = req;
+  const row = requireContainer(ctx, ctid);
+  if (mode === 'snapshot' && !snapshotSupported()) {
+    throw new VzError('UNSUPPORTED', '--mode snapshot is not available yet: it needs CRIU checkpoints (vzctl suspend/resume), which this build lacks', {
+      ctid,
+      hint: 'use --mode suspend (consistent files, processes not kept) or --mode stop',
+    });
+  }
+  const dumpdir = path.resolve(req.dumpdir);
+  checkDumpdir(dumpdir);
+  const started = Date.now();
+  return withLock(ctx, ctid, async () => {
+    const db = ctx.db();
+    removeStale(ctx, dumpdir, ctid);
+    const op = db.beginOp(ctid, `vzdump --mode ${mode}`);
+    let downAt: number | undefined;
+    let downMs: number | undefined;
+    const restart = async () => {
+      if (downAt === undefined) return;
+      const since = downAt;
+      downAt = undefined;
+      await startLocked(ctx, ctid);
+      downMs = Date.now() - since;
+    };
+    try {
+      const r = await withRevert(async (undo) => {
+        const at = new Date();
+        const archive = path.join(dumpdir, archiveName(ctid, at, req.compression));
+        if (fs.existsSync(archive)) throw new VzError('EXISTS', `${archive} already exists`, { ctid, hint: 'one backup per container per second' });
+        const params = db.getParams(ctid);
+        const t = ctx.target(ctid);
+        const storage = ctx.storage(ctid);
+        const running = probeRuntime(ctx.paths(ctid)).running;
+        const range = { base: row.uidBase, size: row.uidSize };
+
+        // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
+        const metaDir = fs.mkdtempSync(path.join(ctx.cfg.paths.run, `vzdump-${ctid}-`));
+        undo.add('remove the manifest dir', () => fs.rmSync(metaDir, { recursive: true, force: true }));
+        const hasCheckpoint = req.checkpointDir !== undefined;
+        const manifest = makeManifest(row, params, { mode, node: ctx.cfg.node, at, checkpoint: hasCheckpoint });
+        fs.writeFileSync(path.join(metaDir, MANIFEST_MEMBER), manifestYaml(manifest), { mode: 0o644 });
+        if (hasCheckpoint) {
+          // CRIU's images are root's files on the host: a copy owned by the container's root is
+          // what tar in its namespace can read (restore gives them back to host root).
+          const cp = path.join(metaDir, CHECKPOINT_MEMBER);
+          fs.cpSync(req.checkpointDir!, cp, { recursive: true });
+          chownTree(cp, range.base);
+        }
+        fs.chownSync(path.join(metaDir, MANIFEST_MEMBER), range.base, range.base);
+        fs.chownSync(metaDir, range.base, range.base);
+
+        let rootDir = t.mountPath;
+        let frozenMs: number | undefined;
+        const warnings: string[] = [];
+        let mountedByUs = false;
+        if (mode === 'suspend' && running) {
+          const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctx.cfg.node}-${ctid}-staging-`));
+          undo.add('remove the staging dir', () => fs.rmSync(staging, { recursive: true, force: true }));
+          ctx.progress(`Copying CT ${ctid}'s files while it runs`);
+          warnings.push(...rsyncTree(t.mountPath, staging, { live: true, signal: req.signal }));
+          const cg = ctx.cgroup(ctid);
+          const guard = await thawGuard(cg.thawWrite());
+          const t0 = process.hrtime.bigint();
+          try {
+            cg.freeze();
+            try {
+              rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
+            } finally {
+              cg.thaw();
+              frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
+            }
+          } finally {
+            guard.release();
+          }
+          ctx.progress(`CT ${ctid} was frozen for ${frozenMs.toFixed(0)} ms for the final pass`);
+          rootDir = staging;
+        } else {
+          if (running) {
+            // suspend of a stopped container, and stop mode: the files are at rest.
+            // Down from the halt signal on: the stop itself counts.
+            const haltAt = Date.now();
+            await stopLocked(ctx, ctid, {});
+            downAt = haltAt;
+          }
+          if (!storage.isMounted(t)) {
+            storage.mount(t);
+            mountedByUs = true;
+            undo.add('unmount the private area', () => void (storage.isMounted(t) && storage.unmount(t)));
+          }
+        }
+        const total = req.progress ? treeBytes(rootDir) : 0;
+        let last = 0;
+        const tmp = `${archive}.${ctx.cfg.node}.tmp`;
+        undo.add('remove the partial archive', () => fs.rmSync(tmp, { force: true }));
+        ctx.progress(`Creating archive ${archive}`);
+        const res = await withUserNs(range, (ns) =>
+          writeArchive({
+            metaDir,
+            hasCheckpoint,
+            rootDir,
+            ns,
+            compression: req.compression,
+            out: tmp,
+            signal: req.signal,
+            onBytes: (n) => {
+              const now = Date.now();
+              if (total > 0 && now - last > 200) {
+                last = now;
+                ctx.status(Math.min(0.99, n / total), `Archiving ${mib(n)} / ${mib(total)} MiB`);
+              }
+            },
+          }),
+        );
+        if (total > 0) ctx.status(1, `Archived ${mib(res.rawBytes)} MiB`);
+        warnings.push(...res.warnings);
+        if (mountedByUs) storage.unmount(t);
+        await restart();
+        fs.renameSync(tmp, archive);
+        undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
+        writeChecksum(archive, res.sha256);
+        if (rootDir !== t.mountPath) fs.rmSync(rootDir, { recursive: true, force: true });
+        fs.rmSync(metaDir, { recursive: true, force: true });
+        return {
+          ctid,
+          archive,
+          mode,
+          compression: req.compression,
+          bytes: res.bytes,
+          rawBytes: res.rawBytes,
+          sha256: res.sha256,
+          ms: Date.now() - started,
+          frozenMs,
+          downMs,
+          warnings,
+        };
+      }).finally(() =>
+        // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs).
+        restart().catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
+      );
+      db.endOp(op, 'ok', r.archive);
+      return r;
+    } catch (e) {
+      db.endOp(op, 'error', (e as Error).message);
+      throw e;
+    }
+  });
+}
+
+/**
+ * What a vzdump of this container killed half way left (a partial archive, a staging copy, a
+ * manifest dir). We hold the container's lock, so nothing of it is in use.
+ */
+function removeStale(ctx: Context, dumpdir: string, ctid: number): void {
+  const gone = (dir: string, re: RegExp) => {
+    for (const f of fs.readdirSync(dir)) if (re.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  };
+  // Names carry the node: nodes that share a dump directory never touch each other's.
+  const node = ctx.cfg.node.replace(/[^A-Za-z0-9_-]/g, '\\$&');
+  gone(dumpdir, new RegExp(`^(\\.vzdump-${node}-${ctid}-staging-.*|vzdump-${ctid}-.*\\.tar(\\.zst|\\.gz)?\\.${node}\\.tmp)$`));
+  gone(ctx.cfg.paths.run, new RegExp(`^vzdump-${ctid}-[A-Za-z0-9]{6}$`));
+}
+
+function chownTree(dir: string, id: number): void {
+  fs.lchownSync(dir, id, id);
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, id);
+    else fs.lchownSync(p, id, id);
+  }
+}
+
+const mib = (n: number) => (n / 1024 / 1024).toFixed(1);

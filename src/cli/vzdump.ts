@@ -1,0 +1,58 @@
+/** vzdump [--mode stop|suspend|snapshot] [--compress zstd|gzip|none] [--dumpdir DIR] CTID...|--all */
+import { runStandalone } from './standalone.js';
+import { VzError } from '../core/errors.js';
+import { COMPRESSIONS, type Compression } from '../backup/names.js';
+import { MODES, type BackupMode } from '../backup/manifest.js';
+
+export function vzdumpMain(argv: string[]): Promise<number> {
+  return runStandalone(
+    'vzdump',
+    argv,
+    '$0 [--mode stop|suspend|snapshot] [--compress zstd|gzip|none] [--dumpdir DIR] CTID...|--all',
+    (y) =>
+      y
+        .command('$0 [ctids..]', 'back up containers into archives')
+        .positional('ctids', { type: 'string', array: true, describe: 'CTIDs or names' })
+        .option('all', { type: 'boolean', describe: 'every container on the node' })
+        .option('mode', { type: 'string', choices: MODES as unknown as string[], default: 'stop', describe: 'stop: stop, archive, start again; suspend: copy live, freeze for a final pass; snapshot: with a CRIU checkpoint' })
+        .option('compress', { type: 'string', choices: COMPRESSIONS as unknown as string[], default: 'zstd' })
+        .option('dumpdir', { type: 'string', describe: 'where archives go (default: ROOT/backup of the global config)' }),
+    async (args, svc, out) => {
+      const names = (args.ctids as string[] | undefined) ?? [];
+      if (args.all && names.length) throw new VzError('SYNTAX', 'give CTIDs or --all, not both');
+      const ctids = args.all ? svc.list().map((e) => e.ctid) : names.map((n) => svc.resolve(String(n)));
+      if (ctids.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', args.all ? 'there are no containers to back up' : 'name the containers to back up, or --all');
+      const results = [];
+      let failedExit = 0;
+      for (const ctid of ctids) {
+        try {
+          const r = await svc.dump({
+            ctid,
+            mode: args.mode as BackupMode,
+            compression: args.compress as Compression,
+            dumpdir: (args.dumpdir as string | undefined) ?? svc.defaultDumpdir(),
+            progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
+          });
+          results.push(r);
+          // --json: one array at the end (a program reads one document).
+          if (!args.json) out.result(r, () =>
+            [
+              `CT ${ctid}: ${r.archive} (${(r.bytes / 1048576).toFixed(1)} MiB, ${(r.ms / 1000).toFixed(1)} s`,
+              r.frozenMs !== undefined ? `, frozen ${r.frozenMs.toFixed(0)} ms` : '',
+              r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : '',
+              `)`,
+              ...r.warnings.map((w) => `\n  warning: ${w}`),
+            ].join(''),
+          );
+        } catch (e) {
+          // One container's failure does not stop the others (like Proxmox's vzdump --all); the first error's code is the exit code.
+          if (ctids.length === 1) throw e;
+          const code = out.error(e);
+          failedExit ||= code;
+        }
+      }
+      if (args.json && !failedExit) out.result(results);
+      return failedExit;
+    },
+  );
+}
