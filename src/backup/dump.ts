@@ -3,8 +3,10 @@
  *   stop     stop, archive the files, start again if it ran (the start also happens on failure)
  *   suspend  rsync the live files to a staging dir, freeze the cgroup, rsync again (only what
  *            changed), thaw; archive the staging dir. The frozen time is reported.
- *   snapshot stateful (CRIU checkpoint + files): needs `vzctl suspend/resume` (issue 7), which
- *            this tree does not have yet: refused with UNSUPPORTED.
+ *   snapshot stateful: `vzctl suspend` (a CRIU checkpoint; the container stops with its files at
+ *            rest), archive the files and the checkpoint, `vzctl resume`: the processes go on
+ *            where they were, and a restore of the archive can resume them too. A stopped
+ *            container gets a plain stop-mode archive.
  * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 beside it; a
  * failure removes every file made and leaves the container as it was.
  */
@@ -18,6 +20,9 @@ import { requireContainer } from '../core/resolve.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { stopLocked } from '../core/ops/stop.js';
 import { startLocked } from '../core/ops/start.js';
+import { suspendLocked } from '../core/ops/suspend.js';
+import { resumeLocked } from '../core/ops/resume.js';
+import { criuPath } from '../../migrate/criu.js';
 import { archiveName, type Compression } from './names.js';
 import { makeManifest, manifestYaml, type BackupMode } from './manifest.js';
 import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';
@@ -59,7 +64,12 @@ export interface DumpResult {
 
 /** Whether this tree can take stateful backups (CRIU checkpoint through `vzctl suspend`). */
 export function snapshotSupported(): boolean {
-  return false;
+  try {
+    criuPath();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function checkDumpdir(dumpdir: string): void {
@@ -79,7 +89,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
   const { ctid, mode } = req;
   const row = requireContainer(ctx, ctid);
   if (mode === 'snapshot' && !snapshotSupported()) {
-    throw new VzError('UNSUPPORTED', '--mode snapshot is not available yet: it needs CRIU checkpoints (vzctl suspend/resume), which this build lacks', {
+    throw new VzError('UNSUPPORTED', '--mode snapshot needs CRIU, which is not installed here', {
       ctid,
       hint: 'use --mode suspend (consistent files, processes not kept) or --mode stop',
     });
@@ -93,6 +103,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
     const op = db.beginOp(ctid, `vzdump --mode ${mode}`);
     let downAt: number | undefined;
     let downMs: number | undefined;
+    let resumeAfter = false;
     const restart = async () => {
       if (downAt === undefined) return;
       const since = downAt;
@@ -108,20 +119,30 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         const params = db.getParams(ctid);
         const t = ctx.target(ctid);
         const storage = ctx.storage(ctid);
-        const running = probeRuntime(ctx.paths(ctid)).running;
+        let running = probeRuntime(ctx.paths(ctid)).running;
         const range = { base: row.uidBase, size: row.uidSize };
+        let checkpointDir = req.checkpointDir;
+        let frozenAt: bigint | undefined;
+        if (mode === 'snapshot' && running) {
+          // The checkpoint stops the container; its files are then at rest for the archive.
+          frozenAt = process.hrtime.bigint();
+          checkpointDir = await suspendLocked(ctx, ctid, { keepMounted: true });
+          running = false; // stopped by the checkpoint, files at rest
+          // No undo step for it: whatever fails later, the checkpoint is what resumes the container.
+          resumeAfter = true;
+        }
 
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
         const metaDir = fs.mkdtempSync(path.join(ctx.cfg.paths.run, `vzdump-${ctid}-`));
         undo.add('remove the manifest dir', () => fs.rmSync(metaDir, { recursive: true, force: true }));
-        const hasCheckpoint = req.checkpointDir !== undefined;
+        const hasCheckpoint = checkpointDir !== undefined;
         const manifest = makeManifest(row, params, { mode, node: ctx.cfg.node, at, checkpoint: hasCheckpoint });
         fs.writeFileSync(path.join(metaDir, MANIFEST_MEMBER), manifestYaml(manifest), { mode: 0o644 });
         if (hasCheckpoint) {
           // CRIU's images are root's files on the host: a copy owned by the container's root is
           // what tar in its namespace can read (restore gives them back to host root).
           const cp = path.join(metaDir, CHECKPOINT_MEMBER);
-          fs.cpSync(req.checkpointDir!, cp, { recursive: true });
+          fs.cpSync(checkpointDir!, cp, { recursive: true });
           chownTree(cp, range.base);
         }
         fs.chownSync(path.join(metaDir, MANIFEST_MEMBER), range.base, range.base);
@@ -193,6 +214,12 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         warnings.push(...res.warnings);
         if (mountedByUs) storage.unmount(t);
         await restart();
+        if (resumeAfter) {
+          resumeAfter = false;
+          await resumeLocked(ctx, ctid, {});
+          frozenMs = Number(process.hrtime.bigint() - frozenAt!) / 1e6;
+          ctx.progress(`CT ${ctid} was checkpointed, archived and resumed: its processes were frozen for ${frozenMs.toFixed(0)} ms`);
+        }
         fs.renameSync(tmp, archive);
         undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
         writeChecksum(archive, res.sha256);
@@ -212,8 +239,12 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           warnings,
         };
       }).finally(() =>
-        // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs).
-        restart().catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
+        // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs);
+        // a checkpointed one resumes from its checkpoint.
+        (resumeAfter
+          ? resumeLocked(ctx, ctid, {}).then(() => undefined)
+          : restart()
+        ).catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
       );
       db.endOp(op, 'ok', r.archive);
       return r;

@@ -19,6 +19,8 @@ export interface Manifest {
   node: string;
   /** Owners in root/ are the container's own (0 = its root); size of its id range. */
   uid_size: number;
+  /** The host uid of its root when it was taken: a checkpoint resumes only there. */
+  uid_base?: number;
   checkpoint: boolean;
   params: Record<string, unknown>;
 }
@@ -34,6 +36,7 @@ export function makeManifest(row: ContainerRow, params: Record<string, unknown>,
     created: m.at.toISOString(),
     node: m.node,
     uid_size: row.uidSize,
+    uid_base: row.uidBase,
     checkpoint: m.checkpoint,
     params: sortedParams(params),
   };

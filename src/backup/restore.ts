@@ -13,6 +13,7 @@ import { withRevert } from '../core/reverter.js';
 import { VzError } from '../core/errors.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { startLocked } from '../core/ops/start.js';
+import { resumeLocked } from '../core/ops/resume.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../core/disk.js';
 import { getStorageDriver, type StorageTarget } from '../storage/index.js';
 import type { SoftHard } from '../config/limits.js';
@@ -36,7 +37,7 @@ export interface RestoreResult {
   archive: string;
   replaced: boolean;
   started: boolean;
-  /** Where a stateful backup's CRIU checkpoint was put (resume is not in this build). */
+  /** Where a stateful backup's CRIU checkpoint was put (resumed by --start into the same uid range). */
   checkpointDir?: string;
   ms: number;
 }
@@ -161,9 +162,15 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
       return { checkpointDir };
     });
     let startedCt = false;
+    const sameIds = m.uid_base !== undefined && db.getContainer(ctid)?.uidBase === m.uid_base;
     if (req.start) {
-      if (m.checkpoint) ctx.warn('the backup holds a CRIU checkpoint, but resume is not available in this build: the container boots afresh');
-      await startLocked(ctx, ctid);
+      // A checkpoint resumes only into the uid range it was taken in (the same CTID slot here).
+      if (m.checkpoint && r.checkpointDir && sameIds) {
+        await resumeLocked(ctx, ctid, { dumpDir: r.checkpointDir });
+      } else {
+        if (m.checkpoint) ctx.warn('the backup holds a CRIU checkpoint of another uid range: the container boots afresh');
+        await startLocked(ctx, ctid);
+      }
       startedCt = true;
     }
     ctx.progress(`CT ${ctid} was restored`);
