@@ -4,6 +4,7 @@
  * undo too: it may have done part of its work), and the error names the failed stage.
  */
 import { MigrateError, exitFor } from './errors.js';
+import { crashPoint } from '../src/core/crash.js';
 
 export interface Stage {
   name: string;
@@ -43,6 +44,7 @@ export async function runStages(stages: Stage[], log: (msg: string) => void, onS
       throw new MigrateError(s.name, exitFor(s.name, e), `stage "${s.name}" failed: ${msg}`, e);
     }
     timings.push({ name: s.name, ms: performance.now() - t0 });
+    crashPoint(`migrate: ${s.name}`);
   }
   return { timings };
 }

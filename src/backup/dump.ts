@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { withLock } from '../core/lock.js';
 import { withRevert } from '../core/reverter.js';
+import { crashPoint } from '../core/crash.js';
 import { VzError, systemError } from '../core/errors.js';
 import { requireContainer } from '../core/resolve.js';
 import { probeRuntime } from '../core/runtime-state.js';
@@ -162,6 +163,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           const t0 = process.hrtime.bigint();
           try {
             cg.freeze();
+            crashPoint('vzdump: container frozen');
             try {
               rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
             } finally {

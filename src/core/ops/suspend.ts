@@ -3,6 +3,7 @@
  * stops it; the monitor then sees init end and tears down the host side as after any stop.
  * A failed dump leaves the container running (CRIU resumes the tasks it froze).
  */
+import { crashPoint } from '../crash.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
@@ -69,13 +70,17 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+  crashPoint('suspend: images written');
   writeMeta(dir, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
   fs.writeFileSync(dumpRecord(ctx, ctid), dir + '\n');
+  crashPoint('suspend: dump recorded');
   db.setState(ctid, 'suspended', 'suspend');
+  crashPoint('suspend: recorded as suspended');
   // The monitor reaps the dumped init and tears down cgroups, network and (unless the mount was
   // the admin's) the mount; wait for it, then make sure nothing is left.
   for (let i = 0; i < 1000 && probe.monitorPid && pidAlive(probe.monitorPid); i++) sleepMs(5);
   cleanupRuntime(ctx, ctid, { unmount: !opts.keepMounted });
+  crashPoint('suspend: cleaned up');
   ctx.progress(`Checkpointing completed succesfully (${dir})`);
   return dir;
 }
