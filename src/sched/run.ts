@@ -83,6 +83,16 @@ export async function runJob(ctx: Context, job: JobRow, trigger: Trigger, signal
 
 /** vzmigrate from this build's dist/ (beside the running command), else from PATH. */
 export function findVzmigrate(): string | undefined {
+  // VZKIT_VZMIGRATE names another one (a wrapper, or a test's stand-in).
+  const named = process.env.VZKIT_VZMIGRATE;
+  if (named) {
+    try {
+      fs.accessSync(named, fs.constants.X_OK);
+      return named;
+    } catch {
+      return undefined;
+    }
+  }
   const beside = path.join(path.dirname(process.argv[1] ?? ''), 'vzmigrate');
   if (process.argv[1] && fs.existsSync(beside)) return beside;
   for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
@@ -102,7 +112,7 @@ export function findVzmigrate(): string | undefined {
 function migrate(ctid: number, o: MigrateJobOptions, signal?: AbortSignal): Promise<string> {
   const bin = findVzmigrate();
   if (!bin) {
-    return Promise.reject(new VzError('UNSUPPORTED', 'vzmigrate is not installed (neither beside vzd nor on PATH): migration jobs need it'));
+    return Promise.reject(new VzError('UNSUPPORTED', `vzmigrate is not installed (${process.env.VZKIT_VZMIGRATE ?? 'neither beside vzd nor on PATH'}): migration jobs need it`));
   }
   const args = [...(o.online ? ['--online'] : []), o.destination, String(ctid)];
   return new Promise((resolve, reject) => {

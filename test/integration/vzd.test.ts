@@ -104,15 +104,15 @@ describe.skipIf(!isRoot)('vzd scheduler (root, real containers)', () => {
   it('migration jobs run vzmigrate [--online] DESTINATION CTID, and record a clear error when it is missing', () => {
     n.ok('job', 'add', 'evac', '--type', 'migrate', '--schedule', '0 2 * * 6', '--ctid', '101', '--destination', 'node2', '--online');
     expect(n.ok('job', 'list')).toMatch(/evac\s+migrate\s+0 2 \* \* 6\s+101\s+to node2 online/);
-    // No vzmigrate beside vzctl in this tree, none on this PATH.
-    const bare = { ...n.env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    // A vzmigrate that is not there (VZKIT_VZMIGRATE names which one a job runs).
+    const bare = { ...n.env, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VZKIT_VZMIGRATE: '/nonexistent/vzmigrate' };
     let r = spawnSync(path.join(REPO, 'dist', 'vzctl'), ['job', 'run', 'evac'], { env: bare, encoding: 'utf8' });
     expect(r.status).toBe(8);
     expect(history('evac')[0]).toMatchObject({ ctid: 101, result: 'error', error: expect.stringMatching(/vzmigrate is not installed/) });
     // A stand-in vzmigrate on PATH shows the command line a job runs.
     const bin = dir('fakebin');
     fs.writeFileSync(path.join(bin, 'vzmigrate'), `#!/bin/sh\necho "$@" > ${bin}/args\necho "migrated"\n`, { mode: 0o755 });
-    r = spawnSync(path.join(REPO, 'dist', 'vzctl'), ['job', 'run', 'evac'], { env: { ...bare, PATH: `${bin}:${bare.PATH}` }, encoding: 'utf8' });
+    r = spawnSync(path.join(REPO, 'dist', 'vzctl'), ['job', 'run', 'evac'], { env: { ...bare, VZKIT_VZMIGRATE: path.join(bin, 'vzmigrate') }, encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(fs.readFileSync(path.join(bin, 'args'), 'utf8').trim()).toBe('--online node2 101');
     expect(history('evac')[0]).toMatchObject({ result: 'ok', error: null });
