@@ -23,7 +23,7 @@ const BUILD_MS = 900_000;
 describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, real boot, real SSH)', () => {
   let n: TestNode;
   let key: string;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debian-'));
+  let tmp: string; // made in beforeAll: a skipped file still runs this body, never its hooks
 
   const exec = (ctid: string, ...cmd: string[]) => n.run('vzctl', ['exec', ctid, ...cmd], { timeout: 120_000 });
   /** systemd's state once its boot is over; until its bus socket exists systemctl cannot ask. */
@@ -42,6 +42,7 @@ describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, rea
     });
 
   beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debian-'));
     fs.mkdirSync(CACHE, { recursive: true });
     n = new TestNode(`template_cache: ${CACHE}\n`);
     key = path.join(tmp, 'id_ed25519');
@@ -49,7 +50,7 @@ describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, rea
   });
   afterAll(() => {
     n?.cleanup();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('vzctl template build debian-12 builds the cache once; template list shows it', () => {
