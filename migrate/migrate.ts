@@ -27,6 +27,7 @@ import { helperPath, packageRoot } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { Ssh } from './ssh.js';
+import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
 import { consoleKey, criuPath, externalMounts, hasDirtyTracking, runDump, thawAfterDump, writeMeta } from './criu.js';
@@ -236,6 +237,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         frozenAt = performance.now();
         // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
         dumped = true;
+        updateJournal(ctx, ctid, { initPid, pids, dumped: true });
         runDump(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true }, mounts, key, ctid);
         writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
       },
@@ -269,6 +271,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (!reply) throw new StageFailure(MigExit.RESTORE, `DEST: restore: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
         if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? MigExit.RESTORE, `DEST: ${reply.error as string}`);
         frozenMs = performance.now() - frozenAt;
+        updateJournal(ctx, ctid, { restored: true });
       },
     });
     stages.push({
@@ -306,10 +309,13 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     notes.push(`dry run: stages would be ${stages.map((s) => s.name).join(', ')}`);
     return { timings: [], online, notes };
   }
+  // Killed from here on, the next operation on the container finishes the source side (journal.ts).
+  writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest });
   try {
     const res = await runStages(stages, ctx.warn, o.onStage);
     return { timings: res.timings, frozenMs, online, notes };
   } finally {
+    removeJournal(ctx, ctid);
     ssh.close();
     fs.rmSync(localDump, { recursive: true, force: true });
   }

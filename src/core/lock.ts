@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import { lockFile, type Lock } from '../sys/lock.js';
+import { journalPath, recoverInterruptedMigration } from '../../migrate/journal.js';
 import type { Context } from './context.js';
 
 /** How long a second operation on the same container waits before failing with exit code 9. */
@@ -12,6 +14,8 @@ export function lockContainer(ctx: Context, ctid: number): Lock {
 export async function withLock<T>(ctx: Context, ctid: number, body: () => Promise<T> | T): Promise<T> {
   const lock = lockContainer(ctx, ctid);
   try {
+    // A vzmigrate killed half way left its record: finish the source side before anything else.
+    if (fs.existsSync(journalPath(ctx, ctid))) recoverInterruptedMigration(ctx, ctid);
     return await body();
   } finally {
     lock.release();

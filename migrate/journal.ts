@@ -1,0 +1,80 @@
+/**
+ * The source side's record of a migration in progress (run/CTID.migrating). A failing
+ * vzmigrate undoes its stages itself; one that is killed cannot, so the next locked operation on
+ * the container (any vzctl verb, vzmigrate again) reads the record and finishes the source side:
+ *   - DEST already runs the container: the stopped tasks here are killed and cleaned up (the
+ *     files stay; the admin removes them or migrates back);
+ *   - dumped, not yet restored on DEST: the stopped tasks are thawed (TCP repair off, CRIU's
+ *     network lock removed, SIGCONT), so the container runs on here as if nothing had happened;
+ *   - before the dump: nothing was touched here.
+ * A half-received container on DEST is reused or replaced by the next vzmigrate (receive.ts).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../src/core/context.js';
+import { cleanupRuntime } from '../src/core/cleanup.js';
+import { probeRuntime } from '../src/core/runtime-state.js';
+import { helperPath } from '../src/core/install.js';
+import { pidAlive } from '../src/sys/proc.js';
+import { sleepMs } from '../src/sys/sleep.js';
+import { thawAfterDump } from './criu.js';
+
+export interface MigJournal {
+  pid: number;
+  dest: string;
+  initPid?: number;
+  pids?: number[];
+  dumped?: boolean;
+  restored?: boolean;
+}
+
+export function journalPath(ctx: Context, ctid: number): string {
+  return path.join(ctx.cfg.paths.run, `${ctid}.migrating`);
+}
+
+export function writeJournal(ctx: Context, ctid: number, j: MigJournal): void {
+  const p = journalPath(ctx, ctid);
+  fs.writeFileSync(`${p}.tmp`, JSON.stringify(j));
+  fs.renameSync(`${p}.tmp`, p);
+}
+
+export function updateJournal(ctx: Context, ctid: number, patch: Partial<MigJournal>): void {
+  const j = readJournal(ctx, ctid);
+  if (j) writeJournal(ctx, ctid, { ...j, ...patch });
+}
+
+export function removeJournal(ctx: Context, ctid: number): void {
+  fs.rmSync(journalPath(ctx, ctid), { force: true });
+}
+
+function readJournal(ctx: Context, ctid: number): MigJournal | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(journalPath(ctx, ctid), 'utf8')) as MigJournal;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Finishes the source side of a vzmigrate that was killed (see above). Under the container's lock. */
+export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
+  const j = readJournal(ctx, ctid);
+  if (!j || (j.pid !== process.pid && pidAlive(j.pid))) return;
+  const p = ctx.paths(ctid);
+  const probe = probeRuntime(p);
+  const alive = j.initPid !== undefined && probe.running && probe.initPid === j.initPid;
+  if (j.restored) {
+    if (alive) {
+      try {
+        process.kill(j.initPid!, 'SIGKILL');
+      } catch {}
+      for (let i = 0; i < 2000 && probe.monitorPid && pidAlive(probe.monitorPid); i++) sleepMs(5);
+    }
+    cleanupRuntime(ctx, ctid, { unmount: true });
+    ctx.db().setState(ctid, 'stopped', 'migrated out; vzmigrate was killed');
+    ctx.warn(`CT ${ctid}: a killed vzmigrate had already started it on ${j.dest}: its stopped copy here was cleaned up (the files stay)`);
+  } else if (j.dumped && alive) {
+    thawAfterDump(helperPath(), j.initPid!, j.pids ?? []);
+    ctx.warn(`CT ${ctid}: a killed vzmigrate had checkpointed it for ${j.dest}: it was thawed and runs on here`);
+  }
+  removeJournal(ctx, ctid);
+}
