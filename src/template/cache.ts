@@ -96,7 +96,9 @@ export async function ensureTemplateCache(
 /** Copies a cached template tree into `dest` (which exists and is empty). */
 export function copyTemplate(src: string, dest: string): void {
   // cp keeps hard links, sparse files, xattrs and special files, which fs.cp does not all do.
-  const r = childProcess().spawnSync('cp', ['-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  // setpriv: cp dies with vzctl, so a killed create never has a copy still writing into the
+  // directory the next create removes.
+  const r = childProcess().spawnSync('setpriv', ['--pdeathsig', 'KILL', 'cp', '-a', '--reflink=auto', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop()!;
     const full = /No space left|Disk quota exceeded/.test(why);

@@ -150,4 +150,28 @@ describe.skipIf(!isRoot)('escape attempts from inside (root in the container)', 
     expect(fs.readFileSync(path.join(bait, 'hostname'), 'utf8')).toBe('host hostname\n');
     expect(fs.readdirSync(path.join(bait, 'ssh'))).toEqual([]);
   }, 60_000);
+  it('backup paths: planted links are archived as links, restored as links, and no host file is read or written', () => {
+    const bait = path.join(n.dir, 'bait-backup');
+    fs.writeFileSync(bait, 'host secret\n');
+    const up = '../'.repeat(12);
+    n.ok('exec', CT, 'sh', '-c', `ln -sf ${bait} /root/abs-link && ln -sf ${up}${bait.slice(1)} /root/rel-link && mkdir -p /root/d && ln -sfn ${path.dirname(bait)} /root/d/dirlink`);
+    const dumpdir = path.join(n.dir, 'dumps-escape');
+    fs.mkdirSync(dumpdir);
+    const run = (cmd: string, ...args: string[]) => spawnSync(path.join(REPO, 'dist', cmd), args, { env: n.env, encoding: 'utf8', timeout: 120_000 });
+    const d = run('vzdump', '--mode', 'suspend', '--compress', 'none', '--dumpdir', dumpdir, CT);
+    expect(d.status, d.stderr).toBe(0);
+    const archive = path.join(dumpdir, fs.readdirSync(dumpdir).find((f) => f.endsWith('.tar'))!);
+    const list = spawnSync('tar', ['-tvf', archive], { encoding: 'utf8' }).stdout;
+    expect(list).toMatch(/^l.* root\/root\/abs-link -> /m);
+    expect(list).toMatch(/^l.* root\/root\/rel-link -> /m);
+    expect(spawnSync('tar', ['-xOf', archive, 'root/root/abs-link'], { encoding: 'utf8' }).stdout).not.toContain('host secret');
+    const r = run('vzrestore', archive, '712');
+    expect(r.status, r.stderr).toBe(0);
+    const restored = path.join(n.root, 'private', '712', 'root');
+    expect(fs.lstatSync(path.join(restored, 'abs-link')).isSymbolicLink()).toBe(true);
+    expect(fs.lstatSync(path.join(restored, 'd', 'dirlink')).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(bait, 'utf8')).toBe('host secret\n');
+    expect(fs.readdirSync(path.dirname(bait)).filter((f) => f.startsWith('bait-backup'))).toEqual(['bait-backup']);
+    n.ok('destroy', '712');
+  }, 120_000);
 });

@@ -49,7 +49,13 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       undo.add('unmount the private area', () => storage.unmount(t));
       ctx.progress('Container is mounted');
     }
-    writeFileInRoot(t.mountPath, 'etc/hostname', `${hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+    try {
+      writeFileInRoot(t.mountPath, 'etc/hostname', `${hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+    } catch (e) {
+      // The container's own file (a dangling link it planted, a FIFO...): its business, not a reason
+      // not to start; the UTS hostname is set by the helper anyway.
+      ctx.warn(`CT ${ctid}: /etc/hostname not written: ${(e as Error).message}`);
+    }
     const cg = ctx.cgroup(ctid);
     cg.create();
     undo.add('remove the cgroups', () => cg.destroy());
