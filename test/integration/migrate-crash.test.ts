@@ -34,10 +34,14 @@ describe.skipIf(!criuReady)('vzmigrate killed at each stage', () => {
       }
     };
     const seen: string[] = [];
+    const bait = path.join(src.dir, 'bait-migrate');
+    fs.writeFileSync(bait, 'host secret\n');
     for (let i = 1; i <= 9; i++) {
       if (!src.ok('status', ct).includes(' exist ')) {
         src.ok('create', ct, '--ostemplate', 'busybox');
         fs.writeFileSync(path.join(src.root, 'private', ct, 'root', 'data'), 'precious\n');
+        // A link to a host file planted in the container: migrated as a link, the host file untouched.
+        fs.symlinkSync(bait, path.join(src.root, 'private', ct, 'root', 'host-link'));
       }
       if (!running(src)) src.ok('start', ct);
       const r = spawnSync(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, '--online', rig.destAddr, ct], {
@@ -66,6 +70,8 @@ describe.skipIf(!criuReady)('vzmigrate killed at each stage', () => {
         expect({ i, code: again.code, err: again.stderr }).toMatchObject({ i, code: 0 });
         expect(dst.ok('exec', ct, 'cat', '/root/data')).toBe('precious\n');
       }
+      expect(fs.lstatSync(path.join((onSrc ? dst : where).root, 'private', ct, 'root', 'host-link')).isSymbolicLink()).toBe(true);
+      expect(fs.readFileSync(bait, 'utf8')).toBe('host secret\n');
       dst.ok('stop', ct, '--fast');
       dst.ok('destroy', ct);
       if (src.ok('status', ct).includes(' exist ')) src.ok('destroy', ct);
