@@ -171,6 +171,7 @@ function register(ctx: Context, q: RegisterRequest): Reply {
 function pageServer(ctx: Context, ctid: number, port: number): Reply {
   const dir = dumpDir(ctx, ctid);
   const pid = pageServerPid(ctx, ctid);
+  killPageServer(ctx, ctid); // one left waiting by a vzmigrate that was killed before its dump
   fs.rmSync(pid, { force: true });
   // --daemon returns once it listens; it ends by itself when the dump closes the connection.
   const r = spawnSync(criuPath(), ['page-server', '-D', dir, '--address', '127.0.0.1', '--port', String(port), '--daemon', '--pidfile', pid, '-o', 'page-server.log', '-v4'], { encoding: 'utf8' });

@@ -79,6 +79,9 @@ export class MigrationRig {
         'AllowTcpForwarding yes',
         'MaxSessions 50',
         'MaxStartups 50',
+        // A session whose client was killed with its namespace gone would otherwise wait forever.
+        'ClientAliveInterval 2',
+        'ClientAliveCountMax 3',
         `SetEnv VZKIT_CONFIG=${this.dst.configFile}`,
         '',
       ].join('\n'),
@@ -104,6 +107,28 @@ export class MigrationRig {
     return sh('ip', ['netns', 'exec', this.ns, 'busybox', 'ping', '-c1', '-W2', addr]).status === 0;
   }
 
+  private killNamespace(): void {
+    let ino: number;
+    try {
+      ino = fs.statSync(`/var/run/netns/${this.ns}`).ino;
+    } catch {
+      return;
+    }
+    for (let round = 0; round < 3; round++) {
+      let found = 0;
+      for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          if (fs.statSync(`/proc/${d}/ns/net`).ino === ino && Number(d) !== process.pid) {
+            process.kill(Number(d), 'SIGKILL');
+            found++;
+          }
+        } catch {}
+      }
+      if (!found) return;
+      spawnSync('sleep', ['0.1']);
+    }
+  }
+
   close(): void {
     this.sshd?.kill('SIGTERM');
     // Sessions of the test's sshd (their own processes) go too.
@@ -120,6 +145,9 @@ export class MigrationRig {
       } catch {}
     }
     this.sshd?.kill('SIGKILL');
+    // Everything still in DEST's namespace: sshd's sessions (a SIGKILLed vzmigrate leaves them),
+    // CRIU page servers, receive-side processes. Found by their network namespace.
+    this.killNamespace();
     this.dst.cleanup();
     this.src.cleanup();
     sh('ip', ['netns', 'del', this.ns]);
