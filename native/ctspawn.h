@@ -75,6 +75,8 @@ noreturn void fail(struct start_ctx *ctx, int stage, const char *fmt, ...) __att
 enum wait_result wait_ctl(struct start_ctx *ctx, int stage, int extra_fd, char **line, size_t *len);
 void expect_msg(struct start_ctx *ctx, int stage, const char *want);
 void read_config(struct start_ctx *ctx);
+/* Start and restore: fds, the control channel and the signalfd, before the config. */
+void start_ctx_init(struct start_ctx *ctx);
 void open_console(struct start_ctx *ctx);
 void open_monitor_files(struct start_ctx *ctx);
 void write_pidfile(struct start_ctx *ctx);

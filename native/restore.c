@@ -131,24 +131,7 @@ static pid_t read_root_pid(struct start_ctx *ctx, const char *pidfile)
 int cmd_restore(void)
 {
 	static struct start_ctx ctx;
-	ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
-				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
-				  .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1, .la = LOADAVG_OFF };
-	if (fcntl(CTSPAWN_CONTROL_FD, F_SETFD, FD_CLOEXEC) < 0)
-		die_(1, "control fd %d", CTSPAWN_CONTROL_FD);
-	ctl_open(&ctx.ctl, CTSPAWN_CONTROL_FD);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGPIPE);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		fail(&ctx, STAGE_CONFIG, "sigprocmask");
-	ctx.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (ctx.sigfd < 0)
-		fail(&ctx, STAGE_CONFIG, "signalfd");
+	start_ctx_init(&ctx);
 
 	read_config(&ctx);
 	const struct config *c = &ctx.cfg;

@@ -357,17 +357,16 @@ void write_pidfile(struct start_ctx *ctx)
 	ctx->own_pidfile = true;
 }
 
-int cmd_start(void)
+/* What start and restore share before reading the config: every fd "none", the control fd,
+ * and the signals, all of which arrive through a signalfd (C unblocks them before execve). */
+void start_ctx_init(struct start_ctx *ctx)
 {
-	static struct start_ctx ctx;
-	ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
-				  .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
-				  .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1, .la = LOADAVG_OFF };
+	*ctx = (struct start_ctx){ .sigfd = -1, .master = -1, .slave = -1, .listen_fd = -1, .log_fd = -1,
+				   .go_r = -1, .go_w = -1, .err_r = -1, .err_w = -1, .ntf_m = -1, .ntf_c = -1,
+				   .sv = SYSINFO_VIRT_OFF, .sictl_fd = -1, .la = LOADAVG_OFF };
 	if (fcntl(CTSPAWN_CONTROL_FD, F_SETFD, FD_CLOEXEC) < 0)
 		die_(1, "control fd %d", CTSPAWN_CONTROL_FD);
-	ctl_open(&ctx.ctl, CTSPAWN_CONTROL_FD);
-
-	/* Everything asynchronous arrives through a signalfd; C unblocks before execve. */
+	ctl_open(&ctx->ctl, CTSPAWN_CONTROL_FD);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -376,10 +375,16 @@ int cmd_start(void)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		fail(&ctx, STAGE_CONFIG, "sigprocmask");
-	ctx.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (ctx.sigfd < 0)
-		fail(&ctx, STAGE_CONFIG, "signalfd");
+		fail(ctx, STAGE_CONFIG, "sigprocmask");
+	ctx->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctx->sigfd < 0)
+		fail(ctx, STAGE_CONFIG, "signalfd");
+}
+
+int cmd_start(void)
+{
+	static struct start_ctx ctx;
+	start_ctx_init(&ctx);
 
 	read_config(&ctx);
 	debug_log(&ctx, "config accepted, rootfs %s", ctx.cfg.rootfs);

@@ -159,18 +159,26 @@ export interface NetStart {
   poststop: string[];
 }
 
-/** start, before the spawn: reservations, checks, the cleanup file, the guest's files. */
-export function prepareNetStart(ctx: Context, ctid: number, params: Record<string, unknown>, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
+/**
+ * What start and resume share: the reservations (78 if another container took an address
+ * meanwhile), the host-name checks, and the cleanup file, written before anything is made so
+ * that any abort can undo all of it.
+ */
+function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): { cfg: NetConfig; live: LiveNet } {
   const cfg = netFromParams(params);
-  const db = ctx.db();
-  db.setIps(ctid, allAddresses(cfg)); // 78 if another container took one meanwhile
+  ctx.db().setIps(ctid, allAddresses(cfg));
   checkHostNames(cfg, ctx, ctid);
   const live: LiveNet = { cfg: emptyNet(), proxies: {} };
   const f = files(ctx, ctid);
-  // The cleanup file exists before anything is made, so any abort can undo all of it.
   writeAtomic(f.down, netdown(cfg, ids(ctx, ctid), resolver(ctx, live)).join('\n') + '\n');
   writeAtomic(f.live, JSON.stringify(live));
   undo.add('remove the host side of the network', () => runNetdown(ctx, ctid));
+  return { cfg, live };
+}
+
+/** start, before the spawn: reservations, checks, the cleanup file, the guest's files. */
+export function prepareNetStart(ctx: Context, ctid: number, params: Record<string, unknown>, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
+  const { cfg, live } = beginNet(ctx, ctid, params, undo);
   try {
     writeGuestFiles(root, params.hostname as string | undefined, cfg, owner);
   } catch (e) {
@@ -200,14 +208,7 @@ export interface NetRestore {
  * while the container is frozen.
  */
 export function prepareNetRestore(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): NetRestore {
-  const cfg = netFromParams(params);
-  ctx.db().setIps(ctid, allAddresses(cfg));
-  checkHostNames(cfg, ctx, ctid);
-  const live: LiveNet = { cfg: emptyNet(), proxies: {} };
-  const f = files(ctx, ctid);
-  writeAtomic(f.down, netdown(cfg, ids(ctx, ctid), resolver(ctx, live)).join('\n') + '\n');
-  writeAtomic(f.live, JSON.stringify(live));
-  undo.add('remove the host side of the network', () => runNetdown(ctx, ctid));
+  const { cfg, live } = beginNet(ctx, ctid, params, undo);
   const neigh = resolver(ctx, live);
   const cmds = diff(emptyNet(), cfg, ids(ctx, ctid), '$P', neigh); // expanded in the here-document
   if (!ipv6Enabled()) cmds.host = cmds.host.filter((l) => !l.includes('fe80::1/64'));

@@ -4,6 +4,7 @@
  * monitor); `ctspawn restore` runs criu itself so the restored init is the monitor's child.
  * A failed restore undoes all of it and leaves the dump as it was, to be tried again.
  */
+import { baseSpawnConfig } from '../spawn-config.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
@@ -77,23 +78,14 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       if (m.dst.startsWith('/dev/') && m.key !== 'console') sources.set(m.dst, name in devnodes ? path.join(devnodeDir, name) : m.dst);
     }
     const config: SpawnConfig = {
-      rootfs: t.mountPath,
-      hostname: (params.hostname as string | undefined) ?? `ct${ctid}`,
-      uid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
-      gid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
-      init: ['/sbin/init'], // not executed: criu brings init back
-      env: [],
-      console_log: p.consoleLog,
-      socket: p.socket,
-      pidfile: p.pidfile,
-      statusfile: p.statusfile,
-      rmdirs: cg.dirs(),
-      umounts: wasMounted ? [] : [t.mountPath],
-      poststop: net.poststop,
+      ...baseSpawnConfig(ctx, row, t, cg, {
+        hostname: (params.hostname as string | undefined) ?? `ct${ctid}`,
+        init: ['/sbin/init'], // not executed: criu brings init back
+        env: [],
+        wasMounted,
+        poststop: net.poststop,
+      }),
       // Not sysinfo_memcg: a seccomp listener cannot be attached to a restored filter (protocol.h).
-      tty_gid: row.uidBase + 5,
-      root_uid: row.uidBase,
-      root_gid: row.uidBase,
       criu,
       criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook),
       console_key: meta.consoleKey,

@@ -16,6 +16,7 @@ import type { StartResult } from '../../runtime/spawn.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
+import { baseSpawnConfig } from '../spawn-config.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
@@ -76,22 +77,13 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
     undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
     const config: SpawnConfig = {
-      rootfs: t.mountPath,
-      hostname,
-      uid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
-      gid_map: `0 ${row.uidBase} ${row.uidSize}\n`,
-      init,
-      env: ['container=vzkit', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=linux', 'HOME=/root'],
-      console_log: p.consoleLog,
-      socket: p.socket,
-      pidfile: p.pidfile,
-      statusfile: p.statusfile,
-      rmdirs: cg.dirs(),
-      // A container that halts from inside is unmounted too, as vzctl does; a mount the admin
-      // made before start (vzctl mount) is left alone.
-      umounts: wasMounted ? [] : [t.mountPath],
-      // Host interfaces and proxy entries go when the container ends, even if it halts itself.
-      poststop: net.poststop,
+      ...baseSpawnConfig(ctx, row, t, cg, {
+        hostname,
+        init,
+        env: ['container=vzkit', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=linux', 'HOME=/root'],
+        wasMounted,
+        poststop: net.poststop,
+      }),
       // LXCFS: /proc/meminfo, cpuinfo, stat, uptime, loadavg... show the container's own figures.
       bind_src: binds.map(([src]) => src),
       bind_dst: binds.map(([, dst]) => dst),
@@ -102,12 +94,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       ...(memcg ? { loadavg_file: p.loadavg } : {}),
       devnode_dir: devnodeDir,
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
-      // `reboot` inside: the monitor starts the container again through vzctl (same env).
       cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
+      // `reboot` inside: the monitor starts the container again through vzctl (same env).
       on_reboot: [process.execPath, path.join(packageRoot(), 'dist', 'vzctl'), 'start', String(ctid)],
-      tty_gid: row.uidBase + 5,
-      root_uid: row.uidBase,
-      root_gid: row.uidBase,
     };
     const res = await startWithHelper({
       helper: helperPath(),
