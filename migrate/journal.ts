@@ -23,7 +23,6 @@ export interface MigJournal {
   pid: number;
   dest: string;
   initPid?: number;
-  pids?: number[];
   dumped?: boolean;
   restored?: boolean;
 }
@@ -73,7 +72,7 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
     ctx.db().setState(ctid, 'stopped', 'migrated out; vzmigrate was killed');
     ctx.warn(`CT ${ctid}: a killed vzmigrate had already started it on ${j.dest}: its stopped copy here was cleaned up (the files stay)`);
   } else if (j.dumped && alive) {
-    thawAfterDump(helperPath(), j.initPid!, j.pids ?? []);
+    thawAfterDump(helperPath(), j.initPid!, ctx.cgroup(ctid).pids());
     ctx.warn(`CT ${ctid}: a killed vzmigrate had checkpointed it for ${j.dest}: it was thawed and runs on here`);
   }
   removeJournal(ctx, ctid);

@@ -195,7 +195,6 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area') });
   if (online) {
     let dumped = false;
-    let pids: number[] = [];
     let localPort = 0;
     // The restore's session on DEST is opened before the freeze and waits for its request on
     // stdin: SSH's session set-up and node's start-up are not paid while the container is frozen.
@@ -231,19 +230,19 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const dumpStage: Stage = {
       name: 'freeze and dump',
       run: () => {
-        pids = ctx.cgroup(ctid).pids();
         const mounts = externalMounts(initPid);
         const key = consoleKey(initPid);
         frozenAt = performance.now();
         // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
         dumped = true;
-        updateJournal(ctx, ctid, { initPid, pids, dumped: true });
+        updateJournal(ctx, ctid, { initPid, dumped: true });
         runDump(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true }, mounts, key, ctid);
         writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
       },
       undo: () => {
-        // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped.
-        if (dumped && probeRuntime(p).running) thawAfterDump(helperPath(), initPid, pids);
+        // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped. The
+        // tasks are listed now, not before the dump: a child forked in between is stopped too.
+        if (dumped && probeRuntime(p).running) thawAfterDump(helperPath(), initPid, ctx.cgroup(ctid).pids());
       },
     };
     stages.push(dumpStage);

@@ -148,6 +148,7 @@ describe.skipIf(!criuReady)('vzmigrate faults', () => {
     runsOnSource(503, sum0, addr);
     const size = () => Number(src.vzctl('exec', '503', 'sh', '-c', 'wc -c < /tcp.out').stdout.trim() || 0);
     const s1 = size();
+    // Every task runs again, also one forked just before the freeze (it was left out once).
     expect(waitFor(() => size() > s1, 10_000)).toBe(true); // the TCP connection works again
     destHoldsNothing(503);
     src.ok('stop', '503');
