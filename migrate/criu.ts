@@ -78,6 +78,23 @@ export function writeMeta(dir: string, meta: DumpMeta): void {
   fs.writeFileSync(path.join(dir, META_FILE), JSON.stringify(meta, null, 1) + '\n', { mode: 0o600 });
 }
 
+/** A dump's files by name, base64 (what a migration sends with its restore request). */
+export function readImages(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (e.isFile()) out[e.name] = fs.readFileSync(path.join(dir, e.name)).toString('base64');
+  }
+  return out;
+}
+
+/** Writes readImages()'s files into dir; names are plain file names, nothing else is accepted. */
+export function writeImages(dir: string, images: Record<string, string>): void {
+  for (const [name, b64] of Object.entries(images)) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new VzError('SYNTAX', `bad image name "${name}"`);
+    fs.writeFileSync(path.join(dir, name), Buffer.from(b64, 'base64'), { mode: 0o600 });
+  }
+}
+
 /** The mounts of init's namespace that come from the host: /dev/console, nodes under /dev, LXCFS. */
 export function externalMounts(initPid: number): ExternalMount[] {
   const infos = parseMountinfo(fs.readFileSync(`/proc/${initPid}/mountinfo`, 'utf8'));
@@ -105,6 +122,8 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** Keep the tasks stopped (SIGSTOP) after the dump: migration kills or thaws them later. */
   leaveStopped?: boolean;
+  /** An executable CRIU runs at each step (CRTOOLS_SCRIPT_ACTION in its environment). */
+  actionScript?: string;
 }
 
 /** Arguments of `criu dump` for a vzkit container. */
@@ -115,6 +134,7 @@ export function dumpArgs(o: DumpOptions, mounts: ExternalMount[], key: string): 
   if (o.pageServer) a.push('--page-server', '--address', o.pageServer.address, '--port', String(o.pageServer.port));
   if (o.leaveRunning) a.push('--leave-running');
   if (o.leaveStopped) a.push('--leave-stopped');
+  if (o.actionScript) a.push('--action-script', o.actionScript);
   return a;
 }
 
@@ -183,11 +203,44 @@ export function criuLogTail(file: string, n = 3): string {
   }
 }
 
+function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid: number): VzError {
+  const tail = criuLogTail(path.join(o.dir, 'dump.log')) || stderr.trim() || `exit ${status}`;
+  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid });
+}
+
 /** Runs `criu dump`; throws with the log's last errors. */
 export function runDump(criu: string, o: DumpOptions, mounts: ExternalMount[], key: string, ctid: number): void {
   const r = childProcess().spawnSync(criu, dumpArgs(o, mounts, key), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) {
-    const tail = criuLogTail(path.join(o.dir, 'dump.log')) || (r.stderr ?? '').trim() || `exit ${r.status}`;
-    throw new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid });
+  if (r.status !== 0) throw dumpFailed(o, r.status, r.stderr ?? '', ctid);
+}
+
+/** runDump without blocking: a migration does its final file sync meanwhile. */
+export function runDumpAsync(criu: string, o: DumpOptions, mounts: ExternalMount[], key: string, ctid: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = childProcess().spawn(criu, dumpArgs(o, mounts, key), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr!.on('data', (d) => (stderr += d));
+    c.on('error', (e) => reject(dumpFailed(o, null, e.message, ctid)));
+    c.on('close', (code) => (code === 0 ? resolve() : reject(dumpFailed(o, code, stderr, ctid))));
+  });
+}
+
+/**
+ * A CRIU action script that creates `flag` at "network-lock": CRIU runs that step after it has
+ * stopped every task (collect_pstree) and before it dumps them, so from then on the container's
+ * files no longer change. Returns the script's path (in dir).
+ */
+export function writeStoppedHook(dir: string, flag: string): string {
+  const script = path.join(dir, 'stopped-hook');
+  fs.writeFileSync(script, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] && : > '${flag.replace(/'/g, `'\\''`)}'\nexit 0\n`, { mode: 0o700 });
+  return script;
+}
+
+/** True when the dump linked files into the container's tree (link remaps): sync once more. */
+export function dumpMadeRemaps(dir: string): boolean {
+  try {
+    return fs.statSync(path.join(dir, 'remap-fpath.img')).size > 0;
+  } catch {
+    return false;
   }
 }

@@ -51,7 +51,6 @@ const BY_STAGE: Record<string, number> = {
   'copy files': MigExit.COPY,
   'page server': MigExit.CHECKPOINT,
   'freeze and dump': MigExit.CHECKPOINT,
-  'copy dump + final file sync': MigExit.COPY,
   'restore on DEST': MigExit.RESTORE,
   'start on DEST': MigExit.START_VPS,
   'stop source': MigExit.STOP_SOURCE,

@@ -30,7 +30,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { consoleKey, criuPath, externalMounts, hasDirtyTracking, runDump, thawAfterDump, writeMeta } from './criu.js';
+import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
 
 export interface MigrateOptions {
   dest: string;
@@ -119,10 +119,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   let frozenMs: number | undefined;
   const criu = online ? criuPath() : '';
   const localDump = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-${ctid}-`));
+  // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
+  const bwLimit = () => (process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : []);
   const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete']) => {
-    // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
-    const bw = process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : [];
-    const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bw, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bwLimit(), ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
   };
   const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
@@ -227,16 +227,41 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         pending?.child.stdin!.end('{}\n');
       },
     });
+    const finalSync = () => {
+      ctx.storage(ctid).flush?.(t);
+      return rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
+    };
     const dumpStage: Stage = {
       name: 'freeze and dump',
-      run: () => {
+      run: async () => {
         const mounts = externalMounts(initPid);
         const key = consoleKey(initPid);
+        // The final file sync starts as soon as CRIU has stopped every task (the hook's flag),
+        // while the dump runs: the tree no longer changes from then on.
+        const hookDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-hook-${ctid}-`));
+        const flag = path.join(hookDir, 'stopped');
+        const actionScript = writeStoppedHook(hookDir, flag);
         frozenAt = performance.now();
         // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
         dumped = true;
         updateJournal(ctx, ctid, { initPid, dumped: true });
-        runDump(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true }, mounts, key, ctid);
+        let sync: Promise<void> | undefined;
+        const watch = setInterval(() => {
+          if (sync || !fs.existsSync(flag)) return;
+          sync = finalSync();
+          sync.catch(() => {}); // settled below
+        }, 5);
+        const dump = runDumpAsync(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true, actionScript }, mounts, key, ctid);
+        const d = await Promise.allSettled([dump]);
+        clearInterval(watch);
+        fs.rmSync(hookDir, { recursive: true, force: true });
+        // A failed dump's error comes first (the sync then fails too when the line was cut).
+        const s = sync ? await Promise.allSettled([sync]) : [];
+        if (d[0]!.status === 'rejected') throw d[0]!.reason;
+        if (s[0]?.status === 'rejected') throw s[0].reason;
+        // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
+        // (link remaps), which must go along: a sync now.
+        if (!sync || dumpMadeRemaps(localDump)) await finalSync();
         writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
       },
       undo: () => {
@@ -246,20 +271,14 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       },
     };
     stages.push(dumpStage);
-    // Both at once, over the same master connection. The page server wrote pagemap-*.img and
-    // pages-*.img into the dump directory already: no --delete there.
-    stages.push({
-      name: 'copy dump + final file sync',
-      run: async () => {
-        const bw = process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : [];
-        await Promise.all([rsyncAsync(`${localDump}/`, `${destDump}/`, 'the dump', bw), rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bw])]);
-      },
-    });
     stages.push({
       name: 'restore on DEST',
       run: async () => {
         if (!pending) throw new StageFailure(MigExit.RESTORE, 'no session on DEST');
-        pending.child.stdin!.end(JSON.stringify({ go: true, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }) + '\n');
+        // The images besides the pages (which the page server wrote there) go with the request:
+        // they are small, and a separate copy would cost another session while frozen.
+        const images = readImages(localDump);
+        pending.child.stdin!.end(JSON.stringify({ go: true, images, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }) + '\n');
         const r = await pending.out;
         let reply: Record<string, unknown> | undefined;
         try {

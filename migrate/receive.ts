@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuPath, criuVersion } from './criu.js';
+import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 
 export interface InfoRequest {
@@ -108,9 +108,11 @@ function info(ctx: Context, q: InfoRequest): Reply {
     problems.push({ exit: MigExit.DISKSPACE, msg: `not enough disk on DEST: ${Math.round(free / 2 ** 20)} MiB free, ${Math.round(q.bytes / 2 ** 20)} MiB needed` });
   }
   const disk = diskParams(q.params);
-  if (disk.diskspace || disk.diskinodes) {
-    const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
-    const why = storage.limitSupport?.(t) ?? (storage.caps.quota ? undefined : `layout ${storage.name} has no quota`);
+  const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
+  // Only a quota driver needs this node's file system to enforce the limits; an image's limit
+  // is its own size and travels with it.
+  if ((disk.diskspace || disk.diskinodes) && storage.caps.quota) {
+    const why = storage.limitSupport?.(t);
     if (why) problems.push({ exit: MigExit.QUOTA, msg: `disk quota is not available on DEST: ${why}` });
   }
   let criu: string | undefined;
@@ -190,9 +192,10 @@ function killPageServer(ctx: Context, ctid: number): void {
   fs.rmSync(f, { force: true });
 }
 
-async function restore(ctx: Context, ctid: number): Promise<Reply> {
+async function restore(ctx: Context, ctid: number, images: Record<string, string> | undefined): Promise<Reply> {
   return withLock(ctx, ctid, async () => {
     killPageServer(ctx, ctid);
+    if (images) writeImages(dumpDir(ctx, ctid), images);
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
     const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid) });
     return { initPid: res.initPid, monitorPid: res.monitorPid };
@@ -258,7 +261,7 @@ export async function receiveMain(argv: string[]): Promise<number> {
         process.stdout.write(JSON.stringify({ ok: true, cancelled: true }) + '\n');
         return 0;
       }
-      reply = await restore(ctx, ctid);
+      reply = await restore(ctx, ctid, q.images as Record<string, string> | undefined);
     }
     else if (verb === 'start') reply = await start(ctx, ctid, Boolean(q.run), Number(q.fromBase));
     else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));

@@ -224,6 +224,13 @@ export class ImageDriver implements StorageDriver {
     return listMounts().some((m) => m.mountPoint === t.mountPath);
   }
 
+  /** syncfs of the mounted file system: its journal and data reach root.img (a migration copies that file). */
+  flush(t: StorageTarget): void {
+    if (!this.isMounted(t)) return;
+    const r = childProcess().spawnSync('sync', ['--file-system', t.mountPath], { encoding: 'utf8' });
+    if (r.status !== 0) throw new VzError('SYSTEM', `syncfs ${t.mountPath}: ${(r.stderr ?? '').trim()}`, { ctid: t.ctid });
+  }
+
   /**
    * Used and total blocks/inodes of the file system (statfs). An unmounted image is mounted
    * read-only for the moment (a few ms): dumpe2fs's counts include the journal and other

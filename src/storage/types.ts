@@ -74,6 +74,12 @@ export interface StorageDriver {
   mount(t: StorageTarget): void;
   unmount(t: StorageTarget): void;
   isMounted(t: StorageTarget): boolean;
+  /**
+   * Makes the private area's files on the host current while it is mounted and its processes are
+   * stopped, so a copy of them is consistent (image: syncfs). Drivers whose files are the live
+   * ones (dir) have none.
+   */
+  flush?(t: StorageTarget): void;
   usage(t: StorageTarget): DiskUsage;
   /** Why limits cannot be enforced for this private area on this node; undefined when they can (caps.quota). */
   limitSupport?(t: StorageTarget): string | undefined;
