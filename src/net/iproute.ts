@@ -65,11 +65,25 @@ function sameNetns(pid: number): boolean {
   }
 }
 
-/** Host interface existence and kind, from sysfs (no exec). */
+/**
+ * Host interface existence from /proc/self/net/dev, which shows this process's network
+ * namespace. Not /sys/class/net: sysfs shows the namespace of whoever mounted it, which is not
+ * ours under `nsenter --net` (a second node in a namespace, as in the migration tests).
+ */
 export function linkExists(name: string): boolean {
-  return fs.existsSync(`/sys/class/net/${name}`);
+  try {
+    return fs.readFileSync('/proc/self/net/dev', 'utf8').split('\n').some((l) => l.trimStart().startsWith(`${name}:`));
+  } catch {
+    return false;
+  }
 }
 
 export function isBridge(name: string): boolean {
-  return fs.existsSync(`/sys/class/net/${name}/bridge`);
+  if (!linkExists(name)) return false;
+  const r = childProcess().spawnSync('ip', ['-j', '-d', 'link', 'show', 'dev', name], { encoding: 'utf8' });
+  try {
+    return (JSON.parse(r.stdout) as Array<{ linkinfo?: { info_kind?: string } }>)[0]?.linkinfo?.info_kind === 'bridge';
+  } catch {
+    return false;
+  }
 }

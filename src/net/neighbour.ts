@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { IpAddr } from './addr.js';
+import { linkExists } from './iproute.js';
 
 export type NeighbourDevs = 'detect' | 'none' | string[];
 
@@ -61,7 +62,7 @@ function readConnected(): Connected[] {
 export function neighbourResolver(mode: NeighbourDevs): (a: IpAddr) => string[] {
   if (mode === 'none') return () => [];
   if (Array.isArray(mode)) {
-    return (a) => mode.filter((dev) => fs.existsSync(`/sys/class/net/${dev}`) && (a.family === 4 || fs.existsSync(`/proc/sys/net/ipv6/conf/${dev}`)));
+    return (a) => mode.filter((dev) => linkExists(dev) && (a.family === 4 || fs.existsSync(`/proc/sys/net/ipv6/conf/${dev}`)));
   }
   let routes: Connected[] | undefined;
   return (a) => {

@@ -81,6 +81,44 @@ describe.skipIf(!criuReady)('vzmigrate', () => {
     dst.ok('destroy', '404');
   }, 300_000);
 
+  it('online, bridged veth: the interface comes back on DEST\'s bridge with its MAC and address', () => {
+    const { src, dst } = rig;
+    // The same bridge name on both nodes (DEST's in its namespace), a /28 of the test's own /24.
+    const br = `${dst.node}br`;
+    const net = (ip: string[]) => spawnSync('ip', ip, { encoding: 'utf8' });
+    const bridgeAddr = `198.18.${rig.R}.241/28`;
+    const ctIp = `198.18.${rig.R}.242`;
+    try {
+      for (const pre of [[], ['-n', rig.ns]]) {
+        expect(net([...pre, 'link', 'add', br, 'type', 'bridge']).status).toBe(0);
+        net([...pre, 'addr', 'add', bridgeAddr, 'dev', br]);
+        net([...pre, 'link', 'set', br, 'up']);
+      }
+      src.ok('create', '405', '--ostemplate', 'busybox', '--netif_add', `eth0,,,,${br}`);
+      src.ok('set', '405', '--ifname', 'eth0', '--ipadd', `${ctIp}/28`, '--save');
+      installWorkload(src, 405);
+      src.ok('start', '405');
+      waitWorkload(src, 405);
+      const mac = src.ok('exec', '405', 'cat', '/sys/class/net/eth0/address').trim();
+      const sum0 = memsum(src, 405);
+      expect(spawnSync('busybox', ['ping', '-c1', '-W2', ctIp]).status).toBe(0);
+      const r = mig('--online', rig.destAddr, '405');
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(memsum(dst, 405)).toEqual(sum0);
+      expect(dst.ok('exec', '405', 'cat', '/sys/class/net/eth0/address').trim()).toBe(mac);
+      // Its host end is on DEST's bridge, and it answers there.
+      expect(net(['-n', rig.ns, 'link', 'show', 'master', br]).stdout).toMatch(/veth|@/);
+      expect(rig.pingFromDest(ctIp)).toBe(true);
+      // Nothing left of it on the source's bridge.
+      expect(net(['link', 'show', 'master', br]).stdout.trim()).toBe('');
+      dst.ok('stop', '405');
+      dst.ok('destroy', '405');
+    } finally {
+      net(['link', 'del', br]);
+      net(['-n', rig.ns, 'link', 'del', br]);
+    }
+  }, 300_000);
+
   it('offline: a stopped container, and a running one that runs again on DEST', () => {
     const { src, dst } = rig;
     src.ok('create', '402', '--ostemplate', 'busybox', '--ipadd', rig.ctAddr(12));
