@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { decode, encode, LineSplitter, STAGE_NAMES, Stage, type HelperMessage, type SpawnConfig } from './protocol.js';
 import { VzError } from '../core/errors.js';
 import { errnoName } from './errno.js';
+import { rootIds, unreachableHint } from './reach.js';
 
 export interface StartResult {
   monitorPid: number;
@@ -63,7 +64,12 @@ export function startWithHelper(o: StartOptions): Promise<StartResult> {
       if (m.t === 'error') {
         const what = STAGE_NAMES[m.stage] ?? `stage ${m.stage}`;
         const err = m.errno ? `: ${errnoName(m.errno)}` : '';
-        return fail(new VzError(m.stage === Stage.RUNNING ? 'BAD_INIT' : 'ENVCREATE', `start failed in ${what}: ${m.msg}${err}`, { ctid: o.ctid }));
+        let hint: string | undefined;
+        if (errnoName(m.errno ?? 0) === 'EACCES') {
+          const { uid, gid } = rootIds(o.config.uid_map, o.config.gid_map);
+          hint = unreachableHint(o.config.rootfs, uid, gid);
+        }
+        return fail(new VzError(m.stage === Stage.RUNNING ? 'BAD_INIT' : 'ENVCREATE', `start failed in ${what}: ${m.msg}${err}`, { ctid: o.ctid, hint }));
       }
       if (process.env.VZKIT_TIMING) process.stderr.write(`spawn: ${m.t} at ${(performance.now() - t0).toFixed(2)} ms\n`);
       if (stage === Stage.CONFIG && m.t === 'spawned') {
