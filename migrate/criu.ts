@@ -205,7 +205,11 @@ export function criuLogTail(file: string, n = 3): string {
 
 function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid: number): VzError {
   const tail = criuLogTail(path.join(o.dir, 'dump.log')) || stderr.trim() || `exit ${status}`;
-  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid });
+  // systemd's service sandboxing (PrivateTmp, ProtectHostname, ...) makes namespaces inside.
+  const hint = /nested \w+ namespace/.test(tail)
+    ? 'processes inside run in namespaces of their own (systemd services do with PrivateTmp, ProtectHostname and the like), which CRIU cannot checkpoint: stop those services, or stop the container first (offline vzmigrate, vzdump --mode stop)'
+    : undefined;
+  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid, hint });
 }
 
 /** Runs `criu dump`; throws with the log's last errors. */
