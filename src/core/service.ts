@@ -5,7 +5,7 @@
 import { Context, type Progress, type Status } from './context.js';
 import { resolveCtid } from './resolve.js';
 import { createContainer, type CreateRequest } from './ops/create.js';
-import { startContainer } from './ops/start.js';
+import { startContainer, type StartOptions } from './ops/start.js';
 import { stopContainer, type StopOptions } from './ops/stop.js';
 import { destroyContainer } from './ops/destroy.js';
 import { mountContainer, umountContainer } from './ops/mount.js';
@@ -45,8 +45,8 @@ export class ContainerService {
   create(req: CreateRequest) {
     return createContainer(this.ctx, req);
   }
-  start(ctid: number) {
-    return startContainer(this.ctx, ctid);
+  start(ctid: number, opts?: StartOptions) {
+    return startContainer(this.ctx, ctid, opts);
   }
   stop(ctid: number, opts?: StopOptions) {
     return stopContainer(this.ctx, ctid, opts);

@@ -97,4 +97,40 @@ describe.skipIf(!criuReady)('suspend / resume (CRIU)', () => {
     const lines = counter(n, 301);
     expect(counterGaps(lines).continuous).toBe(true);
   }, 120_000);
+
+  it('--dumpfile elsewhere; start resumes a suspended container; --skip-resume boots fresh; destroy takes the dump', () => {
+    const pids0 = pids(n, 301);
+    const elsewhere = path.join(n.dir, 'dumps-elsewhere', 'ct301');
+    // A dump directory whose parent does not exist yet, on a node whose dump/ was never made
+    // (suspend used to kill the container and then fail to record where its dump went).
+    fs.rmSync(path.join(n.root, 'dump'), { recursive: true, force: true });
+    const s = n.vzctl('suspend', '301', '--dumpfile', elsewhere);
+    expect(s.code, s.stderr).toBe(0);
+    expect(n.ok('status', '301')).toMatch(/suspended/);
+    expect(fs.existsSync(path.join(elsewhere, 'vzkit.json'))).toBe(true);
+    // vzctl start of a suspended container resumes it (same PIDs), from where suspend put it.
+    const st = n.vzctl('start', '301');
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/resuming it from its dump/);
+    expect(pids(n, 301)).toEqual(pids0);
+    expect(fs.existsSync(elsewhere)).toBe(false);
+    // resume of a container that is not suspended: refused, nothing touched.
+    n.ok('stop', '301');
+    const r = n.vzctl('resume', '301');
+    expect(r.code).toBe(17);
+    expect(r.stderr).toMatch(/not suspended/);
+    n.ok('start', '301');
+    waitWorkload(n, 301);
+    // --skip-resume: a fresh boot from the files, and the saved state is gone.
+    n.ok('suspend', '301');
+    const fresh = n.vzctl('start', '301', '--skip-resume');
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(fs.existsSync(path.join(n.root, 'dump', '301'))).toBe(false);
+    waitWorkload(n, 301);
+    // Suspended, then destroyed: no dump outlives the container (a new 301 must not resume it).
+    n.ok('suspend', '301');
+    n.ok('destroy', '301');
+    expect(fs.existsSync(path.join(n.root, 'dump', '301'))).toBe(false);
+    expect(fs.existsSync(path.join(n.root, 'dump', '301.where'))).toBe(false);
+  }, 180_000);
 });

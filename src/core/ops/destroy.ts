@@ -6,6 +6,7 @@ import { VzError } from '../errors.js';
 import { probeRuntime } from '../runtime-state.js';
 import { crashPoint } from '../crash.js';
 import { cleanupRuntime } from '../cleanup.js';
+import { discardDump } from './suspend.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
   return withLock(ctx, ctid, () => destroyLocked(ctx, ctid));
@@ -29,6 +30,9 @@ export function destroyLocked(ctx: Context, ctid: number): void {
     ctx.storage(ctid).destroy(ctx.target(ctid));
     crashPoint('destroy: private area removed');
     for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog]) fs.rmSync(f, { force: true });
+    // A suspended container's dump: restored onto another container of this CTID, it would run
+    // the old processes on the new files.
+    discardDump(ctx, ctid);
     // The record goes last: a destroy killed half way can simply be run again.
     db.deleteContainer(ctid);
     ctx.progress('Container private area was destroyed');

@@ -30,7 +30,14 @@ export interface ResumeOptions {
 }
 
 export async function resumeContainer(ctx: Context, ctid: number, opts: ResumeOptions = {}): Promise<StartResult> {
-  return withLock(ctx, ctid, () => resumeLocked(ctx, ctid, opts));
+  return withLock(ctx, ctid, () => {
+    const row = requireContainer(ctx, ctid);
+    // Without --dumpfile, only what suspend saved: not a dump left from some earlier state.
+    if (!opts.dumpDir && row.state !== 'suspended' && !probeRuntime(ctx.paths(ctid)).running) {
+      throw new VzError('RESTORE', 'container is not suspended', { ctid, hint: 'give --dumpfile DIR to restore from a dump made elsewhere' });
+    }
+    return resumeLocked(ctx, ctid, opts);
+  });
 }
 
 export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptions = {}): Promise<StartResult> {

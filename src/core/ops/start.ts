@@ -20,9 +20,35 @@ import { baseSpawnConfig } from '../spawn-config.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
+import { resumeLocked } from './resume.js';
+import { discardDump } from './suspend.js';
 
-export async function startContainer(ctx: Context, ctid: number): Promise<StartResult> {
-  return withLock(ctx, ctid, () => startLocked(ctx, ctid));
+export interface StartOptions {
+  /** A suspended container boots from its files instead, and its saved state is thrown away. */
+  skipResume?: boolean;
+}
+
+/** vzctl start; a suspended container is resumed from its dump (as Virtuozzo and Proxmox do). */
+export async function startContainer(ctx: Context, ctid: number, opts: StartOptions = {}): Promise<StartResult> {
+  return withLock(ctx, ctid, async () => {
+    const row = requireContainer(ctx, ctid);
+    if (row.state === 'suspended' && !probeRuntime(ctx.paths(ctid)).running) {
+      if (opts.skipResume) {
+        discardDump(ctx, ctid);
+      } else {
+        ctx.progress('Container is suspended: resuming it from its dump');
+        try {
+          return await resumeLocked(ctx, ctid);
+        } catch (e) {
+          if (e instanceof VzError && e.code === 'RESTORE') {
+            throw new VzError('RESTORE', e.message, { ctid, cause: e, hint: `the dump is kept; vzctl start ${ctid} --skip-resume boots from the files instead and discards it` });
+          }
+          throw e;
+        }
+      }
+    }
+    return startLocked(ctx, ctid);
+  });
 }
 
 export async function startLocked(ctx: Context, ctid: number): Promise<StartResult> {

@@ -37,6 +37,12 @@ export function dumpRecord(ctx: Context, ctid: number): string {
   return path.join(ctx.cfg.paths.dumps, `${ctid}.where`);
 }
 
+/** Throws away a container's saved state: its dump (wherever suspend put it) and the record. */
+export function discardDump(ctx: Context, ctid: number): void {
+  fs.rmSync(dumpDirOf(ctx, ctid), { recursive: true, force: true });
+  fs.rmSync(dumpRecord(ctx, ctid), { force: true });
+}
+
 export async function suspendContainer(ctx: Context, ctid: number, opts: SuspendOptions = {}): Promise<string> {
   return withLock(ctx, ctid, () => suspendLocked(ctx, ctid, opts));
 }
@@ -56,6 +62,8 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   }
   const dir = path.resolve(opts.dumpDir ?? path.join(ctx.cfg.paths.dumps, String(ctid)));
   fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+  // Where the record of a --dumpfile elsewhere goes: it must be writable once the tasks are gone.
+  fs.mkdirSync(ctx.cfg.paths.dumps, { recursive: true, mode: 0o700 });
   // A dump directory holds one dump: an old one would mix images.
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { mode: 0o700 });
