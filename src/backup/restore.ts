@@ -163,17 +163,24 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
     });
     let startedCt = false;
     const sameIds = m.uid_base !== undefined && db.getContainer(ctid)?.uidBase === m.uid_base;
-    if (req.start) {
-      // A checkpoint resumes only into the uid range it was taken in (the same CTID slot here).
-      if (m.checkpoint && r.checkpointDir && sameIds) {
-        await resumeLocked(ctx, ctid, { dumpDir: r.checkpointDir });
+    let suspended = false;
+    if (r.checkpointDir) {
+      // A checkpoint resumes only into the uid range it was taken in (the same CTID slot here):
+      // then the container is suspended, and start or resume brings its processes back.
+      if (sameIds) {
+        db.setState(ctid, 'suspended', `restored from ${path.basename(archive)} with its checkpoint`);
+        suspended = true;
       } else {
-        if (m.checkpoint) ctx.warn('the backup holds a CRIU checkpoint of another uid range: the container boots afresh');
-        await startLocked(ctx, ctid);
+        fs.rmSync(r.checkpointDir, { recursive: true, force: true });
+        ctx.warn('the backup holds a CRIU checkpoint of another uid range: it is left out, the container boots afresh');
       }
+    }
+    if (req.start) {
+      if (suspended) await resumeLocked(ctx, ctid, { dumpDir: r.checkpointDir });
+      else await startLocked(ctx, ctid);
       startedCt = true;
     }
     ctx.progress(`CT ${ctid} was restored`);
-    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: r.checkpointDir, ms: Date.now() - started };
+    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: suspended ? r.checkpointDir : undefined, ms: Date.now() - started };
   });
 }

@@ -87,7 +87,7 @@ export const job: Verb = {
     if (action === 'add') {
       const list = args.ctid === undefined ? [] : String(args.ctid).split(',').filter(Boolean);
       if (args.all && list.length) throw new VzError('SYNTAX', 'give --ctid or --all, not both');
-      const ctids = args.all ? ('all' as const) : list.map((c) => svc.resolve(c.trim()));
+      const ctids = args.all ? ('all' as const) : list.map((c) => svc.resolveExisting(c.trim()));
       const j = store.add(jobFromArgs(parseJobName(name), String(args.type), args, ctids));
       out.result(j, () => `Job ${j.name} added (${j.kind}, "${j.schedule}"); vzd runs it`);
       return 0;

@@ -33,6 +33,10 @@ export class ContainerService {
   resolve(arg: string): number {
     return resolveCtid(this.ctx, arg);
   }
+  /** resolve(), and the container must exist (exit 14 otherwise). */
+  resolveExisting(arg: string): number {
+    return requireContainer(this.ctx, resolveCtid(this.ctx, arg)).ctid;
+  }
   templates() {
     return listTemplates(this.ctx);
   }

@@ -62,5 +62,15 @@ describe.skipIf(!isRoot || !hasCriu)('vzdump --mode snapshot (CRIU)', () => {
     expect(now).toBeGreaterThan(atSnapshot);
     expect(n.ok('exec', '401', 'sh', '-c', "ps -o args | grep -c 'i=0' ").trim()).not.toBe('0');
     n.ok('stop', '401', '--fast');
+    // Without --start it is restored suspended: vzctl start brings the processes back.
+    n.ok('destroy', '401');
+    const q = tool('vzrestore', archive, '401');
+    expect(q.status, q.stderr).toBe(0);
+    expect(n.ok('status', '401')).toMatch(/suspended/);
+    n.ok('start', '401');
+    sleep(600);
+    expect(counter()).toBeGreaterThan(atSnapshot);
+    expect(n.ok('exec', '401', 'sh', '-c', "ps -o args | grep -c 'i=0' ").trim()).not.toBe('0');
+    n.ok('stop', '401', '--fast');
   }, 240_000);
 });

@@ -332,13 +332,22 @@ describe.skipIf(!isRoot)('stateful archive format (checkpoint/ member)', () => {
     }
     const manifest = spawnSync('tar', ['-xOf', r.archive, 'vzdump.yaml'], { encoding: 'utf8' }).stdout;
     expect(manifest).toMatch(/^checkpoint: true$/m);
-    expect(tool(n, 'vzrestore', r.archive, '302').code).toBe(0);
-    const restored = path.join(n.root, 'dump', '302');
+    // Into another CTID (another uid range) the checkpoint cannot resume: left out, with a warning.
+    const other = tool(n, 'vzrestore', r.archive, '302');
+    expect(other.code).toBe(0);
+    expect(other.stderr).toMatch(/checkpoint of another uid range/);
+    expect(fs.existsSync(path.join(n.root, 'dump', '302'))).toBe(false);
+    expect(n.ok('status', '302')).toMatch(/down/);
+    // Into its own slot it comes back beside the container, which is then suspended.
+    expect(tool(n, 'vzrestore', r.archive, '301', '--force').code).toBe(0);
+    expect(n.ok('status', '301')).toMatch(/suspended/);
+    const restored = path.join(n.root, 'dump', '301');
     expect(fs.readdirSync(restored).sort()).toEqual(['inventory.img', 'pages-1.img']);
     expect(fs.readFileSync(path.join(restored, 'pages-1.img')).equals(Buffer.alloc(8192, 9))).toBe(true);
     const st = fs.statSync(path.join(restored, 'pages-1.img'));
     expect([st.uid, st.mode & 0o777]).toEqual([0, 0o600]);
     // The files came back too.
     expect(fs.existsSync(path.join(n.root, 'private', '302', 'bin', 'busybox'))).toBe(true);
+    expect(fs.existsSync(path.join(n.root, 'private', '301', 'bin', 'busybox'))).toBe(true);
   });
 });

@@ -85,7 +85,15 @@ describe.skipIf(!isRoot)('vzd scheduler (root, real containers)', () => {
 
   it('history keeps status, start, duration, size and the error', () => {
     const d = dir('manual');
+    // A job for a container that does not exist is refused (exit 14), nothing stored.
+    const bad = n.vzctl('job', 'add', 'manual', '--schedule', '0 3 * * *', '--ctid', '101,999', '--dumpdir', d);
+    expect(bad.code).toBe(14);
+    expect(bad.stderr).toMatch(/CT 999: container does not exist/);
+    expect(n.ok('job', 'list')).not.toMatch(/manual/);
+    // One destroyed after the job was made fails at run time, the others still run.
+    n.ok('create', '999', '--ostemplate', 'busybox');
     n.ok('job', 'add', 'manual', '--schedule', '0 3 * * *', '--ctid', '101,999', '--dumpdir', d, '--compress', 'none');
+    n.ok('destroy', '999');
     const r = n.vzctl('job', 'run', 'manual');
     expect(r.code).toBe(8); // CT 999 failed
     expect(r.stdout).toMatch(/CT 101: ok/);
