@@ -6,6 +6,7 @@ import { Context, type Progress, type Status } from './context.js';
 import { resolveCtid } from './resolve.js';
 import { createContainer, type CreateRequest } from './ops/create.js';
 import { startContainer, type StartOptions } from './ops/start.js';
+import { waitBooted } from './ops/wait.js';
 import { stopContainer, type StopOptions } from './ops/stop.js';
 import { destroyContainer } from './ops/destroy.js';
 import { mountContainer, umountContainer } from './ops/mount.js';
@@ -51,6 +52,9 @@ export class ContainerService {
   }
   start(ctid: number, opts?: StartOptions) {
     return startContainer(this.ctx, ctid, opts);
+  }
+  waitBooted(ctid: number, timeoutMs: number) {
+    return waitBooted(this.ctx, ctid, timeoutMs);
   }
   stop(ctid: number, opts?: StopOptions) {
     return stopContainer(this.ctx, ctid, opts);

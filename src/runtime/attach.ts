@@ -58,6 +58,12 @@ export function execIn(t: JoinTarget, argv: string[], env: string[] = []): Promi
   return run(t.helper, ['exec', ...joinArgs(t, env), '--', ...argv]);
 }
 
+/** execIn with the output captured (for vzkit's own questions to the container). */
+export function execCapture(t: JoinTarget, argv: string[], timeoutMs = 60_000): { code: number; stdout: string; stderr: string } {
+  const r = childProcess().spawnSync(t.helper, ['exec', ...joinArgs(t), '--', ...argv], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { code: r.status ?? EXIT_HELPER_FAILED, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
 export function enterIn(t: JoinTarget, env: string[] = []): Promise<number> {
   return run(t.helper, ['enter', ...joinArgs(t, env)]);
 }

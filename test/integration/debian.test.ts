@@ -123,6 +123,22 @@ describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, rea
     expect(exec('802', 'sh', '-c', 'grep -c vzkit-test /root/.ssh/authorized_keys; stat -c "%a %U" /root/.ssh /root/.ssh/authorized_keys').stdout.split('\n').filter(Boolean)).toEqual(['1', '700 root', '600 root']);
   }, 120_000);
 
+  it('vzctl start --wait returns once systemd has booted; a busybox container at once', () => {
+    n.ok('stop', '802');
+    const r = n.vzctl('start', '802', '--wait');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Container booted: running/);
+    // Asked right away, without --wait of its own: booted.
+    expect(exec('802', 'systemctl', 'is-system-running').stdout.trim()).toBe('running');
+    n.ok('stop', '802');
+    const j = JSON.parse(n.ok('start', '802', '--wait', '--json'));
+    expect(j).toMatchObject({ ctid: 802, running: true, state: 'running' });
+    n.ok('create', '803', '--ostemplate', 'busybox');
+    expect(n.ok('start', '803', '--wait')).toMatch(/Container booted: running/);
+    n.ok('stop', '803', '--fast');
+    n.ok('destroy', '803');
+  }, 180_000);
+
   it('vzctl stop shuts systemd down cleanly within the timeout', () => {
     const t0 = Date.now();
     const r = n.vzctl('stop', '801');

@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
-import { execIn, enterIn, attachConsole, type JoinTarget } from '../../runtime/attach.js';
+import { execIn, execCapture, enterIn, attachConsole, type JoinTarget } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { EXIT_HELPER_FAILED } from '../../runtime/protocol.js';
 
@@ -41,6 +41,11 @@ export async function execInContainer(ctx: Context, ctid: number, argv: string[]
   if (argv.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', 'no command given', { ctid });
   const t = joinTarget(ctx, ctid);
   return stoppedMeanwhile(ctx, ctid, t, await execIn(t, commandArgv(argv)));
+}
+
+/** Runs argv inside and returns its output (vzkit asking the container something). */
+export function captureInContainer(ctx: Context, ctid: number, argv: string[], timeoutMs?: number): { code: number; stdout: string; stderr: string } {
+  return execCapture(joinTarget(ctx, ctid), argv, timeoutMs);
 }
 
 export async function enterContainer(ctx: Context, ctid: number): Promise<number> {
