@@ -25,6 +25,10 @@ export interface MigJournal {
   initPid?: number;
   dumped?: boolean;
   restored?: boolean;
+  /** Its temporary directories (local dump, SSH control socket) and its SSH master's pid. */
+  tmp?: string[];
+  sshPid?: number;
+  control?: string;
 }
 
 export function journalPath(ctx: Context, ctid: number): string {
@@ -75,5 +79,20 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
     thawAfterDump(helperPath(), j.initPid!, ctx.cgroup(ctid).pids());
     ctx.warn(`CT ${ctid}: a killed vzmigrate had checkpointed it for ${j.dest}: it was thawed and runs on here`);
   }
+  // What the killed process could not remove: its SSH master (still connected) and temp dirs.
+  if (j.sshPid && j.control && pidAlive(j.sshPid) && readCmdline(j.sshPid).includes(j.control)) {
+    try {
+      process.kill(j.sshPid, 'SIGTERM');
+    } catch {}
+  }
+  for (const d of j.tmp ?? []) if (path.basename(d).startsWith('vzmigrate-')) fs.rmSync(d, { recursive: true, force: true });
   removeJournal(ctx, ctid);
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -149,6 +149,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           throw new StageFailure(MigExit.CHECKPOINT, 'sysinfo(2) interception is on for this container: its seccomp listener cannot be restored (set "sysinfo_intercept: false" in vzkit.yaml and restart it, or migrate offline)');
         }
         await ssh.connect();
+        updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
         if (online) {
           const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));
           try {
@@ -238,7 +239,9 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         const key = consoleKey(initPid);
         // The final file sync starts as soon as CRIU has stopped every task (the hook's flag),
         // while the dump runs: the tree no longer changes from then on.
-        const hookDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-hook-${ctid}-`));
+        // Inside the dump directory (its files only are sent), so a killed run leaves no other dir.
+        const hookDir = path.join(localDump, '.hook');
+        fs.mkdirSync(hookDir, { mode: 0o700 });
         const flag = path.join(hookDir, 'stopped');
         const actionScript = writeStoppedHook(hookDir, flag);
         frozenAt = performance.now();
@@ -328,7 +331,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     return { timings: [], online, notes };
   }
   // Killed from here on, the next operation on the container finishes the source side (journal.ts).
-  writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest });
+  writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest, tmp: [localDump, ssh.dir], control: ssh.control });
   try {
     const res = await runStages(stages, ctx.warn, o.onStage);
     return { timings: res.timings, frozenMs, online, notes };

@@ -21,7 +21,8 @@ export function splitSshOptions(s: string | undefined): string[] {
 }
 
 export class Ssh {
-  private dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-'));
+  /** Its temporary directory (the control socket). */
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-'));
   readonly control = path.join(this.dir, 'ctl');
   private master?: ChildProcess;
 

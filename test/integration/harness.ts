@@ -85,6 +85,12 @@ export class TestNode {
     try {
       removeNodeCgroups(this.node);
     } catch {}
+    // Host interfaces named after the node (veth ends, ifbs, a test's bridge "NODEbr") that a
+    // SIGKILLed monitor or an aborted test left: the names are the node's alone.
+    const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout ?? '';
+    for (const m of links.matchAll(/^\d+: ([^:@\s]+)/gm)) {
+      if (m[1]!.startsWith(this.node)) spawnSync('ip', ['link', 'del', m[1]!]);
+    }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isRoot, REPO } from './harness.js';
@@ -77,5 +78,7 @@ describe.skipIf(!criuReady)('vzmigrate killed at each stage', () => {
       if (src.ok('status', ct).includes(' exist ')) src.ok('destroy', ct);
     }
     expect(seen.length).toBe(9);
+    // The killed runs' temporary directories went with the recovery (the next locked operation).
+    expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`vzmigrate-${ct}-`))).toEqual([]);
   }, 1_200_000);
 });
