@@ -4,8 +4,7 @@
  */
 import type { Verb } from './verb.js';
 import { Output, requireRoot } from './output.js';
-import { VERSION } from './version.js';
-import { VzError } from '../core/errors.js';
+import { baseYargs } from './yargs-base.js';
 import { ContainerService } from '../core/service.js';
 import { create } from './create.js';
 import { start } from './start.js';
@@ -75,23 +74,10 @@ export async function main(argv: string[]): Promise<number> {
       out = new Output('vzctl', Boolean(selected.args.json), Boolean(selected.args.quiet));
       return await runVerb(selected.verb, selected.args, out).catch((e) => out.error(e));
     }
-    const { default: yargs } = await import('yargs');
-    let y = yargs(splitExecArgs(argv))
-      .scriptName('vzctl')
-      .usage('$0 <command> <ctid> [options]')
-      .option('json', { type: 'boolean', describe: 'machine-readable output (errors too)', global: true })
-      .option('quiet', { alias: 'q', type: 'boolean', describe: 'no progress messages', global: true })
+    let y = (await baseYargs(splitExecArgs(argv), 'vzctl', '$0 <command> <ctid> [options]'))
       .parserConfiguration({ 'populate--': true })
-      .strict()
       .demandCommand(1, 'a command is required')
-      .recommendCommands()
-      .help()
-      .version(VERSION)
-      .exitProcess(false)
-      .wrap(Math.min(110, process.stdout.columns || 100))
-      .fail((msg, err) => {
-        throw err instanceof VzError ? err : new VzError('SYNTAX', msg || err?.message || 'invalid command line');
-      });
+      .recommendCommands();
     for (const verb of VERBS) {
       y = y.command({
         command: verb.command,
