@@ -15,10 +15,34 @@
  *                                               callers like systemd fall back, as with LXC)
  *   perf_event_open, bpf -> EPERM              (host-wide tracing and programs)
  *   userfaultfd -> EPERM                       (a classic exploit primitive; Docker refuses it too)
- * The i386 ABI (int 0x80) gets the same list by its own numbers; the x32 ABI is refused whole
- * (ENOSYS), as no container needs it and its numbers would bypass a native-only list. */
+ *   io_uring_setup, io_uring_enter, io_uring_register -> ENOSYS
+ *                                              (a large kernel attack surface that also runs
+ *                                               operations past seccomp; Docker 25 and containerd
+ *                                               2.0 refuse it too. ENOSYS is what a kernel built
+ *                                               without io_uring answers, which every user of it
+ *                                               (liburing, libuv, tokio) takes as "use the
+ *                                               fallback"; EPERM is not always taken so.)
+ * One table by name (harden.c), made into BPF by libseccomp: the i386 ABI (int 0x80, from a
+ * 32-bit or a 64-bit program) gets the same list by its own numbers. The x32 ABI (x86_64 with
+ * __X32_SYSCALL_BIT) is refused whole with ENOSYS, as a kernel without x32 support (Debian's
+ * default) refuses it: no distribution a container runs ships x32 programs, and its compat
+ * paths have had escapes of their own (CVE-2014-0038). Any other ABI gets ENOSYS too. */
 #ifndef CTSPAWN_HARDEN_H
 #define CTSPAWN_HARDEN_H
+
+#include <seccomp.h>
+
+struct harden_rule {
+	const char *name; /* the syscall's name as libseccomp knows it */
+	int err;          /* the errno the container sees */
+};
+
+/* The deny list, ended by { NULL, 0 }. */
+extern const struct harden_rule harden_deny[];
+
+/* Builds the filter without loading it (the unit test exports and replays it). NULL with errno
+ * on failure; seccomp_release() it. */
+scmp_filter_ctx harden_filter(void);
 
 /* Installs the deny filter on the calling thread (no_new_privs or CAP_SYS_ADMIN in its user
  * namespace needed). 0, or -1 with errno. */

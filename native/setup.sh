@@ -14,8 +14,9 @@ say() { printf 'setup: %s\n' "$*"; }
 # SSH tests, kmod for the ifb module of --rate; rsync and openssh-server for vzmigrate and the
 # second node of its tests (the package's own sshd service is not started where policy-rc.d
 # forbids it; the tests run their own sshd with their own config); zstd and rsync for vzdump,
-# acl and attr (setfacl, setfattr) for the backup tests.
-APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod rsync openssh-server zstd acl attr"
+# acl and attr (setfacl, setfattr) for the backup tests; libseccomp-dev for the helper's seccomp
+# deny filter (native/harden.c; it ships libseccomp.a too, for make STATIC=1).
+APT_PKGS="gcc make g++ libc6-dev python3 busybox-static iproute2 procps util-linux lxcfs xfsprogs e2fsprogs debootstrap libcrypt1 openssh-client kmod rsync openssh-server zstd acl attr libseccomp-dev"
 install_apt() {
   missing=""
   for p in $APT_PKGS; do

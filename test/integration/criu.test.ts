@@ -32,6 +32,9 @@ describe.skipIf(!criuReady)('suspend / resume (CRIU)', () => {
     const sum0 = memsum(n, 301);
     const pids0 = pids(n, 301);
     expect(pids0.length).toBeGreaterThanOrEqual(3);
+    // init's seccomp deny filter (native/harden.c; no sysinfo filter here) comes back with it.
+    const seccomp = () => /^Seccomp:\s+(\d+)\nSeccomp_filters:\s+(\d+)$/m.exec(n.ok('exec', '301', 'cat', '/proc/1/status'))?.slice(1);
+    expect(seccomp()).toEqual(['2', '1']);
     for (let round = 0; round < 2; round++) {
       const before = counter(n, 301).length;
       const s = n.vzctl('suspend', '301');
@@ -45,6 +48,7 @@ describe.skipIf(!criuReady)('suspend / resume (CRIU)', () => {
       expect(n.ok('status', '301')).toMatch(/running/);
       expect(fs.existsSync(dump)).toBe(false);
       expect(pids(n, 301)).toEqual(pids0);
+      expect(seccomp()).toEqual(['2', '1']);
       const sum = memsum(n, 301);
       expect(sum).toEqual(sum0);
       const lines = counter(n, 301);

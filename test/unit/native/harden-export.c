@@ -1,0 +1,33 @@
+/* Builds the deny filter exactly as ctspawn does (native/harden.c), without loading it: prints
+ * the deny table ("name errno" lines) on stdout and writes the BPF program that libseccomp
+ * makes of it to argv[1]. test/unit/native/harden.test.ts replays that program. */
+#include "harden.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s BPF-OUT\n", argv[0]);
+		return 2;
+	}
+	scmp_filter_ctx ctx = harden_filter();
+	if (!ctx) {
+		fprintf(stderr, "harden_filter: %s\n", strerror(errno));
+		return 1;
+	}
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+	if (rc < 0 || close(fd) < 0) {
+		fprintf(stderr, "export %s: %s\n", argv[1], strerror(rc < 0 ? -rc : errno));
+		return 1;
+	}
+	seccomp_release(ctx);
+	for (const struct harden_rule *r = harden_deny; r->name; r++)
+		printf("%s %d\n", r->name, r->err);
+	return 0;
+}
