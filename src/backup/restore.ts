@@ -4,6 +4,14 @@
  * namespace, so a new CTID gets its own uid range (owners, ACLs and file capabilities land in
  * it). Over an existing container (--force) the new private area is built beside the old one
  * and swapped in only when whole; any failure before that leaves the old container as it was.
+ *
+ * An archive is untrusted input (the checksum is no signature): its manifest is checked like
+ * command-line input before anything is made (manifest.ts, archive-params.ts), and what would
+ * widen the container's access to the host is kept only with --trust-archive. That includes a
+ * stateful backup's CRIU images: `criu restore` runs as host root and believes its images (the
+ * user namespace's id maps, the mounts to make), so an archive's checkpoint is resumed only when
+ * the admin trusts it. Even then it is extracted as the container's root, in its user namespace,
+ * and refused if it holds anything but plain files owned by that root.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,14 +29,18 @@ import { allAddresses, netFromParams } from '../net/config.js';
 import { compressionOf } from './names.js';
 import { verifyChecksum } from './checksum.js';
 import { parseManifest, type Manifest } from './manifest.js';
-import { CHECKPOINT_MEMBER, ROOT_MEMBER, extractMember, readManifestText } from './tar.js';
+import { CHECKPOINT_MEMBER, ROOT_MEMBER, checkCheckpointMembers, extractMember, readManifestText } from './tar.js';
 import { withUserNs } from './userns.js';
+import { archiveParams } from './archive-params.js';
+import { loadOsTemplate, templateInternals } from '../config/templates.js';
 
 export interface RestoreRequest {
   archive: string;
   ctid: number;
   force?: boolean;
   start?: boolean;
+  /** The admin vouches for the archive: devnodes, capabilities, bridges, host interface names and a checkpoint are kept. */
+  trustArchive?: boolean;
 }
 
 export interface RestoreResult {
@@ -39,6 +51,8 @@ export interface RestoreResult {
   started: boolean;
   /** Where a stateful backup's CRIU checkpoint was put (resumed by --start into the same uid range). */
   checkpointDir?: string;
+  /** What was left out because the archive was not trusted. */
+  dropped: string[];
   ms: number;
 }
 
@@ -55,6 +69,30 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
   const m = await inspectArchive(archive);
   const c = compressionOf(archive);
   const { ctid } = req;
+  const trust = Boolean(req.trustArchive);
+  // Everything is checked before the lock is taken and anything is made.
+  let tmpl;
+  try {
+    tmpl = loadOsTemplate(ctx.cfg.templates_dir, m.ostemplate);
+  } catch (e) {
+    if (!(e instanceof VzError) || e.code !== 'TEMPLATE_NOT_FOUND') throw e;
+    throw new VzError('TEMPLATE_NOT_FOUND', `${archive}: the backup's OS template ${m.ostemplate} is not on this node (its init settings come from it)`, {
+      ctid,
+      hint: `copy templates/os/${m.ostemplate}.yaml from the node the backup came from into ${ctx.cfg.templates_dir}/os`,
+    });
+  }
+  const checked = archiveParams(m.params, {
+    trust,
+    internals: templateInternals(tmpl),
+    source: { node: m.node, ctid: m.ctid },
+    target: { node: ctx.cfg.node, ctid },
+    where: `${archive}: vzdump.yaml`,
+  });
+  const dropped = [...checked.dropped];
+  if (m.checkpoint) {
+    await checkCheckpointMembers(archive, c);
+    if (!trust) dropped.push('its CRIU checkpoint (the container boots afresh)');
+  }
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
     const existing = db.getContainer(ctid);
@@ -66,7 +104,7 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
         throw new VzError('RUNNING', 'container is running: it cannot be replaced while it runs', { ctid, hint: `stop it first: vzctl stop ${ctid}` });
       }
     }
-    const params = { ...m.params };
+    const params = checked.params;
     const storage = getStorageDriver((params.layout as string | undefined) ?? 'dir');
     const finalTarget = ctx.target(ctid);
     if (!existing && storage.exists(finalTarget)) {
@@ -108,6 +146,9 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
       if (m.uid_size > row!.uidSize) {
         throw new VzError('INVALID', `the backup uses ${m.uid_size} uids per container; this node gives ${row!.uidSize}`, { ctid });
       }
+      // A checkpoint resumes only into the uid range it was taken in (the same CTID slot here).
+      const sameIds = m.uid_base !== undefined && m.uid_base === base;
+      const useCheckpoint = m.checkpoint && trust && sameIds;
       // A replacement is built beside the old private area and swapped in at the end.
       const t: StorageTarget = replacing
         ? { ctid, privatePath: `${finalTarget.privatePath}.restore`, mountPath: `${finalTarget.mountPath}.restore` }
@@ -115,7 +156,8 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
       if (replacing) storage.destroy(t); // leftovers of a killed restore
       ctx.progress(`Restoring CT ${ctid} from ${archive}${m.ctid !== ctid ? ` (backup of CT ${m.ctid})` : ''}`);
       undo.add('remove the restored private area', () => storage.destroy(t));
-      await withUserNs({ base, size: row!.uidSize }, (ns) =>
+      let checkpointDir: string | undefined;
+      await withUserNs({ base, size: row!.uidSize }, (ns) => {
         storage.create(
           t,
           (dir) => {
@@ -131,16 +173,19 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
             // Quota limits of a replacement are set after the swap: the old tree still holds the project ID.
             limits: replacing ? undefined : createLimits(storage, limits),
           },
-        ),
-      );
-      let checkpointDir: string | undefined;
-      if (m.checkpoint) {
-        checkpointDir = path.join(ctx.cfg.paths.dumps, String(ctid));
-        fs.rmSync(checkpointDir, { recursive: true, force: true });
-        fs.mkdirSync(checkpointDir, { recursive: true, mode: 0o700 });
-        undo.add('remove the checkpoint', () => fs.rmSync(checkpointDir!, { recursive: true, force: true }));
-        extractMember(archive, c, CHECKPOINT_MEMBER, checkpointDir);
-      }
+        );
+        if (useCheckpoint) {
+          checkpointDir = path.join(ctx.cfg.paths.dumps, String(ctid));
+          fs.rmSync(checkpointDir, { recursive: true, force: true });
+          fs.mkdirSync(path.dirname(checkpointDir), { recursive: true, mode: 0o700 });
+          undo.add('remove the checkpoint', () => fs.rmSync(checkpointDir!, { recursive: true, force: true }));
+          // Extracted as the container's root: tar can make nothing there that root could not.
+          fs.mkdirSync(checkpointDir, { mode: 0o700 });
+          fs.chownSync(checkpointDir, base, base);
+          extractMember(archive, c, CHECKPOINT_MEMBER, checkpointDir, ns);
+          adoptCheckpoint(archive, checkpointDir, base);
+        }
+      });
       if (replacing) {
         // Point of no return: the old files go, the restored ones take their place.
         const old = ctx.storage(ctid);
@@ -159,28 +204,43 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
         db.setParams(ctid, params);
       }
       db.setState(ctid, 'stopped', `restored from ${path.basename(archive)}`);
+      if (m.checkpoint && trust && !sameIds) {
+        ctx.warn('the backup holds a CRIU checkpoint of another uid range: it is left out, the container boots afresh');
+      }
       return { checkpointDir };
     });
     let startedCt = false;
-    const sameIds = m.uid_base !== undefined && db.getContainer(ctid)?.uidBase === m.uid_base;
     let suspended = false;
     if (r.checkpointDir) {
-      // A checkpoint resumes only into the uid range it was taken in (the same CTID slot here):
-      // then the container is suspended, and start or resume brings its processes back.
-      if (sameIds) {
-        db.setState(ctid, 'suspended', `restored from ${path.basename(archive)} with its checkpoint`);
-        suspended = true;
-      } else {
-        fs.rmSync(r.checkpointDir, { recursive: true, force: true });
-        ctx.warn('the backup holds a CRIU checkpoint of another uid range: it is left out, the container boots afresh');
-      }
+      // Suspended: start or resume brings its processes back.
+      db.setState(ctid, 'suspended', `restored from ${path.basename(archive)} with its checkpoint`);
+      suspended = true;
     }
+    if (dropped.length) ctx.warn(`CT ${ctid}: not taken from the archive: ${dropped.join('; ')} (vzrestore --trust-archive keeps them)`);
     if (req.start) {
       if (suspended) await resumeLocked(ctx, ctid, { dumpDir: r.checkpointDir });
       else await startLocked(ctx, ctid);
       startedCt = true;
     }
     ctx.progress(`CT ${ctid} was restored`);
-    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: suspended ? r.checkpointDir : undefined, ms: Date.now() - started };
+    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: suspended ? r.checkpointDir : undefined, dropped, ms: Date.now() - started };
   });
+}
+
+/**
+ * The extracted checkpoint, checked again on disk (whatever the listing said): plain files of
+ * the container's root only. They then become root's 0600 files, as `vzctl suspend` leaves them.
+ */
+function adoptCheckpoint(archive: string, dir: string, base: number): void {
+  for (const e of fs.readdirSync(dir)) {
+    const p = path.join(dir, e);
+    const st = fs.lstatSync(p);
+    if (!st.isFile() || st.uid !== base || st.gid !== base || (st.mode & 0o7000) !== 0 || st.nlink !== 1) {
+      throw new VzError('INVALID', `${archive}: refused: checkpoint/${e} is not a plain file of the container's root`, { hint: 'the archive was not restored' });
+    }
+    fs.chownSync(p, 0, 0);
+    fs.chmodSync(p, st.mode & 0o600);
+  }
+  fs.chownSync(dir, 0, 0);
+  fs.chmodSync(dir, 0o700);
 }

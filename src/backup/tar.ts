@@ -11,11 +11,13 @@ import fs from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { childProcess } from '../sys/childproc.js';
 import { VzError, systemError } from '../core/errors.js';
 import type { Compression } from './names.js';
 import type { UserNs } from './userns.js';
+import { YAML_LIMITS } from '../config/yamlfile.js';
 
 export const MANIFEST_MEMBER = 'vzdump.yaml';
 export const CHECKPOINT_MEMBER = 'checkpoint';
@@ -159,8 +161,12 @@ export async function writeArchive(o: WriteArchiveOptions): Promise<WriteArchive
 export function readManifestText(archive: string, c: Compression): string {
   const r = childProcess().spawnSync('tar', ['-x', '-O', '-f', archive, ...decompressFlag(c), '--occurrence=1', MANIFEST_MEMBER], {
     encoding: 'utf8',
-    maxBuffer: 16 * 1024 * 1024,
+    // Read no further than the YAML limit: tar is killed past it.
+    maxBuffer: YAML_LIMITS.maxBytes + 1,
   });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOBUFS') {
+    throw new VzError('INVALID', `${archive}: vzdump.yaml is larger than ${YAML_LIMITS.maxBytes} bytes`, { hint: 'the archive was not restored' });
+  }
   if (r.status !== 0) {
     throw new VzError('INVALID', `${archive} is not a vzkit backup: ${lastLine(r.stderr || '') || `tar exited ${r.status}`}`);
   }
@@ -196,4 +202,60 @@ export function extractMember(archive: string, c: Compression, member: string, d
 export function hasMember(archive: string, c: Compression, member: string): boolean {
   const r = childProcess().spawnSync('tar', ['-t', '-f', archive, ...decompressFlag(c), '--occurrence=1', `${member}/`], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() !== '';
+}
+
+/** One line of `tar -tv --numeric-owner`: type, permissions, owner, size (or major,minor), name. */
+const LIST_LINE = /^(\S)(\S{9})\s+(\d+)\/(\d+)\s+(\S+)\s+\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)? (.*)$/;
+const KINDS: Record<string, string> = { '-': 'file', d: 'directory', l: 'symbolic link', h: 'hard link', c: 'character device', b: 'block device', p: 'FIFO', s: 'socket' };
+/** CRIU writes plain files with plain names; vzkit adds vzkit.json. */
+const IMAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * Refuses a checkpoint/ member that is anything but a plain file (or the directory itself) with
+ * a plain name, owned by the container's root (0/0 in the archive), without setuid, setgid or
+ * sticky bits. Reads the listing only as far as checkpoint/ goes (it comes before root/).
+ */
+export async function checkCheckpointMembers(archive: string, c: Compression): Promise<void> {
+  const tar = childProcess().spawn('tar', ['-t', '-v', '--numeric-owner', '--quoting-style=escape', '-f', archive, ...decompressFlag(c)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  tar.stderr!.on('data', (d) => (err = (err + String(d)).slice(-4096)));
+  const exited = new Promise<number>((resolve) => tar.once('close', (code) => resolve(code ?? 1)));
+  const lines = createInterface({ input: tar.stdout! });
+  let seen = false;
+  let problem: string | undefined;
+  let unreadable = false;
+  try {
+    for await (const line of lines) {
+      const m = LIST_LINE.exec(line);
+      const name = m ? m[6]!.replace(/ (->|link to) .*$/, '') : line;
+      const bare = name.replace(/^(\.?\/)+/, '');
+      if (bare !== CHECKPOINT_MEMBER && !bare.startsWith(`${CHECKPOINT_MEMBER}/`)) {
+        if (seen) break; // past checkpoint/: root/ follows, nothing more to check
+        continue;
+      }
+      seen = true;
+      if (!m) {
+        problem = `${name}: an entry tar cannot list plainly`;
+        break;
+      }
+      const [, type, perms, uid, gid] = m as unknown as [string, string, string, string, string];
+      const kind = KINDS[type] ?? `"${type}" entry`;
+      const file = bare.slice(CHECKPOINT_MEMBER.length + 1);
+      if (type === 'd' && file.replace(/\/$/, '') === '') continue;
+      if (type !== '-') problem = `${bare}: a ${kind} is not allowed in a checkpoint`;
+      else if (!IMAGE_NAME.test(file)) problem = `${bare}: not a plain image file name`;
+      else if (/[sStT]/.test(perms)) problem = `${bare}: setuid, setgid or sticky bits are not allowed in a checkpoint`;
+      else if (uid !== '0' || gid !== '0') problem = `${bare}: owned by ${uid}:${gid}, not by the container's root`;
+      if (problem) break;
+    }
+  } finally {
+    lines.close();
+    tar.kill('SIGKILL');
+    const code = await exited;
+    unreadable = !problem && !seen && code !== 0;
+  }
+  if (problem) throw new VzError('INVALID', `${archive}: refused: ${problem} (only plain files owned by the container's root)`, { hint: 'the archive was not restored' });
+  if (unreadable) throw new VzError('INVALID', `${archive}: cannot list the checkpoint: ${lastLine(err) || 'tar failed'}`);
 }

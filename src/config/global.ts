@@ -73,7 +73,7 @@ function absPath(key: string) {
   };
 }
 
-function parseNode(raw: unknown): string {
+export function parseNode(raw: unknown): string {
   const s = toStr(raw, 'node');
   // It prefixes cgroup and host interface names, and IFNAMSIZ (16) leaves little room.
   if (!/^[a-z][a-z0-9]{0,7}$/.test(s)) {

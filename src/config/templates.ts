@@ -85,6 +85,11 @@ const BUILDERS: Record<string, { fields: FieldParsers; required: string[] }> = {
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
 
+/** An OS template or profile name as this node could have it (a file name under templates/). */
+export function isTemplateName(name: string): boolean {
+  return name.length <= 64 && NAME_RE.test(name);
+}
+
 type Kind = { sub: 'os' | 'profiles'; what: string };
 const OS: Kind = { sub: 'os', what: 'OS template' };
 const PROFILE: Kind = { sub: 'profiles', what: 'profile' };
@@ -179,6 +184,17 @@ export function loadOsTemplate(dir: string, name: string): OsTemplate {
     defaults: (t.defaults as Record<string, unknown> | undefined) ?? {},
   };
 }
+
+/**
+ * What a container keeps from its OS template, copied in at create so that it does not depend
+ * on a template file that may change later. The leading "_" marks them as the node's own: no
+ * flag sets them, and a restore derives them again rather than take them from an archive.
+ */
+export function templateInternals(t: OsTemplate): Record<string, unknown> {
+  return { _init: t.init, _init_type: t.init_type, _distro: t.distro, _halt_signal: t.halt_signal, _reboot_signal: t.reboot_signal };
+}
+
+export const isInternalKey = (key: string): boolean => key.startsWith('_');
 
 export function loadProfile(dir: string, name: string): Profile {
   const doc = openDoc(dir, name, PROFILE);

@@ -1,10 +1,16 @@
 /**
- * YAML reading for every config file vzkit has (global config, OS templates, profiles).
- * js-yaml 5 has no per-node position callback, so we parse once into its event stream,
- * record the line of every mapping key from the events' source offsets, and build the
- * value from the same events. Errors then always read `file:line: reason`.
+ * YAML reading for every YAML file vzkit reads (global config, OS templates, profiles, a
+ * backup's vzdump.yaml). js-yaml 5 has no per-node position callback, so we parse once into its
+ * event stream, record the line of every mapping key from the events' source offsets, and build
+ * the value from the same events. Errors then always read `file:line: reason`.
+ *
+ * Limits, because some of these files come from elsewhere (an archive is anyone's): the text's
+ * size, the nesting depth, the number of aliases, and the size of the document with every alias
+ * expanded. js-yaml shares an aliased node instead of copying it, so a "billion laughs" document
+ * loads in milliseconds; it is whoever walks or serialises the value afterwards that would run
+ * for minutes at gigabytes. The expanded size is counted from the events, before construction.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { EVENT_ID, YAMLException, constructFromEvents, getScalarValue, parseEvents } from 'js-yaml';
 import type { Event } from 'js-yaml';
 import { VzError } from '../core/errors.js';
@@ -22,11 +28,30 @@ export interface LoadYamlOptions {
   missing?: ErrorCodeName;
 }
 
+export interface YamlLimits {
+  /** Bytes of YAML text. */
+  maxBytes: number;
+  /** Nesting depth of collections. */
+  maxDepth: number;
+  /** Alias nodes (`*name`) in the document. */
+  maxAliases: number;
+  /** Nodes (scalars and collections) with every alias expanded. */
+  maxNodes: number;
+}
+
+/** Far above any config or manifest vzkit writes (a few KiB, no aliases), far below harm. */
+export const YAML_LIMITS: YamlLimits = { maxBytes: 1024 * 1024, maxDepth: 64, maxAliases: 1000, maxNodes: 100_000 };
+
 export function loadYamlFile(path: string, opts: LoadYamlOptions = {}): YamlDoc {
   let text: string;
   try {
+    const st = statSync(path);
+    // Not read at all when too big (or not a file: a FIFO would block the read).
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+    if (st.size > YAML_LIMITS.maxBytes) throw new VzError('INVALID_CONFIG', `${path}: larger than ${YAML_LIMITS.maxBytes} bytes`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
+    if (e instanceof VzError) throw e;
     const errno = (e as NodeJS.ErrnoException).code;
     const why = errno === 'ENOENT' || errno === 'ENOTDIR' ? 'no such file' : `cannot read it (${errno ?? String(e)})`;
     throw new VzError(opts.missing ?? 'NOCONFIG', `${path}: ${why}`, { cause: e });
@@ -34,7 +59,9 @@ export function loadYamlFile(path: string, opts: LoadYamlOptions = {}): YamlDoc 
   return parseYaml(text, path);
 }
 
-export function parseYaml(text: string, path: string): YamlDoc {
+export function parseYaml(text: string, path: string, limits: YamlLimits = YAML_LIMITS): YamlDoc {
+  const fail1 = (reason: string) => new VzError('INVALID_CONFIG', `${path}: ${reason}`);
+  if (Buffer.byteLength(text, 'utf8') > limits.maxBytes) throw fail1(`larger than ${limits.maxBytes} bytes`);
   const lineAt = lineIndex(text);
   const fail = (line: number, reason: string, cause?: unknown) =>
     new VzError('INVALID_CONFIG', `${path}:${line}: ${reason}`, { cause });
@@ -42,11 +69,12 @@ export function parseYaml(text: string, path: string): YamlDoc {
   let docs: unknown[];
   let lines: ReturnType<typeof keyLines>;
   try {
-    events = parseEvents(text, { filename: path });
+    events = parseEvents(text, { filename: path, maxDepth: limits.maxDepth });
+    checkExpandedSize(events, text, limits, (reason) => fail1(reason));
     lines = keyLines(events, text, lineAt);
     // js-yaml would reject these too, but pointing at the enclosing mapping; we know the key's line.
     if (lines.complexKeyLine !== undefined) throw fail(lines.complexKeyLine, 'a mapping key must be a plain value, not a list or mapping');
-    docs = constructFromEvents(events, { source: text, filename: path });
+    docs = constructFromEvents(events, { source: text, filename: path, maxAliases: limits.maxAliases });
   } catch (e) {
     if (e instanceof YAMLException) throw fail(e.mark?.line === undefined ? 1 : e.mark.line + 1, e.reason, e);
     throw e;
@@ -60,6 +88,53 @@ export function parseYaml(text: string, path: string): YamlDoc {
     throw fail(lines.docLines[0] ?? 1, 'the top level must be a mapping of keys');
   }
   return { file: path, data: data as Record<string, unknown>, lineOf: (k) => lines.byPath.get(k) };
+}
+
+/**
+ * Counts the nodes of each document as if every alias were replaced by a copy of its anchor's
+ * node (an anchor's size is known once its node is closed), and refuses the text past
+ * `maxNodes` or `maxAliases`: linear in the number of events, whatever the aliases multiply.
+ */
+function checkExpandedSize(events: Event[], text: string, limits: YamlLimits, fail: (reason: string) => Error): void {
+  const anchors = new Map<string, number>();
+  const stack: Array<{ size: number; anchor?: string }> = [];
+  let total = 0;
+  let aliases = 0;
+  const name = (start: number, end: number) => text.slice(start, end).replace(/^[&*]/, '');
+  const add = (n: number) => {
+    const top = stack[stack.length - 1];
+    if (top) top.size += n;
+    else total += n;
+    if (total + stack.reduce((s, f) => s + f.size, 0) > limits.maxNodes) {
+      throw fail(`more than ${limits.maxNodes} values once its aliases are expanded (an alias bomb?)`);
+    }
+  };
+  for (const ev of events) {
+    switch (ev.type) {
+      case EVENT_ID.DOCUMENT:
+        stack.length = 0;
+        break;
+      case EVENT_ID.SCALAR:
+        if (ev.anchorStart >= 0) anchors.set(name(ev.anchorStart, ev.anchorEnd), 1);
+        add(1);
+        break;
+      case EVENT_ID.MAPPING:
+      case EVENT_ID.SEQUENCE:
+        stack.push({ size: 1, anchor: ev.anchorStart >= 0 ? name(ev.anchorStart, ev.anchorEnd) : undefined });
+        break;
+      case EVENT_ID.ALIAS:
+        if (++aliases > limits.maxAliases) throw fail(`more than ${limits.maxAliases} aliases`);
+        add(anchors.get(name(ev.anchorStart, ev.anchorEnd)) ?? 1);
+        break;
+      case EVENT_ID.POP: {
+        const f = stack.pop();
+        if (!f) break; // the document's own POP
+        if (f.anchor !== undefined) anchors.set(f.anchor, f.size);
+        add(f.size);
+        break;
+      }
+    }
+  }
 }
 
 /** Maps a source offset to its 1-based line number. */

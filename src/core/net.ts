@@ -14,7 +14,7 @@ import type { Reverter } from './reverter.js';
 import { VzError } from './errors.js';
 import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
-import { ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
+import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
 import { neighbourResolver } from '../net/neighbour.js';
 import { enableForwarding, enableProxyNdp, forwards, ipv6Enabled } from '../net/sysctl.js';
 import { writeGuestFiles } from '../net/guest.js';
@@ -58,7 +58,7 @@ function saveLive(ctx: Context, ctid: number, live: LiveNet, downFor: NetConfig[
   const f = files(ctx, ctid);
   const neigh = (a: IpAddr) => live.proxies[a.addr] ?? [];
   const lines = [...new Set(downFor.flatMap((c) => netdown(c, ids(ctx, ctid), neigh)))];
-  writeAtomic(f.down, lines.join('\n') + '\n');
+  writeAtomic(f.down, batchText(lines, 'network cleanup', { ctid }));
   writeAtomic(f.live, JSON.stringify(live));
 }
 
@@ -170,7 +170,7 @@ function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, u
   checkHostNames(cfg, ctx, ctid);
   const live: LiveNet = { cfg: emptyNet(), proxies: {} };
   const f = files(ctx, ctid);
-  writeAtomic(f.down, netdown(cfg, ids(ctx, ctid), resolver(ctx, live)).join('\n') + '\n');
+  writeAtomic(f.down, batchText(netdown(cfg, ids(ctx, ctid), resolver(ctx, live)), 'network cleanup', { ctid }));
   writeAtomic(f.live, JSON.stringify(live));
   undo.add('remove the host side of the network', () => runNetdown(ctx, ctid));
   return { cfg, live };
@@ -215,7 +215,7 @@ export function prepareNetRestore(ctx: Context, ctid: number, params: Record<str
   ensureBridges(cmds.bridges, ctx, ctid);
   const ctFile = path.join(ctx.cfg.paths.run, `${ctid}.restore-ct`);
   // lo is down in the namespace CRIU makes empty; the host batch has "$P" expanded by the shell.
-  writeAtomic(ctFile, ['link set dev lo up', ...cmds.ct].join('\n') + '\n');
+  writeAtomic(ctFile, batchText(['link set dev lo up', ...cmds.ct], 'network setup in the container', { ctid }));
   const hook = path.join(ctx.cfg.paths.run, `${ctid}.criu-hook`);
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const script = [
@@ -228,8 +228,9 @@ export function prepareNetRestore(ctx: Context, ctid: number, params: Record<str
     'exec </dev/null',
     'set -e',
     ...(process.env.VZKIT_INJECT_RESTORE_FAIL ? ['echo "vzkit: injected restore failure" >&2', 'exit 1'] : []),
+    // A here-document the shell expands ($P): only plain words may go into it.
     `${q(ipCmd())} -batch - <<VZKIT_EOF`,
-    ...cmds.host,
+    batchText(cmds.host, 'network setup on the host', { ctid, shellPid: true }).trimEnd(),
     'VZKIT_EOF',
     `nsenter --net=/proc/$P/ns/net ${q(ipCmd())} -batch ${q(ctFile)}`,
   ].join('\n') + '\n';

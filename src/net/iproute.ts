@@ -32,9 +32,29 @@ export interface BatchOptions {
   what: string;
 }
 
+/**
+ * What iproute2's batch reader would treat as more than plain words: quotes, '#' comments, a
+ * backslash (line continuation) and any control character, a newline above all (a second
+ * command). Our commands are words of names, addresses and numbers; `$P` is the pid that the
+ * CRIU hook's shell puts in (the only expansion allowed there).
+ */
+const BATCH_LINE = /^[A-Za-z0-9 ._:/+-]+$/;
+
+/** Throws unless every line is a plain ip/tc batch command; returns the batch text. */
+export function batchText(cmds: string[], what: string, opts: { ctid?: number; shellPid?: boolean } = {}): string {
+  for (const line of cmds) {
+    const plain = opts.shellPid ? line.replace(/\$P\b/g, '0') : line;
+    if (!BATCH_LINE.test(plain)) {
+      throw new VzError('INVALID', `${what}: refused a command with characters that are not allowed in it: ${JSON.stringify(line)}`, { ctid: opts.ctid });
+    }
+  }
+  return cmds.join('\n') + '\n';
+}
+
 /** Runs the commands; throws a one-line VzError with ip's own message on failure (unless force). */
 export function ipBatch(cmds: string[], o: BatchOptions): { ok: boolean; stderr: string } {
   if (cmds.length === 0) return { ok: true, stderr: '' };
+  const input = batchText(cmds, o.what, { ctid: o.ctid });
   if (o.netnsPid !== undefined && sameNetns(o.netnsPid)) {
     // Never let a container's commands (its default route...) land on the host.
     throw new VzError('SYSTEM', `${o.what}: process ${o.netnsPid} is not in a network namespace of its own`, { ctid: o.ctid });
@@ -42,7 +62,7 @@ export function ipBatch(cmds: string[], o: BatchOptions): { ok: boolean; stderr:
   const ipArgs = [...(o.force ? ['-force'] : []), '-batch', '-'];
   const [file, args] = o.netnsPid === undefined ? [ipCmd(), ipArgs] : [nsenterCmd(), [`--net=/proc/${o.netnsPid}/ns/net`, ipCmd(), ...ipArgs]];
   const t0 = performance.now();
-  const r = childProcess().spawnSync(file, args, { input: cmds.join('\n') + '\n', encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  const r = childProcess().spawnSync(file, args, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
   if (process.env.VZKIT_TIMING) process.stderr.write(`net: ${o.what}: ${cmds.length} commands in ${(performance.now() - t0).toFixed(2)} ms\n`);
   const stderr = r.stderr ?? '';
   const ok = r.status === 0;

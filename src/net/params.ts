@@ -7,6 +7,7 @@ import { VzError } from '../core/errors.js';
 import { formatIp, parseGateway, parseIp } from './addr.js';
 import { checkIfname } from './ifname.js';
 import { parseMac } from './mac.js';
+import type { NetIf } from './config.js';
 
 function items(raw: unknown, key: string, split: RegExp | null = /[\s,]+/): string[] {
   const list = Array.isArray(raw) ? raw : [raw];
@@ -99,4 +100,55 @@ export function parseGw(family: 4 | 6) {
     if (g.family !== family) throw new VzError('INVALID', `invalid ${family === 6 ? 'IPv6 gateway' : 'gateway'} "${raw}": not an IPv${family} address`);
     return g.addr;
   };
+}
+
+const NETIF_KEYS = new Set(['ifname', 'mac', 'host_ifname', 'host_mac', 'bridge', 'ip', 'gateway', 'gateway6']);
+
+/**
+ * One bridged interface in its stored form (what create and set store under "netif", and what
+ * an archive carries), every field checked as its flag's value would be. Used on what comes
+ * from an archive and again where the interface is turned into commands.
+ */
+export function parseStoredNetif(raw: unknown): NetIf {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new VzError('INVALID', '"netif" items must be mappings of ifname, mac, host_ifname, host_mac, bridge, ip, gateway, gateway6');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!NETIF_KEYS.has(k)) throw new VzError('INVALID', `"netif" item: unknown key "${k}"`);
+  const str = (k: string): string => {
+    if (typeof o[k] !== 'string') throw new VzError('INVALID', `"netif" item: "${k}" must be a string`);
+    return o[k] as string;
+  };
+  const ifname = checkIfname(str('ifname'), 'interface name');
+  if (RESERVED_IFNAMES.includes(ifname)) throw new VzError('INVALID', `"netif" item: ${ifname} is reserved (venet0 is the routed interface)`);
+  const out: NetIf = {
+    ifname,
+    mac: parseMac(str('mac')),
+    host_ifname: checkIfname(str('host_ifname'), 'host interface name'),
+    host_mac: parseMac(str('host_mac'), 'host MAC address'),
+    ip: [],
+  };
+  if (o.bridge !== undefined) out.bridge = checkIfname(str('bridge'), 'bridge name');
+  if (!Array.isArray(o.ip)) throw new VzError('INVALID', `"netif" item ${ifname}: "ip" must be a list`);
+  out.ip = o.ip.map((a) => {
+    if (typeof a !== 'string') throw new VzError('INVALID', `"netif" item ${ifname}: addresses must be strings`);
+    return formatIp(parseIp(a));
+  });
+  if (o.gateway !== undefined) out.gateway = parseGw(4)(str('gateway')) ?? undefined;
+  if (o.gateway6 !== undefined) out.gateway6 = parseGw(6)(str('gateway6')) ?? undefined;
+  if (out.gateway === undefined) delete out.gateway;
+  if (out.gateway6 === undefined) delete out.gateway6;
+  return out;
+}
+
+/** The stored "netif" list: each item as parseStoredNetif, names unique. */
+export function parseStoredNetifs(raw: unknown): NetIf[] {
+  if (!Array.isArray(raw)) throw new VzError('INVALID', '"netif" must be a list of interfaces');
+  const list = raw.map(parseStoredNetif);
+  for (const k of ['ifname', 'host_ifname'] as const) {
+    const seen = new Set<string>();
+    for (const n of list) {
+      if (seen.has(n[k])) throw new VzError('INVALID', `"netif": ${n[k]} is named twice`);
+      seen.add(n[k]);
+    }
+  }
+  return list;
 }

@@ -14,6 +14,8 @@ import { parseIp, withPrefix, type IpAddr } from './addr.js';
 import { hostIfname } from './ifname.js';
 import { stableMac } from './mac.js';
 import { ROUTED_IFNAME, type NetConfig, type NetIf } from './config.js';
+import { parseStoredNetif } from './params.js';
+import { VzError } from '../core/errors.js';
 
 export const ROUTED_GW4 = '169.254.0.1';
 export const ROUTED_GW6 = 'fe80::1';
@@ -37,8 +39,17 @@ export function ifaces(c: NetConfig, ids: { node: string; ctid: number }): Iface
       ip: c.routed,
     });
   }
-  for (const n of c.netifs) out.push({ ...n, routed: false });
+  // Checked here, where names and addresses become ip commands, whatever stored them.
+  for (const n of c.netifs) out.push({ ...checkNetifForUse(n, ids.ctid), routed: false });
   return out;
+}
+
+function checkNetifForUse(n: NetIf, ctid: number): NetIf {
+  try {
+    return parseStoredNetif(n);
+  } catch (e) {
+    throw new VzError('INVALID', `CT ${ctid}: stored interface config refused: ${(e as Error).message}`, { ctid, hint: 'remove it with vzctl set --netif_del IFNAME --save and add it again', cause: e });
+  }
 }
 
 export interface Commands {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { childProcess } from '../sys/childproc.js';
 import { VzError } from '../core/errors.js';
-import { ipBatch, linkExists } from './iproute.js';
+import { batchText, ipBatch, linkExists } from './iproute.js';
 
 /** "100M", "1.5G", "512k", "100mbit", "unlimited"/0 (none): bits per second, decimal as tc counts them. */
 export function parseRate(raw: unknown): number | null {
@@ -62,7 +62,7 @@ export function applyRate(hostIfs: string[], ifb: string, rate: number | null | 
   if (rate == null && linkExists(ifb)) ipBatch([`link del dev ${ifb}`], { what: `remove ${ifb}`, ctid, force: true });
   if (!cmds.length) return;
   const force = rate == null;
-  const r = childProcess().spawnSync(tcCmd(), [...(force ? ['-force'] : []), '-batch', '-'], { input: cmds.join('\n') + '\n', encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  const r = childProcess().spawnSync(tcCmd(), [...(force ? ['-force'] : []), '-batch', '-'], { input: batchText(cmds, 'bandwidth limit', { ctid }), encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
   if (r.status !== 0 && !force) {
     const msg = (r.stderr ?? '').split('\n').find((l) => l && !/^Command failed/.test(l)) ?? `exit ${r.status}`;
     throw new VzError('SYSTEM', `bandwidth limit: ${msg}`, { ctid });

@@ -220,26 +220,37 @@ export class StateDb {
     });
   }
 
-  /** Upserts params (JSON-encoded) in one transaction; a value of `undefined` deletes the key. */
+  /**
+   * Upserts params (JSON-encoded) in one transaction; a value of `undefined` deletes the key.
+   * The values are encoded before the write lock is taken: however long that takes, no other
+   * command on the node waits for it (they would fail with LOCKED after their busy timeout).
+   */
   setParams(ctid: number, params: Record<string, unknown>): void {
+    const rows: Array<[string, string | undefined]> = [];
+    for (const [key, v] of Object.entries(params)) {
+      if (v === undefined) {
+        rows.push([key, undefined]);
+        continue;
+      }
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(v);
+      } catch {
+        // BigInt or cyclic value: falls through to the error below
+      }
+      if (json === undefined) throw new VzError('INVALID', `parameter ${key}: value cannot be stored as JSON`, { ctid });
+      rows.push([key, json]);
+    }
     this.transaction(() => {
       if (!this.get('SELECT 1 FROM containers WHERE ctid = ?', ctid)) throw notFound(ctid);
-      for (const [key, v] of Object.entries(params)) {
-        if (v === undefined) {
-          this.run('DELETE FROM params WHERE ctid = ? AND key = ?', ctid, key);
-          continue;
+      for (const [key, json] of rows) {
+        if (json === undefined) this.run('DELETE FROM params WHERE ctid = ? AND key = ?', ctid, key);
+        else {
+          this.run(
+            'INSERT INTO params (ctid, key, value) VALUES (?, ?, ?) ON CONFLICT (ctid, key) DO UPDATE SET value = excluded.value',
+            ctid, key, json,
+          );
         }
-        let json: string | undefined;
-        try {
-          json = JSON.stringify(v);
-        } catch {
-          // BigInt or cyclic value: falls through to the error below
-        }
-        if (json === undefined) throw new VzError('INVALID', `parameter ${key}: value cannot be stored as JSON`, { ctid });
-        this.run(
-          'INSERT INTO params (ctid, key, value) VALUES (?, ?, ?) ON CONFLICT (ctid, key) DO UPDATE SET value = excluded.value',
-          ctid, key, json,
-        );
       }
     });
   }

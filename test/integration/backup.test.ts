@@ -333,13 +333,19 @@ describe.skipIf(!isRoot)('stateful archive format (checkpoint/ member)', () => {
     const manifest = spawnSync('tar', ['-xOf', r.archive, 'vzdump.yaml'], { encoding: 'utf8' }).stdout;
     expect(manifest).toMatch(/^checkpoint: true$/m);
     // Into another CTID (another uid range) the checkpoint cannot resume: left out, with a warning.
-    const other = tool(n, 'vzrestore', r.archive, '302');
+    const other = tool(n, 'vzrestore', r.archive, '302', '--trust-archive');
     expect(other.code).toBe(0);
     expect(other.stderr).toMatch(/checkpoint of another uid range/);
     expect(fs.existsSync(path.join(n.root, 'dump', '302'))).toBe(false);
     expect(n.ok('status', '302')).toMatch(/down/);
-    // Into its own slot it comes back beside the container, which is then suspended.
-    expect(tool(n, 'vzrestore', r.archive, '301', '--force').code).toBe(0);
+    // Into its own slot, from an archive not vouched for: left out too (CRIU would restore it as host root).
+    const untrusted = tool(n, 'vzrestore', r.archive, '301', '--force');
+    expect(untrusted.code).toBe(0);
+    expect(untrusted.stderr).toMatch(/not taken from the archive: its CRIU checkpoint \(the container boots afresh\) \(vzrestore --trust-archive keeps them\)/);
+    expect(n.ok('status', '301')).toMatch(/down/);
+    expect(fs.existsSync(path.join(n.root, 'dump', '301'))).toBe(false);
+    // Trusted, into its own slot it comes back beside the container, which is then suspended.
+    expect(tool(n, 'vzrestore', r.archive, '301', '--force', '--trust-archive').code).toBe(0);
     expect(n.ok('status', '301')).toMatch(/suspended/);
     const restored = path.join(n.root, 'dump', '301');
     expect(fs.readdirSync(restored).sort()).toEqual(['inventory.img', 'pages-1.img']);

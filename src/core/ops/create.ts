@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
 import { withRevert } from '../reverter.js';
 import { VzError } from '../errors.js';
-import { loadOsTemplate, loadProfile } from '../../config/templates.js';
+import { loadOsTemplate, loadProfile, templateInternals } from '../../config/templates.js';
 import { parseParams } from '../../config/params.js';
 import { ensureTemplateCache, copyTemplate, isTemplateCached } from '../../template/cache.js';
 import { shiftTree } from '../../sys/idshift.js';
@@ -36,11 +36,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const params: Record<string, unknown> = { ...tmpl.defaults, ...(profile?.params ?? {}), ...cli };
   // What start needs from the template is copied in: a container must not depend on a
   // template file that may be edited or removed later.
-  params._init = tmpl.init;
-  params._init_type = tmpl.init_type;
-  params._distro = tmpl.distro;
-  params._halt_signal = tmpl.halt_signal;
-  params._reboot_signal = tmpl.reboot_signal;
+  Object.assign(params, templateInternals(tmpl));
   if (params.stop_timeout === undefined && tmpl.stop_timeout !== undefined) params.stop_timeout = tmpl.stop_timeout;
 
   return withLock(ctx, ctid, async () => {

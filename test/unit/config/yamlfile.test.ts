@@ -119,3 +119,37 @@ describe('loadYamlFile', () => {
     vzError(() => loadYamlFile(path.join(dir, 'bad.yaml')), 'INVALID_CONFIG', `${path.join(dir, 'bad.yaml')}:3: `);
   });
 });
+
+describe('YAML limits (an archive or config file from elsewhere)', () => {
+  /** A "billion laughs": 10 levels of 10 aliases each, 10^10 values once expanded, 500 bytes. */
+  const bomb = (levels: number) => {
+    let y = 'a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n';
+    for (let i = 1; i <= levels; i++) y += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+    return y;
+  };
+
+  it('refuses an alias bomb at once, in one line, before building it', () => {
+    const t = Date.now();
+    vzError(() => parseYaml(bomb(9), 'bomb.yaml'), 'INVALID_CONFIG', 'bomb.yaml: more than 100000 values once its aliases are expanded');
+    expect(Date.now() - t).toBeLessThan(1000);
+  });
+
+  it('still reads ordinary anchors and aliases', () => {
+    expect(parseYaml(bomb(2), 'ok.yaml').data.a2).toHaveLength(10);
+    expect(parseYaml('base: &b {ram: 1G}\nother: *b\n', 'ok.yaml').data).toEqual({ base: { ram: '1G' }, other: { ram: '1G' } });
+  });
+
+  it('counts a mapping anchor with its contents', () => {
+    // 300 aliases of a 400-value mapping: 120 000 values.
+    const big = `m: &m {${Array.from({ length: 200 }, (_, i) => `k${i}: v`).join(', ')}}\nl: [${Array(300).fill('*m').join(', ')}]\n`;
+    vzError(() => parseYaml(big, 'big.yaml'), 'INVALID_CONFIG', 'more than 100000 values');
+  });
+
+  it('refuses too many aliases, too deep a nesting and too large a text', () => {
+    vzError(() => parseYaml(`a: &a x\nl: [${Array(1001).fill('*a').join(', ')}]\n`, 'al.yaml'), 'INVALID_CONFIG', 'more than 1000 aliases');
+    vzError(() => parseYaml(`${'['.repeat(70)}${']'.repeat(70)}\n`, 'deep.yaml'), 'INVALID_CONFIG', 'maxDepth');
+    vzError(() => parseYaml(`a: "${'x'.repeat(1024 * 1024)}"\n`, 'huge.yaml'), 'INVALID_CONFIG', 'huge.yaml: larger than 1048576 bytes');
+    const dir = tmpTree({ 'huge.yaml': `a: "${'x'.repeat(1024 * 1024)}"\n` });
+    vzError(() => loadYamlFile(path.join(dir, 'huge.yaml')), 'INVALID_CONFIG', 'larger than 1048576 bytes');
+  });
+});

@@ -225,3 +225,27 @@ describe('readonly open', () => {
     vzErr(() => openDb(join(tmpDir(), 'no/such/dir/state.db')), 'SYSTEM');
   });
 });
+
+describe('no write lock held while encoding', () => {
+  it('setParams encodes its values before the transaction: another process may write meanwhile', () => {
+    const file = join(tmpDir(), 'state.db');
+    const db = openDb(file);
+    db.insertContainer(ct(101));
+    // A second connection, as another vzctl would have, that does not wait for a lock.
+    const other = openDb(file, { busyTimeoutMs: 0 });
+    let wrote = false;
+    // Encoding this value stands for a slow one (a huge value from an archive): while it runs,
+    // the other connection writes.
+    const slow = {
+      toJSON() {
+        other.insertContainer(ct(102));
+        wrote = true;
+        return 'v';
+      },
+    };
+    db.setParams(101, { slow });
+    expect(wrote).toBe(true);
+    expect(db.getParams(101)).toEqual({ slow: 'v' });
+    expect(db.getContainer(102)?.ctid).toBe(102);
+  });
+});
