@@ -11,7 +11,7 @@ import { show, toInt } from './values.js';
 export const CPU_PERIOD_US = 100_000;
 
 function unlimited(raw: unknown): boolean {
-  return typeof raw === 'string' && raw.trim().toLowerCase() === 'unlimited';
+  return typeof raw === 'string' && raw.toLowerCase() === 'unlimited';
 }
 
 export function parseRam(raw: unknown): number | null {
@@ -27,7 +27,7 @@ export function parseSwap(raw: unknown): number | null {
 /** Percent of one CPU: 100 = one full core. 0 is refused (vzctl's "unlimited" is spelled out). */
 export function parseCpuLimit(raw: unknown): number | null {
   if (unlimited(raw)) return null;
-  const s = typeof raw === 'string' ? raw.trim().replace(/%$/, '') : raw;
+  const s = typeof raw === 'string' ? raw.replace(/%$/, '') : raw;
   return toInt(s, 'cpulimit', { min: 1, max: 100 * 1024, unit: '%' });
 }
 
@@ -55,7 +55,7 @@ export function parseNumproc(raw: unknown): number | null {
 
 /** Bytes per second; 0 or "unlimited" removes the limit. */
 export function parseIoLimit(raw: unknown): number | null {
-  const s = typeof raw === 'string' ? raw.trim().replace(/\/s$/i, '') : raw;
+  const s = typeof raw === 'string' ? raw.replace(/\/s$/i, '') : raw;
   const v = parseSize(s as string | number, { allowUnlimited: true });
   return v === 0 ? null : v;
 }
@@ -170,8 +170,8 @@ function parseSoftHard(raw: unknown, key: string, one: (v: string) => number | n
   if (typeof s !== 'string' || s.trim() === '') throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
   const parts = s.split(':');
   if (parts.length > 2) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
-  const soft = one(parts[0]!.trim());
-  const hard = parts.length === 2 ? one(parts[1]!.trim()) : soft;
+  const soft = one(parts[0]!);
+  const hard = parts.length === 2 ? one(parts[1]!) : soft;
   if (soft !== null && hard !== null && soft > hard) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: the soft limit is above the hard one`);
   return { soft, hard };
 }
