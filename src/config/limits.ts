@@ -154,9 +154,50 @@ export function parseDevnodes(raw: unknown): Record<string, string> {
     if (!m || m[1]!.split('/').some((c) => c === '.' || c === '..')) {
       throw new VzError('INVALID', `invalid devnodes entry "${item}": expected NAME:PERM (PERM r, w, rw or none), NAME under /dev`);
     }
+    const why = m[2] === 'none' ? undefined : forbiddenDevName(m[1]!);
+    if (why) throw new VzError('INVALID', `invalid devnodes entry "${item}": /dev/${m[1]} is ${why}`, { hint: DEVNODE_HINT });
     out[m[1]!] = m[2] === 'wr' ? 'rw' : m[2]!;
   }
   return out;
+}
+
+const DEVNODE_HINT = "terminals, consoles, memory, input and other host-wide devices cannot be given to a container";
+
+/**
+ * Names under /dev that must never be handed to a container: the host's terminals (pts/N is a
+ * session on the host; tty*, console, vcs* are its consoles and serial lines), memory (mem, kmem,
+ * port, core -> /proc/kcore), the kernel log, input devices (a keylogger), and the links into
+ * vzkit's own fds (fd/, stdin...). What the container needs of these it has already: its own
+ * devpts, ptmx, tty and console. The host side checks the device numbers too (devnodeBlocked),
+ * so another name for the same node (a symlink) does not get through either.
+ */
+const FORBIDDEN_DEVNAMES: Array<[RegExp, string]> = [
+  [/^(pts|ptmx|console|tty.*|vcs.*|pty.*)(\/|$)/, 'a terminal of the host'],
+  [/^(mem|kmem|port|core|kcore|snapshot|nvram|mcelog|oldmem)$/, "a view of the host's memory"],
+  [/^kmsg$/, "the host's kernel log"],
+  [/^(input|uinput|hidraw.*|fb\d+|dri\/card.*|cpu|watchdog.*)(\/|$)/, 'a device of the host itself (input, display, CPU registers, watchdog)'],
+  [/^(fd|stdin|stdout|stderr)(\/|$)/, "a link to vzkit's own open files"],
+  [/^(mapper\/control|loop-control|btrfs-control|vhost-.*|shm|mqueue|hugepages)$/, 'a control device or directory of the host'],
+];
+
+export function forbiddenDevName(name: string): string | undefined {
+  return FORBIDDEN_DEVNAMES.find(([re]) => re.test(name))?.[1];
+}
+
+/**
+ * The same rule by device number (what the name resolves to on the host): character majors of
+ * terminals (2-5, 128-143 ptys, 4 vt/serial, 5 tty/console/ptmx, 7 vcs), memory (1, but for the
+ * null/zero/full/random/urandom every container has), input (13), frame buffers (29), MSR and
+ * CPUID (202, 203), and the misc devices that act on the whole host.
+ */
+export function devnodeBlocked(type: 'c' | 'b', major: number, minor: number): string | undefined {
+  if (type !== 'c') return undefined;
+  if ([2, 3, 4, 5, 7].includes(major) || (major >= 128 && major <= 143)) return 'a terminal of the host';
+  if (major === 1 && ![3, 5, 7, 8, 9].includes(minor)) return minor === 11 ? "the host's kernel log" : "a view of the host's memory";
+  if ([13, 29, 202, 203].includes(major)) return 'a device of the host itself (input, display, CPU registers)';
+  // misc: watchdog, nvram, uinput, mcelog, snapshot, btrfs-control, device-mapper and loop control
+  if (major === 10 && [130, 144, 223, 227, 231, 234, 236, 237].includes(minor)) return 'a control device of the host';
+  return undefined;
 }
 
 export interface SoftHard {

@@ -16,6 +16,7 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../di
 import { cleanupRuntime } from '../cleanup.js';
 import { crashPoint } from '../crash.js';
 import { netConfigForCreate } from '../net.js';
+import { devnodeRules } from '../limits.js';
 import { allAddresses } from '../../net/config.js';
 
 export interface CreateRequest {
@@ -96,6 +97,11 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         ctid,
         hint: 'it is not a known container: move it away or remove it',
       });
+    }
+    // Host devices are checked now (they exist, and are not the host's terminals or memory), not at the first start.
+    if (params.devnodes) {
+      params.devnodes = Object.fromEntries(Object.entries(params.devnodes as Record<string, string>).filter(([, perm]) => perm !== 'none'));
+      devnodeRules(params.devnodes as Record<string, string>, ctid);
     }
     const inodes = params.diskinodes as SoftHard | undefined;
     const dlimits = diskParams(params);
