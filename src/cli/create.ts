@@ -39,7 +39,7 @@ export const create: Verb = {
     });
     out.result(
       { ctid: row.ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, uid_base: row.uidBase, state: 'stopped', limits: row.limits },
-      () => `Limits (profile ${row.profile ?? 'none'}): ${formatLimits(row.limits)}`,
+      () => (out.quiet ? undefined : `Limits (profile ${row.profile ?? 'none'}): ${formatLimits(row.limits)}`),
     );
     return 0;
   },
