@@ -53,6 +53,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "bind_dst", JT_ARR, false, &cfg->bind_dst },
 		{ "devnodes", JT_ARR, false, &cfg->devnodes },
 		{ "devnode_dir", JT_STR, false, &cfg->devnode_dir },
+		{ "shm_size", JT_STR, false, &cfg->shm_size },
 		{ "sysinfo_memcg", JT_STR, false, &cfg->sysinfo_memcg },
 		{ "loadavg_file", JT_STR, false, &cfg->loadavg_file },
 		{ "cgroup_mount", JT_STR, false, &cfg->cgroup_mount },
@@ -110,6 +111,11 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 			snprintf(err, errlen, "config: bad devnode \"%s\"", d);
 			goto bad;
 		}
+	}
+	if (cfg->shm_size && (!cfg->shm_size[0] || strspn(cfg->shm_size, "0123456789") != strlen(cfg->shm_size) ||
+			      strlen(cfg->shm_size) > 19)) {
+		snprintf(err, errlen, "config: \"shm_size\" must be a number of bytes");
+		goto bad;
 	}
 	if (cfg->poststop[0] && cfg->poststop[0][0] != '/') {
 		snprintf(err, errlen, "config: \"poststop\" must start with an absolute path");

@@ -20,6 +20,7 @@ struct config {
 	char **bind_src, **bind_dst; /* host files bind-mounted over paths inside (LXCFS) */
 	char **devnodes; /* names under /dev, bind-mounted from devnode_dir/NAME */
 	const char *devnode_dir;
+	const char *shm_size;      /* bytes (decimal) for /dev/shm's size=; NULL: the kernel's default */
 	const char *sysinfo_memcg; /* NULL: sysinfo(2) is not intercepted */
 	int sysinfo_cgver;         /* 1 or 2 with sysinfo_memcg */
 	const char *loadavg_file;  /* NULL: no load averages of its own (also without sysinfo_memcg) */

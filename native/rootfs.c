@@ -145,7 +145,9 @@ static void bind_devnode(int dev, const char *dir, const char *name)
 static void setup_dev(int rootfd, const char *pts_path, int slave_fd, const struct config *cfg)
 {
 	int at = open_dir(rootfd, "dev", 0755, "/dev");
-	int dev = mount_fs("tmpfs", "mode=755,size=1m", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, at, "/dev");
+	/* /dev holds nodes, links and a few directories: 1 MiB and 4096 inodes are plenty, and keep
+	 * a container from filling kernel memory with empty files there. */
+	int dev = mount_fs("tmpfs", "mode=755,size=1m,nr_inodes=4096", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, at, "/dev");
 	close(at);
 
 	/* mknod is impossible in a user namespace: bind the host's harmless nodes instead. */
@@ -170,7 +172,13 @@ static void setup_dev(int rootfd, const char *pts_path, int slave_fd, const stru
 	make_symlink("/proc/self/fd/2", dev, "stderr", "/dev/stderr");
 
 	at = open_dir(dev, "shm", 01777, "/dev/shm");
-	close(mount_fs("tmpfs", "mode=1777", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, at, "/dev/shm"));
+	/* tmpfs pages are charged to the memory cgroup of whoever writes them, so a RAM limit bounds
+	 * /dev/shm anyway; size= (half the container's RAM, as the kernel's default is half the
+	 * machine's) makes a full /dev/shm an ENOSPC for the writer instead of an OOM kill. */
+	char shmopts[64] = "mode=1777";
+	if (cfg->shm_size)
+		snprintf(shmopts, sizeof(shmopts), "mode=1777,size=%s", cfg->shm_size);
+	close(mount_fs("tmpfs", shmopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, at, "/dev/shm"));
 	close(at);
 
 	/* The console: M's pty slave. The fd M holds belongs to the host mount namespace and

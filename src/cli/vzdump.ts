@@ -1,4 +1,5 @@
 /** vzdump [--mode stop|suspend|snapshot] [--compress zstd|gzip|none] [--dumpdir DIR] CTID...|--all */
+import { parseDumpdir } from '../backup/dumpdir.js';
 import { runStandalone } from './standalone.js';
 import { VzError } from '../core/errors.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
@@ -22,6 +23,7 @@ export function vzdumpMain(argv: string[]): Promise<number> {
       if (args.all && names.length) throw new VzError('SYNTAX', 'give CTIDs or --all, not both');
       const ctids = args.all ? svc.list().map((e) => e.ctid) : names.map((n) => svc.resolve(String(n)));
       if (ctids.length === 0) throw new VzError('NOT_ENOUGH_PARAMS', args.all ? 'there are no containers to back up' : 'name the containers to back up, or --all');
+      const dumpdir = args.dumpdir === undefined ? undefined : parseDumpdir(args.dumpdir, { absolute: false });
       const results = [];
       let failedExit = 0;
       for (const ctid of ctids) {
@@ -30,7 +32,7 @@ export function vzdumpMain(argv: string[]): Promise<number> {
             ctid,
             mode: args.mode as BackupMode,
             compression: args.compress as Compression,
-            dumpdir: (args.dumpdir as string | undefined) ?? svc.defaultDumpdir(),
+            dumpdir: dumpdir ?? svc.defaultDumpdir(),
             progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
           });
           results.push(r);

@@ -11,7 +11,7 @@ import { show, toInt } from './values.js';
 export const CPU_PERIOD_US = 100_000;
 
 function unlimited(raw: unknown): boolean {
-  return typeof raw === 'string' && raw.trim().toLowerCase() === 'unlimited';
+  return typeof raw === 'string' && raw.toLowerCase() === 'unlimited';
 }
 
 export function parseRam(raw: unknown): number | null {
@@ -27,7 +27,7 @@ export function parseSwap(raw: unknown): number | null {
 /** Percent of one CPU: 100 = one full core. 0 is refused (vzctl's "unlimited" is spelled out). */
 export function parseCpuLimit(raw: unknown): number | null {
   if (unlimited(raw)) return null;
-  const s = typeof raw === 'string' ? raw.trim().replace(/%$/, '') : raw;
+  const s = typeof raw === 'string' ? raw.replace(/%$/, '') : raw;
   return toInt(s, 'cpulimit', { min: 1, max: 100 * 1024, unit: '%' });
 }
 
@@ -55,7 +55,7 @@ export function parseNumproc(raw: unknown): number | null {
 
 /** Bytes per second; 0 or "unlimited" removes the limit. */
 export function parseIoLimit(raw: unknown): number | null {
-  const s = typeof raw === 'string' ? raw.trim().replace(/\/s$/i, '') : raw;
+  const s = typeof raw === 'string' ? raw.replace(/\/s$/i, '') : raw;
   const v = parseSize(s as string | number, { allowUnlimited: true });
   return v === 0 ? null : v;
 }
@@ -154,9 +154,50 @@ export function parseDevnodes(raw: unknown): Record<string, string> {
     if (!m || m[1]!.split('/').some((c) => c === '.' || c === '..')) {
       throw new VzError('INVALID', `invalid devnodes entry "${item}": expected NAME:PERM (PERM r, w, rw or none), NAME under /dev`);
     }
+    const why = m[2] === 'none' ? undefined : forbiddenDevName(m[1]!);
+    if (why) throw new VzError('INVALID', `invalid devnodes entry "${item}": /dev/${m[1]} is ${why}`, { hint: DEVNODE_HINT });
     out[m[1]!] = m[2] === 'wr' ? 'rw' : m[2]!;
   }
   return out;
+}
+
+const DEVNODE_HINT = "terminals, consoles, memory, input and other host-wide devices cannot be given to a container";
+
+/**
+ * Names under /dev that must never be handed to a container: the host's terminals (pts/N is a
+ * session on the host; tty*, console, vcs* are its consoles and serial lines), memory (mem, kmem,
+ * port, core -> /proc/kcore), the kernel log, input devices (a keylogger), and the links into
+ * vzkit's own fds (fd/, stdin...). What the container needs of these it has already: its own
+ * devpts, ptmx, tty and console. The host side checks the device numbers too (devnodeBlocked),
+ * so another name for the same node (a symlink) does not get through either.
+ */
+const FORBIDDEN_DEVNAMES: Array<[RegExp, string]> = [
+  [/^(pts|ptmx|console|tty.*|vcs.*|pty.*)(\/|$)/, 'a terminal of the host'],
+  [/^(mem|kmem|port|core|kcore|snapshot|nvram|mcelog|oldmem)$/, "a view of the host's memory"],
+  [/^kmsg$/, "the host's kernel log"],
+  [/^(input|uinput|hidraw.*|fb\d+|dri\/card.*|cpu|watchdog.*)(\/|$)/, 'a device of the host itself (input, display, CPU registers, watchdog)'],
+  [/^(fd|stdin|stdout|stderr)(\/|$)/, "a link to vzkit's own open files"],
+  [/^(mapper\/control|loop-control|btrfs-control|vhost-.*|shm|mqueue|hugepages)$/, 'a control device or directory of the host'],
+];
+
+export function forbiddenDevName(name: string): string | undefined {
+  return FORBIDDEN_DEVNAMES.find(([re]) => re.test(name))?.[1];
+}
+
+/**
+ * The same rule by device number (what the name resolves to on the host): character majors of
+ * terminals (2-5, 128-143 ptys, 4 vt/serial, 5 tty/console/ptmx, 7 vcs), memory (1, but for the
+ * null/zero/full/random/urandom every container has), input (13), frame buffers (29), MSR and
+ * CPUID (202, 203), and the misc devices that act on the whole host.
+ */
+export function devnodeBlocked(type: 'c' | 'b', major: number, minor: number): string | undefined {
+  if (type !== 'c') return undefined;
+  if ([2, 3, 4, 5, 7].includes(major) || (major >= 128 && major <= 143)) return 'a terminal of the host';
+  if (major === 1 && ![3, 5, 7, 8, 9].includes(minor)) return minor === 11 ? "the host's kernel log" : "a view of the host's memory";
+  if ([13, 29, 202, 203].includes(major)) return 'a device of the host itself (input, display, CPU registers)';
+  // misc: watchdog, nvram, uinput, mcelog, snapshot, btrfs-control, device-mapper and loop control
+  if (major === 10 && [130, 144, 223, 227, 231, 234, 236, 237].includes(minor)) return 'a control device of the host';
+  return undefined;
 }
 
 export interface SoftHard {
@@ -170,8 +211,8 @@ function parseSoftHard(raw: unknown, key: string, one: (v: string) => number | n
   if (typeof s !== 'string' || s.trim() === '') throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
   const parts = s.split(':');
   if (parts.length > 2) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: expected SOFT[:HARD]`);
-  const soft = one(parts[0]!.trim());
-  const hard = parts.length === 2 ? one(parts[1]!.trim()) : soft;
+  const soft = one(parts[0]!);
+  const hard = parts.length === 2 ? one(parts[1]!) : soft;
   if (soft !== null && hard !== null && soft > hard) throw new VzError('INVALID', `invalid ${key} ${show(raw)}: the soft limit is above the hard one`);
   return { soft, hard };
 }

@@ -10,7 +10,9 @@ export { parseSignal } from './values.js';
 const MULT: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 // "64", "64M", "64m", "64MB", "64MiB", "1.5G", "512B"; suffixes are binary whatever their case.
-const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|B)?$/;
+// No blanks anywhere: "64 M" or " 64M" is a quoting mistake in a script (vzctl refuses it too),
+// and what a value means must not depend on how a shell split it.
+const SIZE_RE = /^(\d+(?:\.\d+)?)(?:([KMGT])(?:I?B)?|B)?$/;
 
 /** Returns bytes, or null for 'unlimited' when opts.allowUnlimited. */
 export function parseSize(raw: string | number, opts: { allowUnlimited?: boolean } = {}): number | null {
@@ -23,8 +25,9 @@ export function parseSize(raw: string | number, opts: { allowUnlimited?: boolean
     return raw;
   }
   if (typeof raw !== 'string') throw fail('expected a number of bytes or a size like 512M');
-  const s = raw.trim().toUpperCase();
-  if (s === '') throw fail('empty');
+  if (raw.trim() === '') throw fail('empty');
+  if (/\s/.test(raw)) throw fail('contains a blank (write it as one word, e.g. 64M)');
+  const s = raw.toUpperCase();
   if (s === 'UNLIMITED') {
     if (opts.allowUnlimited) return null;
     throw fail('"unlimited" is not allowed here');

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
-import { LIMIT_KEYS, limitsFromParams, expandCpuList, type HostInfo } from '../config/limits.js';
+import { LIMIT_KEYS, limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
 import { getLibc, errnoError } from '../sys/libc.js';
 import { childProcess } from '../sys/childproc.js';
 import { devNumbers } from '../sys/mounts.js';
@@ -115,13 +115,24 @@ export function mergeDevnodes(stored: unknown, change: Record<string, string>): 
 export function devnodeRules(devnodes: Record<string, string>, ctid?: number): DeviceRule[] {
   return Object.entries(devnodes).map(([name, perm]) => {
     let st: fs.Stats;
+    let real: string;
     try {
       st = fs.statSync(`/dev/${name}`);
+      real = fs.realpathSync(`/dev/${name}`);
     } catch {
       throw new VzError('INVALID', `devnodes: /dev/${name} does not exist on this host`, { ctid });
     }
+    // A link out of /dev (stdin -> /proc/self/fd/0, core -> /proc/kcore) is not a device of the host's /dev.
+    if (!real.startsWith('/dev/')) throw new VzError('INVALID', `devnodes: /dev/${name} leads to ${real}, outside /dev`, { ctid });
     if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new VzError('INVALID', `devnodes: /dev/${name} is not a device node`, { ctid });
     const { major, minor } = devNumbers(st.rdev);
+    const why = devnodeBlocked(st.isCharacterDevice() ? 'c' : 'b', major, minor) ?? forbiddenDevName(real.slice('/dev/'.length));
+    if (why) {
+      throw new VzError('INVALID', `devnodes: /dev/${name} (${st.isCharacterDevice() ? 'c' : 'b'} ${major}:${minor}) is ${why}`, {
+        ctid,
+        hint: 'terminals, consoles, memory, input and other host-wide devices cannot be given to a container',
+      });
+    }
     return {
       allow: true,
       type: st.isCharacterDevice() ? 'c' : 'b',

@@ -18,7 +18,8 @@ import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.
 import { neighbourResolver } from '../net/neighbour.js';
 import { enableForwarding, enableProxyNdp, forwards, ipv6Enabled } from '../net/sysctl.js';
 import { writeGuestFiles } from '../net/guest.js';
-import type { IpAddr } from '../net/addr.js';
+import { parseIp, type IpAddr } from '../net/addr.js';
+import { checkHostAddresses } from '../net/hostaddr.js';
 import { applyRate } from '../net/rate.js';
 import { hostIfname } from '../net/ifname.js';
 
@@ -83,7 +84,23 @@ export function netConfigForCreate(ctx: Context, ctid: number, params: Record<st
   for (const k of NET_KEYS) delete params[k];
   Object.assign(params, stripUndefined(netToParams(cfg)));
   checkHostNames(cfg, ctx, ctid);
+  checkNewAddresses(ctx, ctid, [], cfg);
   return cfg;
+}
+
+/**
+ * Addresses that `after` has and none of `before` had must not be the host's (its own, its
+ * subnets' network and broadcast addresses, its gateways, a route of its own): see net/hostaddr.ts.
+ * Routes on this node's host ends are vzkit's own (the state database catches a second use).
+ */
+function checkNewAddresses(ctx: Context, ctid: number, before: NetConfig[], after: NetConfig): void {
+  const had = new Set(before.flatMap((c) => allAddresses(c).map((a) => a.ip)));
+  const added = [
+    ...after.routed.map((a) => ({ ip: parseIp(a), routed: true })),
+    ...after.netifs.flatMap((n) => n.ip.map((a) => ({ ip: parseIp(a), routed: false }))),
+  ].filter((a) => !had.has(a.ip.addr));
+  const prefix = `${ctx.cfg.node}-`;
+  checkHostAddresses(added, (dev) => dev.startsWith(prefix), ctid);
 }
 
 function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
@@ -309,6 +326,8 @@ export function setNet(
   const live = opts.initPid !== undefined ? (readLive(ctx, ctid) ?? { cfg: storedBefore, proxies: {} }) : undefined;
   const liveBefore = live ? structuredClone(live.cfg) : undefined;
   const liveAfter = live ? applyDelta(live.cfg, d, ids(ctx, ctid)) : undefined;
+  checkNewAddresses(ctx, ctid, [storedBefore, ...(liveBefore ? [liveBefore] : [])], storedAfter);
+  if (liveAfter) checkNewAddresses(ctx, ctid, [storedBefore, ...(liveBefore ? [liveBefore] : [])], liveAfter);
   const db = ctx.db();
   const before = db.listIps(ctid).map(({ ip, kind }) => ({ ip, kind }));
   const want = [...allAddresses(storedAfter), ...(liveAfter ? allAddresses(liveAfter) : [])];

@@ -45,6 +45,15 @@ export function canonicalV6(s: string): string {
   return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
 }
 
+/** The eight 16-bit groups of a canonical IPv6 address. */
+export function v6Groups(canonical: string): number[] {
+  const [h, t] = canonical.includes('::') ? canonical.split('::') : [canonical, undefined];
+  const hs = h ? h.split(':') : [];
+  const ts = t ? t.split(':') : [];
+  const g = t === undefined ? hs : [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
+  return g.map((x) => parseInt(x, 16));
+}
+
 function bad(raw: string, why: string, what: string): VzError {
   return new VzError('INVALID', `invalid ${what} "${raw}": ${why}`);
 }
@@ -90,6 +99,18 @@ function unusable(family: 4 | 6, addr: string): string | undefined {
   }
   if (addr === '::') return 'the unspecified address';
   if (addr === '::1') return 'the loopback address';
+  // IPv4 inside IPv6 (::ffff:a.b.c.d mapped, ::ffff:0:a.b.c.d translated, ::a.b.c.d compatible):
+  // never an interface's address on the wire (RFC 4291 2.5.5), and for the kernel's sockets the
+  // IPv4 address itself, so "::ffff:198.18.0.2" would be a second name of a container's 198.18.0.2
+  // that the conflict check does not see. Refused rather than folded into the IPv4 form: a
+  // container that asked for IPv6 must not silently get an IPv4 address.
+  const g = v6Groups(addr);
+  if (g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || (g[5] === 0 && (g[6] !== 0 || g[7]! > 1)))) {
+    return `an IPv4 address written as IPv6 (use ${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255})`;
+  }
+  if (g.slice(0, 4).every((x) => x === 0) && g[4] === 0xffff && g[5] === 0) {
+    return `an IPv4 address written as IPv6 (use ${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255})`;
+  }
   if (/^ff/.test(addr)) return 'a multicast address';
   if (/^fe[89ab]/.test(addr)) return 'a link-local address';
   return undefined;

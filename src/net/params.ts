@@ -64,6 +64,23 @@ export interface NetifSpec {
 
 export const RESERVED_IFNAMES = ['lo', 'venet0'];
 
+/**
+ * Names a host end or a bridge must never have: lo is the host's loopback (a veth or bridge
+ * cannot be it, and vzkit's cleanup would act on it), and "all" and "default" are the kernel's
+ * names for every interface in /proc/sys/net/ipv4/conf and ipv6/conf (vzkit writes forwarding sysctls there by
+ * the interface's name). Refused when parsed, so a stored config never holds one (set --save on a
+ * stopped container used to accept them, and the start failed).
+ */
+export const RESERVED_HOST_IFNAMES = ['lo', 'all', 'default'];
+
+function hostName(raw: string, what: string, spec: string): string {
+  const name = checkIfname(raw, what);
+  if (RESERVED_HOST_IFNAMES.includes(name)) {
+    throw new VzError('INVALID', `invalid netif_add "${spec}": ${what} ${name} is reserved (${name === 'lo' ? "the host's loopback" : 'the kernel\'s name for all interfaces'})`);
+  }
+  return name;
+}
+
 export function parseNetifAdd(raw: unknown): NetifSpec[] {
   // One spec per flag: the spec itself has commas.
   return items(raw, 'netif_add', null).map((spec) => {
@@ -73,9 +90,9 @@ export function parseNetifAdd(raw: unknown): NetifSpec[] {
     if (RESERVED_IFNAMES.includes(ifname)) throw new VzError('INVALID', `invalid netif_add "${spec}": ${ifname} is reserved (venet0 is the routed interface)`);
     const out: NetifSpec = { ifname };
     if (f[1]) out.mac = parseMac(f[1], 'MAC address');
-    if (f[2]) out.host_ifname = checkIfname(f[2], 'host interface name');
+    if (f[2]) out.host_ifname = hostName(f[2], 'host interface name', spec);
     if (f[3]) out.host_mac = parseMac(f[3], 'host MAC address');
-    if (f[4]) out.bridge = checkIfname(f[4], 'bridge name');
+    if (f[4]) out.bridge = hostName(f[4], 'bridge name', spec);
     return out;
   });
 }

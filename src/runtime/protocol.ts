@@ -46,6 +46,8 @@ export interface SpawnConfig {
   /** Device nodes (names under /dev) bind-mounted from devnode_dir/NAME into the container's /dev. */
   devnodes?: string[];
   devnode_dir?: string;
+  /** Size of the container's /dev/shm in bytes (decimal); absent: the kernel's default (half the host's RAM). */
+  shm_size?: string;
   /** Intercept sysinfo(2): the container's memory cgroup dir on the host, and its cgroup version. */
   sysinfo_memcg?: string;
   sysinfo_cgver?: 1 | 2;

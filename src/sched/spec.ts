@@ -7,6 +7,7 @@ import { checkSchedule } from './cron.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
 import { MODES, type BackupMode } from '../backup/manifest.js';
 import type { Retention } from '../backup/prune.js';
+import { parseDumpdir } from '../backup/dumpdir.js';
 import type { JobKind, NewJob } from '../state/jobs.js';
 
 export interface BackupJobOptions extends Retention {
@@ -51,7 +52,7 @@ export function jobFromArgs(name: string, kind: string, args: Record<string, unk
     const compress = String(args.compress ?? 'zstd');
     if (!(COMPRESSIONS as readonly string[]).includes(compress)) throw new VzError('INVALID', `invalid compression "${compress}": ${COMPRESSIONS.join(', ')}`);
     const opts: BackupJobOptions = { mode: mode as BackupMode, compress: compress as Compression, repeatMissed };
-    if (args.dumpdir !== undefined) opts.dumpdir = String(args.dumpdir);
+    if (args.dumpdir !== undefined) opts.dumpdir = parseDumpdir(args.dumpdir, { absolute: true });
     for (const [flag, key] of KEEPS) {
       const v = args[flag];
       if (v === undefined) continue;

@@ -378,7 +378,7 @@ async function diskSection() {
   fs.rmSync(hostFile);
   for (const layout of ['dir', 'image']) {
     const id = layout === 'dir' ? 132 : 133;
-    run(VZCTL, ['create', String(id), '--ostemplate', 'busybox', '-q', ...(layout === 'image' ? ['--layout', 'image', '--diskspace', '2G'] : [])], { env: vz.env });
+    run(VZCTL, ['create', String(id), '--ostemplate', 'busybox', '--config', 'unlimited', '-q', ...(layout === 'image' ? ['--layout', 'image', '--diskspace', '2G'] : [])], { env: vz.env });
     vz.created.add(id);
     run(VZCTL, ['start', String(id), '-q'], { env: vz.env });
     const w = ddMiBs(run(VZCTL, ['exec', String(id), ...write('/root/t.bin')], { env: vz.env }).stderr, size);

@@ -60,7 +60,9 @@ export class VzSide {
 
   create(ctid, template = 'busybox') {
     this.created.add(ctid);
-    this.vzctl('create', String(ctid), '--ostemplate', template, '-q');
+    // Like for like with the LXC peer, which sets no limits (vzkit's default profile has some);
+    // the limits section sets its own on top.
+    this.vzctl('create', String(ctid), '--ostemplate', template, '--config', 'unlimited', '-q');
   }
 
   /** ctid -> uid_base of every container on the node. */

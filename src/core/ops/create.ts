@@ -16,6 +16,7 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../di
 import { cleanupRuntime } from '../cleanup.js';
 import { crashPoint } from '../crash.js';
 import { netConfigForCreate } from '../net.js';
+import { devnodeRules } from '../limits.js';
 import { allAddresses } from '../../net/config.js';
 
 export interface CreateRequest {
@@ -26,7 +27,40 @@ export interface CreateRequest {
   params: Record<string, unknown>;
 }
 
-export async function createContainer(ctx: Context, req: CreateRequest): Promise<ContainerRow> {
+/** The resource limits a new container got (bytes, percent, counts; null = unlimited), for create's output. */
+export interface CreatedLimits {
+  ram: number | null;
+  swap: number | null;
+  cpus: number | null;
+  cpulimit: number | null;
+  cpuunits: number;
+  numproc: number | null;
+  diskspace: number | null;
+}
+
+/** The limits without which a container can take the whole host: create warns when one is missing. */
+const HOST_WIDE: Array<[keyof CreatedLimits, string]> = [
+  ['ram', 'memory'],
+  ['numproc', 'processes (up to the host pid_max)'],
+  ['cpulimit', 'CPU time'],
+];
+
+export function createdLimits(params: Record<string, unknown>): CreatedLimits {
+  const ram = (params.ram as number | null | undefined) ?? null;
+  const disk = params.diskspace as SoftHard | undefined;
+  return {
+    ram,
+    // vSwap: with a RAM limit and no swap given there is none; without a RAM limit swap is not limited.
+    swap: ram === null ? null : ((params.swap as number | null | undefined) ?? 0),
+    cpus: (params.cpus as number | null | undefined) ?? null,
+    cpulimit: (params.cpulimit as number | null | undefined) ?? null,
+    cpuunits: (params.cpuunits as number | undefined) ?? 1000,
+    numproc: (params.numproc as number | null | undefined) ?? null,
+    diskspace: disk?.hard ?? disk?.soft ?? null,
+  };
+}
+
+export async function createContainer(ctx: Context, req: CreateRequest): Promise<ContainerRow & { limits: CreatedLimits }> {
   const { ctid } = req;
   const tmpl = loadOsTemplate(ctx.cfg.templates_dir, req.ostemplate);
   // Like vzctl's CONFIGFILE: the "default" profile applies when none is named (if it exists).
@@ -38,6 +72,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   // template file that may be edited or removed later.
   Object.assign(params, templateInternals(tmpl));
   if (params.stop_timeout === undefined && tmpl.stop_timeout !== undefined) params.stop_timeout = tmpl.stop_timeout;
+  const limits = createdLimits(params);
 
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
@@ -59,9 +94,14 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         hint: 'it is not a known container: move it away or remove it',
       });
     }
+    // Host devices are checked now (they exist, and are not the host's terminals or memory), not at the first start.
+    if (params.devnodes) {
+      params.devnodes = Object.fromEntries(Object.entries(params.devnodes as Record<string, string>).filter(([, perm]) => perm !== 'none'));
+      devnodeRules(params.devnodes as Record<string, string>, ctid);
+    }
     const inodes = params.diskinodes as SoftHard | undefined;
-    const limits = diskParams(params);
-    checkDiskLimits(ctx, storage, t, limits, limits, 'create');
+    const dlimits = diskParams(params);
+    checkDiskLimits(ctx, storage, t, dlimits, dlimits, 'create');
     // Names, MACs and the stored form of the network parameters; checked before anything is made.
     const net = netConfigForCreate(ctx, ctid, params);
     return withRevert(async (undo) => {
@@ -91,13 +131,17 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
         if (typeof params.hostname === 'string') {
           writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
         }
-      }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined, limits: createLimits(storage, limits) });
+      }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined, limits: createLimits(storage, dlimits) });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
       db.setParams(ctid, stored);
       crashPoint('create: private area made, config stored');
       db.setState(ctid, 'stopped', 'created');
       ctx.progress('Container private area was created');
-      return db.getContainer(ctid)!;
+      const open = HOST_WIDE.filter(([k]) => limits[k] === null).map(([, what]) => what);
+      if (open.length) {
+        ctx.warn(`CT ${ctid}: no limit on ${open.join(', ')}: it may take all of the host's (set them with vzctl set ${ctid} --ram/--numproc/--cpulimit)`);
+      }
+      return { ...db.getContainer(ctid)!, limits };
     });
   });
 }

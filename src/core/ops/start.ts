@@ -119,6 +119,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       ...(ctx.cfg.sysinfo_intercept && memcg && binds.some(([, d]) => d === '/proc/meminfo') ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
       ...(memcg ? { loadavg_file: p.loadavg } : {}),
       devnode_dir: devnodeDir,
+      // Half the RAM limit, in whole pages (tmpfs rounds up anyway); the memory cgroup bounds it as well.
+      ...(typeof params.ram === 'number' ? { shm_size: String(Math.max(1, Math.floor(params.ram / 2 / 4096)) * 4096) } : {}),
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
       cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
       // `reboot` inside: the monitor starts the container again through vzctl (same env).

@@ -59,7 +59,17 @@ describe('shipped templates and profiles', () => {
   });
 
   it('basic parses to typed params', () => {
-    expect(loadProfile(SHIPPED, 'basic').params).toEqual({ onboot: false, stop_timeout: 30 });
+    const M = 2 ** 20;
+    expect(loadProfile(SHIPPED, 'basic').params).toEqual({ onboot: false, stop_timeout: 30, ram: 256 * M, swap: 256 * M, cpulimit: 50, cpuunits: 500, ioprio: 4, numproc: 512 });
+  });
+
+  it('default limits RAM, swap, CPU time and processes (issue 13: a plain create was unlimited)', () => {
+    const M = 2 ** 20;
+    expect(loadProfile(SHIPPED, 'default').params).toEqual({ onboot: false, stop_timeout: 30, ram: 512 * M, swap: 512 * M, cpulimit: 100, cpuunits: 1000, ioprio: 4, numproc: 1024 });
+  });
+
+  it('unlimited spells every host-wide limit out as unlimited', () => {
+    expect(loadProfile(SHIPPED, 'unlimited').params).toMatchObject({ ram: null, cpulimit: null, numproc: null });
   });
 });
 

@@ -27,8 +27,6 @@ describe('parseSize', () => {
     ['0.5M', 512 * K],
     ['1T', 1024 * G],
     ['1.0001K', 1024], // truncated to whole bytes, as vzctl does
-    [' 64M ', 64 * M],
-    ['64 M', 64 * M],
     [String(Number.MAX_SAFE_INTEGER), Number.MAX_SAFE_INTEGER],
   ])('parses %j', (raw, want) => {
     expect(parseSize(raw)).toBe(want);
@@ -42,6 +40,16 @@ describe('parseSize', () => {
 
   it.each([
     ['64X', 'suffix'],
+    // Blanks anywhere (issue 13: '64 M' was 64M), tabs and newlines too.
+    ['64 M', 'blank'],
+    [' 64M', 'blank'],
+    ['64M ', 'blank'],
+    ['64\tM', 'blank'],
+    ['64M\n', 'blank'],
+    ['6 4M', 'blank'],
+    ['1.5 G', 'blank'],
+    ['64 MiB', 'blank'],
+    [' unlimited', 'blank'],
     ['', 'empty'],
     ['  ', 'empty'],
     ['-1', 'negative'],
