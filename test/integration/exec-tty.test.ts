@@ -17,6 +17,11 @@ const CT = '713';
 const VZCTL = path.join(REPO, 'dist', 'vzctl');
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+/** Shell that waits (at most 20 s) until file has a line matching the extended regexp. */
+function waitScript(file: string, re: string): string {
+  return `for i in $(seq 200); do grep -Eq '${re}' ${file} 2>/dev/null && break; sleep 0.1; done`;
+}
+
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -56,17 +61,19 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
 
   it('TIOCSTI on fds 0, 1, 2 and /dev/tty, from the command and from what it leaves behind, types nothing into the admin shell', () => {
     const marker = path.join(n.dir, 'injected');
-    const t = adminTty(`${VZCTL} exec ${CT} /tmp/tty-trojan sti 'touch ${marker}'; echo "rc=$?"; sleep 2.5; echo now-shell; exec sh`, 'now-shell=exit');
+    const late = path.join(ctRoot, 'tmp/sti-late');
+    // The admin's shell reads its terminal again only once the process left behind has tried.
+    const t = adminTty(`${VZCTL} exec ${CT} /tmp/tty-trojan sti 'touch ${marker}'; echo "rc=$?"; ${waitScript(late, 'sti_fd2')}; echo now-shell; exec sh`, 'now-shell=exit');
     expect(t.stdout).toContain('rc=0');
     expect(t.stdout).toMatch(/now sti_fd0 /);
     // The process left behind did try, 1.5 s after the command returned.
-    expect(ctTmp('sti-late')).toMatch(/late sti_fd0 /);
+    expect(ctTmp('sti-late')).toMatch(/late sti_fd2 /);
     expect(fs.existsSync(marker)).toBe(false);
   });
 
   it('a keystroke reader left behind gets nothing the admin types afterwards', () => {
     const t = adminTty(
-      `${VZCTL} exec ${CT} /tmp/tty-trojan read 6; echo "rc=$?"; sleep 1; echo typing-now; sleep 2; echo now-shell; exec sh`,
+      `${VZCTL} exec ${CT} /tmp/tty-trojan read 10; echo "rc=$?"; sleep 1; echo typing-now; sleep 2; echo now-shell; exec sh`,
       'typing-now=echo SECRET-$((6*7))',
       'now-shell=exit',
     );
@@ -77,11 +84,12 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
   });
 
   it('a process left behind cannot rewrite the host file the output was appended to (terminal on stdin)', () => {
+    fs.rmSync(path.join(ctRoot, 'tmp/rewrite-late'), { force: true });
     const file = path.join(n.dir, 'log-tty');
     fs.writeFileSync(file, 'ORIGINAL\n');
-    const t = adminTty(`${VZCTL} exec ${CT} /tmp/tty-trojan rewrite >> ${file}; echo "rc=$?"; sleep 2.5`);
+    const t = adminTty(`${VZCTL} exec ${CT} /tmp/tty-trojan rewrite >> ${file}; echo "rc=$?"; ${waitScript(path.join(ctRoot, 'tmp/rewrite-late'), 'truncate')}`);
     expect(t.stdout).toContain('rc=0');
-    expect(ctTmp('rewrite-late')).toMatch(/^write /m);
+    expect(ctTmp('rewrite-late')).toMatch(/^truncate /m);
     expect(fs.readFileSync(file, 'utf8')).toBe('ORIGINAL\nhello\n');
   });
 
@@ -96,7 +104,7 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
     } finally {
       fs.closeSync(fd);
     }
-    expect(waitFor(() => ctTmp('rewrite-late').includes('truncate'), 5000)).toBe(true);
+    expect(waitFor(() => ctTmp('rewrite-late').includes('truncate'), 20_000)).toBe(true);
     expect(fs.readFileSync(file, 'utf8')).toBe('ORIGINAL\nhello\n');
   });
 
@@ -137,6 +145,20 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
     expect(n.ok('exec', CT, 'cat', '/proc/sys/kernel/hostname').trim()).toBe('after1');
     expect(ctTmp('trojan-hostname-ran')).toBe('');
     expect(fs.existsSync(path.join(ctRoot, 'tmp/trojan-hostname-ran'))).toBe(false);
+  });
+
+  it("vzkit's own commands inside (ctspawn exec --timeout) end at their timeout, their process group killed", () => {
+    const initPid = n.vzlist('-H', '-o', 'init_pid', CT).stdout.trim();
+    const t0 = Date.now();
+    const r = spawnSync(path.join(REPO, 'native/build/ctspawn'), ['exec', '--pid', initPid, '--timeout', '500', '--', 'sh', '-c', 'trap "" TERM INT HUP; sleep 27 & echo started; wait'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 20_000,
+    });
+    expect({ code: r.status, out: r.stdout.trim() }).toEqual({ code: 124, out: 'started' });
+    expect(r.stderr).toMatch(/did not end within 500 ms/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(waitFor(() => !/sleep 27/.test(n.ok('exec', CT, 'ps')), 3000)).toBe(true);
   });
 
   it('vzctl stop is not locked out by a set that a trojaned hostname would hold up', async () => {

@@ -59,14 +59,14 @@ static void sti_all(FILE *out, const char *when, const char *text)
 static int leave_behind(void)
 {
 	fflush(stdout);
+	/* Survive the hangup a session leader's exit sends (set before the fork: the parent may
+	 * be gone before the child runs). */
+	signal(SIGHUP, SIG_IGN);
 	pid_t p = fork();
 	if (p < 0) {
 		perror("fork");
 		exit(2);
 	}
-	/* Survive the hangup a session leader's exit sends. */
-	if (p == 0)
-		signal(SIGHUP, SIG_IGN);
 	return p == 0;
 }
 
