@@ -410,27 +410,34 @@ static int make_pipe(int ours, int *theirs)
 
 /* The command's stdio (child[0..2]) and our ends of it (r). No descriptor of the caller is
  * ever the command's: what stands for the caller's terminal is the slave of a new pty of the
- * container (as with lxc-attach and `enter`), everything else is a pipe we relay. enter: the
- * pty for all three. exec: the pty when our stdin is the terminal we are in the foreground
- * of, then also for stdout and stderr where those are terminals; pipes for the rest. */
+ * container (as with lxc-attach and `enter`), everything else is a pipe we relay.
+ * enter: the pty for all three.
+ * exec: the pty for stdin and stdout when both are the terminal we are in the foreground of
+ * (an interactive command; stderr too when it is a terminal). A terminal on stdin otherwise
+ * (output piped into a pager, redirected, or a background job) is not read at all: the
+ * command's stdin is at EOF, as with `ssh -n`, so we never take keystrokes meant for the
+ * shell or the pager, nor change the terminal's mode under them. Anything else: pipes. */
 static void plan_stdio(bool enter, struct relay *r, int child[3], int *slave)
 {
 	*slave = -1;
 	r->master = r->in = r->out = r->err = -1;
 	r->master_out = STDOUT_FILENO;
-	bool pty = enter || (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp());
+	bool term_in = isatty(STDIN_FILENO);
+	bool pty = enter || (term_in && isatty(STDOUT_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp());
 	if (pty) {
 		r->master = open_container_pty(slave);
-		/* Where the pty's echo and /dev/tty writes show: the caller's terminal. */
-		if (!enter)
-			r->master_out = isatty(STDOUT_FILENO) ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : STDIN_FILENO;
 		term_copy_winsize(STDIN_FILENO, r->master);
 	}
 	child[0] = pty ? *slave : -1;
-	child[1] = pty && (enter || isatty(STDOUT_FILENO)) ? *slave : -1;
+	child[1] = pty ? *slave : -1;
 	child[2] = pty && (enter || isatty(STDERR_FILENO)) ? *slave : -1;
-	if (child[0] < 0)
+	if (child[0] < 0) {
 		r->in = make_pipe(1, &child[0]);
+		if (term_in) {
+			close(r->in);
+			r->in = -1;
+		}
+	}
 	if (child[1] < 0)
 		r->out = make_pipe(0, &child[1]);
 	if (child[2] < 0)

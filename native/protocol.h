@@ -149,13 +149,14 @@
  *   exec/enter stdio (relay.c): no descriptor of the caller ever reaches the container. The
  *   command runs in a session of its own (setsid). enter: a new pty of the container (its
  *   /dev/ptmx, slave through TIOCGPTPEER) is the shell's controlling terminal and 0, 1, 2.
- *   exec: when the helper's stdin is the terminal it is in the foreground of, that pty is the
- *   command's stdin and controlling terminal, and also its stdout/stderr where the helper's
- *   are terminals (the caller's terminal is raw meanwhile; window size and SIGWINCH follow);
- *   every other one of 0, 1, 2 is a pipe the helper made. The helper copies its 0 to the
+ *   exec: when the helper's stdin and stdout are the terminal it is in the foreground of,
+ *   that pty is the command's stdin, stdout and controlling terminal, and its stderr too
+ *   when the helper's is a terminal (the caller's terminal is raw meanwhile; window size and
+ *   SIGWINCH follow); every other one of 0, 1, 2 is a pipe the helper made. A terminal on
+ *   the helper's stdin without the pty (stdout piped or redirected, a background job) is
+ *   not read: the command's stdin pipe is at EOF at once. The helper copies its 0 to the
  *   command (EOF closes the stdin pipe; on the pty it types the EOF character), and the
- *   command's pipes and pty to its own 1 and 2 (the pty's echo and /dev/tty output to the
- *   first of 1, 2, 0 that is a terminal). When the command ends, the helper reads what is
+ *   command's pipes and pty to its own 1 and 2. When the command ends, the helper reads what is
  *   readable (at most 4 MiB) and exits: processes left behind keep only pipes or a pty
  *   whose other end is closed. Signals sent to the helper (and the terminal's, with pipes)
  *   go to the command, or to its process group when it has no pty.

@@ -11,8 +11,9 @@
 
 struct relay {
 	int master;     /* master of the container pty, or -1 */
-	int master_out; /* our fd that what the pty shows goes to */
-	int in;         /* write end of the command's stdin pipe, or -1 (the pty's, or none) */
+	int master_out; /* our fd that what the pty shows goes to (1) */
+	int in;         /* write end of the command's stdin pipe, or -1 (the pty's; or our stdin
+			   is not read and the command's is at EOF) */
 	int out, err;   /* read ends of its stdout and stderr pipes, or -1 (the pty's) */
 	bool tty;       /* our fd 0 is a terminal in raw mode: follow its window size */
 	bool to_group;  /* pass signals to the command's process group (pipes: it has no terminal

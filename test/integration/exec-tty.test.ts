@@ -115,7 +115,7 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
-  it('on a terminal the command gets a pty of the container: window size, typing, exit codes, the terminal restored', () => {
+  it('on a terminal the command gets a pty of the container: window size, typing, exit codes, the terminal restored; a pipe on stdout leaves the terminal alone', () => {
     const own = '[ "$(stat -L -c %d /proc/self/fd/0)" = "$(stat -c %d /dev/pts/ptmx)" ] && echo container-pty; stty size';
     const t = adminTty(
       [
@@ -126,9 +126,13 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
         `${VZCTL} exec ${CT} /nonexistent; echo "rc=$?"`,
         // stdin a pipe, stdout the terminal: the script still comes through.
         `printf 'echo from-script-$((2+3))\\n' | ${VZCTL} exec ${CT} -; echo "rc=$?"`,
+        // Output into a pipe (a pager): the terminal is left to the pager and the shell.
+        `${VZCTL} exec ${CT} sh -c 'echo asked; sleep 1; read x && echo got-$x || echo stdin-at-eof' | cat`,
+        'read line; echo "shell-read:$line"',
         '[ "$a" = "$(stty -g)" ] && echo tty-restored',
       ].join('\n'),
       'ask=hello',
+      'asked=kept-line',
     );
     expect(t.code).toBe(0);
     expect(t.stdout).toContain('container-pty');
@@ -136,6 +140,8 @@ describe.skipIf(!isRoot)('vzctl exec hands nothing of the host to the container'
     expect(t.stdout).toContain('got-hello');
     expect(t.stdout.match(/rc=\d+/g)).toEqual(['rc=3', 'rc=143', 'rc=127', 'rc=0']);
     expect(t.stdout).toContain('from-script-5');
+    expect(t.stdout).toContain('stdin-at-eof');
+    expect(t.stdout).toContain('shell-read:kept-line');
     expect(t.stdout).toContain('tty-restored');
   });
 
