@@ -4,7 +4,7 @@ controlling terminal (33 rows, 111 columns), types TEXT plus a newline once TRIG
 in what the terminal shows, and prints the whole transcript when the shell has exited.
 
 usage: admin-tty.py SCRIPT [TRIGGER=TEXT]...
-Exit status: the shell's, or 124 after 60 s (the shell is killed then)."""
+Exit status: the shell's, or 124 after 40 s (the shell is killed then)."""
 import fcntl
 import os
 import select
@@ -31,7 +31,7 @@ os.close(slave)
 
 out = b''
 done = set()
-deadline = time.monotonic() + 60
+deadline = time.monotonic() + 40
 timed_out = False
 status = None
 while True:
