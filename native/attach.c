@@ -1,5 +1,7 @@
 /* "ctspawn exec" and "ctspawn enter": join a running container through a pidfd of its init
- * and run a command (exec) or a login shell on a new pty inside the container (enter).
+ * and run a command (exec) or a login shell on a new pty inside the container (enter). The
+ * command gets a pty of the container or pipes, never our stdio (relay.c). "ctspawn
+ * sethostname": sethostname(2) in the container's UTS namespace, running nothing of it.
  *
  * After setns() this process is inside the container's mount namespace, so it must not use
  * anything that would load code or configuration from the container's filesystem (NSS,
