@@ -23,7 +23,7 @@ import { ACCESS_KEYS, applyAccess } from '../access.js';
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
 /** Anything set waits for must end well before another operation's lock wait gives up. */
-const LIVE_TIMEOUT_MS = Math.min(5_000, LOCK_WAIT_MS / 2);
+const LIVE_TIMEOUT_MS = Math.max(1_000, Math.min(5_000, LOCK_WAIT_MS / 2));
 
 const LIVE: Record<string, LiveApplier> = {
   async hostname(ctx, ctid, value, initPid) {
