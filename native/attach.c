@@ -1,5 +1,7 @@
 /* "ctspawn exec" and "ctspawn enter": join a running container through a pidfd of its init
- * and run a command (exec) or a login shell on a new pty inside the container (enter).
+ * and run a command (exec) or a login shell on a new pty inside the container (enter). The
+ * command gets a pty of the container or pipes, never our stdio (relay.c). "ctspawn
+ * sethostname": sethostname(2) in the container's UTS namespace, running nothing of it.
  *
  * After setns() this process is inside the container's mount namespace, so it must not use
  * anything that would load code or configuration from the container's filesystem (NSS,
@@ -28,6 +30,7 @@
 
 #include "attach.h"
 #include "protocol.h"
+#include "relay.h"
 #include "seccomp_notify.h"
 #include "harden.h"
 #include "term.h"
@@ -49,6 +52,7 @@ struct opts {
 	char **cgroups, **envs;
 	size_t ncgroups, nenvs;
 	char **cmd;
+	long timeout_ms; /* exec --timeout: 0 = none */
 };
 
 static noreturn void usage(bool enter)
@@ -57,7 +61,7 @@ static noreturn void usage(bool enter)
 		diex_(EXIT_HELPER_FAILED, "usage: ctspawn enter --pid PID [--cgroup FILE]... [--env K=V]... "
 					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH]");
 	diex_(EXIT_HELPER_FAILED, "usage: ctspawn exec --pid PID [--cgroup FILE]... [--env K=V]... "
-				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] -- CMD [ARG]...");
+				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--timeout MS] -- CMD [ARG]...");
 }
 
 static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
@@ -67,7 +71,7 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 		{ "env", required_argument, NULL, 'e' }, { "cwd", required_argument, NULL, 'd' },
 		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
 		{ "sysinfo-ctl", required_argument, NULL, 's' }, { "cap-drop", required_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 },
+		{ "timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
 	};
 	long long v;
 	memset(o, 0, sizeof(*o));
@@ -111,6 +115,11 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 			break;
 		case 'k':
 			o->cap_drop[o->ncap_drop++] = optarg;
+			break;
+		case 't':
+			if (enter || parse_ll(optarg, 1, 86400000, &v) < 0)
+				diex_(EXIT_HELPER_FAILED, "bad --timeout %s (milliseconds, exec only)", optarg);
+			o->timeout_ms = v;
 			break;
 		default:
 			warnx_("unknown option %s", argv[optind - 1]);
@@ -351,11 +360,6 @@ static void join_container(const struct opts *o)
 		die_(EXIT_HELPER_FAILED, "chdir %s", cwd);
 }
 
-static int wait_status(int st)
-{
-	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
-}
-
 static noreturn void exec_cmd(char **cmd, char **env)
 {
 	/* execvp searches the PATH of environ, so make the clean env the current one. */
@@ -366,68 +370,12 @@ static noreturn void exec_cmd(char **cmd, char **env)
 	_exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
 }
 
-static void block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGCHLD);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
-	sigaddset(set, SIGWINCH);
-	sigaddset(set, SIGPIPE);
-	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
-		die_(EXIT_HELPER_FAILED, "sigprocmask");
-}
-
 static void unblock_all(void)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
-
-static int run_exec(const struct opts *o, char **env)
-{
-	sigset_t set;
-	block_signals(&set);
-	pid_t child = fork_joined();
-	if (child == 0) {
-		unblock_all();
-		exec_cmd(o->cmd, env);
-	}
-	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(&set, &si);
-		if (sig < 0) {
-			if (errno == EINTR)
-				continue;
-			die_(EXIT_HELPER_FAILED, "sigwaitinfo");
-		}
-		if (sig == SIGCHLD) {
-			int st;
-			pid_t p = waitpid(child, &st, WNOHANG);
-			if (p == child)
-				return wait_status(st);
-			continue;
-		}
-		if (sig == SIGPIPE)
-			continue;
-		/* Signals from the terminal already reach the child: it is in our process group.
-		 * Forward only those someone sent to us explicitly. */
-		if (si.si_code != SI_KERNEL)
-			kill(child, sig);
-	}
-}
-
-/* ---- enter ---- */
-
-struct pty_proxy {
-	int master;
-	bool stdin_open, master_open;
-	char in[4096];          /* stdin bytes the pty has not taken yet */
-	size_t in_off, in_len;
-};
 
 static int open_container_pty(int *slave)
 {
@@ -449,127 +397,100 @@ static int open_container_pty(int *slave)
 	return m;
 }
 
-static noreturn void shell_child(int slave, char **env)
+/* A pipe whose `ours` end (0 read, 1 write) stays with us, non-blocking; the other end is the
+ * command's. Both close on exec until the child dup2()s its end onto 0, 1 or 2. */
+static int make_pipe(int ours, int *theirs)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die_(EXIT_HELPER_FAILED, "pipe");
+	if (set_nonblock(p[ours], 1) < 0)
+		die_(EXIT_HELPER_FAILED, "fcntl O_NONBLOCK");
+	*theirs = p[!ours];
+	return p[ours];
+}
+
+/* The command's stdio (child[0..2]) and our ends of it (r). No descriptor of the caller is
+ * ever the command's: what stands for the caller's terminal is the slave of a new pty of the
+ * container (as with lxc-attach and `enter`), everything else is a pipe we relay.
+ * enter: the pty for all three.
+ * exec: the pty for stdin and stdout when both are the terminal we are in the foreground of
+ * (an interactive command; stderr too when it is a terminal). A terminal on stdin otherwise
+ * (output piped into a pager, redirected, or a background job) is not read at all: the
+ * command's stdin is at EOF, as with `ssh -n`, so we never take keystrokes meant for the
+ * shell or the pager, nor change the terminal's mode under them. Anything else: pipes. */
+static void plan_stdio(bool enter, struct relay *r, int child[3], int *slave)
+{
+	*slave = -1;
+	r->master = r->in = r->out = r->err = -1;
+	r->master_out = STDOUT_FILENO;
+	bool term_in = isatty(STDIN_FILENO);
+	bool pty = enter || (term_in && isatty(STDOUT_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp());
+	if (pty) {
+		r->master = open_container_pty(slave);
+		term_copy_winsize(STDIN_FILENO, r->master);
+	}
+	child[0] = pty ? *slave : -1;
+	child[1] = pty ? *slave : -1;
+	child[2] = pty && (enter || isatty(STDERR_FILENO)) ? *slave : -1;
+	if (child[0] < 0) {
+		r->in = make_pipe(1, &child[0]);
+		if (term_in) {
+			close(r->in);
+			r->in = -1;
+		}
+	}
+	if (child[1] < 0)
+		r->out = make_pipe(0, &child[1]);
+	if (child[2] < 0)
+		r->err = make_pipe(0, &child[2]);
+	r->to_group = !pty;
+}
+
+/* In the forked child: its own session (with the pty as controlling terminal when it has one),
+ * child[] on 0, 1 and 2, and no other descriptor. */
+static void child_stdio(const int child[3], int slave)
 {
 	unblock_all();
-	if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
-		fprintf(stderr, "ctspawn: make the pty the controlling terminal: %s\n", strerror(errno));
+	if (setsid() < 0 || (slave >= 0 && ioctl(slave, TIOCSCTTY, 0) < 0)) {
+		fprintf(stderr, "ctspawn: a session of its own for the command: %s\n", strerror(errno));
 		_exit(EXIT_HELPER_FAILED);
 	}
+	/* Our fds 0-2 are taken (ensure_stdio), so child[] are all >= 3: no dup2 clobbers one. */
 	for (int i = 0; i < 3; i++)
-		if (dup2(slave, i) < 0)
+		if (dup2(child[i], i) < 0)
 			_exit(EXIT_HELPER_FAILED);
-	static char *bash[] = { "/bin/bash", "-l", NULL };
-	static char *sh[] = { "/bin/sh", "-l", NULL };
-	exec_cmd(access("/bin/bash", X_OK) == 0 ? bash : sh, env);
+	if (close_range(3, ~0U, 0) < 0)
+		_exit(EXIT_HELPER_FAILED);
 }
 
-static void proxy_output(struct pty_proxy *x)
+static int run_cmd(const struct opts *o, char **env, bool enter)
 {
-	char buf[4096];
-	ssize_t n = read(x->master, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		x->master_open = false; /* EIO: every slave fd is closed */
-		return;
-	}
-	if (write_all(STDOUT_FILENO, buf, n) < 0)
-		x->master_open = false; /* nobody reads our output any more */
-}
-
-static void proxy_input(struct pty_proxy *x)
-{
-	ssize_t n = read(STDIN_FILENO, x->in, sizeof(x->in));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* The shell cannot see our EOF through a pty; its EOF character is the
-		 * equivalent (at the start of a line in canonical mode). */
-		x->stdin_open = false;
-		struct termios t;
-		x->in[0] = tcgetattr(x->master, &t) == 0 ? t.c_cc[VEOF] : 4;
-		x->in_off = 0;
-		x->in_len = 1;
-		return;
-	}
-	x->in_off = 0;
-	x->in_len = n;
-}
-
-static void flush_input(struct pty_proxy *x)
-{
-	ssize_t n = write(x->master, x->in + x->in_off, x->in_len - x->in_off);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			x->in_off = x->in_len = 0;
-		return;
-	}
-	x->in_off += n;
-	if (x->in_off == x->in_len)
-		x->in_off = x->in_len = 0;
-}
-
-static int run_enter(char **env)
-{
-	int slave;
-	int master = open_container_pty(&slave);
-	term_copy_winsize(STDIN_FILENO, master);
+	struct relay r;
+	int child_fds[3], slave;
+	plan_stdio(enter, &r, child_fds, &slave);
+	r.timeout_ms = o->timeout_ms;
 	sigset_t set;
-	block_signals(&set);
+	relay_signals(&set);
 	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0)
 		die_(EXIT_HELPER_FAILED, "signalfd");
 	pid_t child = fork_joined();
-	if (child == 0)
-		shell_child(slave, env);
-	close(slave);
-	bool tty = term_raw(STDIN_FILENO);
-
-	struct pty_proxy x = { .master = master, .stdin_open = true, .master_open = true };
-	for (;;) {
-		struct pollfd p[3] = {
-			{ .fd = sigfd, .events = POLLIN },
-			{ .fd = x.master_open ? master : -1, .events = POLLIN | (x.in_len ? POLLOUT : 0) },
-			{ .fd = x.stdin_open && !x.in_len ? STDIN_FILENO : -1, .events = POLLIN },
-		};
-		if (poll(p, 3, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die_(EXIT_HELPER_FAILED, "poll");
-		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
-			proxy_output(&x);
-		if (p[2].revents)
-			proxy_input(&x);
-		if (x.in_len && x.master_open)
-			flush_input(&x);
-		if (!(p[0].revents & POLLIN))
-			continue;
-		struct signalfd_siginfo si;
-		while (read_retry(sigfd, &si, sizeof(si)) == sizeof(si)) {
-			int sig = si.ssi_signo;
-			if (sig == SIGWINCH && tty) {
-				term_copy_winsize(STDIN_FILENO, master);
-			} else if (sig == SIGCHLD) {
-				int st;
-				if (waitpid(child, &st, WNOHANG) != child)
-					continue;
-				/* Output the shell wrote just before exiting. */
-				for (int i = 0; i < 64 && x.master_open; i++) {
-					struct pollfd q = { .fd = master, .events = POLLIN };
-					if (poll(&q, 1, 0) <= 0 || !q.revents)
-						break;
-					proxy_output(&x);
-				}
-				term_restore();
-				return wait_status(st);
-			} else if (sig != SIGPIPE && sig != SIGWINCH) {
-				/* The shell has its own session on the pty: pass these on. */
-				kill(child, sig);
-			}
-		}
+	if (child == 0) {
+		child_stdio(child_fds, slave);
+		if (!enter)
+			exec_cmd(o->cmd, env);
+		static char *bash[] = { "/bin/bash", "-l", NULL };
+		static char *sh[] = { "/bin/sh", "-l", NULL };
+		exec_cmd(access("/bin/bash", X_OK) == 0 ? bash : sh, env);
 	}
+	for (int i = 0; i < 3; i++)
+		if (child_fds[i] != slave)
+			close(child_fds[i]);
+	if (slave >= 0)
+		close(slave);
+	r.tty = r.master >= 0 && term_raw(STDIN_FILENO);
+	return relay_run(&r, child, sigfd);
 }
 
 int cmd_attach(int argc, char **argv, bool enter)
@@ -582,5 +503,62 @@ int cmd_attach(int argc, char **argv, bool enter)
 	parse_opts(argc, argv, enter, &o);
 	join_container(&o);
 	char **env = build_env(&o);
-	return enter ? run_enter(env) : run_exec(&o, env);
+	return run_cmd(&o, env, enter);
+}
+
+/* ---- sethostname ---- */
+
+/* RFC 1123 labels as vzkit's parameter table has them, within the kernel's 64 bytes. */
+static bool valid_hostname(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	if (len == 0 || len > 64)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') {
+			if (label == 0 && c == '-')
+				return false;
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+int cmd_sethostname(int argc, char **argv)
+{
+	if (close_range(3, ~0U, 0) < 0)
+		die_(EXIT_HELPER_FAILED, "close_range");
+	long long pid;
+	if (argc != 4 || strcmp(argv[1], "--pid") != 0)
+		diex_(EXIT_HELPER_FAILED, "usage: ctspawn sethostname --pid PID NAME");
+	if (parse_ll(argv[2], 1, 0x7fffffff, &pid) < 0)
+		diex_(EXIT_HELPER_FAILED, "bad --pid %s", argv[2]);
+	const char *name = argv[3];
+	if (!valid_hostname(name))
+		diex_(EXIT_HELPER_FAILED, "invalid hostname (letters, digits, '-' and '.', at most 64)");
+	int pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0 && errno == ESRCH)
+		_exit(EXIT_HELPER_FAILED); /* init ended: the caller tells */
+	if (pidfd < 0)
+		die_(EXIT_HELPER_FAILED, "pidfd_open %lld", pid);
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		die_(EXIT_HELPER_FAILED, "prctl PR_SET_DUMPABLE");
+	/* Only the user namespace (for CAP_SYS_ADMIN over the UTS namespace it owns) and the UTS
+	 * namespace: nothing of the container runs, and nothing in it can see this process. */
+	if (setns(pidfd, CLONE_NEWUSER | CLONE_NEWUTS) < 0) {
+		if (errno == ESRCH)
+			_exit(EXIT_HELPER_FAILED);
+		die_(EXIT_HELPER_FAILED, "setns into the UTS namespace of %lld", pid);
+	}
+	if (sethostname(name, strlen(name)) < 0)
+		die_(EXIT_HELPER_FAILED, "sethostname %s", name);
+	return 0;
 }

@@ -1,4 +1,4 @@
-/* ctspawn: the native helper of vzkit. Subcommands: start, exec, enter, console, devices. */
+/* ctspawn: the native helper of vzkit. Subcommands: start, exec, enter, sethostname, console, devices. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,10 +15,11 @@ static int usage(void)
 	      "       ctspawn tcp-unrepair PID...    (TCP sockets of PIDs out of repair mode)\n"
 	      "       ctspawn exec --pid PID [options] -- CMD [ARG]...\n"
 	      "       ctspawn enter --pid PID [options]\n"
+	      "       ctspawn sethostname --pid PID NAME\n"
 	      "       ctspawn console SOCKET\n"
 	      "       ctspawn devices CGROUP_DIR RULE...  |  --query CGROUP_DIR  |  --print RULE...\n"
 	      "options: --cgroup FILE (repeatable), --env K=V (repeatable), --cwd DIR, --uid N, --gid N,\n"
-	      "         --sysinfo-ctl PATH\n",
+	      "         --sysinfo-ctl PATH, --timeout MS (exec)\n",
 	      stderr);
 	return EXIT_HELPER_FAILED;
 }
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
 		return cmd_attach(argc - 1, argv + 1, false);
 	if (strcmp(cmd, "enter") == 0)
 		return cmd_attach(argc - 1, argv + 1, true);
+	if (strcmp(cmd, "sethostname") == 0)
+		return cmd_sethostname(argc - 1, argv + 1);
 	if (strcmp(cmd, "console") == 0)
 		return cmd_console(argc - 1, argv + 1);
 	if (strcmp(cmd, "devices") == 0)

@@ -144,9 +144,29 @@
  *   default 0), --sysinfo-ctl PATH (the monitor's "<socket>.ctl": sysinfo(2) of CMD and all
  *   its descendants is answered by the monitor, see below; a PATH that does not exist or
  *   refuses the connection means no interception, silently)
+ *   exec --timeout MS: after MS milliseconds the command's process group is SIGKILLed and the
+ *   helper exits EXIT_TIMED_OUT (vzkit's own commands inside; never for the user's exec).
+ *   exec/enter stdio (relay.c): no descriptor of the caller ever reaches the container. The
+ *   command runs in a session of its own (setsid). enter: a new pty of the container (its
+ *   /dev/ptmx, slave through TIOCGPTPEER) is the shell's controlling terminal and 0, 1, 2.
+ *   exec: when the helper's stdin and stdout are the terminal it is in the foreground of,
+ *   that pty is the command's stdin, stdout and controlling terminal, and its stderr too
+ *   when the helper's is a terminal (the caller's terminal is raw meanwhile; window size and
+ *   SIGWINCH follow); every other one of 0, 1, 2 is a pipe the helper made. A terminal on
+ *   the helper's stdin without the pty (stdout piped or redirected, a background job) is
+ *   not read: the command's stdin pipe is at EOF at once. The helper copies its 0 to the
+ *   command (EOF closes the stdin pipe; on the pty it types the EOF character), and the
+ *   command's pipes and pty to its own 1 and 2. When the command ends, the helper reads what is
+ *   readable (at most 4 MiB) and exits: processes left behind keep only pipes or a pty
+ *   whose other end is closed. Signals sent to the helper (and the terminal's, with pipes)
+ *   go to the command, or to its process group when it has no pty.
  *   exec/enter exit code: the command's exit status, 128+SIGNAL when killed by a signal, and
  *   EXIT_HELPER_FAILED when the helper itself failed (message on stderr, "ctspawn: ..."), or
  *   silently when init PID no longer exists (a stop won the race; the caller tells).
+ *   ctspawn sethostname --pid PID NAME  joins only the user and UTS namespaces of init PID
+ *                                      and calls sethostname(2): nothing of the container
+ *                                      runs. NAME: RFC 1123 labels, at most 64 bytes. Exit 0,
+ *                                      or EXIT_HELPER_FAILED (silently when PID is gone).
  *
  * SYSINFO CTL SOCKET "<socket>.ctl" (only with sysinfo_memcg; created with the console socket
  *   at stage 2, mode 0600, SOCK_SEQPACKET, removed by the monitor's cleanup). One connection
@@ -214,6 +234,7 @@ enum ctspawn_stage {
 
 #define CTSPAWN_CONTROL_FD 3
 #define CTSPAWN_MAX_MSG 65536
+#define EXIT_TIMED_OUT 124 /* like timeout(1): exec --timeout expired, the command was killed */
 #define EXIT_HELPER_FAILED 125 /* like env(1)/chroot(1): the helper, not the command, failed */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127

@@ -24,6 +24,8 @@ export const STAGE_NAMES: Record<number, string> = {
 };
 
 export const EXIT_HELPER_FAILED = 125;
+/** `ctspawn exec --timeout` expired and the command was killed (as timeout(1)). */
+export const EXIT_TIMED_OUT = 124;
 
 export interface SpawnConfig {
   rootfs: string;

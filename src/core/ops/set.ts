@@ -3,12 +3,13 @@
  * parameter allows it, and store with --save. A value that fails to apply is not stored.
  */
 import type { Context } from '../context.js';
-import { withLock } from '../lock.js';
+import { LOCK_WAIT_MS, withLock } from '../lock.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { parseParams, paramByKey } from '../../config/params.js';
-import { execIn } from '../../runtime/attach.js';
+import { setHostnameIn } from '../../runtime/attach.js';
+import { parseHostname } from '../../config/names.js';
 import { helperPath } from '../install.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
@@ -21,13 +22,19 @@ import { ACCESS_KEYS, applyAccess } from '../access.js';
 
 type LiveApplier = (ctx: Context, ctid: number, value: unknown, initPid: number) => Promise<void>;
 
+/** Anything set waits for must end well before another operation's lock wait gives up. */
+const LIVE_TIMEOUT_MS = Math.max(1_000, Math.min(5_000, LOCK_WAIT_MS / 2));
+
 const LIVE: Record<string, LiveApplier> = {
   async hostname(ctx, ctid, value, initPid) {
-    const h = String(value);
-    // sethostname(2) must run in the container's UTS namespace: its own hostname(1) does it
-    // (/proc/sys/kernel/hostname is owned by the host's root and not writable from inside).
-    const code = await execIn({ helper: helperPath(), initPid, cgroupProcs: ctx.cgroup(ctid).procsFiles(initPid) }, ['hostname', h]);
-    if (code !== 0) throw new VzError('BAD_HOSTNAME', `cannot set the hostname inside the container (exit ${code})`, { ctid });
+    // The helper joins the container's UTS namespace and calls sethostname(2) itself: running
+    // the container's own hostname(1) would hand a binary the tenant controls our lock and fds.
+    const h = parseHostname(value);
+    const r = setHostnameIn(helperPath(), initPid, h, LIVE_TIMEOUT_MS);
+    if (r.code !== 0) {
+      const why = r.stderr.trim().split('\n').pop()?.replace(/^ctspawn: /, '');
+      throw new VzError('BAD_HOSTNAME', `cannot set the hostname inside the container${why ? `: ${why}` : ` (exit ${r.code})`}`, { ctid });
+    }
   },
 };
 
