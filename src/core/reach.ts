@@ -16,15 +16,19 @@ import { gateDir } from '../sys/acl.js';
 
 let warned = false;
 
-/** gateDir, or (on a file system without POSIX ACLs) the old 0711 with a warning: starting beats refusing. */
+/**
+ * gateDir, or where that fails (a file system without POSIX ACLs, e.g. some network file
+ * systems) the old 0711 with a warning: a container that starts beats one that cannot.
+ */
 function gate(dir: string, add: number[], remove: number[], warn?: (msg: string) => void): void {
   try {
     gateDir(dir, add, remove);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw e;
-    if (add.length) fs.chmodSync(dir, 0o711);
-    if (!warned && warn) warn(`${dir} is on a file system without POSIX ACLs: it stays 0711, so other host users can reach the containers' files`);
+    if (code === undefined || code === 'ENOENT') throw e;
+    if (!add.length) return; // closing or cleaning up: nothing to fall back to
+    fs.chmodSync(dir, fs.statSync(dir).mode | 0o111);
+    if (!warned && warn) warn(`cannot set an ACL on ${dir} (${code}): it is left 0711, so other host users can reach the containers' files`);
     warned = true;
   }
 }
