@@ -7,7 +7,8 @@
  * - FIFOs at /etc/shadow and ~/.ssh/authorized_keys: --userpasswd and --ssh-key fail in one line
  *   at once, the lock is free again, the FIFO untouched;
  * - a 400 MB sparse /etc/passwd: --userpasswd fails in one line with a small peak RSS;
- * - a full disk during the write: the old /etc/shadow stays whole;
+ * - a full disk during the write: the old /etc/shadow stays whole, and a new user's lines already
+ *   written to group and passwd are taken back when its shadow line does not fit;
  * - vzkit.db, logs and dumps root-only, also on a node made with open modes.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -153,7 +154,7 @@ describe.skipIf(!isRoot)('tenant files and other host users', () => {
     n.ok('set', CT, '--userpasswd', 'root:x');
   });
 
-  it('a write that fails (the container\'s disk full) leaves the old /etc/shadow whole', () => {
+  it('a write that fails (the container\'s disk full) leaves the old /etc/shadow whole; a half-done --userpasswd is taken back', () => {
     n.ok('create', IMG, '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '24M');
     n.ok('start', IMG);
     const root = path.join(n.root, 'root', IMG);
@@ -168,7 +169,7 @@ describe.skipIf(!isRoot)('tenant files and other host users', () => {
     fs.chownSync(shadow, base, base);
     fs.chmodSync(shadow, 0o640);
     // Twice: ext4's delayed allocation reserves more than it finally uses.
-    n.ok('exec', IMG, 'sh', '-c', 'dd if=/dev/zero of=/fill bs=64k 2>/dev/null; sync; dd if=/dev/zero of=/fill2 bs=4k 2>/dev/null; sync; true');
+    n.ok('exec', IMG, 'sh', '-c', 'dd if=/dev/zero of=/one bs=4k count=1 2>/dev/null; sync; dd if=/dev/zero of=/fill bs=64k 2>/dev/null; sync; dd if=/dev/zero of=/fill2 bs=4k 2>/dev/null; sync; true');
     const r = n.vzctl('set', IMG, '--userpasswd', 'root:newpass');
     expect(r.code).toBe(46);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -177,6 +178,16 @@ describe.skipIf(!isRoot)('tenant files and other host users', () => {
     const st = fs.statSync(shadow);
     expect([st.uid, st.mode & 0o7777]).toEqual([base, 0o640]);
     expect(fs.readdirSync(path.join(root, 'etc')).filter((f) => f.includes('vzkit'))).toEqual([]);
+    // One block free: a new user's group and passwd lines and home go in, then its shadow line
+    // does not fit; what was written is taken back.
+    const etc = () => ['passwd', 'group', 'shadow'].map((f) => fs.readFileSync(path.join(root, 'etc', f), 'utf8'));
+    const files = etc();
+    n.ok('exec', IMG, 'sh', '-c', 'rm /one && sync');
+    const r2 = n.vzctl('set', IMG, '--userpasswd', 'bob:pw');
+    expect(r2.code).toBe(46);
+    expect(r2.stderr.trim().split('\n')).toHaveLength(1);
+    expect(etc()).toEqual(files);
+    expect(fs.existsSync(path.join(root, 'home/bob'))).toBe(false);
     // With room again, the same command works and keeps the file's owner and mode.
     n.ok('exec', IMG, 'rm', '/fill', '/fill2');
     n.ok('set', IMG, '--userpasswd', 'root:newpass');
