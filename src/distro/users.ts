@@ -114,9 +114,14 @@ class GuestEdit {
   }
 
   mkdir(parent: string, name: string, mode: number, uid: number, gid: number): void {
-    if (mkdirInRoot(this.root, parent, name, mode, uid, gid)) {
-      this.undos.push(() => rmdirInRoot(this.root, parent, name));
+    let made: boolean;
+    try {
+      made = mkdirInRoot(this.root, parent, name, mode, uid, gid);
+    } catch (e) {
+      const where = `/${parent === '.' ? '' : `${parent}/`}${name}`;
+      throw new VzError('SYSTEM', `${where} in the container: cannot make the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
     }
+    if (made) this.undos.push(() => rmdirInRoot(this.root, parent, name));
   }
 
   /** Runs `body`; on failure takes back what it did (newest first) and rethrows. */
