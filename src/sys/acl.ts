@@ -96,7 +96,7 @@ const same = (a: Entry[], b: Entry[]) => encodeAcl(a).equals(encodeAcl(b));
  * without ACLs (EOPNOTSUPP), for the caller to decide.
  */
 export function gateDir(dir: string, add: number[] = [], remove: number[] = []): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY); // a host path: an admin may have made it a link
   try {
     const want = (cur: Entry[]) => gateAcl(cur, add, remove);
     const mode = () => fs.fstatSync(fd).mode;
