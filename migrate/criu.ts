@@ -154,8 +154,9 @@ export function restoreArgs(dir: string, root: string, mounts: ExternalMount[], 
 /**
  * The restored root task reads images both before its user namespace's ids are in force (host
  * uid 0 without capabilities there: timens-*.img) and after (the container's root: tty-info.img).
- * So the dump stays root's and gets the container's root group: 0750/0640, through 0711 parents.
- * (Owned by the container's uid alone, the first read fails with EACCES when it wins the race.)
+ * So the dump stays root's and gets the container's root group: 0750/0640; the caller lets that uid
+ * pass the parent (src/core/reach.ts). (Owned by the container's uid alone, the first read fails
+ * with EACCES when it wins the race.)
  */
 export function giveDumpTo(dir: string, gid: number): void {
   fs.chownSync(dir, 0, gid);
@@ -164,7 +165,6 @@ export function giveDumpTo(dir: string, gid: number): void {
     fs.lchownSync(path.join(dir, f), 0, gid);
     fs.chmodSync(path.join(dir, f), 0o640);
   }
-  fs.chmodSync(path.dirname(dir), fs.statSync(path.dirname(dir)).mode | 0o111);
 }
 
 /**

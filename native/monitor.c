@@ -94,7 +94,7 @@ static void client_send(struct monitor *m, const char *p, size_t n)
 static void log_open(struct monitor *m)
 {
 	const char *path = m->ctx->cfg.console_log;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
 		warn_("open %s", path);
 		return;

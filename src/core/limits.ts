@@ -157,14 +157,24 @@ export function deviceRules(ctid: number, params: Record<string, unknown>): Devi
 export function prepareDevnodes(ctx: Context, ctid: number, devnodes: Record<string, string>, uid: number): string {
   const dir = ctx.paths(ctid).devnodes;
   fs.rmSync(dir, { recursive: true, force: true });
-  // 0711 down from root: the container's root uid must reach the node to bind it.
-  fs.mkdirSync(dir, { mode: 0o711, recursive: true });
+  // ROOT/dev passable (0711); ROOT/dev/CTID the container root uid's alone (0700): it must reach
+  // the nodes to bind them, and no other host user may reach them at all.
+  fs.mkdirSync(path.dirname(dir), { mode: 0o711, recursive: true });
   fs.chmodSync(path.dirname(dir), 0o711);
+  const mkdir = (d: string) => {
+    if (fs.existsSync(d)) return;
+    fs.mkdirSync(d, { mode: 0o700 });
+    fs.chownSync(d, uid, uid);
+    fs.chmodSync(d, 0o700);
+  };
+  mkdir(dir);
   const rules = devnodeRules(devnodes, ctid);
   Object.keys(devnodes).forEach((name, i) => {
     const r = rules[i]!;
     const file = `${dir}/${name}`;
-    fs.mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o711 });
+    // net/tun: its directories, one by one, each the container's and 0700.
+    const parts = name.split('/').slice(0, -1);
+    parts.forEach((_, j) => mkdir(`${dir}/${parts.slice(0, j + 1).join('/')}`));
     const perm = devnodes[name]!;
     const mode = (perm.includes('r') ? 0o400 : 0) | (perm.includes('w') ? 0o200 : 0);
     const res = childProcess().spawnSync('mknod', ['-m', mode.toString(8), file, r.type, String(r.major), String(r.minor)], { encoding: 'utf8' });

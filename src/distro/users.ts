@@ -1,12 +1,15 @@
 /**
  * Users and SSH keys inside a container (vzctl's --userpasswd, and --ssh-key): /etc/passwd,
  * /etc/group and /etc/shadow edited from the host as chpasswd/useradd would, the home directory
- * and ~/.ssh/authorized_keys. Every access goes through openat2(RESOLVE_IN_ROOT) (rootwrite), so
- * nothing the container planted (a symlink to a host file) can redirect a write.
+ * and ~/.ssh/authorized_keys. Every access goes through rootwrite (openat2 RESOLVE_IN_ROOT, regular
+ * files only, size-capped, replaced atomically), so nothing the container planted (a symlink to a
+ * host file, a FIFO, a huge file) can redirect, hang or bloat the command.
  */
 import fs from 'node:fs';
 import { VzError } from '../core/errors.js';
-import { openInRoot, readFileInRoot, writeFileInRoot } from '../sys/rootwrite.js';
+import { openInRoot, readFileInRoot, removeFileInRoot, writeFileInRoot } from '../sys/rootwrite.js';
+
+const O_PATH = 0o10000000;
 import { hashPassword } from '../sys/crypt.js';
 
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
@@ -94,34 +97,60 @@ function days(): number {
   return Math.floor(Date.now() / 86_400_000);
 }
 
-function fileMode(root: string, rel: string, fallback: number): number {
-  try {
-    const fd = openInRoot(root, rel, fs.constants.O_RDONLY);
+/**
+ * The edits of one --userpasswd or --ssh-key: each file is replaced atomically (rootwrite), and
+ * when a later step fails the earlier ones are taken back, so the container's files are either
+ * all changed or all as they were.
+ */
+class GuestEdit {
+  private undos: Array<() => void> = [];
+
+  constructor(private readonly root: string) {}
+
+  /** Replaces `rel` (whose content before was `old`, undefined when missing) with `content`. */
+  write(rel: string, old: string | undefined, content: string, opts: { mode: number; uid: number; gid: number }): void {
+    writeFileInRoot(this.root, rel, content, opts);
+    this.undos.push(() => (old === undefined ? removeFileInRoot(this.root, rel) : writeFileInRoot(this.root, rel, old)));
+  }
+
+  mkdir(parent: string, name: string, mode: number, uid: number, gid: number): void {
+    let made: boolean;
     try {
-      return fs.fstatSync(fd).mode & 0o7777;
-    } finally {
-      fs.closeSync(fd);
+      made = mkdirInRoot(this.root, parent, name, mode, uid, gid);
+    } catch (e) {
+      const where = `/${parent === '.' ? '' : `${parent}/`}${name}`;
+      throw new VzError('SYSTEM', `${where} in the container: cannot make the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
     }
-  } catch {
-    return fallback;
+    if (made) this.undos.push(() => rmdirInRoot(this.root, parent, name));
+  }
+
+  /** Runs `body`; on failure takes back what it did (newest first) and rethrows. */
+  run<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (e) {
+      for (const u of this.undos.reverse()) {
+        try {
+          u();
+        } catch {
+          // the first error is the one to report
+        }
+      }
+      throw e;
+    }
   }
 }
 
-/** Keeps a file's owner and mode, which writeFileInRoot would reset for a new file only. */
-function rewrite(root: string, rel: string, content: string, owner: Owner, mode: number): void {
-  writeFileInRoot(root, rel, content, { uid: owner.uid, gid: owner.gid, mode });
-}
-
-/** A directory inside the container, made through a handle on its parent resolved in the root. */
-function mkdirInRoot(root: string, parent: string, name: string, mode: number, uid: number, gid: number): void {
-  const fd = openInRoot(root, parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+/** A directory inside the container, made through a handle on its parent resolved in the root; true if made. */
+function mkdirInRoot(root: string, parent: string, name: string, mode: number, uid: number, gid: number): boolean {
+  const fd = openInRoot(root, parent, O_PATH | fs.constants.O_DIRECTORY);
   try {
     // The parent is already resolved inside the root; mkdir never follows a final symlink.
     try {
       fs.mkdirSync(`/proc/self/fd/${fd}/${name}`, { mode });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      return;
+      return false;
     }
   } finally {
     fs.closeSync(fd);
@@ -133,71 +162,86 @@ function mkdirInRoot(root: string, parent: string, name: string, mode: number, u
   } finally {
     fs.closeSync(dfd);
   }
+  return true;
+}
+
+function rmdirInRoot(root: string, parent: string, name: string): void {
+  const fd = openInRoot(root, parent, O_PATH | fs.constants.O_DIRECTORY);
+  try {
+    fs.rmdirSync(`/proc/self/fd/${fd}/${name}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface Files {
+  passwd: string;
+  group: string | undefined;
+  shadow: string | undefined;
+  passwdExisted: boolean;
+}
+
+/** Everything read before anything is written: a FIFO or a huge file fails the command here. */
+function readFiles(root: string): Files {
+  const passwd = readFileInRoot(root, 'etc/passwd');
+  return { passwd: passwd ?? '', passwdExisted: passwd !== undefined, group: readFileInRoot(root, 'etc/group'), shadow: readFileInRoot(root, 'etc/shadow') };
 }
 
 /** Container root's view of a user: host uid = owner.uid + uid inside. */
-function lookup(root: string, user: string): PwEntry | undefined {
-  return parsePasswd(readFileInRoot(root, 'etc/passwd') ?? '').find((e) => e.name === user);
+function lookup(passwd: string, user: string): PwEntry | undefined {
+  return parsePasswd(passwd).find((e) => e.name === user);
 }
 
 /** Creates the user (with a group of its own and a home) when missing, like useradd -m -U. */
-export function ensureUser(root: string, user: string, owner: Owner): PwEntry {
-  const found = lookup(root, user);
+function ensureUser(root: string, edit: GuestEdit, f: Files, user: string, owner: Owner): PwEntry {
+  const found = lookup(f.passwd, user);
   if (found) return found;
-  const passwd = readFileInRoot(root, 'etc/passwd') ?? '';
-  const group = readFileInRoot(root, 'etc/group') ?? '';
-  const id = nextId(passwd, group);
+  const group = f.group ?? '';
+  const id = nextId(f.passwd, group);
   const shell = readFileInRoot(root, 'etc/shells')?.split('\n').includes('/bin/bash') ? '/bin/bash' : '/bin/sh';
   const entry: PwEntry = { name: user, uid: id, gid: id, home: `/home/${user}` };
-  rewrite(root, 'etc/group', upsertLine(group, user, () => `${user}:x:${id}:`), owner, fileMode(root, 'etc/group', 0o644));
-  rewrite(root, 'etc/passwd', upsertLine(passwd, user, () => `${user}:x:${id}:${id}::${entry.home}:${shell}`), owner, fileMode(root, 'etc/passwd', 0o644));
-  mkdirInRoot(root, '.', 'home', 0o755, owner.uid, owner.gid);
-  mkdirInRoot(root, 'home', user, 0o750, owner.uid + id, owner.gid + id);
+  const own = { uid: owner.uid, gid: owner.gid, mode: 0o644 };
+  edit.write('etc/group', f.group, upsertLine(group, user, () => `${user}:x:${id}:`), own);
+  edit.write('etc/passwd', f.passwdExisted ? f.passwd : undefined, upsertLine(f.passwd, user, () => `${user}:x:${id}:${id}::${entry.home}:${shell}`), own);
+  edit.mkdir('.', 'home', 0o755, owner.uid, owner.gid);
+  edit.mkdir('home', user, 0o750, owner.uid + id, owner.gid + id);
   return entry;
 }
 
 /** vzctl set --userpasswd USER:PASSWORD: the user is made when missing; the hash goes to /etc/shadow. */
 export function setUserPassword(root: string, up: UserPasswd, owner: Owner): void {
-  ensureUser(root, up.user, owner);
-  const shadow = readFileInRoot(root, 'etc/shadow') ?? '';
+  const f = readFiles(root);
   const hash = hashPassword(up.password);
-  const next = upsertLine(shadow, up.user, (old) => {
-    const f = old ?? [up.user, '', '', '0', '99999', '7', '', '', ''];
-    while (f.length < 9) f.push('');
-    f[1] = hash;
-    f[2] = String(days());
-    return f.join(':');
+  const edit = new GuestEdit(root);
+  edit.run(() => {
+    ensureUser(root, edit, f, up.user, owner);
+    const next = upsertLine(f.shadow ?? '', up.user, (old) => {
+      const fields = old ?? [up.user, '', '', '0', '99999', '7', '', '', ''];
+      while (fields.length < 9) fields.push('');
+      fields[1] = hash;
+      fields[2] = String(days());
+      return fields.join(':');
+    });
+    // An existing shadow keeps its owner and mode (root:shadow 0640 on Debian); a new one is root's, 0600.
+    edit.write('etc/shadow', f.shadow, next, { uid: owner.uid, gid: owner.gid, mode: 0o600 });
   });
-  // shadow is root:shadow 0640 on Debian: keep what the file has.
-  const fd = (() => {
-    try {
-      return openInRoot(root, 'etc/shadow', fs.constants.O_RDONLY);
-    } catch {
-      return undefined;
-    }
-  })();
-  let gid = owner.gid;
-  let mode = 0o600;
-  if (fd !== undefined) {
-    const st = fs.fstatSync(fd);
-    fs.closeSync(fd);
-    gid = st.gid;
-    mode = st.mode & 0o7777;
-  }
-  writeFileInRoot(root, 'etc/shadow', next, { uid: owner.uid, gid, mode });
 }
 
 /** vzctl set --ssh-key: appended to the user's ~/.ssh/authorized_keys unless already there. */
 export function addSshKey(root: string, k: SshKey, owner: Owner): void {
-  const u = k.user === 'root' ? (lookup(root, 'root') ?? { name: 'root', uid: 0, gid: 0, home: '/root' }) : lookup(root, k.user);
+  const passwd = readFileInRoot(root, 'etc/passwd') ?? '';
+  const u = k.user === 'root' ? (lookup(passwd, 'root') ?? { name: 'root', uid: 0, gid: 0, home: '/root' }) : lookup(passwd, k.user);
   if (!u) throw new VzError('INVALID', `no user ${k.user} in the container: add it first with --userpasswd ${k.user}:PASSWORD`);
   const home = u.home.replace(/^\/+/, '') || '.';
   const hostUid = owner.uid + u.uid;
   const hostGid = owner.gid + u.gid;
-  mkdirInRoot(root, home, '.ssh', 0o700, hostUid, hostGid);
   const rel = `${home}/.ssh/authorized_keys`;
-  const old = readFileInRoot(root, rel) ?? '';
-  if (old.split('\n').some((l) => l.trim() === k.key)) return;
-  const text = old === '' || old.endsWith('\n') ? old : `${old}\n`;
-  writeFileInRoot(root, rel, `${text}${k.key}\n`, { uid: hostUid, gid: hostGid, mode: 0o600 });
+  const edit = new GuestEdit(root);
+  edit.run(() => {
+    edit.mkdir(home, '.ssh', 0o700, hostUid, hostGid);
+    const old = readFileInRoot(root, rel);
+    if ((old ?? '').split('\n').some((l) => l.trim() === k.key)) return;
+    const text = old === undefined || old === '' || old.endsWith('\n') ? (old ?? '') : `${old}\n`;
+    edit.write(rel, old, `${text}${k.key}\n`, { uid: hostUid, gid: hostGid, mode: 0o600 });
+  });
 }

@@ -1,13 +1,13 @@
 /**
  * The container's own network files, as its distro expects them: /etc/hosts (its host name on
  * its first address) and /etc/resolv.conf. Written from the host, so every write goes through
- * rootwrite (openat2 RESOLVE_IN_ROOT): a symlink the container planted resolves inside its root.
+ * rootwrite (openat2 RESOLVE_IN_ROOT, regular files only, size-capped, replaced atomically): a
+ * symlink the container planted resolves inside its root, a FIFO is refused.
  * busybox: these two files (interfaces are configured from the host before init runs). A distro
  * with its own network scripts (Debian, next) adds its interface files here.
  */
 import fs from 'node:fs';
-import { openInRoot } from '../sys/rootwrite.js';
-import { VzError } from '../core/errors.js';
+import { readFileInRoot, statInRoot, writeFileInRoot } from '../sys/rootwrite.js';
 import { parseIp } from './addr.js';
 import type { NetConfig } from './config.js';
 
@@ -67,58 +67,22 @@ export function resolvContent(c: NetConfig): string | undefined {
   return lines.join('\n') + '\n';
 }
 
-/**
- * openat2(RESOLVE_IN_ROOT) plus O_NONBLOCK and a regular-file check: the container may have
- * made the file a FIFO or a device node, which would block or misdirect a plain open.
- */
-function openRegular(root: string, rel: string, flags: number): number | undefined {
-  let fd: number;
-  try {
-    fd = openInRoot(root, rel, flags | fs.constants.O_NONBLOCK, 0o644);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !(flags & fs.constants.O_CREAT)) return undefined;
-    // O_WRONLY|O_NONBLOCK on a FIFO without a reader.
-    if (code === 'ENXIO') throw new VzError('SYSTEM', `/${rel} in the container is not a regular file: not written`);
-    throw new VzError('SYSTEM', `cannot open /${rel} in the container: ${(e as Error).message}`);
-  }
-  if (!fs.fstatSync(fd).isFile()) {
-    fs.closeSync(fd);
-    throw new VzError('SYSTEM', `/${rel} in the container is not a regular file: not written`);
-  }
-  return fd;
-}
-
 export function readGuestFile(root: string, rel: string): string | undefined {
-  const fd = openRegular(root, rel, fs.constants.O_RDONLY);
-  if (fd === undefined) return undefined;
-  try {
-    return fs.readFileSync(fd, 'utf8');
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readFileInRoot(root, rel);
 }
 
 /** Whether `rel` is a directory inside the root (resolved there, never following out of it). */
 function readGuestDir(root: string, rel: string): boolean {
   try {
-    const fd = openInRoot(root, rel, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    fs.closeSync(fd);
-    return true;
+    return statInRoot(root, rel)?.isDirectory() ?? false;
   } catch {
     return false;
   }
 }
 
+/** Replaced atomically; a new file is the container root's, 0644 (rootwrite keeps an old one's owner and mode). */
 export function writeGuestFile(root: string, rel: string, content: string, owner: Owner): void {
-  const fd = openRegular(root, rel, fs.constants.O_WRONLY | fs.constants.O_CREAT)!;
-  try {
-    fs.ftruncateSync(fd, 0);
-    fs.writeSync(fd, content);
-    fs.fchownSync(fd, owner.uid, owner.gid);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeFileInRoot(root, rel, content, { uid: owner.uid, gid: owner.gid, mode: 0o644 });
 }
 
 /**

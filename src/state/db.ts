@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import fs, { existsSync } from 'node:fs';
 import { VzError } from '../core/errors.js';
 import { migrate, schemaVersion, SCHEMA_VERSION, tooNew } from './migrations.js';
 import { sqliteCode, toVzError } from './sqlerr.js';
@@ -60,6 +60,36 @@ function nativeBinding(): string | undefined {
   return binding ?? undefined;
 }
 
+/**
+ * The node's state is root's alone (0600): it names every tenant, address and job. A new file is
+ * made 0600 before SQLite opens it (SQLite gives -wal and -shm the mode of the database file);
+ * files of an older node (0644) are fixed here.
+ */
+function rootOnly(file: string): void {
+  if (file === ':memory:') return;
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600));
+  } catch {
+    return; // SQLite reports what is wrong with the path
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    try {
+      if ((fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch {
+      // not there
+    }
+  }
+}
+
+function canRead(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class StateDb {
   private readonly stmts = new Map<string, Database.Statement<unknown[], unknown>>();
   private runner?: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -75,6 +105,7 @@ export class StateDb {
     const ro = opts.readonly ?? false;
     if (ro && !existsSync(file)) return StateDb.empty(file);
     let db: Database.Database | undefined;
+    if (!ro) rootOnly(file);
     try {
       // `timeout` is better-sqlite3's busy_timeout; set at open so the pragmas below wait too.
       db = new Database(file, { readonly: ro, fileMustExist: ro, timeout: opts.busyTimeoutMs ?? 5000, nativeBinding: nativeBinding() });
@@ -99,6 +130,9 @@ export class StateDb {
     } catch (e) {
       db?.close();
       if (e instanceof VzError) throw e;
+      if (sqliteCode(e) === 'SQLITE_CANTOPEN' && !canRead(file)) {
+        throw new VzError('SYSTEM', `state database ${file} is root's alone (mode 0600): run this command as root`, { cause: e });
+      }
       const m = sqliteCode(e) ? toVzError(e, file) : e;
       throw m instanceof VzError ? m : new VzError('SYSTEM', `cannot open state database ${file}: ${(e as Error).message}`, { cause: e });
     }

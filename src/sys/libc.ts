@@ -11,6 +11,8 @@ interface Libc {
   syscall: Fn;
   mount: Fn;
   umount2: Fn;
+  fgetxattr: Fn;
+  fsetxattr: Fn;
   errno: () => number;
 }
 
@@ -27,6 +29,8 @@ export function getLibc(): Libc {
     syscall: lib.func('long syscall(long num, ...)'),
     mount: lib.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)'),
     umount2: lib.func('int umount2(const char *target, int flags)'),
+    fgetxattr: lib.func('long fgetxattr(int fd, const char *name, void *value, size_t size)'),
+    fsetxattr: lib.func('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)'),
     errno: () => koffi.errno() as number,
   };
   return libc;

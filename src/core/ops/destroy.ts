@@ -7,6 +7,7 @@ import { probeRuntime } from '../runtime-state.js';
 import { crashPoint } from '../crash.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { discardDump } from './suspend.js';
+import { shutOut } from '../reach.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
   return withLock(ctx, ctid, () => destroyLocked(ctx, ctid));
@@ -33,6 +34,7 @@ export function destroyLocked(ctx: Context, ctid: number): void {
     // A suspended container's dump: restored onto another container of this CTID, it would run
     // the old processes on the new files.
     discardDump(ctx, ctid);
+    shutOut(ctx.cfg, row.uidBase);
     // The record goes last: a destroy killed half way can simply be run again.
     db.deleteContainer(ctid);
     ctx.progress('Container private area was destroyed');

@@ -22,6 +22,7 @@ import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
 import { criuLogTail, criuPath, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
+import { letThrough } from '../reach.js';
 
 export interface ResumeOptions {
   dumpDir?: string;
@@ -64,6 +65,10 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       undo.add('unmount the private area', () => storage.unmount(t));
     }
     giveDumpTo(dir, row.uidBase);
+    // The restored tasks pass the dump's parent and ROOT/root as the container's root uid.
+    if (path.dirname(dir) === path.resolve(ctx.cfg.paths.dumps)) letThrough(path.dirname(dir), row.uidBase, ctx.warn);
+    else fs.chmodSync(path.dirname(dir), fs.statSync(path.dirname(dir)).mode | 0o111); // an admin's --dumpdir
+    letThrough(ctx.cfg.paths.mounts, row.uidBase, ctx.warn);
     const cg = ctx.cgroup(ctid);
     cg.create();
     undo.add('remove the cgroups', () => cg.destroy());

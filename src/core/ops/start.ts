@@ -22,6 +22,7 @@ import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
 import { resumeLocked } from './resume.js';
 import { discardDump } from './suspend.js';
+import { letThrough } from '../reach.js';
 
 export interface StartOptions {
   /** A suspended container boots from its files instead, and its saved state is thrown away. */
@@ -98,6 +99,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
     if (binds.length === 0) {
       ctx.warn(`CT ${ctid}: LXCFS is not available: /proc/meminfo, cpuinfo, uptime... inside show the host's figures`);
     }
+    // Its root uid must pass ROOT/root to bind its root file system; no other host user may.
+    letThrough(ctx.cfg.paths.mounts, row.uidBase, ctx.warn);
     const memcg = cg.memoryDir();
     const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
