@@ -340,31 +340,63 @@ void sysinfo_virt_handle(struct sysinfo_virt *v, int listener)
 	notify_reply(listener, req.id, 0, 0);
 }
 
+int sysinfo_virt_reserve(struct sysinfo_virt *v, int more)
+{
+	int need = v->nlisteners + more;
+	if (need > v->max) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (need <= v->nslots)
+		return 0;
+	int n = v->nslots ? v->nslots : 8;
+	while (n < need)
+		n *= 2;
+	if (n > v->max)
+		n = v->max;
+	struct sysinfo_listener *l = realloc(v->listeners, n * sizeof(*l));
+	if (!l)
+		return -1; /* ENOMEM */
+	for (int i = v->nslots; i < n; i++)
+		l[i] = (struct sysinfo_listener){ .fd = -1 };
+	v->listeners = l;
+	v->nslots = n;
+	return 0;
+}
+
 int sysinfo_virt_add(struct sysinfo_virt *v, int listener)
 {
-	for (int i = 0; i < SYSINFO_LISTENERS; i++) {
-		if (v->listeners[i] < 0) {
-			v->listeners[i] = listener;
+	if (sysinfo_virt_reserve(v, 1) < 0)
+		return -1;
+	/* A linear search: registrations are as rare as exec/enter calls. */
+	for (int i = 0; i < v->nslots; i++) {
+		if (v->listeners[i].fd < 0) {
+			v->listeners[i].fd = listener;
+			v->listeners[i].gen++;
 			v->nlisteners++;
 			return i;
 		}
 	}
+	errno = ENOSPC; /* not reached: reserved above */
 	return -1;
 }
 
 void sysinfo_virt_drop(struct sysinfo_virt *v, int slot)
 {
-	if (v->listeners[slot] < 0)
+	if (slot < 0 || slot >= v->nslots || v->listeners[slot].fd < 0)
 		return;
-	close(v->listeners[slot]);
-	v->listeners[slot] = -1;
+	close(v->listeners[slot].fd);
+	v->listeners[slot].fd = -1;
 	v->nlisteners--;
 }
 
 void sysinfo_virt_close(struct sysinfo_virt *v)
 {
-	for (int i = 0; i < SYSINFO_LISTENERS; i++)
+	for (int i = 0; i < v->nslots; i++)
 		sysinfo_virt_drop(v, i);
+	free(v->listeners);
+	v->listeners = NULL;
+	v->nslots = 0;
 	if (v->memcg >= 0)
 		close(v->memcg);
 	v->memcg = -1;
