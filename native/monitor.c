@@ -45,8 +45,8 @@
 /* The sysinfo answers' bucket: notifications per second sustained, and the burst. An answer
  * costs the monitor ~10-20 us (an /proc/PID/mem open and write), so this bounds a tenant
  * that calls sysinfo(2) in a loop to a few percent of a core. */
-#define NOTIFY_RATE 2000
-#define NOTIFY_BURST 2000
+#define NOTIFY_RATE 1000
+#define NOTIFY_BURST 1000
 #define EVENTS 32
 
 /* What an epoll event is about (the low byte of its data; above it an index and a gen). */
@@ -833,7 +833,9 @@ noreturn void monitor_run(struct start_ctx *ctx)
 		if (ctx->sictl_fd >= 0)
 			ep_want(m, ctx->sictl_fd, EV_SICTL, &m->ev_sictl, m->npending < SICTL_PENDING ? EPOLLIN : 0);
 		if (m->ntf_ep >= 0) {
-			int nw = bucket_wait_ms(&m->notify, 1);
+			/* Once empty, wait for a batch's worth: a wake-up per answer would cost more
+			 * than the answer. */
+			int nw = bucket_wait_ms(&m->notify, m->ev_ntf ? 1 : EVENTS);
 			if (nw && (wait < 0 || nw < wait))
 				wait = nw;
 			ep_want(m, m->ntf_ep, EV_NOTIFY, &m->ev_ntf, nw ? 0 : EPOLLIN);
