@@ -538,14 +538,15 @@ static void sictl_accept(struct monitor *m)
 		return;
 	}
 	if (sysinfo_virt_reserve(&ctx->sv, m->npending + 1) < 0) {
-		if (errno != ENOSPC)
+		bool cap = errno == ENOSPC;
+		if (!cap)
 			warn_("sysinfo: grow the listener table (a process started by exec/enter sees the "
 			      "host's figures)");
 		else if (!m->sictl_full)
 			warnx_("sysinfo: %d listeners in use, one per process tree started by exec/enter that "
 			       "still has a process (the cap): new ones see the host's figures until some end",
 			       ctx->sv.nlisteners);
-		m->sictl_full = errno == ENOSPC;
+		m->sictl_full = cap;
 		sictl_reply(fd, SICTL_FULL);
 		close(fd);
 		return;
