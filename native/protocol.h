@@ -172,9 +172,10 @@
  *   a process behind (a daemon started by exec) keeps its listener for as long as that process
  *   lives, so the listener table grows as needed (doubling) up to SYSINFO_LISTENERS_MAX = 4096,
  *   init's included, or fewer when the monitor's RLIMIT_NOFILE (raised to its hard limit)
- *   minus 64 is lower. Each live listener stands for at least one live task of the container
- *   (a pid and its kernel memory, charged to the container); the listener itself costs the
- *   host about 0.5 KiB (the filter is pinned by the tasks anyway). At the cap new exec/enter
+ *   minus 64 is lower. Each listener kept stands for at least one unreaped task of the
+ *   container or a running exec helper (a task costs the container a pid and kernel memory
+ *   charged to it, far more than the listener); the listener itself costs the
+ *   host about 0.6 KiB (the filter is pinned by the tasks anyway). At the cap new exec/enter
  *   commands run without interception (the helper warns on stderr, the monitor logs it) and
  *   every registered tree keeps its answers; a slot frees as soon as a tree's last task is
  *   reaped. Listeners sit in an epoll set: nothing costs per listener per event.

@@ -14,10 +14,10 @@
  * dropped when it polls POLLHUP: no task uses its filter any more. A tree that leaves a process
  * behind keeps its listener for as long as that process lives (its sysinfo calls still need an
  * answer), so the table grows as needed, up to SYSINFO_LISTENERS_MAX (less when the monitor's
- * RLIMIT_NOFILE is lower): each live listener stands for at least one live task of the
- * container, which costs the container a pid and far more kernel memory than the listener
- * costs the host (an fd, an epoll item and the kernel's notification state: about 0.5 KiB;
- * the filter itself is pinned by the tasks anyway). */
+ * RLIMIT_NOFILE is lower): each listener kept stands for at least one unreaped task of the
+ * container (or a running exec helper), which costs the container a pid and far more kernel
+ * memory than the listener costs the host (a file, its dentry, an epoll item and the notification state: about
+ * 0.6 KiB; the filter itself, ~7 KiB with its BPF image, is pinned by the tasks anyway). */
 #define SYSINFO_LISTENERS_MAX 4096
 
 struct sysinfo_listener {
