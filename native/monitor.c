@@ -676,8 +676,8 @@ static void on_control(struct monitor *m)
 	become_detached(m);
 }
 
-/* Registers fd for events (data: kind) unless *cur says it already is. EPOLLHUP/ERR come
- * regardless of events, so a fd that may hang up is never left registered with none. */
+/* Registers fd for events (data: kind) unless *cur says it already is. EPOLLHUP and EPOLLERR
+ * come whatever events say: the callers handle them (a client that hangs up is detached). */
 static void ep_want(struct monitor *m, int fd, int kind, uint32_t *cur, uint32_t events)
 {
 	if (*cur == events)
