@@ -66,7 +66,10 @@
  *                 failure the real syscall runs. The monitor answers at most 1000 calls per
  *                 second after a burst of 1000 (a token bucket over all listeners); callers over
  *                 that wait for their answer, so a tenant calling sysinfo in a loop costs the
- *                 host's CPU a few percent of a core at most.
+ *                 host's CPU a few percent of a core at most. The cgroup figures are reused
+ *                 for 10 ms, or for 50 times what reading them took when that was long (a v1
+ *                 memcg subtree with thousands of sub-cgroups made inside), so reading them
+ *                 costs at most 2% of a core.
  *                 "ctspawn exec/enter" processes do not descend from init: with --sysinfo-ctl
  *                 they get a filter of their own whose listener is registered with the monitor
  *                 over "<socket>.ctl" (SYSINFO CTL SOCKET below), so they and everything they
@@ -92,7 +95,9 @@
  *                 v2 "cgroup.threads" files, up to 16 levels) whose state in /proc/TID/stat is
  *                 R or D, and folds that into the kernel's three exponentially damped averages
  *                 (1, 5, 15 min: FSHIFT 11, EXP_1 1884, EXP_5 2014, EXP_15 2037; missed ticks
- *                 are caught up). After each sample it replaces the file atomically (FILE.tmp,
+ *                 are caught up). A sample that took long (the container shapes the tree:
+ *                 thousands of sub-cgroups) defers the next one to 20 times its duration after
+ *                 its start, so sampling costs the monitor at most 5% of a core. After each sample it replaces the file atomically (FILE.tmp,
  *                 rename) with "L1 L5 L15 RUNNING/TOTAL\n", e.g. "0.52 0.21 0.08 1/7\n": like
  *                 the first four fields of /proc/loadavg (two decimals, rounded like the kernel;
  *                 RUNNING the tasks in state R, TOTAL all of them). The sysinfo(2) answers carry

@@ -1,5 +1,7 @@
-/* sysinfo(2) figures for a container, computed from its memory cgroup (reused for 10 ms at
- * most, so a limit changed at run time shows at once and a burst of calls reads the files once).
+/* sysinfo(2) figures for a container, computed from its memory cgroup (reused for 10 ms, so a
+ * limit changed at run time shows at once and a burst of calls reads the files once; for longer
+ * when reading them took long: 50 times that, so the reads cost at most 2% of the monitor's
+ * time however many sub-cgroups the container makes).
  *
  *   totalram   the memory limit (v1 memory.stat hierarchical_memory_limit, i.e. the lowest
  *              limit up the tree; v2 memory.max of the dir itself), the host's RAM when
@@ -39,6 +41,8 @@
 #define STAT_BUF 8192
 #define MAX_DEPTH 16
 #define UNLIMITED UINT64_MAX
+#define CACHE_MIN_NS (10 * 1000000) /* figures are reused for 10 ms at least ... */
+#define CACHE_COST_SHARE 50         /* ... and for 50 times what reading them took */
 
 /* Reads a whole (small) file below dir into buf, NUL-terminated; -1 when it cannot. */
 static ssize_t read_at(int dir, const char *name, char *buf, size_t size)
@@ -266,12 +270,17 @@ static int fill_from_cgroup(struct sysinfo_virt *v, struct sysinfo *out)
 int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out)
 {
 	int64_t now = now_ns(CLOCK_MONOTONIC);
-	if (!v->cached_at || now - v->cached_at > 10 * 1000000) {
+	if (!v->cached_at || now - v->cached_at > v->cache_ns) {
 		if (fill_from_cgroup(v, &v->cache) < 0) {
 			v->cached_at = 0;
 			return -1;
 		}
-		v->cached_at = now;
+		/* The tenant shapes the subtree that is walked (a v1 memcg delegated to it can have
+		 * thousands of sub-cgroups): reading it may cost the monitor at most 1/CACHE_COST_SHARE
+		 * of its time, whatever that tree looks like. */
+		int64_t done = now_ns(CLOCK_MONOTONIC), took = done - now;
+		v->cache_ns = took * CACHE_COST_SHARE > CACHE_MIN_NS ? took * CACHE_COST_SHARE : CACHE_MIN_NS;
+		v->cached_at = done;
 	}
 	*out = v->cache;
 	if (v->own_loads)

@@ -35,7 +35,8 @@ struct sysinfo_virt {
 	uint64_t init_start; /* init's start in clock ticks after boot (/proc/PID/stat field 22) */
 	bool failing;        /* one warning per streak of failures */
 	struct sysinfo cache; /* the cgroup figures of the last call ... */
-	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) */
+	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) ... */
+	int64_t cache_ns;     /* ... and for how long they are reused (see sysinfo_virt_fill) */
 	bool own_loads;       /* loads[] below replace the host's (loadavg.c samples them) */
 	unsigned long loads[3]; /* 1, 5, 15 min, fixed point with SI_LOAD_SHIFT like sysinfo(2) */
 };
@@ -45,8 +46,9 @@ struct sysinfo_virt {
 /* Records init's start time for the uptime figure; falls back to the host's uptime. */
 void sysinfo_virt_start(struct sysinfo_virt *v, pid_t init_pid);
 /* Fills *out from the cgroup; 0 or -1 (then the caller lets the real syscall run). Figures
- * younger than 10 ms are reused (the uptime is always fresh): a burst of calls costs the
- * monitor the notification round trip only, not the cgroup file reads. */
+ * younger than 10 ms, or than 50 times what the last reading of the cgroup files took, are
+ * reused (the uptime is always fresh): a burst of calls costs the monitor the notification
+ * round trip only, and the file reads at most 2% of its time. */
 int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out);
 /* Makes sure that `more` further listeners will fit (grows the table): 0, or -1 with errno
  * ENOSPC (the cap) or ENOMEM. */

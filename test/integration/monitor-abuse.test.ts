@@ -120,8 +120,8 @@ describe.skipIf(!isRoot)('monitor abuse (root, real busybox containers)', () => 
     expect(con.stdout).toContain('after-flood-42');
   }, 120_000);
 
-  it.skipIf(!hasCc)('sysinfo(2) in a loop from 4 threads costs the monitor under 5% of a core; the callers still get answers', () => {
-    // A static binary: the busybox container has no libc.
+  /** Installs /siloop in the container: a static binary (the busybox container has no libc). */
+  const installLoop = () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-siloop-'));
     try {
       fs.writeFileSync(
@@ -146,18 +146,45 @@ int main(int argc, char **argv) {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  };
+  /** Runs /siloop for 10 s: calls per second, and the monitor's share of a core meanwhile. */
+  const sysinfoLoop = (threads: number) => {
     const t0 = cpuTicks(monitor);
     const start = Date.now();
-    const r = n.vzctl('exec', CT, '/siloop', '10', '4');
+    const r = n.vzctl('exec', CT, '/siloop', '10', String(threads));
     const share = (cpuTicks(monitor) - t0) / 100 / ((Date.now() - start) / 1000);
-    console.log(`monitor CPU under a sysinfo loop: ${(share * 100).toFixed(1)}% of a core, ${r.stdout.trim()} calls/s`);
     expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(Number(r.stdout)).toBeGreaterThan(500);
+    return { calls: Number(r.stdout), share };
+  };
+
+  it.skipIf(!hasCc)('sysinfo(2) in a loop from 4 threads costs the monitor under 5% of a core; the callers still get answers', () => {
+    installLoop();
+    const { calls, share } = sysinfoLoop(4);
+    console.log(`monitor CPU under a sysinfo loop: ${(share * 100).toFixed(1)}% of a core, ${calls} calls/s`);
+    expect(calls).toBeGreaterThan(500);
     expect(share).toBeLessThan(0.05);
     const free = n.vzctl('exec', CT, 'free', '-m');
     expect(free.stdout).toMatch(/Mem:\s+128\s/);
-    n.vzctl('exec', CT, 'rm', '/siloop');
   }, 60_000);
+
+  it.skipIf(!hasCc)('2000 sub-cgroups made inside do not make each sysinfo answer cost a walk of them all', () => {
+    // The monitor counts the tasks of the container's memory cgroup subtree (v1: every tasks
+    // file), and the container's root may make sub-cgroups there.
+    installLoop();
+    const made = n.vzctl('exec', CT, 'sh', '-c',
+      'mkdir -p /tmp/cg && (mount -t cgroup -o memory none /tmp/cg 2>/dev/null || mount -t cgroup2 none /tmp/cg) && ' +
+      'i=0; while [ $i -lt 2000 ]; do mkdir /tmp/cg/c$i || break; i=$((i+1)); done; echo $i');
+    try {
+      expect(made.stdout.trim()).toBe('2000');
+      const { calls, share } = sysinfoLoop(4);
+      console.log(`monitor CPU under a sysinfo loop with 2000 sub-cgroups: ${(share * 100).toFixed(1)}% of a core, ${calls} calls/s`);
+      expect(calls).toBeGreaterThan(500);
+      expect(share).toBeLessThan(0.1);
+    } finally {
+      n.vzctl('exec', CT, 'sh', '-c', 'rmdir /tmp/cg/c* 2>/dev/null; umount /tmp/cg');
+    }
+    expect(n.vzctl('exec', CT, 'free', '-m').stdout).toMatch(/Mem:\s+128\s/);
+  }, 120_000);
 
   it('at the cap (RLIMIT_NOFILE 100: 36 listeners) a new exec warns once and runs; the trees before keep their answers; a freed slot is used again', () => {
     // A second container whose monitor inherits a low fd limit from the start command.
