@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -32,6 +33,14 @@
 #define LOAD_INT(x) ((x) >> FSHIFT)
 #define LOAD_FRAC(x) LOAD_INT(((x) & (FIXED_1 - 1)) * 100)
 #define MAX_CATCHUP 1024 /* expirations folded in after a stall; more changes nothing visible */
+#define SAMPLE_COST_SHARE 20 /* a sample may take 1/20 of the time until the next one */
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static const unsigned long exps[3] = { EXP_1, EXP_5, EXP_15 };
 
@@ -142,8 +151,15 @@ void loadavg_tick(struct loadavg *la, struct sysinfo_virt *sv)
 		return; /* EAGAIN: nothing expired after all */
 	if (sv->memcg < 0)
 		return;
+	la->missed += expirations;
+	int64_t start = mono_ns();
+	if (start < la->next_ns)
+		return;
+	expirations = la->missed;
+	la->missed = 0;
 	struct sample s = { .file = sv->cgver == 1 ? "tasks" : "cgroup.threads" };
 	cgroup_tree_walk(sv->memcg, sample_dir, &s);
+	la->next_ns = start + (mono_ns() - start) * SAMPLE_COST_SHARE;
 
 	unsigned long active = s.active * FIXED_1;
 	if (expirations > MAX_CATCHUP)

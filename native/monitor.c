@@ -1,6 +1,14 @@
 /* M after the handshake: keeps the console drained and logged, serves one console client
- * on a unix socket, and when init ends records its status and tears everything down.
- * Single-threaded, poll() driven, and deliberately small: one per running container. */
+ * on a unix socket, answers the sysinfo listeners, and when init ends records its status and
+ * tears everything down. Single-threaded, epoll driven (the listeners are many and their
+ * number is the tenant's to grow: nothing here costs per listener per event), and
+ * deliberately small: one per running container.
+ *
+ * Nothing the container does may cost the host more than a bounded share of a core here, as
+ * this process runs outside the container's cgroups: the console is read at most at
+ * CONSOLE_RATE (a token bucket; when it is empty the master is not polled, so a flooding
+ * writer blocks on the full pty, as on a slow serial line: back-pressure, nothing lost), and
+ * sysinfo notifications are answered at most at NOTIFY_RATE the same way (callers wait). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +38,26 @@
 #define RING_SIZE (16 << 10)
 #define IO_CHUNK 4096
 #define SICTL_PENDING 8 /* .ctl clients that have a slot reserved but not sent their listener */
+/* The console token bucket: bytes per second sustained, and the burst (a boot's messages,
+ * a screenful after a quiet spell) read at full speed. A 9600 baud line gives ~1 KiB/s. */
+#define CONSOLE_RATE (64 << 10)
+#define CONSOLE_BURST (256 << 10)
+/* The sysinfo answers' bucket: notifications per second sustained, and the burst. An answer
+ * costs the monitor ~10-20 us (an /proc/PID/mem open and write), so this bounds a tenant
+ * that calls sysinfo(2) in a loop to a few percent of a core. */
+#define NOTIFY_RATE 1000
+#define NOTIFY_BURST 1000
+#define EVENTS 32
+
+/* What an epoll event is about (the low byte of its data; above it an index and a gen). */
+enum { EV_SIG = 1, EV_MASTER, EV_LISTEN, EV_CLIENT, EV_CTL, EV_SICTL, EV_LOAD, EV_PEND, EV_NOTIFY };
+
+/* A token bucket: `tokens` refill at rate per second up to burst. */
+struct bucket {
+	double tokens;
+	int64_t at; /* CLOCK_MONOTONIC ns of the last refill */
+	double rate, burst;
+};
 
 struct monitor {
 	struct start_ctx *ctx;
@@ -41,6 +71,13 @@ struct monitor {
 	size_t in_off, in_len;
 	int pending[SICTL_PENDING]; /* accepted .ctl connections, -1: free */
 	int npending;
+	bool sictl_full;        /* one warning per streak of refused registrations */
+	int ep;                 /* epoll of everything; the listeners through ntf_ep */
+	int ntf_ep;             /* epoll of the sysinfo listeners, itself one item of ep */
+	uint32_t ev_master, ev_client, ev_sictl, ev_ntf; /* what is registered for them now */
+	bool console_dead;      /* the master failed: not polled any more */
+	struct bucket console;  /* bytes */
+	struct bucket notify;   /* notifications */
 };
 
 static const char busy_msg[] = "console is busy\r\n";
@@ -67,6 +104,7 @@ static void client_detach(struct monitor *m)
 {
 	if (m->client < 0)
 		return;
+	epoll_ctl(m->ep, EPOLL_CTL_DEL, m->client, NULL);
 	close(m->client);
 	m->client = -1;
 	m->in_off = m->in_len = 0;
@@ -128,17 +166,50 @@ static void log_write(struct monitor *m, const char *p, size_t n)
 	log_open(m);
 }
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void bucket_init(struct bucket *b, double rate, double burst)
+{
+	*b = (struct bucket){ .tokens = burst, .at = mono_ns(), .rate = rate, .burst = burst };
+}
+
+static void bucket_refill(struct bucket *b, int64_t now)
+{
+	b->tokens += (double)(now - b->at) / 1e9 * b->rate;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+	b->at = now;
+}
+
+/* 0 when `want` tokens are there, else the ms until they will be (at least 1). */
+static int bucket_wait_ms(const struct bucket *b, double want)
+{
+	if (b->tokens >= want)
+		return 0;
+	return (int)((want - b->tokens) / b->rate * 1000) + 1;
+}
+
 /* Returns false when the master has nothing (more) to give. */
 static bool console_read(struct monitor *m)
 {
 	char buf[IO_CHUNK];
 	ssize_t n = read(m->ctx->master, buf, sizeof(buf));
 	if (n <= 0) {
-		/* EAGAIN is normal; EIO cannot happen while we hold the slave open. */
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			warn_("read console");
+		/* EAGAIN is normal; EIO cannot happen while we hold the slave open. Should it
+		 * happen anyway, the master would poll readable for ever: stop reading it. */
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			warn_("read console (not read any more)");
+			m->console_dead = true;
+			epoll_ctl(m->ep, EPOLL_CTL_DEL, m->ctx->master, NULL);
+		}
 		return false;
 	}
+	m->console.tokens -= n;
 	log_write(m, buf, n);
 	ring_put(m, buf, n);
 	client_send(m, buf, n);
@@ -158,7 +229,14 @@ static void client_accept(struct monitor *m)
 		close(fd);
 		return;
 	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_CLIENT };
+	if (epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		warn_("epoll_ctl console client");
+		close(fd);
+		return;
+	}
 	m->client = fd;
+	m->ev_client = EPOLLIN;
 	debug_log(m->ctx, "console client attached");
 	/* Replay the ring in order: the older part starts at ring_pos once it has wrapped. */
 	size_t start = (m->ring_pos + RING_SIZE - m->ring_len) % RING_SIZE;
@@ -446,8 +524,10 @@ static void sictl_reply(int fd, char byte)
 	(void)!send(fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* A slot is reserved for every accepted client, so that its listener is never refused after
- * its filter is installed (a filter without a listener fails sysinfo with ENOSYS). */
+/* A slot is reserved (the table grown) for every accepted client, so that its listener is
+ * never refused after its filter is installed (a filter without a listener fails sysinfo with
+ * ENOSYS). At the cap the client gets SICTL_FULL: its command runs, with the host's figures
+ * and a warning from the helper; the trees registered before keep their answers. */
 static void sictl_accept(struct monitor *m)
 {
 	struct start_ctx *ctx = m->ctx;
@@ -457,15 +537,30 @@ static void sictl_accept(struct monitor *m)
 			warn_("accept on %s", ctx->sictl_path);
 		return;
 	}
-	if (ctx->sv.nlisteners + m->npending >= SYSINFO_LISTENERS) {
-		warnx_("sysinfo: all %d listener slots are in use: a process started by exec/enter "
-		       "sees the host's figures", SYSINFO_LISTENERS);
+	if (sysinfo_virt_reserve(&ctx->sv, m->npending + 1) < 0) {
+		bool cap = errno == ENOSPC;
+		if (!cap)
+			warn_("sysinfo: grow the listener table (a process started by exec/enter sees the "
+			      "host's figures)");
+		else if (!m->sictl_full)
+			warnx_("sysinfo: %d listeners in use, one per process tree started by exec/enter that "
+			       "still has a process (the cap): new ones see the host's figures until some end",
+			       ctx->sv.nlisteners);
+		m->sictl_full = cap;
 		sictl_reply(fd, SICTL_FULL);
 		close(fd);
 		return;
 	}
+	m->sictl_full = false;
 	for (int i = 0; i < SICTL_PENDING; i++) {
 		if (m->pending[i] < 0) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_PEND | (uint64_t)i << 8 };
+			if (epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+				warn_("sysinfo: epoll_ctl");
+				sictl_reply(fd, SICTL_FULL);
+				close(fd);
+				return;
+			}
 			m->pending[i] = fd;
 			m->npending++;
 			sictl_reply(fd, SICTL_READY);
@@ -487,6 +582,27 @@ static bool is_seccomp_listener(int fd)
 	return strcmp(target, "anon_inode:seccomp notify") == 0;
 }
 
+/* Answers on the listener in slot from now on: 0, or -1 (logged). */
+static int notify_watch(struct monitor *m, int slot)
+{
+	const struct sysinfo_listener *l = &m->ctx->sv.listeners[slot];
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)l->gen << 32 | (uint32_t)slot };
+	if (epoll_ctl(m->ntf_ep, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		warn_("sysinfo: epoll_ctl");
+		return -1;
+	}
+	return 0;
+}
+
+/* Out of ntf_ep before the close: the exec helper may still hold the same file, and epoll
+ * forgets a file only once every fd of it is closed. */
+static void notify_drop(struct monitor *m, int slot)
+{
+	struct sysinfo_virt *sv = &m->ctx->sv;
+	epoll_ctl(m->ntf_ep, EPOLL_CTL_DEL, sv->listeners[slot].fd, NULL);
+	sysinfo_virt_drop(sv, slot);
+}
+
 static void sictl_read(struct monitor *m, int i)
 {
 	struct start_ctx *ctx = m->ctx;
@@ -503,6 +619,8 @@ static void sictl_read(struct monitor *m, int i)
 		int slot = sysinfo_virt_add(&ctx->sv, fd); /* cannot fail: reserved at accept */
 		if (slot < 0) {
 			close(fd);
+		} else if (notify_watch(m, slot) < 0) {
+			sysinfo_virt_drop(&ctx->sv, slot); /* no 'A': the helper runs nothing under it */
 		} else {
 			debug_log(ctx, "sysinfo: listener of a joined process tree in slot %d (%d in use)", slot,
 				  ctx->sv.nlisteners);
@@ -510,6 +628,7 @@ static void sictl_read(struct monitor *m, int i)
 		}
 	}
 	/* One listener per connection; EOF or a message without an fd ends it too. */
+	epoll_ctl(m->ep, EPOLL_CTL_DEL, conn, NULL);
 	close(conn);
 	m->pending[i] = -1;
 	m->npending--;
@@ -519,6 +638,8 @@ static void become_detached(struct monitor *m)
 {
 	struct start_ctx *ctx = m->ctx;
 	debug_log(ctx, "detached");
+	if (ctx->ctl.fd >= 0)
+		epoll_ctl(m->ep, EPOLL_CTL_DEL, ctx->ctl.fd, NULL);
 	ctl_close(&ctx->ctl);
 	/* Give the parsing buffers back: the monitor lives as long as the container. */
 	malloc_trim(0);
@@ -553,6 +674,79 @@ static void on_control(struct monitor *m)
 	if (!ok)
 		start_abort(ctx, STAGE_DETACH, EPROTO, err);
 	become_detached(m);
+}
+
+/* Registers fd for events (data: kind) unless *cur says it already is. EPOLLHUP and EPOLLERR
+ * come whatever events say: the callers handle them (a client that hangs up is detached). */
+static void ep_want(struct monitor *m, int fd, int kind, uint32_t *cur, uint32_t events)
+{
+	if (*cur == events)
+		return;
+	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)kind };
+	if (epoll_ctl(m->ep, EPOLL_CTL_MOD, fd, &ev) < 0) {
+		warn_("epoll_ctl");
+		return;
+	}
+	*cur = events;
+}
+
+static void ep_add(struct monitor *m, int fd, int kind, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = (uint64_t)kind };
+	if (epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		start_abort(m->ctx, STAGE_RUNNING, errno, "epoll_ctl");
+}
+
+/* The events of the batch's item of this kind (one at most: single fds only), or 0. */
+static uint32_t has(const struct epoll_event *ev, int n, int kind)
+{
+	for (int k = 0; k < n; k++)
+		if ((int)(ev[k].data.u64 & 0xff) == kind)
+			return ev[k].events;
+	return 0;
+}
+
+/* The listeners that are ready, as many as the notify bucket allows (the rest stay ready
+ * for the next round: their callers wait). POLLHUP: no task uses the filter any more (init's:
+ * the container is ending; an exec'd tree's: its last process is gone). Closing earlier
+ * would make sysinfo fail with ENOSYS for whoever still has the filter. */
+static void notify_events(struct monitor *m)
+{
+	struct sysinfo_virt *sv = &m->ctx->sv;
+	struct epoll_event ev[EVENTS];
+	int max = m->notify.tokens < 1 ? 1 : m->notify.tokens < EVENTS ? (int)m->notify.tokens : EVENTS;
+	int n = epoll_wait(m->ntf_ep, ev, max, 0);
+	for (int k = 0; k < n; k++) {
+		int slot = (int)(uint32_t)ev[k].data.u64;
+		uint32_t gen = (uint32_t)(ev[k].data.u64 >> 32);
+		if (slot >= sv->nslots || sv->listeners[slot].fd < 0 || sv->listeners[slot].gen != gen)
+			continue; /* dropped meanwhile */
+		if (ev[k].events & EPOLLIN) {
+			m->notify.tokens -= 1;
+			sysinfo_virt_handle(sv, sv->listeners[slot].fd);
+		} else {
+			notify_drop(m, slot);
+			debug_log(m->ctx, "sysinfo: listener in slot %d dropped (%d in use)", slot, sv->nlisteners);
+		}
+	}
+}
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard one (nothing here uses select) and caps the
+ * listener table below it, leaving room for the monitor's own fds. */
+static void fit_fd_limit(struct monitor *m)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t cur = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = cur;
+	}
+	rlim_t room = rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 1;
+	if (room < (rlim_t)m->ctx->sv.max)
+		m->ctx->sv.max = (int)room;
 }
 
 noreturn void monitor_run(struct start_ctx *ctx)
@@ -592,87 +786,106 @@ noreturn void monitor_run(struct start_ctx *ctx)
 	else if (ctx->cfg.loadavg_file && !ctx->cfg.sysinfo_memcg)
 		debug_log(ctx, "loadavg_file ignored: no sysinfo_memcg to sample");
 
+	bucket_init(&m->console, CONSOLE_RATE, CONSOLE_BURST);
+	bucket_init(&m->notify, NOTIFY_RATE, NOTIFY_BURST);
+	fit_fd_limit(m);
+	m->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (m->ep < 0)
+		start_abort(ctx, STAGE_RUNNING, errno, "epoll_create1");
+	ep_add(m, ctx->sigfd, EV_SIG, EPOLLIN);
+	ep_add(m, ctx->master, EV_MASTER, m->ev_master = EPOLLIN);
+	ep_add(m, ctx->listen_fd, EV_LISTEN, EPOLLIN);
+	if (ctx->ctl.fd >= 0)
+		ep_add(m, ctx->ctl.fd, EV_CTL, EPOLLIN);
+	if (ctx->sictl_fd >= 0)
+		ep_add(m, ctx->sictl_fd, EV_SICTL, m->ev_sictl = EPOLLIN);
+	if (ctx->la.tfd >= 0)
+		ep_add(m, ctx->la.tfd, EV_LOAD, EPOLLIN);
+	m->ntf_ep = -1;
+	if (ctx->sv.nlisteners > 0 || ctx->sictl_fd >= 0) {
+		m->ntf_ep = epoll_create1(EPOLL_CLOEXEC);
+		if (m->ntf_ep < 0)
+			start_abort(ctx, STAGE_RUNNING, errno, "epoll_create1");
+		ep_add(m, m->ntf_ep, EV_NOTIFY, m->ev_ntf = EPOLLIN);
+		for (int i = 0; i < ctx->sv.nslots; i++)
+			if (ctx->sv.listeners[i].fd >= 0 && notify_watch(m, i) < 0)
+				start_abort(ctx, STAGE_RUNNING, errno, "watch the seccomp listener");
+	}
+
 	/* init may already have exited while we were still in the handshake. */
 	reap(m);
 	for (;;) {
-		struct pollfd p[8 + SYSINFO_LISTENERS + SICTL_PENDING];
-		int slot[SYSINFO_LISTENERS], pend[SICTL_PENDING];
-		int n = 0, i_sig, i_master, i_listen, i_client = -1, i_ctl = -1, i_ntf = -1, i_sictl = -1, i_pend;
-		int i_load = -1;
-		int nntf = 0, npend = 0;
-		p[i_sig = n++] = (struct pollfd){ .fd = ctx->sigfd, .events = POLLIN };
-		p[i_master = n++] = (struct pollfd){ .fd = ctx->master,
-						     .events = POLLIN | (m->in_len ? POLLOUT : 0) };
-		p[i_listen = n++] = (struct pollfd){ .fd = ctx->listen_fd, .events = POLLIN };
+		int64_t now = mono_ns();
+		bucket_refill(&m->console, now);
+		bucket_refill(&m->notify, now);
+		int wait = -1;
+		/* The master: read while the bucket holds a chunk's worth; written while the
+		 * client's bytes wait (that direction is the admin's, never throttled). */
+		int cw = bucket_wait_ms(&m->console, IO_CHUNK);
+		if (!m->console_dead) {
+			if (cw)
+				wait = cw;
+			ep_want(m, ctx->master, EV_MASTER, &m->ev_master, (cw ? 0 : EPOLLIN) | (m->in_len ? EPOLLOUT : 0));
+		}
 		if (m->client >= 0)
 			/* Backpressure: stop reading the client until the pty took the last chunk. */
-			p[i_client = n++] = (struct pollfd){ .fd = m->client, .events = m->in_len ? 0 : POLLIN };
-		if (ctx->ctl.fd >= 0)
-			p[i_ctl = n++] = (struct pollfd){ .fd = ctx->ctl.fd, .events = POLLIN };
-		i_ntf = n;
-		for (int s = 0; s < SYSINFO_LISTENERS; s++)
-			if (ctx->sv.listeners[s] >= 0) {
-				slot[nntf++] = s;
-				p[n++] = (struct pollfd){ .fd = ctx->sv.listeners[s], .events = POLLIN };
-			}
-		i_pend = n;
-		for (int i = 0; i < SICTL_PENDING; i++)
-			if (m->pending[i] >= 0) {
-				pend[npend++] = i;
-				p[n++] = (struct pollfd){ .fd = m->pending[i], .events = POLLIN };
-			}
+			ep_want(m, m->client, EV_CLIENT, &m->ev_client, m->in_len ? 0 : EPOLLIN);
 		/* While every pending slot is taken, further clients wait in the backlog. */
-		if (ctx->sictl_fd >= 0 && m->npending < SICTL_PENDING)
-			p[i_sictl = n++] = (struct pollfd){ .fd = ctx->sictl_fd, .events = POLLIN };
-		if (ctx->la.tfd >= 0)
-			p[i_load = n++] = (struct pollfd){ .fd = ctx->la.tfd, .events = POLLIN };
-		if (poll(p, n, -1) < 0) {
+		if (ctx->sictl_fd >= 0)
+			ep_want(m, ctx->sictl_fd, EV_SICTL, &m->ev_sictl, m->npending < SICTL_PENDING ? EPOLLIN : 0);
+		if (m->ntf_ep >= 0) {
+			/* Once empty, wait for a batch's worth: a wake-up per answer would cost more
+			 * than the answer. */
+			int nw = bucket_wait_ms(&m->notify, m->ev_ntf ? 1 : EVENTS);
+			if (nw && (wait < 0 || nw < wait))
+				wait = nw;
+			ep_want(m, m->ntf_ep, EV_NOTIFY, &m->ev_ntf, nw ? 0 : EPOLLIN);
+		}
+		struct epoll_event ev[EVENTS];
+		int n = epoll_wait(m->ep, ev, EVENTS, wait);
+		if (n < 0) {
 			if (errno != EINTR)
-				warn_("poll");
+				warn_("epoll_wait");
 			continue;
 		}
-		/* First: a container process is blocked until it gets its answer. */
-		for (int k = 0; k < nntf; k++) {
-			short re = p[i_ntf + k].revents;
-			if (re & POLLIN) {
-				sysinfo_virt_handle(&ctx->sv, ctx->sv.listeners[slot[k]]);
-			} else if (re) {
-				/* POLLHUP: no task uses the filter any more (init's: the container is
-				 * ending; an exec'd tree's: its last process is gone). Closing earlier would
-				 * make sysinfo fail with ENOSYS for whoever still has the filter. */
-				sysinfo_virt_drop(&ctx->sv, slot[k]);
-				debug_log(ctx, "sysinfo: listener in slot %d dropped (%d in use)", slot[k],
-					  ctx->sv.nlisteners);
+		/* In a fixed order, whatever order epoll reports them in. First: a container
+		 * process is blocked until it gets its answer. */
+		if (has(ev, n, EV_NOTIFY))
+			notify_events(m);
+		/* Registrations after the listeners' events were used: a new listener may reuse a
+		 * dropped one's slot (its gen tells them apart anyway). Pending clients before
+		 * accepting, likewise. */
+		for (int k = 0; k < n; k++)
+			if ((ev[k].data.u64 & 0xff) == EV_PEND) {
+				int i = (int)(ev[k].data.u64 >> 8);
+				if (m->pending[i] >= 0)
+					sictl_read(m, i);
 			}
-		}
-		/* Registrations after the listeners' revents were used: a new listener may reuse
-		 * a dropped one's fd number and slot. Pending clients before accepting, likewise. */
-		for (int k = 0; k < npend; k++)
-			if (p[i_pend + k].revents)
-				sictl_read(m, pend[k]);
-		if (i_sictl >= 0 && (p[i_sictl].revents & POLLIN))
+		if (has(ev, n, EV_SICTL))
 			sictl_accept(m);
-		if (p[i_master].revents & (POLLIN | POLLHUP | POLLERR))
+		uint32_t re = has(ev, n, EV_MASTER);
+		if ((re & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (m->ev_master & EPOLLIN))
 			console_read(m);
-		if (m->in_len && (p[i_master].revents & POLLOUT))
+		if (m->in_len && (re & EPOLLOUT))
 			console_write(m);
-		/* Client events before accepting: a client dropped above must not have its
-		 * revents applied to a newly accepted one (which may even reuse the fd number). */
-		if (i_client >= 0 && m->client >= 0 && p[i_client].revents) {
-			if (p[i_client].revents & POLLIN)
+		/* Client events before accepting: a client dropped here must not have its events
+		 * applied to a newly accepted one (which may even reuse the fd number). */
+		re = has(ev, n, EV_CLIENT);
+		if (re && m->client >= 0) {
+			if (re & EPOLLIN)
 				client_read(m);
-			else if (p[i_client].revents & (POLLHUP | POLLERR))
+			else if (re & (EPOLLHUP | EPOLLERR))
 				client_detach(m);
 			if (m->in_len)
 				console_write(m);
 		}
-		if (p[i_listen].revents & POLLIN)
+		if (has(ev, n, EV_LISTEN))
 			client_accept(m);
-		if (i_ctl >= 0 && p[i_ctl].revents)
+		if (has(ev, n, EV_CTL) && ctx->ctl.fd >= 0)
 			on_control(m);
-		if (i_load >= 0 && (p[i_load].revents & POLLIN))
+		if (has(ev, n, EV_LOAD))
 			loadavg_tick(&ctx->la, &ctx->sv);
-		if (p[i_sig].revents & POLLIN)
+		if (has(ev, n, EV_SIG))
 			on_signal(m);
 	}
 }

@@ -29,7 +29,13 @@
  *   uid_map, gid_map   contents for /proc/P/uid_map and gid_map, e.g. "0 100000 65536\n"
  *   init          array of strings: argv of the container's init, e.g. ["/sbin/init"]
  *   env           array of strings: init's environment, "KEY=VALUE"
- *   console_log   host path; console output is appended there (rotated to .1 at 1 MiB)
+ *   console_log   host path; console output is appended there (rotated to .1 at 1 MiB). The
+ *                 monitor reads the console at most at 64 KiB/s sustained after a 256 KiB burst
+ *                 (a token bucket): over that it stops reading the pty master for a while, so a
+ *                 writer inside that floods the console blocks on the full pty (back-pressure,
+ *                 nothing is lost) instead of costing the host CPU outside the container's
+ *                 cgroups. The console client (`vzctl console`) sees the same stream; what the
+ *                 admin types is never throttled.
  *   socket        host path of the monitor's unix socket (console attach)
  *   pidfile       host path; the monitor writes "MONITOR_PID INIT_PID\n" before stage 5
  *   statusfile    host path; the monitor writes init's wait status ("exited N" / "killed SIG")
@@ -57,7 +63,13 @@
  *                 call of init and its descendants from this cgroup (RAM = the memory limit,
  *                 free = limit - usage, swap, task count; uptime since init started; the
  *                 host's loads unless loadavg_file is set; see native/sysinfo_virt.c). On any
- *                 failure the real syscall runs.
+ *                 failure the real syscall runs. The monitor answers at most 1000 calls per
+ *                 second after a burst of 1000 (a token bucket over all listeners); callers over
+ *                 that wait for their answer, so a tenant calling sysinfo in a loop costs the
+ *                 host's CPU a few percent of a core at most. The cgroup figures are reused
+ *                 for 10 ms, or for 50 times what reading them took when that was long (a v1
+ *                 memcg subtree with thousands of sub-cgroups made inside), so reading them
+ *                 costs at most 2% of a core.
  *                 "ctspawn exec/enter" processes do not descend from init: with --sysinfo-ctl
  *                 they get a filter of their own whose listener is registered with the monitor
  *                 over "<socket>.ctl" (SYSINFO CTL SOCKET below), so they and everything they
@@ -83,7 +95,9 @@
  *                 v2 "cgroup.threads" files, up to 16 levels) whose state in /proc/TID/stat is
  *                 R or D, and folds that into the kernel's three exponentially damped averages
  *                 (1, 5, 15 min: FSHIFT 11, EXP_1 1884, EXP_5 2014, EXP_15 2037; missed ticks
- *                 are caught up). After each sample it replaces the file atomically (FILE.tmp,
+ *                 are caught up). A sample that took long (the container shapes the tree:
+ *                 thousands of sub-cgroups) defers the next one to 20 times its duration after
+ *                 its start, so sampling costs the monitor at most 5% of a core. After each sample it replaces the file atomically (FILE.tmp,
  *                 rename) with "L1 L5 L15 RUNNING/TOTAL\n", e.g. "0.52 0.21 0.08 1/7\n": like
  *                 the first four fields of /proc/loadavg (two decimals, rounded like the kernel;
  *                 RUNNING the tasks in state R, TOTAL all of them). The sysinfo(2) answers carry
@@ -172,14 +186,24 @@
  *   at stage 2, mode 0600, SOCK_SEQPACKET, removed by the monitor's cleanup). One connection
  *   registers one seccomp listener; every message is one byte:
  *     monitor -> client  SICTL_READY 'R'   on accept: a listener slot is reserved for this
- *                                          connection (SYSINFO_LISTENERS = 64 slots, init's
- *                                          included; at most 8 connections wait at a time)
- *                        SICTL_FULL 'F'    on accept: no free slot (also logged); then EOF
+ *                                          connection (at most 8 connections wait at a time)
+ *                        SICTL_FULL 'F'    on accept: the table is at its cap (logged once per
+ *                                          streak), or cannot grow; then EOF
  *     client -> monitor  SICTL_LISTENER 'L' with the listener fd as SCM_RIGHTS
  *     monitor -> client  SICTL_ACK 'A'     the listener is polled from now on; then EOF
  *   EOF or a message without a seccomp listener fd ends the connection without 'A'. The
  *   monitor answers on the listener exactly as on init's and drops it on POLLHUP (no task
- *   uses the filter any more). No allocation per connection or listener (static arrays).
+ *   uses the filter any more, i.e. every task of the tree has been reaped). A tree that leaves
+ *   a process behind (a daemon started by exec) keeps its listener for as long as that process
+ *   lives, so the listener table grows as needed (doubling) up to SYSINFO_LISTENERS_MAX = 4096,
+ *   init's included, or fewer when the monitor's RLIMIT_NOFILE (raised to its hard limit)
+ *   minus 64 is lower. Each listener kept stands for at least one unreaped task of the
+ *   container or a running exec helper (a task costs the container a pid and kernel memory
+ *   charged to it, far more than the listener); the listener itself costs the
+ *   host about 0.6 KiB (the filter is pinned by the tasks anyway). At the cap new exec/enter
+ *   commands run without interception (the helper warns on stderr, the monitor logs it) and
+ *   every registered tree keeps its answers; a slot frees as soon as a tree's last task is
+ *   reaped. Listeners sit in an epoll set: nothing costs per listener per event.
  *   Client side ("ctspawn exec/enter --sysinfo-ctl PATH"): connect to PATH and wait up to 5 s
  *   for 'R' while host paths still resolve, before setns; no socket (ENOENT), a stale one
  *   (ECONNREFUSED): no filter, silently; 'F', EOF or a timeout: no filter, with a warning.

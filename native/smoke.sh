@@ -294,10 +294,11 @@ if [ -n "$MEMCG" ]; then
 		[ "${f[9]}" -le "$host_swap" ] && [ "${f[11]}" -le "${f[9]}" ] || fail "probe swap: ${f[*]}"
 		[ "${f[13]}" -ge 2 ] && [ "${f[13]}" -le 20 ] || fail "probe procs: ${f[*]}"
 		[ "${f[15]}" -le $((SECONDS - T0 + 2)) ] || fail "probe uptime ${f[15]} s, started $((SECONDS - T0)) s ago"
-		printf 'sysinfo-probe 20000 >/tmp/probe.t\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" >/dev/null 2>&1
+		# 500 calls: within the monitor's burst of 1000 answers (then 1000/s, protocol.h).
+		printf 'sysinfo-probe 500 >/tmp/probe.t\n' | timeout 10 "$CTSPAWN" console "$T/ct.sock" >/dev/null 2>&1
 		for _ in $(seq 100); do X -- grep -q ns_per_call /tmp/probe.t 2>/dev/null && break; sleep 0.1; done
 		inside=$(X -- sed -n 's/.*ns_per_call=//p' /tmp/probe.t)
-		outside=$(X -- sysinfo-probe 20000 | sed -n 's/.*ns_per_call=//p')
+		outside=$(X -- sysinfo-probe 500 | sed -n 's/.*ns_per_call=//p')
 		[ -n "$inside" ] && [ -n "$outside" ] || fail "probe timing: $(X -- cat /tmp/probe.t)"
 		pass "sysinfo: probe at boot: ${f[*]:12:2} ${f[*]:14:2} free $((f[3] >> 20)) MiB; a call takes ${inside} ns intercepted, ${outside} ns not"
 	fi
@@ -367,16 +368,17 @@ PY
 		|| fail "monitor without an ack: rc $rc: $out"
 	pass "sysinfo: without --sysinfo-ctl, a missing or stale .ctl: host's $hostmem MiB, silently; a full monitor: host's, with a warning; no ack: exit 125 \"$(cut -d: -f2- <<<"$out" | head -n1)\""
 
-	# 64 slots: init's + 63 exec'd trees; the 64th exec runs without a filter; slots come back.
-	for i in $(seq 63); do XS -- sh -c 'sleep 60 </dev/null >/dev/null 2>&1 &' || fail "sleeper $i"; done
-	[ "$(nlisteners)" = 64 ] || fail "64 listeners expected, monitor has $(nlisteners)"
-	out=$(XS -- free -m 2>&1) || fail "exec with all slots taken: $out"
-	[ "$(mtotal <<<"$out")" = "$hostmem" ] && grep -q 'no free listener slot' <<<"$out" || fail "exec with all slots taken: $out"
-	grep -q "ctspawn\[$CPID\]: sysinfo: all 64 listener slots are in use" "$T/monitor.log" || fail "full slots not logged"
+	# Past the old fixed 64 slots: init's + 70 exec'd trees that stay alive; the table grows and
+	# a further exec is still answered; the listeners go when the trees end. (The cap, and what
+	# an exec gets there, is test/integration/monitor-abuse.test.ts.)
+	for i in $(seq 70); do XS -- sh -c 'sleep 60 </dev/null >/dev/null 2>&1 &' || fail "sleeper $i"; done
+	[ "$(nlisteners)" = 71 ] || fail "71 listeners expected, monitor has $(nlisteners)"
+	out=$(XS -- free -m 2>&1) || fail "exec with 71 listeners: $out"
+	in128 "$(mtotal <<<"$out")" && ! grep -q 'ctspawn:' <<<"$out" || fail "exec with 71 listeners: $out"
 	X -- killall sleep
 	wait_listeners 1 || fail "listeners after the sleepers ended: $(nlisteners)"
-	out=$(XS -- free -m 2>&1); in128 "$(mtotal <<<"$out")" || fail "exec after the slots came back: $out"
-	pass "sysinfo: 63 exec'd trees alive: 64 listeners; one more runs unfiltered with a warning (and a monitor log line); slots freed on exit"
+	out=$(XS -- free -m 2>&1); in128 "$(mtotal <<<"$out")" || fail "exec after the trees ended: $out"
+	pass "sysinfo: 70 exec'd trees alive: 71 listeners, one more exec answered too; dropped when the trees end"
 
 	# The monitor's memory over many registrations; the cost of --sysinfo-ctl per exec.
 	for _ in $(seq 20); do XS -- true; done
@@ -387,7 +389,7 @@ PY
 	[ $((after - before)) -le 8 ] || fail "monitor private memory grew from $before to $after KiB over 200 registrations"
 	wait_listeners 1 || fail "listeners after 200 execs: $(nlisteners)"
 	calls=
-	[ -z "$PROBE" ] || calls="; an exec'd call takes $(XS -- sysinfo-probe 20000 | sed -n 's/.*ns_per_call=//p') ns"
+	[ -z "$PROBE" ] || calls="; an exec'd call takes $(XS -- sysinfo-probe 500 | sed -n 's/.*ns_per_call=//p') ns"
 	pass "sysinfo: 200 execs with --sysinfo-ctl: monitor private dirty ${before} -> ${after} KiB, ${t_with} us per exec vs ${t_without} us without${calls}"
 
 	# init's own tree is untouched by all this.

@@ -309,7 +309,8 @@ static void receive_listener(struct start_ctx *ctx)
 		fail(ctx, STAGE_RUNNING, "receive the seccomp listener from init");
 	close(ctx->ntf_m);
 	ctx->ntf_m = -1;
-	sysinfo_virt_add(&ctx->sv, fd); /* the first slot: all are free */
+	if (sysinfo_virt_add(&ctx->sv, fd) < 0) /* the first slot: only ENOMEM */
+		fail(ctx, STAGE_RUNNING, "keep the seccomp listener");
 	sysinfo_virt_start(&ctx->sv, ctx->init_pid);
 	debug_log(ctx, "intercepting sysinfo: listener fd %d, memory cgroup v%d %s", fd, ctx->cfg.sysinfo_cgver,
 		  ctx->cfg.sysinfo_memcg);

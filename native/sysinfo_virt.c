@@ -1,5 +1,7 @@
-/* sysinfo(2) figures for a container, computed from its memory cgroup (reused for 10 ms at
- * most, so a limit changed at run time shows at once and a burst of calls reads the files once).
+/* sysinfo(2) figures for a container, computed from its memory cgroup (reused for 10 ms, so a
+ * limit changed at run time shows at once and a burst of calls reads the files once; for longer
+ * when reading them took long: 50 times that, so the reads cost at most 2% of the monitor's
+ * time however many sub-cgroups the container makes).
  *
  *   totalram   the memory limit (v1 memory.stat hierarchical_memory_limit, i.e. the lowest
  *              limit up the tree; v2 memory.max of the dir itself), the host's RAM when
@@ -39,6 +41,8 @@
 #define STAT_BUF 8192
 #define MAX_DEPTH 16
 #define UNLIMITED UINT64_MAX
+#define CACHE_MIN_NS (10 * 1000000) /* figures are reused for 10 ms at least ... */
+#define CACHE_COST_SHARE 50         /* ... and for 50 times what reading them took */
 
 /* Reads a whole (small) file below dir into buf, NUL-terminated; -1 when it cannot. */
 static ssize_t read_at(int dir, const char *name, char *buf, size_t size)
@@ -266,12 +270,17 @@ static int fill_from_cgroup(struct sysinfo_virt *v, struct sysinfo *out)
 int sysinfo_virt_fill(struct sysinfo_virt *v, struct sysinfo *out)
 {
 	int64_t now = now_ns(CLOCK_MONOTONIC);
-	if (!v->cached_at || now - v->cached_at > 10 * 1000000) {
+	if (!v->cached_at || now - v->cached_at > v->cache_ns) {
 		if (fill_from_cgroup(v, &v->cache) < 0) {
 			v->cached_at = 0;
 			return -1;
 		}
-		v->cached_at = now;
+		/* The tenant shapes the subtree that is walked (a v1 memcg delegated to it can have
+		 * thousands of sub-cgroups): reading it may cost the monitor at most 1/CACHE_COST_SHARE
+		 * of its time, whatever that tree looks like. */
+		int64_t done = now_ns(CLOCK_MONOTONIC), took = done - now;
+		v->cache_ns = took * CACHE_COST_SHARE > CACHE_MIN_NS ? took * CACHE_COST_SHARE : CACHE_MIN_NS;
+		v->cached_at = done;
 	}
 	*out = v->cache;
 	if (v->own_loads)
@@ -340,31 +349,63 @@ void sysinfo_virt_handle(struct sysinfo_virt *v, int listener)
 	notify_reply(listener, req.id, 0, 0);
 }
 
+int sysinfo_virt_reserve(struct sysinfo_virt *v, int more)
+{
+	int need = v->nlisteners + more;
+	if (need > v->max) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (need <= v->nslots)
+		return 0;
+	int n = v->nslots ? v->nslots : 8;
+	while (n < need)
+		n *= 2;
+	if (n > v->max)
+		n = v->max;
+	struct sysinfo_listener *l = realloc(v->listeners, n * sizeof(*l));
+	if (!l)
+		return -1; /* ENOMEM */
+	for (int i = v->nslots; i < n; i++)
+		l[i] = (struct sysinfo_listener){ .fd = -1 };
+	v->listeners = l;
+	v->nslots = n;
+	return 0;
+}
+
 int sysinfo_virt_add(struct sysinfo_virt *v, int listener)
 {
-	for (int i = 0; i < SYSINFO_LISTENERS; i++) {
-		if (v->listeners[i] < 0) {
-			v->listeners[i] = listener;
+	if (sysinfo_virt_reserve(v, 1) < 0)
+		return -1;
+	/* A linear search: registrations are as rare as exec/enter calls. */
+	for (int i = 0; i < v->nslots; i++) {
+		if (v->listeners[i].fd < 0) {
+			v->listeners[i].fd = listener;
+			v->listeners[i].gen++;
 			v->nlisteners++;
 			return i;
 		}
 	}
+	errno = ENOSPC; /* not reached: reserved above */
 	return -1;
 }
 
 void sysinfo_virt_drop(struct sysinfo_virt *v, int slot)
 {
-	if (v->listeners[slot] < 0)
+	if (slot < 0 || slot >= v->nslots || v->listeners[slot].fd < 0)
 		return;
-	close(v->listeners[slot]);
-	v->listeners[slot] = -1;
+	close(v->listeners[slot].fd);
+	v->listeners[slot].fd = -1;
 	v->nlisteners--;
 }
 
 void sysinfo_virt_close(struct sysinfo_virt *v)
 {
-	for (int i = 0; i < SYSINFO_LISTENERS; i++)
+	for (int i = 0; i < v->nslots; i++)
 		sysinfo_virt_drop(v, i);
+	free(v->listeners);
+	v->listeners = NULL;
+	v->nslots = 0;
 	if (v->memcg >= 0)
 		close(v->memcg);
 	v->memcg = -1;
