@@ -9,7 +9,7 @@ import { cleanupRuntime } from '../cleanup.js';
 import { discardDump } from './suspend.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
-  return withLock(ctx, ctid, () => destroyLocked(ctx, ctid));
+  return withLock(ctx, ctid, () => destroyLocked(ctx, ctid), { wants: 'stopped' });
 }
 
 /** The destroy itself, for callers that hold the lock already (vzmigrate). */
