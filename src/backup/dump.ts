@@ -295,7 +295,7 @@ function chownTree(dir: string, id: number): void {
 
 function interruptError(ctid: number, signal: AbortSignal): VzError {
   const why = typeof signal.reason === 'string' ? ` by ${signal.reason}` : '';
-  return new VzError('INTERRUPTED', `backup interrupted${why}: no archive was kept`, { ctid });
+  return new VzError('INTERRUPTED', `backup aborted${why}: no archive was kept`, { ctid });
 }
 
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);

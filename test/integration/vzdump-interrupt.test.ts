@@ -66,7 +66,7 @@ describe.skipIf(!isRoot)('vzdump interrupted, and sparse files in suspend mode',
       const r = await interruptDuringHalt(sig);
       expect({ code: r.code, signal: r.signal }).toEqual({ code: 130, signal: null });
       expect(r.stderr).toMatch(new RegExp(`${sig}: interrupting`));
-      expect(r.stderr).toMatch(/vzdump: CT 301: backup interrupted by SIG(INT|TERM): no archive was kept/);
+      expect(r.stderr).toMatch(/vzdump: CT 301: backup aborted by SIG(INT|TERM): no archive was kept/);
       expect(status()).toBe(`CTID ${CT} exist mounted running`);
       expect(n.ok('exec', CT, 'echo', 'alive').trim()).toBe('alive');
       expect(fs.existsSync(journal())).toBe(false);
