@@ -142,8 +142,11 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           frozenAt = process.hrtime.bigint();
           checkpointDir = await suspendLocked(ctx, ctid, { keepMounted: true });
           running = false; // stopped by the checkpoint, files at rest
-          // No undo step for it: whatever fails later, the checkpoint is what resumes the container.
+          // No undo step for it: whatever fails later, the checkpoint is what resumes the container
+          // (killed from here on, the journal has the next operation resume it).
           resumeAfter = true;
+          writeDumpJournal(ctx, ctid, { pid: process.pid, mode, dumpdir, prior: 'running', resume: true, at: new Date().toISOString() });
+          crashPoint('vzdump: journal written');
         }
 
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
@@ -244,6 +247,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         if (resumeAfter) {
           resumeAfter = false;
           await resumeLocked(ctx, ctid, {});
+          removeDumpJournal(ctx, ctid);
           frozenMs = Number(process.hrtime.bigint() - frozenAt!) / 1e6;
           ctx.progress(`CT ${ctid} was checkpointed, archived and resumed: its processes were frozen for ${frozenMs.toFixed(0)} ms`);
         }
@@ -269,7 +273,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs);
         // a checkpointed one resumes from its checkpoint.
         (resumeAfter
-          ? resumeLocked(ctx, ctid, {}).then(() => undefined)
+          ? resumeLocked(ctx, ctid, {}).then(() => removeDumpJournal(ctx, ctid))
           : restart()
         ).catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
       );

@@ -1,12 +1,13 @@
 /**
- * vzdump --mode stop's journal, run/CTID.vzdump: written before a running container is halted,
- * removed once it runs again. A vzdump that is interrupted (SIGINT, SIGTERM) starts the
+ * vzdump's journal, run/CTID.vzdump: in stop mode written before a running container is halted
+ * (in snapshot mode once it is checkpointed), removed once it runs again. A vzdump that is interrupted (SIGINT, SIGTERM) starts the
  * container itself before it exits; one that is killed (SIGKILL, OOM, power cut) cannot, and
  * the next locked operation on the container (any vzctl verb, the next vzdump, vzd at its
  * start) finds the journal and, under the lock, before its own work:
  *   - removes the dead dump's partial archive, staging copy and manifest dir;
  *   - a halt still under way (killed while waiting for it): lets it finish, as a stop would;
  *   - starts the container again, as the dump would have.
+ * Snapshot mode journals the same way once its checkpoint is taken: the recovery resumes it.
  * Except where the operation itself decides the container's state: `vzctl stop` and `destroy`
  * (wants "stopped") only drop the journal, so a container the admin chose to stop after the
  * killed dump is not started behind their back (the stop then reports it already stopped, exit
@@ -19,6 +20,7 @@ import { readJournalFile, registerRecovery, removeJournalFile, writeJournalFile,
 import { probeRuntime } from '../core/runtime-state.js';
 import { stopLocked } from '../core/ops/stop.js';
 import { startLocked } from '../core/ops/start.js';
+import { resumeLocked } from '../core/ops/resume.js';
 import type { BackupMode } from './manifest.js';
 
 export const DUMP_JOURNAL = 'vzdump';
@@ -30,6 +32,8 @@ export interface DumpJournal {
   dumpdir: string;
   /** The state to bring back: only "running" is journaled (a stopped container is not touched). */
   prior: 'running';
+  /** Snapshot mode: checkpointed (suspended) by the dump; a resume brings its processes back. */
+  resume?: boolean;
   at: string;
 }
 
@@ -72,6 +76,26 @@ export async function recoverInterruptedDump(ctx: Context, ctid: number, o: { wa
   if (typeof j.dumpdir === 'string' && path.isAbsolute(j.dumpdir)) removeStaleDumpFiles(ctx, j.dumpdir, ctid);
   const p = ctx.paths(ctid);
   let running = probeRuntime(p).running;
+  if (j.resume) {
+    // Snapshot mode, killed after its checkpoint: the container waits suspended. `vzctl start`
+    // resumes a suspended container itself, `stop` and `destroy` leave or discard it.
+    if (!running && o.wants === undefined) {
+      try {
+        await resumeLocked(ctx, ctid, {});
+        ctx.warn(`CT ${ctid}: a killed vzdump (pid ${j.pid}) had checkpointed it; it was resumed`);
+      } catch (e) {
+        // Killed half way through its own resume (the checkpoint is gone or unusable): boot the files.
+        try {
+          await startLocked(ctx, ctid);
+          ctx.warn(`CT ${ctid}: a killed vzdump (pid ${j.pid}) had checkpointed it; resuming failed (${(e as Error).message}), it was started from its files`);
+        } catch (e2) {
+          ctx.warn(`CT ${ctid}: a killed vzdump (pid ${j.pid}) had checkpointed it; resuming and starting it failed: ${(e2 as Error).message}`);
+        }
+      }
+    }
+    removeDumpJournal(ctx, ctid);
+    return;
+  }
   if (o.wants === 'stopped') {
     // The admin's stop (or destroy) decides: nothing is started. A halt still under way is the stop's to finish.
     if (!running) ctx.warn(`CT ${ctid}: a killed vzdump (pid ${j.pid}) had stopped it; it stays stopped`);

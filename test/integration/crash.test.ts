@@ -155,7 +155,8 @@ describe.skipIf(!isRoot)('crash consistency and concurrency', () => {
       const listOf = (cmd: string, args: string[]) =>
         tool(cmd, args, { VZKIT_CRASH_LIST: '1' }).stderr.split('\n').filter((l) => l.startsWith('vzkit-crash-point ')).length;
       const journal = path.join(m.root, 'run', `${ct}.vzdump`);
-      let journaled = 0;
+      const journaled: Record<string, number> = {};
+      let current = '';
       /** Running again, not frozen, data intact: whatever the crash left, the next step gets there. */
       const recover = () => {
         const s = truthful(m, ct);
@@ -164,7 +165,7 @@ describe.skipIf(!isRoot)('crash consistency and concurrency', () => {
           m.ok('set', ct, '--description', 'after a killed vzdump', '--save');
           expect(fs.existsSync(journal)).toBe(false);
           expect(truthful(m, ct)).toMatch(/running$/);
-          journaled++;
+          journaled[current] = (journaled[current] ?? 0) + 1;
         } else if (!s.endsWith('running')) {
           const r = m.vzctl('resume', ct);
           if (r.code !== 0) m.ok('start', ct);
@@ -181,6 +182,7 @@ describe.skipIf(!isRoot)('crash consistency and concurrency', () => {
       ];
       let cases = 0;
       for (const [cmd, args] of ops) {
+        current = args.slice(0, 2).join(' ');
         // resume needs a suspended container to count its points and to be crashed in.
         const prepare = () => cmd === 'vzctl' && args[0] === 'resume' && m.ok('suspend', ct);
         prepare();
@@ -198,8 +200,12 @@ describe.skipIf(!isRoot)('crash consistency and concurrency', () => {
         }
       }
       expect(cases).toBeGreaterThan(30);
-      // Every point of stop mode from its halt to its restart left the journal (no manual start needed).
-      expect(journaled).toBeGreaterThan(5);
+      // The points of stop mode from its halt to its restart, and of snapshot mode from its checkpoint to
+      // its resume, left the journal: the next locked operation brought the container back by itself.
+      console.log(`crash points that left a vzdump journal: ${JSON.stringify(journaled)}`);
+      expect(journaled['--mode stop']).toBeGreaterThan(5);
+      expect(journaled['--mode snapshot']).toBeGreaterThan(1);
+      expect(journaled['--mode suspend']).toBeUndefined();
       // Every kind of vzdump still works after its killed runs (their leftovers are removed).
       expect(tool('vzdump', ['--mode', 'suspend', '--dumpdir', dumpdir, ct]).status).toBe(0);
       expect(fs.readdirSync(dumpdir).filter((f) => f.includes('.tmp') || f.startsWith('.'))).toEqual([]);
