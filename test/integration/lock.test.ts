@@ -75,6 +75,6 @@ describe.skipIf(!isRoot)('container lock files', () => {
     expect(ctLocks()).toContain('202.lck');
     n.vzctl('umount', '202');
     n.ok('destroy', '202');
-    expect(ctLocks()).toEqual(['201.lck'].filter(() => fs.existsSync(path.join(lockDir(), '201.lck'))));
+    expect(ctLocks().filter((f) => f.startsWith('202.'))).toEqual([]);
   }, 120_000);
 });
