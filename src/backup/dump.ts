@@ -11,7 +11,7 @@
  * failure removes every file made and leaves the container as it was. So does an interrupt
  * (req.signal: vzdump's SIGINT/SIGTERM, vzd's shutdown): the dump stops at the next step (a halt
  * under way is waited for), the container is started again, and it fails with INTERRUPTED. A
- * kill that allows no clean-up is covered by stop mode's journal (journal.ts).
+ * kill that allows no clean-up is covered by the journal of stop and snapshot mode (journal.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -147,6 +147,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           resumeAfter = true;
           writeDumpJournal(ctx, ctid, { pid: process.pid, mode, dumpdir, prior: 'running', resume: true, at: new Date().toISOString() });
           crashPoint('vzdump: journal written');
+          interrupted();
         }
 
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
