@@ -17,6 +17,7 @@ import { probeRuntime } from '../src/core/runtime-state.js';
 import { helperPath } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
+import { registerRecovery } from '../src/core/recovery.js';
 import { thawAfterDump } from './criu.js';
 
 export interface MigJournal {
@@ -88,6 +89,9 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
   for (const d of j.tmp ?? []) if (path.basename(d).startsWith('vzmigrate-')) fs.rmSync(d, { recursive: true, force: true });
   removeJournal(ctx, ctid);
 }
+
+// The next locked operation on the container (src/core/lock.ts) runs it through core's registry.
+registerRecovery({ kind: 'migrating', recover: (ctx, ctid) => recoverInterruptedMigration(ctx, ctid) });
 
 function readCmdline(pid: number): string {
   try {

@@ -8,7 +8,10 @@
  *            where they were, and a restore of the archive can resume them too. A stopped
  *            container gets a plain stop-mode archive.
  * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 beside it; a
- * failure removes every file made and leaves the container as it was.
+ * failure removes every file made and leaves the container as it was. So does an interrupt
+ * (req.signal: vzdump's SIGINT/SIGTERM, vzd's shutdown): the dump stops at the next step (a halt
+ * under way is waited for), the container is started again, and it fails with INTERRUPTED. A
+ * kill that allows no clean-up is covered by the journal of stop and snapshot mode (journal.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,6 +34,8 @@ import { writeChecksum } from './checksum.js';
 import { withUserNs } from './userns.js';
 import { rsyncTree, treeBytes } from './rsync.js';
 import { thawGuard } from './thaw-guard.js';
+import { removeDumpJournal, removeStaleDumpFiles, writeDumpJournal } from './journal.js';
+import { findSparse, copySparse } from './sparse.js';
 
 export interface DumpRequest {
   ctid: number;
@@ -100,17 +105,25 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
   const started = Date.now();
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
-    removeStale(ctx, dumpdir, ctid);
+    removeStaleDumpFiles(ctx, dumpdir, ctid);
     const op = db.beginOp(ctid, `vzdump --mode ${mode}`);
     let downAt: number | undefined;
     let downMs: number | undefined;
     let resumeAfter = false;
+    // Set while the journal says "a running container was stopped by this dump".
+    let journaled = false;
     const restart = async () => {
-      if (downAt === undefined) return;
+      if (!journaled) return;
+      journaled = false;
       const since = downAt;
       downAt = undefined;
-      await startLocked(ctx, ctid);
-      downMs = Date.now() - since;
+      // A failed start keeps the journal: the next operation on the container tries again.
+      if (!probeRuntime(ctx.paths(ctid)).running) await startLocked(ctx, ctid);
+      removeDumpJournal(ctx, ctid);
+      if (since !== undefined) downMs = Date.now() - since;
+    };
+    const interrupted = () => {
+      if (req.signal?.aborted) throw interruptError(ctid, req.signal);
     };
     try {
       const r = await withRevert(async (undo) => {
@@ -129,8 +142,12 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           frozenAt = process.hrtime.bigint();
           checkpointDir = await suspendLocked(ctx, ctid, { keepMounted: true });
           running = false; // stopped by the checkpoint, files at rest
-          // No undo step for it: whatever fails later, the checkpoint is what resumes the container.
+          // No undo step for it: whatever fails later, the checkpoint is what resumes the container
+          // (killed from here on, the journal has the next operation resume it).
           resumeAfter = true;
+          writeDumpJournal(ctx, ctid, { pid: process.pid, mode, dumpdir, prior: 'running', resume: true, at: new Date().toISOString() });
+          crashPoint('vzdump: journal written');
+          interrupted();
         }
 
         // The manifest, owned by the container's root so tar in its namespace reads it as 0:0.
@@ -157,7 +174,12 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           const staging = fs.mkdtempSync(path.join(dumpdir, `.vzdump-${ctx.cfg.node}-${ctid}-staging-`));
           undo.add('remove the staging dir', () => fs.rmSync(staging, { recursive: true, force: true }));
           ctx.progress(`Copying CT ${ctid}'s files while it runs`);
-          warnings.push(...rsyncTree(t.mountPath, staging, { live: true, signal: req.signal }));
+          // Large sparse files: copied hole by hole first, so that rsync (which reads holes as
+          // zeros) finds them up to date (sparse.ts).
+          const sparse = await findSparse(t.mountPath, req.signal);
+          await copySparse(t.mountPath, staging, sparse, req.signal);
+          warnings.push(...(await rsyncTree(t.mountPath, staging, { live: true, signal: req.signal })));
+          interrupted();
           const cg = ctx.cgroup(ctid);
           const guard = await thawGuard(cg.thawWrite());
           const t0 = process.hrtime.bigint();
@@ -165,7 +187,8 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
             cg.freeze();
             crashPoint('vzdump: container frozen');
             try {
-              rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
+              await copySparse(t.mountPath, staging, sparse, req.signal);
+              await rsyncTree(t.mountPath, staging, { live: false, signal: req.signal });
             } finally {
               cg.thaw();
               frozenMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -179,9 +202,14 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
           if (running) {
             // suspend of a stopped container, and stop mode: the files are at rest.
             // Down from the halt signal on: the stop itself counts.
-            const haltAt = Date.now();
+            interrupted();
+            writeDumpJournal(ctx, ctid, { pid: process.pid, mode, dumpdir, prior: 'running', at: new Date().toISOString() });
+            journaled = true;
+            downAt = Date.now();
+            crashPoint('vzdump: journal written');
+            // An interrupt during the halt waits for it: a half-halted container is neither state.
             await stopLocked(ctx, ctid, {});
-            downAt = haltAt;
+            interrupted();
           }
           if (!storage.isMounted(t)) {
             storage.mount(t);
@@ -212,6 +240,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
             },
           }),
         );
+        interrupted();
         if (total > 0) ctx.status(1, `Archived ${mib(res.rawBytes)} MiB`);
         warnings.push(...res.warnings);
         if (mountedByUs) storage.unmount(t);
@@ -219,6 +248,7 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         if (resumeAfter) {
           resumeAfter = false;
           await resumeLocked(ctx, ctid, {});
+          removeDumpJournal(ctx, ctid);
           frozenMs = Number(process.hrtime.bigint() - frozenAt!) / 1e6;
           ctx.progress(`CT ${ctid} was checkpointed, archived and resumed: its processes were frozen for ${frozenMs.toFixed(0)} ms`);
         }
@@ -244,31 +274,19 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         // Whatever happened, a container that ran runs again (after the undo steps: start mounts what it needs);
         // a checkpointed one resumes from its checkpoint.
         (resumeAfter
-          ? resumeLocked(ctx, ctid, {}).then(() => undefined)
+          ? resumeLocked(ctx, ctid, {}).then(() => removeDumpJournal(ctx, ctid))
           : restart()
         ).catch((e) => ctx.warn(`CT ${ctid} could not be started again: ${(e as Error).message}`)),
       );
       db.endOp(op, 'ok', r.archive);
       return r;
     } catch (e) {
-      db.endOp(op, 'error', (e as Error).message);
-      throw e;
+      // Whatever step the interrupt broke (tar killed, rsync killed), the cause is the interrupt.
+      const err = req.signal?.aborted ? interruptError(ctid, req.signal) : e;
+      db.endOp(op, 'error', (err as Error).message);
+      throw err;
     }
   });
-}
-
-/**
- * What a vzdump of this container killed half way left (a partial archive, a staging copy, a
- * manifest dir). We hold the container's lock, so nothing of it is in use.
- */
-function removeStale(ctx: Context, dumpdir: string, ctid: number): void {
-  const gone = (dir: string, re: RegExp) => {
-    for (const f of fs.readdirSync(dir)) if (re.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-  };
-  // Names carry the node: nodes that share a dump directory never touch each other's.
-  const node = ctx.cfg.node.replace(/[^A-Za-z0-9_-]/g, '\\$&');
-  gone(dumpdir, new RegExp(`^(\\.vzdump-${node}-${ctid}-staging-.*|vzdump-${ctid}-.*\\.tar(\\.zst|\\.gz)?\\.${node}\\.tmp)$`));
-  gone(ctx.cfg.paths.run, new RegExp(`^vzdump-${ctid}-[A-Za-z0-9]{6}$`));
 }
 
 function chownTree(dir: string, id: number): void {
@@ -278,6 +296,11 @@ function chownTree(dir: string, id: number): void {
     if (e.isDirectory()) chownTree(p, id);
     else fs.lchownSync(p, id, id);
   }
+}
+
+function interruptError(ctid: number, signal: AbortSignal): VzError {
+  const why = typeof signal.reason === 'string' ? ` by ${signal.reason}` : '';
+  return new VzError('INTERRUPTED', `backup aborted${why}: no archive was kept`, { ctid });
 }
 
 const mib = (n: number) => (n / 1024 / 1024).toFixed(1);

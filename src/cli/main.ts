@@ -5,6 +5,7 @@
 import type { Verb } from './verb.js';
 import { Output, requireRoot } from './output.js';
 import { baseYargs } from './yargs-base.js';
+import './recoveries.js';
 import { ContainerService } from '../core/service.js';
 import { create } from './create.js';
 import { start } from './start.js';

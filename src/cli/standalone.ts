@@ -5,6 +5,7 @@
 import type { Argv } from 'yargs';
 import { Output, requireRoot } from './output.js';
 import { baseYargs } from './yargs-base.js';
+import './recoveries.js';
 import { ContainerService } from '../core/service.js';
 
 export async function runStandalone(

@@ -1,6 +1,12 @@
-/** vzdump [--mode stop|suspend|snapshot] [--compress zstd|gzip|none] [--dumpdir DIR] CTID...|--all */
+/**
+ * vzdump [--mode stop|suspend|snapshot] [--compress zstd|gzip|none] [--dumpdir DIR] CTID...|--all
+ * SIGINT or SIGTERM interrupts it cleanly: the running dump stops at its next step, its partial
+ * files go, a container it stopped or froze runs again, no further container is started, and the
+ * exit code is 130 (INTERRUPTED) whichever signal it was. A second signal meanwhile is ignored.
+ */
 import { parseDumpdir } from '../backup/dumpdir.js';
 import { runStandalone } from './standalone.js';
+import { writeErr } from './output.js';
 import { VzError } from '../core/errors.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
 import { MODES, type BackupMode } from '../backup/manifest.js';
@@ -26,32 +32,56 @@ export function vzdumpMain(argv: string[]): Promise<number> {
       const dumpdir = args.dumpdir === undefined ? undefined : parseDumpdir(args.dumpdir, { absolute: false });
       const results = [];
       let failedExit = 0;
-      for (const ctid of ctids) {
-        try {
-          const r = await svc.dump({
-            ctid,
-            mode: args.mode as BackupMode,
-            compression: args.compress as Compression,
-            dumpdir: dumpdir ?? svc.defaultDumpdir(),
-            progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
-          });
-          results.push(r);
-          // --json: one array at the end (a program reads one document).
-          if (!args.json) out.result(r, () =>
-            [
-              `CT ${ctid}: ${r.archive} (${(r.bytes / 1048576).toFixed(1)} MiB, ${(r.ms / 1000).toFixed(1)} s`,
-              r.frozenMs !== undefined ? `, frozen ${r.frozenMs.toFixed(0)} ms` : '',
-              r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : '',
-              `)`,
-              ...r.warnings.map((w) => `\n  warning: ${w}`),
-            ].join(''),
-          );
-        } catch (e) {
-          // One container's failure does not stop the others (like Proxmox's vzdump --all); the first error's code is the exit code.
-          if (ctids.length === 1) throw e;
-          const code = out.error(e);
-          failedExit ||= code;
+      let skipped = 0;
+      const ac = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (ac.signal.aborted) return;
+        writeErr(`vzdump: ${sig}: interrupting; the container is brought back to its state before the dump first\n`);
+        ac.abort(sig);
+      };
+      // Held until the dump's own clean-up has run (its finally starts the container again).
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        for (const ctid of ctids) {
+          if (ac.signal.aborted) {
+            skipped++;
+            continue;
+          }
+          try {
+            const r = await svc.dump({
+              ctid,
+              mode: args.mode as BackupMode,
+              compression: args.compress as Compression,
+              dumpdir: dumpdir ?? svc.defaultDumpdir(),
+              progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
+              signal: ac.signal,
+            });
+            results.push(r);
+            // --json: one array at the end (a program reads one document).
+            if (!args.json) out.result(r, () =>
+              [
+                `CT ${ctid}: ${r.archive} (${(r.bytes / 1048576).toFixed(1)} MiB, ${(r.ms / 1000).toFixed(1)} s`,
+                r.frozenMs !== undefined ? `, frozen ${r.frozenMs.toFixed(0)} ms` : '',
+                r.downMs !== undefined ? `, down ${(r.downMs / 1000).toFixed(1)} s` : '',
+                `)`,
+                ...r.warnings.map((w) => `\n  warning: ${w}`),
+              ].join(''),
+            );
+          } catch (e) {
+            // One container's failure does not stop the others (like Proxmox's vzdump --all); the first error's code is the exit code.
+            if (ctids.length === 1) throw e;
+            const code = out.error(e);
+            failedExit ||= code;
+          }
         }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      if (skipped) {
+        const code = out.error(new VzError('INTERRUPTED', `interrupted by ${String(ac.signal.reason)}: ${skipped} container(s) not backed up`));
+        failedExit ||= code;
       }
       if (args.json && !failedExit) out.result(results);
       return failedExit;

@@ -6,6 +6,7 @@
 import { Context } from '../core/context.js';
 import { isVzError } from '../core/errors.js';
 import { requireRoot } from './output.js';
+import './recoveries.js';
 import { migrate } from '../../migrate/migrate.js';
 import { MigExit, MigrateError } from '../../migrate/errors.js';
 import { splitSshOptions } from '../../migrate/ssh.js';

@@ -35,6 +35,7 @@ export const ErrorCode = {
   IP_IN_USE: 78, // VZ_IP_INUSE
   INVALID_CONFIG: 85, // VZ_INVALID_CONFIG: malformed YAML / unknown key / wrong type
   TEMPLATE_NOT_FOUND: 91, // VZ_PKGSET_NOT_FOUND: unknown OS template or profile
+  INTERRUPTED: 130, // no vzctl number: 128+SIGINT as shells report it; vzdump stopped by SIGINT or SIGTERM
   UNSUPPORTED: 143, // VZ_UNSUPPORTED_ACTION
 } as const;
 

@@ -1,6 +1,5 @@
-import fs from 'node:fs';
 import { lockFile, type Lock } from '../sys/lock.js';
-import { journalPath, recoverInterruptedMigration } from '../../migrate/journal.js';
+import { pendingCtids, recoverPending, type Wants } from './recovery.js';
 import type { Context } from './context.js';
 
 /** How long a second operation on the same container waits before failing with exit code 9. */
@@ -11,13 +10,38 @@ export function lockContainer(ctx: Context, ctid: number): Lock {
   return lockFile(ctx.paths(ctid).lock, { waitMs: LOCK_WAIT_MS, ctid });
 }
 
-export async function withLock<T>(ctx: Context, ctid: number, body: () => Promise<T> | T): Promise<T> {
+export interface LockOptions {
+  /** What the operation will make of the container (see recovery.ts): a recovery leaves that to it. */
+  wants?: Wants;
+}
+
+export async function withLock<T>(ctx: Context, ctid: number, body: () => Promise<T> | T, o: LockOptions = {}): Promise<T> {
   const lock = lockContainer(ctx, ctid);
   try {
-    // A vzmigrate killed half way left its record: finish the source side before anything else.
-    if (fs.existsSync(journalPath(ctx, ctid))) recoverInterruptedMigration(ctx, ctid);
+    // An operation killed half way (vzmigrate, vzdump --mode stop) left its journal: finish it first.
+    await recoverPending(ctx, ctid, { wants: o.wants });
     return await body();
   } finally {
-    lock.release();
+    // A CTID with no container keeps no lock file (a typo'd `vzctl set 999`, a destroy). Removed
+    // while still held; a waiter on the old file notices and retries (sys/lock.ts).
+    let exists = true;
+    try {
+      exists = ctx.db().getContainer(ctid) !== undefined;
+    } catch {}
+    lock.release({ remove: !exists });
   }
+}
+
+/** vzd at start: the journals of operations killed while it was down, each under its container's lock. */
+export async function recoverAllPending(ctx: Context, warn: (msg: string) => void): Promise<number[]> {
+  const done: number[] = [];
+  for (const ctid of pendingCtids(ctx)) {
+    try {
+      await withLock(ctx, ctid, () => undefined);
+      done.push(ctid);
+    } catch (e) {
+      warn(`CT ${ctid}: recovering an interrupted operation failed: ${(e as Error).message}`);
+    }
+  }
+  return done;
 }

@@ -15,6 +15,7 @@ import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { startContainer } from '../core/ops/start.js';
 import { stopContainer } from '../core/ops/stop.js';
+import { recoverAllPending } from '../core/lock.js';
 import type { JobRow } from '../state/jobs.js';
 import { lastScheduled } from './cron.js';
 import { runJob, type Trigger } from './run.js';
@@ -65,6 +66,9 @@ export class Vzd {
       }
     }
     this.o.log(`vzd ${process.pid} started on node ${this.ctx.cfg.node}`);
+    // What a vzdump or vzmigrate killed while vzd was down (or with it) left: containers they had
+    // stopped or checkpointed come back before anything else runs.
+    for (const ctid of await recoverAllPending(this.ctx, (m) => this.o.log(m))) this.o.log(`CT ${ctid}: an interrupted operation was recovered`);
     if (this.o.onboot) await this.bootContainers();
     this.sync(true);
     this.reloadTimer = setInterval(() => this.sync(false), this.o.reloadMs);

@@ -10,7 +10,7 @@ import { discardDump } from './suspend.js';
 import { shutOut } from '../reach.js';
 
 export async function destroyContainer(ctx: Context, ctid: number): Promise<void> {
-  return withLock(ctx, ctid, () => destroyLocked(ctx, ctid));
+  return withLock(ctx, ctid, () => destroyLocked(ctx, ctid), { wants: 'stopped' });
 }
 
 /** The destroy itself, for callers that hold the lock already (vzmigrate). */

@@ -12,5 +12,5 @@ export async function restartContainer(ctx: Context, ctid: number, opts: StopOpt
     ctx.progress('Restarting container');
     if (probeRuntime(ctx.paths(ctid)).running) await stopLocked(ctx, ctid, opts);
     return startLocked(ctx, ctid);
-  });
+  }, { wants: 'running' });
 }

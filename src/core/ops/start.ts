@@ -49,7 +49,7 @@ export async function startContainer(ctx: Context, ctid: number, opts: StartOpti
       }
     }
     return startLocked(ctx, ctid);
-  });
+  }, { wants: 'running' });
 }
 
 export async function startLocked(ctx: Context, ctid: number): Promise<StartResult> {

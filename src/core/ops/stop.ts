@@ -18,7 +18,7 @@ export interface StopOptions {
 }
 
 export async function stopContainer(ctx: Context, ctid: number, opts: StopOptions = {}): Promise<void> {
-  return withLock(ctx, ctid, () => stopLocked(ctx, ctid, opts));
+  return withLock(ctx, ctid, () => stopLocked(ctx, ctid, opts), { wants: 'stopped' });
 }
 
 export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions): Promise<void> {
