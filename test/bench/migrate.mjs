@@ -76,7 +76,7 @@ function makeRig(tmp, log) {
 
 /** A busybox CT whose init starts the workload holding `mib` MiB (test/integration/criu/workload.c). */
 async function workloadCt(rig, node, ctid, mib, binary) {
-  node.vzctl(['create', String(ctid), '--ostemplate', 'busybox', '--ipadd', `198.18.${rig.R}.${ctid % 250}`, '-q']);
+  node.vzctl(['create', String(ctid), '--ostemplate', 'busybox', '--config', 'unlimited', '--ipadd', `198.18.${rig.R}.${ctid % 250}`, '-q']);
   const priv = path.join(node.root, 'private', String(ctid));
   const st = fs.statSync(priv);
   fs.copyFileSync(binary, path.join(priv, 'workload'));

@@ -116,7 +116,7 @@ describe.skipIf(!criuReady)('vzmigrate faults', () => {
   it('SSH killed during the page transfer', async () => {
     const { src } = rig;
     const addr = rig.ctAddr(22);
-    src.ok('create', '502', '--ostemplate', 'busybox', '--ipadd', addr);
+    src.ok('create', '502', '--ostemplate', 'busybox', '--ipadd', addr, '--ram', '1G'); // above the default profile's 512M: 768 MiB of pages
     installWorkload(src, 502, 768); // pages that take a while to stream
     src.ok('start', '502');
     waitWorkload(src, 502);
