@@ -34,10 +34,10 @@ export function makeAuth(key: Buffer, name: string, sha256: string): string {
   return `${AUTH_TAG} ${mac(key, name, sha256).toString('hex')}\n`;
 }
 
-/** Writes ARCHIVE.auth (through a temporary file, renamed when whole). */
-export function writeAuth(archive: string, sha256: string, key: Buffer): void {
+/** Writes ARCHIVE.auth (through ARCHIVE.auth.NODE.tmp, renamed when whole). */
+export function writeAuth(archive: string, sha256: string, key: Buffer, node = 'vz'): void {
   const file = authFile(archive);
-  const tmp = `${file}.tmp`;
+  const tmp = `${file}.${node}.tmp`;
   fs.writeFileSync(tmp, makeAuth(key, path.basename(archive), sha256), { mode: 0o600 });
   fs.renameSync(tmp, file);
 }

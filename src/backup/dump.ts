@@ -260,11 +260,11 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         fs.renameSync(tmp, archive);
         undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
         undo.add('remove the checksum and the authenticator', () => {
-          for (const f of [checksumFile(archive), authFile(archive)]) for (const g of [f, `${f}.tmp`]) fs.rmSync(g, { force: true });
+          for (const f of [checksumFile(archive), authFile(archive)]) for (const g of [f, `${f}.${ctx.cfg.node}.tmp`]) fs.rmSync(g, { force: true });
         });
-        writeChecksum(archive, res.sha256);
+        writeChecksum(archive, res.sha256, ctx.cfg.node);
         // This node's (or its fleet's) own archive: vzrestore trusts it without --trust-archive.
-        writeAuth(archive, res.sha256, key);
+        writeAuth(archive, res.sha256, key, ctx.cfg.node);
         if (rootDir !== t.mountPath) fs.rmSync(rootDir, { recursive: true, force: true });
         fs.rmSync(metaDir, { recursive: true, force: true });
         return {
