@@ -402,6 +402,30 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
       for (const c of ['162', '163', '164']) n.ok('destroy', c);
     });
 
+    it('an archive written to while it is restored (after its hash and authenticator were checked): refused, nothing left', async () => {
+      const d = path.join(n.dir, 'racing');
+      fs.mkdirSync(d);
+      const a = path.join(d, path.basename(own));
+      for (const ext of ['', '.sha256', '.auth']) fs.copyFileSync(`${own}${ext}`, `${a}${ext}`);
+      // Rewritten in place every 20 ms with the same bytes: whatever the reads after the hash saw is not what was vouched for.
+      const w = spawn('sh', ['-c', 'while :; do dd if="$1" of="$1" bs=64k count=1 conv=notrunc status=none; sleep 0.02; done', 'sh', a], { stdio: 'ignore' });
+      try {
+        const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+          const p = spawn(path.join(REPO, 'dist', 'vzrestore'), [a, '165'], { env: n.env, stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          p.stderr!.on('data', (x) => (stderr += String(x)));
+          p.once('close', (code) => resolve({ code: code ?? 128, stderr }));
+        });
+        expect(r.code).toBe(21);
+        expect(r.stderr).toMatch(/\.tar\.zst changed while it was restored \(nothing was restored\)$/m);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      } finally {
+        w.kill('SIGKILL');
+      }
+      expect(n.ok('status', '165')).toMatch(/deleted/);
+      expect(fs.existsSync(path.join(n.root, 'private', '165'))).toBe(false);
+    });
+
     it("on another node (its own key, or none) the archive is untrusted; a node whose backup_key is this node's key trusts it", () => {
       const copy = (to: TestNode) => {
         const d = path.join(to.dir, 'copied');
