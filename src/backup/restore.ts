@@ -68,7 +68,7 @@ export async function inspectArchive(archive: string, keyFile: string): Promise<
   if (!fs.existsSync(archive)) throw new VzError('INVALID', `archive ${archive} does not exist`);
   const pin = fileId(archive);
   const sha256 = await verifyChecksum(archive);
-  // The key is read only for an archive that has an authenticator (a refused key is refused then).
+  // The key is read only for an archive that has an authenticator (a key this node refuses: untrusted, and said why).
   const auth = checkAuth(archive, sha256, () => loadBackupKey(keyFile));
   return { m: parseManifest(readManifestText(archive, compressionOf(archive)), archive), auth, pin };
 }
@@ -79,14 +79,14 @@ export async function inspectArchive(archive: string, keyFile: string): Promise<
  * any write, and no owner can set it back) would have them read bytes the hash never saw.
  */
 interface FileId {
-  dev: number;
-  ino: number;
-  size: number;
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
   ctimeNs: bigint;
 }
 function fileId(file: string): FileId {
   const st = fs.statSync(file, { bigint: true });
-  return { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), ctimeNs: st.ctimeNs };
+  return { dev: st.dev, ino: st.ino, size: st.size, ctimeNs: st.ctimeNs };
 }
 function checkUnchanged(archive: string, pin: FileId): void {
   const now = fileId(archive);
