@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto';
 import { VzError } from '../core/errors.js';
 import { checksumFile } from './names.js';
 
-export function writeChecksum(archive: string, sha256: string): void {
-  const tmp = `${checksumFile(archive)}.tmp`;
+/** `node` names the temporary file: nodes that share a dump directory never remove each other's. */
+export function writeChecksum(archive: string, sha256: string, node = 'vz'): void {
+  const tmp = `${checksumFile(archive)}.${node}.tmp`;
   fs.writeFileSync(tmp, `${sha256}  ${path.basename(archive)}\n`, { mode: 0o600 });
   fs.renameSync(tmp, checksumFile(archive));
 }

@@ -7,7 +7,8 @@
  *            rest), archive the files and the checkpoint, `vzctl resume`: the processes go on
  *            where they were, and a restore of the archive can resume them too. A stopped
  *            container gets a plain stop-mode archive.
- * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 beside it; a
+ * The archive is written as NAME.NODE.tmp and renamed when whole, with its .sha256 and its
+ * authenticator (NAME.auth, an HMAC with the node's backup key: auth.ts) beside it; a
  * failure removes every file made and leaves the container as it was. So does an interrupt
  * (req.signal: vzdump's SIGINT/SIGTERM, vzd's shutdown): the dump stops at the next step (a halt
  * under way is waited for), the container is started again, and it fails with INTERRUPTED. A
@@ -27,10 +28,12 @@ import { startLocked } from '../core/ops/start.js';
 import { suspendLocked } from '../core/ops/suspend.js';
 import { resumeLocked } from '../core/ops/resume.js';
 import { criuPath } from '../../migrate/criu.js';
-import { archiveName, type Compression } from './names.js';
+import { archiveName, authFile, checksumFile, type Compression } from './names.js';
 import { makeManifest, manifestYaml, type BackupMode } from './manifest.js';
 import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';
 import { writeChecksum } from './checksum.js';
+import { writeAuth } from './auth.js';
+import { ensureBackupKey } from './backup-key.js';
 import { withUserNs } from './userns.js';
 import { rsyncTree, treeBytes } from './rsync.js';
 import { thawGuard } from './thaw-guard.js';
@@ -102,6 +105,8 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
   }
   const dumpdir = path.resolve(req.dumpdir);
   checkDumpdir(dumpdir);
+  // Before anything happens: a key that is refused stops the backup while the container is untouched.
+  const key = ensureBackupKey(ctx.cfg.paths.backupKey);
   const started = Date.now();
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
@@ -254,7 +259,12 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
         }
         fs.renameSync(tmp, archive);
         undo.add('remove the archive', () => fs.rmSync(archive, { force: true }));
-        writeChecksum(archive, res.sha256);
+        undo.add('remove the checksum and the authenticator', () => {
+          for (const f of [checksumFile(archive), authFile(archive)]) for (const g of [f, `${f}.${ctx.cfg.node}.tmp`]) fs.rmSync(g, { force: true });
+        });
+        writeChecksum(archive, res.sha256, ctx.cfg.node);
+        // This node's (or its fleet's) own archive: vzrestore trusts it without --trust-archive.
+        writeAuth(archive, res.sha256, key, ctx.cfg.node);
         if (rootDir !== t.mountPath) fs.rmSync(rootDir, { recursive: true, force: true });
         fs.rmSync(metaDir, { recursive: true, force: true });
         return {

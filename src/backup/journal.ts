@@ -4,7 +4,8 @@
  * container itself before it exits; one that is killed (SIGKILL, OOM, power cut) cannot, and
  * the next locked operation on the container (any vzctl verb, the next vzdump, vzd at its
  * start) finds the journal and, under the lock, before its own work:
- *   - removes the dead dump's partial archive, staging copy and manifest dir;
+ *   - removes the dead dump's partial archive, staging copy and manifest dir (and a half-written
+ *     .sha256 or .auth);
  *   - a halt still under way (killed while waiting for it): lets it finish, as a stop would;
  *   - starts the container again, as the dump would have.
  * Snapshot mode journals the same way once its checkpoint is taken: the recovery resumes it.
@@ -62,6 +63,8 @@ export function removeStaleDumpFiles(ctx: Context, dumpdir: string, ctid: number
   // Names carry the node: nodes that share a dump directory never touch each other's.
   const node = ctx.cfg.node.replace(/[^A-Za-z0-9_-]/g, '\\$&');
   gone(dumpdir, new RegExp(`^(\\.vzdump-${node}-${ctid}-staging-.*|vzdump-${ctid}-.*\\.tar(\\.zst|\\.gz)?\\.${node}\\.tmp)$`));
+  // A .sha256 or .auth half written (killed between the archive's rename and theirs).
+  gone(dumpdir, new RegExp(`^vzdump-${ctid}-[0-9_-]+\\.tar(\\.zst|\\.gz)?\\.(sha256|auth)\\.${node}\\.tmp$`));
   gone(ctx.cfg.paths.run, new RegExp(`^vzdump-${ctid}-[A-Za-z0-9]{6}$`));
 }
 

@@ -45,3 +45,8 @@ export function compressionOf(file: string): Compression {
 export function checksumFile(archive: string): string {
   return `${archive}.sha256`;
 }
+
+/** The archive's authenticator (auth.ts): an HMAC with the node's backup key, beside the .sha256. */
+export function authFile(archive: string): string {
+  return `${archive}.auth`;
+}

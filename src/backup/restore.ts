@@ -7,11 +7,14 @@
  *
  * An archive is untrusted input (the checksum is no signature): its manifest is checked like
  * command-line input before anything is made (manifest.ts, archive-params.ts), and what would
- * widen the container's access to the host is kept only with --trust-archive. That includes a
+ * widen the container's access to the host is kept only for a trusted archive: one whose
+ * ARCHIVE.auth verifies with this node's backup key (made by this node's vzdump, or a node that
+ * shares the key: auth.ts), or any with --trust-archive. That includes a
  * stateful backup's CRIU images: `criu restore` runs as host root and believes its images (the
  * user namespace's id maps, the mounts to make), so an archive's checkpoint is resumed only when
  * the admin trusts it. Even then it is extracted as the container's root, in its user namespace,
- * and refused if it holds anything but plain files owned by that root.
+ * and refused if it holds anything but plain files owned by that root. Those checks, and the
+ * manifest's, apply to authenticated archives too: a key can leak.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,8 +29,10 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../co
 import { getStorageDriver, type StorageTarget } from '../storage/index.js';
 import type { SoftHard } from '../config/limits.js';
 import { allAddresses, netFromParams } from '../net/config.js';
-import { compressionOf } from './names.js';
+import { authFile, compressionOf } from './names.js';
 import { verifyChecksum } from './checksum.js';
+import { checkAuth, type AuthCheck } from './auth.js';
+import { loadBackupKey } from './backup-key.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { CHECKPOINT_MEMBER, ROOT_MEMBER, checkCheckpointMembers, extractMember, readManifestText } from './tar.js';
 import { withUserNs } from './userns.js';
@@ -53,23 +58,51 @@ export interface RestoreResult {
   checkpointDir?: string;
   /** What was left out because the archive was not trusted. */
   dropped: string[];
+  /** Its ARCHIVE.auth verified with this node's backup key (so it was trusted without --trust-archive). */
+  authenticated: boolean;
   ms: number;
 }
 
-/** Reads and checks an archive's manifest, the checksum first. */
-export async function inspectArchive(archive: string): Promise<Manifest> {
+/** Reads and checks an archive's manifest, the checksum first, and checks its authenticator against this node's key. */
+export async function inspectArchive(archive: string, keyFile: string): Promise<{ m: Manifest; auth: AuthCheck; pin: FileId }> {
   if (!fs.existsSync(archive)) throw new VzError('INVALID', `archive ${archive} does not exist`);
-  await verifyChecksum(archive);
-  return parseManifest(readManifestText(archive, compressionOf(archive)), archive);
+  const pin = fileId(archive);
+  const sha256 = await verifyChecksum(archive);
+  // The key is read only for an archive that has an authenticator (a key this node refuses: untrusted, and said why).
+  const auth = checkAuth(archive, sha256, () => loadBackupKey(keyFile));
+  return { m: parseManifest(readManifestText(archive, compressionOf(archive)), archive), auth, pin };
+}
+
+/**
+ * What the archive file is while it is read: the hash checked, then the manifest, listing and
+ * extraction read it again by name. A file replaced or rewritten meanwhile (its ctime moves with
+ * any write, and no owner can set it back) would have them read bytes the hash never saw.
+ */
+interface FileId {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  ctimeNs: bigint;
+}
+function fileId(file: string): FileId {
+  const st = fs.statSync(file, { bigint: true });
+  return { dev: st.dev, ino: st.ino, size: st.size, ctimeNs: st.ctimeNs };
+}
+function checkUnchanged(archive: string, pin: FileId): void {
+  const now = fileId(archive);
+  if (now.dev !== pin.dev || now.ino !== pin.ino || now.size !== pin.size || now.ctimeNs !== pin.ctimeNs) {
+    throw new VzError('INVALID', `${archive} changed while it was restored`, { hint: 'nothing was restored' });
+  }
 }
 
 export async function restoreContainer(ctx: Context, req: RestoreRequest): Promise<RestoreResult> {
   const started = Date.now();
   const archive = path.resolve(req.archive);
-  const m = await inspectArchive(archive);
+  const { m, auth, pin } = await inspectArchive(archive, ctx.cfg.paths.backupKey);
   const c = compressionOf(archive);
   const { ctid } = req;
-  const trust = Boolean(req.trustArchive);
+  const authenticated = auth.state === 'ok';
+  const trust = Boolean(req.trustArchive) || authenticated;
   // Everything is checked before the lock is taken and anything is made.
   let tmpl;
   try {
@@ -186,6 +219,8 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
           adoptCheckpoint(archive, checkpointDir, base);
         }
       });
+      // Everything is read: it must have been the bytes the checksum and the authenticator vouched for.
+      checkUnchanged(archive, pin);
       if (replacing) {
         // Point of no return: the old files go, the restored ones take their place.
         const old = ctx.storage(ctid);
@@ -216,14 +251,20 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
       db.setState(ctid, 'suspended', `restored from ${path.basename(archive)} with its checkpoint`);
       suspended = true;
     }
+    if (auth.state === 'bad') {
+      // Not a refusal: an archive of another node is legitimately unauthenticated here. But an
+      // authenticator that does not verify means something changed, which the admin should know.
+      ctx.warn(`CT ${ctid}: ${authFile(archive)} does not verify: ${auth.why}; ${req.trustArchive ? 'trusted anyway (--trust-archive)' : 'the archive is treated as untrusted'}`);
+    }
     if (dropped.length) ctx.warn(`CT ${ctid}: not taken from the archive: ${dropped.join('; ')} (vzrestore --trust-archive keeps them)`);
+    if (authenticated) ctx.progress(`${archive} is authenticated by this node's backup key: trusted (its devnodes, capabilities, bridges and checkpoint are kept)`);
     if (req.start) {
       if (suspended) await resumeLocked(ctx, ctid, { dumpDir: r.checkpointDir });
       else await startLocked(ctx, ctid);
       startedCt = true;
     }
     ctx.progress(`CT ${ctid} was restored`);
-    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: suspended ? r.checkpointDir : undefined, dropped, ms: Date.now() - started };
+    return { ctid, from: m.ctid, archive, replaced: replacing, started: startedCt, checkpointDir: suspended ? r.checkpointDir : undefined, dropped, authenticated, ms: Date.now() - started };
   });
 }
 

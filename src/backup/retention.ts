@@ -1,7 +1,10 @@
-/** Applies a retention policy to one container's archives in a dump directory. */
+/**
+ * Applies a retention policy to one container's archives in a dump directory. Only archive names
+ * count (NAME.sha256 and NAME.auth do not); an archive goes with its .sha256 and .auth.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
-import { checksumFile, parseArchiveName } from './names.js';
+import { authFile, checksumFile, parseArchiveName } from './names.js';
 import { hasRetention, pruneSelect, type Retention } from './prune.js';
 
 export interface PruneOutcome {
@@ -27,6 +30,7 @@ export function pruneArchives(dumpdir: string, ctid: number, r: Retention): Prun
     }
     fs.rmSync(e.item, { force: true });
     fs.rmSync(checksumFile(e.item), { force: true });
+    fs.rmSync(authFile(e.item), { force: true });
     out.removed.push(e.item);
   }
   return out;

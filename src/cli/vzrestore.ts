@@ -17,7 +17,7 @@ export function vzrestoreMain(argv: string[]): Promise<number> {
         .option('trust-archive', {
           type: 'boolean',
           describe:
-            "the archive is your own: keep what widens the container's access to the host (devnodes, capabilities that are off by default, bridges, host interface names, a CRIU checkpoint); without it they are left out, and named",
+            "the archive is your own: keep what widens the container's access to the host (devnodes, capabilities that are off by default, bridges, host interface names, a CRIU checkpoint); without it they are left out, and named, unless ARCHIVE.auth verifies with this node's backup key (this node's own vzdump made it)",
         }),
     async (args, svc, out) => {
       const r = await svc.restore({ archive: String(args.archive), ctid: parseCtid(String(args.ctid)), force: Boolean(args.force), start: Boolean(args.start), trustArchive: Boolean(args['trust-archive']) });

@@ -44,6 +44,8 @@ export interface GlobalConfig {
     logs: string;
     cache: string; // template caches
     dumps: string; // CRIU images
+    /** The key vzdump authenticates archives with (backup_key; nodes that trust each other's backups share it). */
+    backupKey: string;
   };
 }
 
@@ -115,6 +117,7 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       stop_timeout: (v) => paramByKey('stop_timeout')!.parse(v),
       templates_dir: absPath('templates_dir'),
       template_cache: absPath('template_cache'),
+      backup_key: absPath('backup_key'),
       neighbour_devs: parseNeighbourDevs,
       sysinfo_intercept: (v) => {
         if (typeof v !== 'boolean') throw new VzError('INVALID_CONFIG', `${file}: sysinfo_intercept must be true or false`);
@@ -142,6 +145,8 @@ export function loadGlobalConfig(env: NodeJS.ProcessEnv = process.env): GlobalCo
       // Shareable by several nodes (the tests share one Debian cache between their roots).
       cache: (raw.template_cache as string | undefined) ?? path.join(root, 'cache'),
       dumps: path.join(root, 'dump'),
+      // Shareable too: nodes that point it at one key trust each other's archives.
+      backupKey: (raw.backup_key as string | undefined) ?? path.join(root, 'backup.key'),
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * vzdump --mode snapshot for real (CRIU): a running container with a counter is checkpointed,
  * archived with its files and resumed; the counter goes on without a reset. The archive restored
- * into the same CTID with --start resumes the processes where the checkpoint left them.
+ * into the same CTID with --start resumes the processes where the checkpoint left them, without
+ * --trust-archive: the node's own vzdump authenticated it with the node's backup key.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
@@ -54,16 +55,21 @@ describe.skipIf(!isRoot || !hasCriu)('vzdump --mode snapshot (CRIU)', () => {
     const atSnapshot = Number(list);
     n.ok('stop', '401', '--fast');
     n.ok('destroy', '401');
-    // The node's own archive: its checkpoint is trusted (without the flag it would boot afresh).
-    const r = tool('vzrestore', archive, '401', '--start', '--trust-archive');
+    // The node's own archive, authenticated by its backup key: its checkpoint is trusted without
+    // --trust-archive (an archive without a valid .auth would boot afresh).
+    expect(fs.readFileSync(`${archive}.auth`, 'utf8')).toMatch(/^vzkit-archive-auth v1 [0-9a-f]{64}\n$/);
+    const r = tool('vzrestore', archive, '401', '--start');
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/authenticated by this node's backup key/);
     sleep(600);
     const now = counter();
     // Resumed: the loop goes on from its checkpointed value (a fresh boot would have no loop at all).
     expect(now).toBeGreaterThan(atSnapshot);
     expect(n.ok('exec', '401', 'sh', '-c', "ps -o args | grep -c 'i=0' ").trim()).not.toBe('0');
     n.ok('stop', '401', '--fast');
-    // Without --start it is restored suspended: vzctl start brings the processes back.
+    // Without --start it is restored suspended: vzctl start brings the processes back. (With the
+    // flag, as an archive without its .auth needs it.)
     n.ok('destroy', '401');
     const q = tool('vzrestore', archive, '401', '--trust-archive');
     expect(q.status, q.stderr).toBe(0);

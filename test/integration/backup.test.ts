@@ -332,20 +332,29 @@ describe.skipIf(!isRoot)('stateful archive format (checkpoint/ member)', () => {
     }
     const manifest = spawnSync('tar', ['-xOf', r.archive, 'vzdump.yaml'], { encoding: 'utf8' }).stdout;
     expect(manifest).toMatch(/^checkpoint: true$/m);
+    // The node's own archive (its .auth verifies with the node's key) is trusted without the flag.
     // Into another CTID (another uid range) the checkpoint cannot resume: left out, with a warning.
-    const other = tool(n, 'vzrestore', r.archive, '302', '--trust-archive');
+    const other = tool(n, 'vzrestore', r.archive, '302');
     expect(other.code).toBe(0);
     expect(other.stderr).toMatch(/checkpoint of another uid range/);
+    expect(other.stdout).toMatch(/authenticated by this node's backup key/);
     expect(fs.existsSync(path.join(n.root, 'dump', '302'))).toBe(false);
     expect(n.ok('status', '302')).toMatch(/down/);
-    // Into its own slot, from an archive not vouched for: left out too (CRIU would restore it as host root).
-    const untrusted = tool(n, 'vzrestore', r.archive, '301', '--force');
+    // The same archive without its .auth (as another node's would come) into its own slot: not
+    // vouched for, so the checkpoint is left out (CRIU would restore it as host root).
+    const foreign = path.join(n.dir, 'foreign', path.basename(r.archive));
+    fs.mkdirSync(path.dirname(foreign));
+    for (const ext of ['', '.sha256']) fs.copyFileSync(`${r.archive}${ext}`, `${foreign}${ext}`);
+    const untrusted = tool(n, 'vzrestore', foreign, '301', '--force');
     expect(untrusted.code).toBe(0);
     expect(untrusted.stderr).toMatch(/not taken from the archive: its CRIU checkpoint \(the container boots afresh\) \(vzrestore --trust-archive keeps them\)/);
     expect(n.ok('status', '301')).toMatch(/down/);
     expect(fs.existsSync(path.join(n.root, 'dump', '301'))).toBe(false);
-    // Trusted, into its own slot it comes back beside the container, which is then suspended.
-    expect(tool(n, 'vzrestore', r.archive, '301', '--force', '--trust-archive').code).toBe(0);
+    // --trust-archive vouches for it: into its own slot the checkpoint comes back, the container is suspended.
+    expect(tool(n, 'vzrestore', foreign, '301', '--force', '--trust-archive').code).toBe(0);
+    expect(n.ok('status', '301')).toMatch(/suspended/);
+    // And so does the node's own archive without the flag.
+    expect(tool(n, 'vzrestore', r.archive, '301', '--force').code).toBe(0);
     expect(n.ok('status', '301')).toMatch(/suspended/);
     const restored = path.join(n.root, 'dump', '301');
     expect(fs.readdirSync(restored).sort()).toEqual(['inventory.img', 'pages-1.img']);

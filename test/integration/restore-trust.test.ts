@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { dump, load } from 'js-yaml';
 import Database from 'better-sqlite3';
@@ -74,12 +74,13 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
    * A copy of the base archive with its manifest edited (as an object, or as text) and extra
    * members put between vzdump.yaml and root/, where vzdump puts checkpoint/.
    */
-  function craft(edit: { manifest?: (m: Record<string, unknown>) => void; text?: (t: string) => string; extra?: (stage: string) => string[] }): string {
+  function craft(edit: { manifest?: (m: Record<string, unknown>) => void; text?: (t: string) => string; extra?: (stage: string) => string[]; from?: string }): string {
     const dir = path.join(n.dir, `craft-${++count}`);
     const stage = path.join(dir, 'stage');
     fs.mkdirSync(stage, { recursive: true });
     const plain = path.join(dir, 'plain.tar');
-    sh('sh', ['-c', `zstd -d -q -c "$1" > "$2"`, 'sh', base, plain]);
+    const from = edit.from ?? base;
+    sh('sh', ['-c', `zstd -d -q -c "$1" > "$2"`, 'sh', from, plain]);
     let text = sh('tar', ['-xOf', plain, 'vzdump.yaml']);
     if (edit.manifest) {
       const m = load(text) as Record<string, unknown>;
@@ -93,7 +94,7 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
     const out = path.join(dir, 'new.tar');
     sh('tar', ['-c', '--numeric-owner', '-f', out, '-C', stage, 'vzdump.yaml', ...extra]);
     sh('tar', ['-A', '-f', out, plain]);
-    const archive = path.join(dir, path.basename(base));
+    const archive = path.join(dir, path.basename(from));
     sh('sh', ['-c', `zstd -q -c "$1" > "$2"`, 'sh', out, archive]);
     fs.writeFileSync(`${archive}.sha256`, `${sha(archive)}  ${path.basename(archive)}\n`);
     for (const f of [plain, out]) fs.rmSync(f);
@@ -326,5 +327,147 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
       w.prepare("DELETE FROM params WHERE ctid = 101 AND key = 'netif'").run();
       w.close();
     }
+  });
+
+  /**
+   * Archives authenticated by the node's backup key (ARCHIVE.auth): the node's own vzdump of a
+   * container with a host device node and sys_module is trusted without --trust-archive; the same
+   * archive edited (its .sha256 written anew, its .auth kept: the attacker's move), renamed, or
+   * restored on a node with another key is not. A node that shares the key (backup_key) trusts it.
+   */
+  describe('archives authenticated by the node backup key', () => {
+    let own: string; // the node's own vzdump of CT 102 (devnodes, sys_module:on)
+    let dev: string;
+    const authLine = /^vzkit-archive-auth v1 [0-9a-f]{64}\n$/;
+    const others: TestNode[] = [];
+
+    beforeAll(() => {
+      dev = ['vda', 'sda', 'nvme0n1', 'loop0'].find((d) => fs.existsSync(`/dev/${d}`) && fs.statSync(`/dev/${d}`).isBlockDevice())!;
+      n.ok('create', '102', '--ostemplate', 'busybox', '--hostname', 'web2');
+      n.ok('set', '102', '--devnodes', `${dev}:rw`, '--capability', 'sys_module:on', '--save');
+      const dumps = path.join(n.dir, 'own-dumps');
+      fs.mkdirSync(dumps);
+      const r = tool('vzdump', '--dumpdir', dumps, '102');
+      if (r.code !== 0) throw new Error(r.stderr);
+      own = path.join(dumps, fs.readdirSync(dumps).find((f) => f.endsWith('.tar.zst'))!);
+    });
+    afterAll(() => {
+      for (const o of others) o.cleanup();
+    });
+    const json = (r: { stdout: string }) => JSON.parse(r.stdout) as { authenticated: boolean; dropped: string[] };
+
+    it("the node's own archive: trusted without --trust-archive, one line says so, --json says authenticated", () => {
+      expect(fs.readFileSync(`${own}.auth`, 'utf8')).toMatch(authLine);
+      expect(fs.statSync(path.join(n.root, 'backup.key')).mode & 0o7777).toBe(0o600);
+      expect(fs.statSync(path.join(n.root, 'backup.key')).size).toBe(32);
+      const r = tool('vzrestore', own, '160');
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r.stdout).toMatch(/vzdump-102-.*\.tar\.zst is authenticated by this node's backup key: trusted/);
+      expect(storedParams(160)).toMatchObject({ devnodes: { [dev]: 'rw' }, capability: { sys_module: 'on' } });
+      const j = tool('vzrestore', own, '161', '--json');
+      expect({ code: j.code, stderr: j.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(json(j)).toMatchObject({ authenticated: true, dropped: [] });
+      expect(storedParams(161)).toMatchObject({ devnodes: { [dev]: 'rw' } });
+      n.ok('destroy', '160');
+      n.ok('destroy', '161');
+    });
+
+    it('the manifest edited and .sha256 written anew, .auth kept: untrusted, a clear warning, privileged params left out', () => {
+      const a = craft({ from: own, manifest: (m) => ((m.params as Record<string, unknown>).hostname = 'edited') });
+      fs.copyFileSync(`${own}.auth`, `${a}.auth`);
+      const r = tool('vzrestore', a, '162');
+      expect(r.code).toBe(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(/warning: CT 162: .*\.auth does not verify: it does not match this node's backup key: .*; the archive is treated as untrusted$/);
+      expect(lines[1]).toMatch(new RegExp(`not taken from the archive: devnodes ${dev}:rw; capability sys_module:on`));
+      expect(r.stdout).not.toMatch(/authenticated/);
+      expect(storedParams(162).devnodes).toBeUndefined();
+      expect(storedParams(162).hostname).toBe('edited'); // the checks of an untrusted archive, nothing else
+      // The same bytes under another name (another time: what retention and the admin go by), .auth moved along.
+      const renamed = path.join(path.dirname(a), path.basename(own).replace(/_(\d\d)\.tar\.zst$/, (_m, s) => `_${String((Number(s) + 1) % 60).padStart(2, '0')}.tar.zst`));
+      expect(path.basename(renamed)).not.toBe(path.basename(own));
+      fs.copyFileSync(own, renamed);
+      fs.writeFileSync(`${renamed}.sha256`, `${sha(renamed)}  ${path.basename(renamed)}\n`);
+      fs.copyFileSync(`${own}.auth`, `${renamed}.auth`);
+      const j = tool('vzrestore', renamed, '163', '--json');
+      expect(j.code).toBe(0);
+      expect(json(j)).toMatchObject({ authenticated: false, dropped: [`devnodes ${dev}:rw`, 'capability sys_module:on'] });
+      expect(storedParams(163).devnodes).toBeUndefined();
+      // --trust-archive still forces trust (and still says the authenticator does not verify).
+      const t = tool('vzrestore', a, '164', '--trust-archive');
+      expect(t.code).toBe(0);
+      expect(t.stderr).toMatch(/\.auth does not verify: .*; trusted anyway \(--trust-archive\)/);
+      expect(storedParams(164)).toMatchObject({ devnodes: { [dev]: 'rw' } });
+      for (const c of ['162', '163', '164']) n.ok('destroy', c);
+    });
+
+    it('an archive written to while it is restored (after its hash and authenticator were checked): refused, nothing left', async () => {
+      const d = path.join(n.dir, 'racing');
+      fs.mkdirSync(d);
+      const a = path.join(d, path.basename(own));
+      for (const ext of ['', '.sha256', '.auth']) fs.copyFileSync(`${own}${ext}`, `${a}${ext}`);
+      // Rewritten in place every 20 ms with the same bytes: whatever the reads after the hash saw is not what was vouched for.
+      const w = spawn('sh', ['-c', 'while :; do dd if="$1" of="$1" bs=64k count=1 conv=notrunc status=none; sleep 0.02; done', 'sh', a], { stdio: 'ignore' });
+      try {
+        const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+          const p = spawn(path.join(REPO, 'dist', 'vzrestore'), [a, '165'], { env: n.env, stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          p.stderr!.on('data', (x) => (stderr += String(x)));
+          p.once('close', (code) => resolve({ code: code ?? 128, stderr }));
+        });
+        expect(r.code).toBe(21);
+        expect(r.stderr).toMatch(/\.tar\.zst changed while it was restored \(nothing was restored\)$/m);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      } finally {
+        w.kill('SIGKILL');
+      }
+      expect(n.ok('status', '165')).toMatch(/deleted/);
+      expect(fs.existsSync(path.join(n.root, 'private', '165'))).toBe(false);
+    });
+
+    it("on another node (its own key, or none) the archive is untrusted; a node whose backup_key is this node's key trusts it", () => {
+      const copy = (to: TestNode) => {
+        const d = path.join(to.dir, 'copied');
+        fs.mkdirSync(d, { recursive: true });
+        for (const ext of ['', '.sha256', '.auth']) fs.copyFileSync(`${own}${ext}`, path.join(d, `${path.basename(own)}${ext}`));
+        return path.join(d, path.basename(own));
+      };
+      const other = new TestNode('', { idmapCount: 2 });
+      others.push(other);
+      const a = copy(other);
+      const run = (node: TestNode, ctid: string) => {
+        const r = spawnSync(path.join(REPO, 'dist', 'vzrestore'), [a, ctid], { env: node.env, encoding: 'utf8', timeout: 60_000 });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      const dbOf = (node: TestNode, ctid: number) => {
+        const d = new Database(path.join(node.root, 'vzkit.db'), { readonly: true });
+        try {
+          return Object.fromEntries((d.prepare('SELECT key, value FROM params WHERE ctid = ?').all(ctid) as Array<{ key: string; value: string }>).map((x) => [x.key, JSON.parse(x.value)]));
+        } finally {
+          d.close();
+        }
+      };
+      // No key here yet: untrusted, and a restore makes none.
+      const r1 = run(other, '170');
+      expect(r1.code).toBe(0);
+      expect(r1.stderr).toMatch(/\.auth does not verify: this node has no backup key; the archive is treated as untrusted/);
+      expect(r1.stderr).toMatch(/not taken from the archive: devnodes/);
+      expect(fs.existsSync(path.join(other.root, 'backup.key'))).toBe(false);
+      expect(dbOf(other, 170).devnodes).toBeUndefined();
+      // Its own key (as its first vzdump would make it).
+      fs.writeFileSync(path.join(other.root, 'backup.key'), randomBytes(32), { mode: 0o600 });
+      const r2 = run(other, '171');
+      expect(r2.code).toBe(0);
+      expect(r2.stderr).toMatch(/\.auth does not verify: it does not match this node's backup key/);
+      expect(dbOf(other, 171).devnodes).toBeUndefined();
+      // A fleet: backup_key names the same key file.
+      const fleet = new TestNode(`backup_key: ${path.join(n.root, 'backup.key')}\n`, { idmapCount: 2 });
+      others.push(fleet);
+      const r3 = spawnSync(path.join(REPO, 'dist', 'vzrestore'), [copy(fleet), '172'], { env: fleet.env, encoding: 'utf8', timeout: 60_000 });
+      expect({ code: r3.status, stderr: r3.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(r3.stdout).toMatch(/authenticated by this node's backup key/);
+      expect(dbOf(fleet, 172)).toMatchObject({ devnodes: { [dev]: 'rw' } });
+    });
   });
 });

@@ -34,6 +34,7 @@ describe('loadGlobalConfig', () => {
         logs: '/var/lib/vzkit/log',
         cache: '/var/lib/vzkit/cache',
         dumps: '/var/lib/vzkit/dump',
+        backupKey: '/var/lib/vzkit/backup.key',
       },
     });
   });
@@ -74,8 +75,14 @@ describe('loadGlobalConfig', () => {
         logs: '/srv/vz/log',
         cache: '/srv/vz/cache',
         dumps: '/srv/vz/dump',
+        backupKey: '/srv/vz/backup.key',
       },
     });
+  });
+
+  it('backup_key names a shared key file (an absolute path)', () => {
+    expect(load('root: /srv/vz\nbackup_key: /etc/vzkit/fleet.key\n').cfg().paths.backupKey).toBe('/etc/vzkit/fleet.key');
+    expect(() => load('backup_key: fleet.key\n').cfg()).toThrow(/"backup_key" must be an absolute path/);
   });
 
   it('fills idmap keys that are left out', () => {
