@@ -14,6 +14,7 @@
  * another line of the text.
  */
 import fs from 'node:fs';
+import { readSmallFile } from '../sys/smallfile.js';
 import path from 'node:path';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { authFile } from './names.js';
@@ -67,25 +68,15 @@ export function verifyAuthText(text: string, key: Buffer | undefined, name: stri
 export function checkAuth(archive: string, sha256: string, key: () => Buffer | undefined): AuthCheck {
   let k: Buffer | undefined;
   const file = authFile(archive);
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { state: 'none' };
-    return { state: 'bad', why: code === 'ELOOP' ? 'it is a symbolic link' : `it cannot be read (${code})` };
+  const r = readSmallFile(file, AUTH_MAX);
+  if (!r.ok) {
+    if (r.code === 'ENOENT') return { state: 'none' };
+    if (r.code === 'ELOOP') return { state: 'bad', why: 'it is a symbolic link' };
+    if (r.code === 'NOTREG') return { state: 'bad', why: 'it is not a regular file' };
+    if (r.code === 'TOOBIG') return { state: 'bad', why: `it is ${r.size} bytes, not one line` };
+    return { state: 'bad', why: `it cannot be read (${r.code})` };
   }
-  let text: string;
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { state: 'bad', why: 'it is not a regular file' };
-    if (st.size > AUTH_MAX) return { state: 'bad', why: `it is ${st.size} bytes, not one line` };
-    const buf = Buffer.alloc(AUTH_MAX);
-    const n = fs.readSync(fd, buf, 0, AUTH_MAX, 0);
-    text = buf.subarray(0, n).toString('latin1');
-  } finally {
-    fs.closeSync(fd);
-  }
+  const text = r.text;
   try {
     k = key();
   } catch (e) {

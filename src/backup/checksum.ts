@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { VzError } from '../core/errors.js';
+import { readSmallFile } from '../sys/smallfile.js';
 import { checksumFile } from './names.js';
 
 /** `node` names the temporary file: nodes that share a dump directory never remove each other's. */
@@ -21,12 +22,14 @@ export async function sha256File(file: string): Promise<string> {
 /** Throws a one-line INVALID error unless the archive matches its recorded checksum. */
 export async function verifyChecksum(archive: string): Promise<string> {
   const sumFile = checksumFile(archive);
-  let text: string;
-  try {
-    text = fs.readFileSync(sumFile, 'utf8');
-  } catch {
-    throw new VzError('INVALID', `no checksum beside ${archive} (expected ${sumFile})`, { hint: 'an archive without its .sha256 cannot be verified' });
+  // Whoever handed the archive over made this file too: a FIFO or a huge file must not hang us.
+  const r = readSmallFile(sumFile, 64 * 1024);
+  if (!r.ok) {
+    if (r.code === 'ENOENT') throw new VzError('INVALID', `no checksum beside ${archive} (expected ${sumFile})`, { hint: 'an archive without its .sha256 cannot be verified' });
+    const why = r.code === 'ELOOP' ? 'a symbolic link' : r.code === 'NOTREG' ? 'not a regular file' : r.code === 'TOOBIG' ? `${r.size} bytes, too large` : `unreadable (${r.code})`;
+    throw new VzError('INVALID', `${sumFile} is ${why}: the archive cannot be verified`, { hint: 'nothing was restored' });
   }
+  const text = r.text;
   const want = /^([0-9a-f]{64})\b/.exec(text)?.[1];
   if (!want) throw new VzError('INVALID', `${sumFile} holds no SHA-256`);
   const got = await sha256File(archive);
