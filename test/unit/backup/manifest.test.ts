@@ -4,6 +4,7 @@
  * unless trusted (archive-params.ts).
  */
 import { describe, expect, it } from 'vitest';
+import { vzError } from '../config/helpers.js';
 import { dump } from 'js-yaml';
 import { makeManifest, manifestYaml, parseManifest } from '../../../src/backup/manifest.js';
 import { archiveParams, type ArchiveParamsOptions } from '../../../src/backup/archive-params.js';
@@ -20,18 +21,7 @@ const text = (edit: (m: Record<string, unknown>) => void) => {
 };
 
 function refused(fn: () => unknown, re: RegExp): VzError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VzError);
-  const e = err as VzError;
-  expect(e.code).toBe('INVALID');
-  expect(e.message).toMatch(re);
-  expect(e.message).not.toMatch(/\n/);
-  return e;
+  return vzError(fn, 'INVALID', re);
 }
 
 describe('parseManifest', () => {

@@ -4,6 +4,7 @@
  * archive values as they were) must not put a second command into `ip -batch`.
  */
 import { describe, expect, it } from 'vitest';
+import { vzError } from '../config/helpers.js';
 import { applyDelta, emptyNet, type NetConfig } from '../../../src/net/config.js';
 import { diff, netdown } from '../../../src/net/plan.js';
 import { batchText } from '../../../src/net/iproute.js';
@@ -13,17 +14,8 @@ import { VzError } from '../../../src/core/errors.js';
 const ids = { node: 'vz', ctid: 101 };
 const lan = () => ['eth0'];
 
-function refused(fn: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(VzError);
-  expect((err as VzError).code).toBe('INVALID');
-  expect((err as VzError).message).toMatch(re);
-  expect((err as VzError).message).not.toContain('\n');
+function refused(fn: () => unknown, re: RegExp): VzError {
+  return vzError(fn, 'INVALID', re);
 }
 
 describe('interface names are checked where they are used', () => {
