@@ -29,6 +29,7 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../co
 import { getStorageDriver, type StorageTarget } from '../storage/index.js';
 import type { SoftHard } from '../config/limits.js';
 import { allAddresses, netFromParams } from '../net/config.js';
+import { checkRestoredAddresses } from '../core/net.js';
 import { authFile, compressionOf } from './names.js';
 import { verifyChecksum } from './checksum.js';
 import { checkAuth, type AuthCheck } from './auth.js';
@@ -122,6 +123,7 @@ export async function restoreContainer(ctx: Context, req: RestoreRequest): Promi
     where: `${archive}: vzdump.yaml`,
   });
   const dropped = [...checked.dropped];
+  checkRestoredAddresses(ctx, ctid, checked.params);
   if (m.checkpoint) {
     await checkCheckpointMembers(archive, c);
     if (!trust) dropped.push('its CRIU checkpoint (the container boots afresh)');

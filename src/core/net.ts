@@ -103,6 +103,11 @@ function checkNewAddresses(ctx: Context, ctid: number, before: NetConfig[], afte
   checkHostAddresses(added, (dev) => dev.startsWith(prefix), ctid);
 }
 
+/** vzrestore: an archive's addresses get the same host checks as create's (an archive is input too). */
+export function checkRestoredAddresses(ctx: Context, ctid: number, params: Record<string, unknown>): void {
+  checkNewAddresses(ctx, ctid, [], netFromParams(params));
+}
+
 function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }

@@ -179,6 +179,16 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
     refused(b, 114, 21, /vzdump\.yaml: ostemplate: not a template or profile name/);
   });
 
+  it("an address of the host itself (its own interface's): refused as at create, nothing made", () => {
+    // Read only: no packet is sent to it. Any non-loopback IPv4 address of the host will do.
+    const addrs = (JSON.parse(sh('ip', ['-j', '-4', 'addr', 'show'])) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>)
+      .filter((i) => i.ifname !== 'lo')
+      .flatMap((i) => i.addr_info.map((a) => a.local));
+    expect(addrs.length).toBeGreaterThan(0);
+    const a = craft({ manifest: (m) => ((m.params as Record<string, unknown>).ip_address = [addrs[0]]) });
+    refused(a, 124, 78, /the host|host.s/);
+  });
+
   it('an internal key or an unknown key: refused', () => {
     refused(craft({ manifest: (m) => ((m.params as Record<string, unknown>)._init = ['/bin/sh', '-c', `touch ${path.join(n.dir, 'INJECTED-init')}`]) }), 115, 21, /params\._init: internal keys are not taken from an archive/);
     refused(craft({ manifest: (m) => ((m.params as Record<string, unknown>)._init_type = 'systemd') }), 116, 21, /params\._init_type: internal keys/);
