@@ -134,6 +134,23 @@ describe.skipIf(!isRoot)('tenant files and other host users', () => {
     expect(n.ok('exec', CT, 'cat', '/root/.ssh/authorized_keys')).toContain(KEY);
   });
 
+  it('FIFOs at /etc/hostname and /etc/hosts: set --hostname --save sets and stores it with a warning each; restart works', () => {
+    n.ok('exec', CT, 'sh', '-c', 'cp /etc/hosts /tmp/hosts.keep; rm -f /etc/hostname /etc/hosts && mkfifo /etc/hostname /etc/hosts');
+    const t0 = Date.now();
+    const r = n.run('vzctl', ['set', CT, '--hostname', 'fifo-host', '--save'], { timeout: 20_000 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0 });
+    expect(r.stderr).toMatch(/warning: CT \d+: \/etc\/hostname not written: .*FIFO/);
+    expect(r.stderr).toMatch(/\/etc\/hosts.*FIFO/);
+    // Applied live and stored, never half: the live name and the stored one agree.
+    expect(n.ok('exec', CT, 'hostname').trim()).toBe('fifo-host');
+    expect(n.vzlist('-H', '-o', 'hostname', CT).stdout.trim()).toBe('fifo-host');
+    n.ok('restart', CT);
+    expect(n.ok('exec', CT, 'hostname').trim()).toBe('fifo-host');
+    expect(n.ok('exec', CT, 'sh', '-c', 'test -p /etc/hostname && test -p /etc/hosts && echo fifos').trim()).toBe('fifos');
+    n.ok('exec', CT, 'sh', '-c', 'rm /etc/hostname /etc/hosts && mv /tmp/hosts.keep /etc/hosts');
+  });
+
   it('a 400 MB sparse /etc/passwd: --userpasswd fails in one line and vzctl stays small', () => {
     n.ok('exec', CT, 'sh', '-c', 'cp /etc/passwd /tmp/passwd.keep && truncate -s 400M /etc/passwd');
     const stats = path.join(n.dir, 'time.txt');

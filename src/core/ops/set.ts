@@ -130,7 +130,13 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
         if ('hostname' in params && mounted) {
           // Also in the container's own files now (through openat2, never following its symlinks);
           // a stopped container gets it at its next start, which writes /etc/hostname anyway.
-          writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+          // The container owns that file: if it made it something we will not write (a FIFO, a
+          // directory), the hostname is still set and stored, as start does it.
+          try {
+            writeFileInRoot(t.mountPath, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
+          } catch (e) {
+            ctx.warn(`CT ${ctid}: /etc/hostname not written: ${(e as Error).message}`);
+          }
         }
         db.transaction(() => {
           if ('name' in params) db.setName(ctid, params.name as string | null);
