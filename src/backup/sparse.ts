@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
-import { getLibc, errnoError, SYS_openat2 } from '../sys/libc.js';
+import { openInRoot } from '../sys/rootwrite.js';
 import { VzError } from '../core/errors.js';
 import { finished } from './rsync.js';
 
@@ -62,7 +62,7 @@ export async function copySparse(root: string, staging: string, rels: string[], 
     if (signal?.aborted) throw new VzError('SYSTEM', 'backup aborted');
     let src: number;
     try {
-      src = openBelow(root, rel, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+      src = openInRoot(root, rel, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, 0, { noXdev: true });
     } catch {
       continue; // gone, or no longer a plain path: rsync sees what is there now
     }
@@ -91,26 +91,6 @@ export async function copySparse(root: string, staging: string, rels: string[], 
     } finally {
       fs.closeSync(src);
     }
-  }
-}
-
-const RESOLVE_NO_XDEV = 0x01n;
-const RESOLVE_NO_MAGICLINKS = 0x02n;
-const RESOLVE_IN_ROOT = 0x10n;
-
-/** openat2 of `rel` with `root` as "/", on root's own file system only. */
-function openBelow(root: string, rel: string, flags: number): number {
-  const dirfd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(flags | 0o2000000 /* O_CLOEXEC */), 0);
-    how.writeBigUInt64LE(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV, 16);
-    const libc = getLibc();
-    const fd = Number(libc.syscall(SYS_openat2, 'int', dirfd, 'str', rel, 'void *', how, 'size_t', 24));
-    if (fd < 0) throw errnoError('openat2', libc.errno(), path.join(root, rel));
-    return fd;
-  } finally {
-    fs.closeSync(dirfd);
   }
 }
 

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { getLibc, errnoError, SYS_openat2 } from './libc.js';
 import { VzError } from '../core/errors.js';
 
+const RESOLVE_NO_XDEV = 0x01n;
 const RESOLVE_NO_MAGICLINKS = 0x02n;
 const RESOLVE_NO_SYMLINKS = 0x04n;
 const RESOLVE_IN_ROOT = 0x10n;
@@ -30,13 +31,19 @@ const O_CLOEXEC = 0o2000000;
  */
 export const MAX_GUEST_FILE = 16 * 1024 * 1024;
 
-export function openInRoot(root: string, relPath: string, flags: number, mode = 0o644, noSymlinks = false): number {
+/** noSymlinks: no symlink at all on the way; noXdev: never cross onto another mount (vzdump's own reads). */
+export interface ResolveOpts {
+  noSymlinks?: boolean;
+  noXdev?: boolean;
+}
+
+export function openInRoot(root: string, relPath: string, flags: number, mode = 0o644, opts: ResolveOpts = {}): number {
   const dirfd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     const how = Buffer.alloc(24);
     how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
     how.writeBigUInt64LE(flags & fs.constants.O_CREAT ? BigInt(mode) : 0n, 8);
-    how.writeBigUInt64LE(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (noSymlinks ? RESOLVE_NO_SYMLINKS : 0n), 16);
+    how.writeBigUInt64LE(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (opts.noSymlinks ? RESOLVE_NO_SYMLINKS : 0n) | (opts.noXdev ? RESOLVE_NO_XDEV : 0n), 16);
     const libc = getLibc();
     const fd = Number(libc.syscall(SYS_openat2, 'int', dirfd, 'str', relPath, 'void *', how, 'size_t', 24));
     if (fd < 0) throw errnoError('openat2', libc.errno(), path.join(root, relPath));
@@ -191,7 +198,7 @@ export function writeFileInRoot(
     if (!real.startsWith(top + '/')) throw new VzError('SYSTEM', `${shown(relPath)} in the container is not inside its root: not written`);
     const inside = real.slice(top.length + 1);
     const name = path.posix.basename(inside);
-    dirFd = openInRoot(root, path.posix.dirname(inside), O_PATH | fs.constants.O_DIRECTORY, 0, true);
+    dirFd = openInRoot(root, path.posix.dirname(inside), O_PATH | fs.constants.O_DIRECTORY, 0, { noSymlinks: true });
     const dir = `/proc/self/fd/${dirFd}`;
     const now = fs.lstatSync(`${dir}/${name}`);
     if (now.ino !== st.ino || now.dev !== st.dev) throw new VzError('SYSTEM', `${shown(relPath)} in the container changed while being written: not written`);
