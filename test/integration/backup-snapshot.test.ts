@@ -16,7 +16,16 @@ describe.skipIf(!isRoot || !hasCriu)('vzdump --mode snapshot (CRIU)', () => {
   let n: TestNode;
   let dumpdir: string;
   const tool = (cmd: string, ...args: string[]) => spawnSync(path.join(REPO, 'dist', cmd), args, { env: n.env, encoding: 'utf8', timeout: 180_000 });
-  const counter = () => Number(fs.readFileSync(`${n.root}/root/401/root/counter`, 'utf8').trim() || 0);
+  // `echo $i > counter` truncates before it writes: a read can land in between and see an empty
+  // file, so an empty read is retried rather than taken for 0.
+  const counter = () => {
+    for (let i = 0; i < 50; i++) {
+      const s = fs.readFileSync(`${n.root}/root/401/root/counter`, 'utf8').trim();
+      if (s) return Number(s);
+      spawnSync('sleep', ['0.02']);
+    }
+    return 0;
+  };
   const sleep = (ms: number) => spawnSync('sleep', [String(ms / 1000)]);
   // The loop's shell, a child of init after setsid; not its children caught between fork and exec
   // of `sleep`, which carry the same arguments for a moment.
