@@ -25,7 +25,15 @@ if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null ||
 fi
 
 # 1. Kernel: the newest linux-image-6.1.0-N-amd64, downloaded and unpacked, never installed.
-if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/modules/load-order" ]; then
+# virtio_mmio: microvm's devices; virtio_pci: the pc machine's; 9p: the host's tree; overlay: a
+# writable view of it; virtio_blk: a disk for io.max; veth: containers' links; nf_tables: CRIU's
+# network lock (--network-lock nftables) and the *_diag modules (CRIU finds sockets through them) for
+# checkpoint/restore; tun, fuse: what containers ask for.
+# pre: loaded before everything (soft dependencies: libcrc32c, for nf_tables, asks the crypto API
+# for crc32c when it loads, and /init has no modprobe to fetch it then).
+pre="crc32c_generic"
+mods="$pre virtio_mmio virtio_pci virtio_blk 9pnet_virtio 9p overlay veth nf_tables tun fuse unix_diag inet_diag tcp_diag udp_diag netlink_diag af_packet_diag"
+if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/modules/load-order" ] || [ "$(cat "$cache/modules/list" 2>/dev/null)" != "$mods" ]; then
   pick() { apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1; }
   pkg=${VZKIT_VM_KERNEL_PKG:-$(pick)}
   [ -n "$pkg" ] || { apt-get update >&2; pkg=$(pick); }
@@ -38,17 +46,16 @@ if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/modules/load-order" ]; then
   moddir=$tmp/x/lib/modules/$kver
   # The package has no modules.dep (its postinst runs depmod); busybox depmod makes one.
   /bin/busybox depmod -b "$tmp/x" "$kver"
-  # Keep only the modules /init loads, their dependencies, and a load order. virtio_mmio:
-  # microvm's devices; virtio_pci: the pc machine's; 9p: the host's tree; overlay: a writable
-  # view of it; virtio_blk: a disk for io.max. modules.dep lists a module's whole dependency
+  # Keep only the modules /init loads ($mods), their dependencies, and a load order. modules.dep lists a module's whole dependency
   # closure, so a dependency has a shorter line than its dependants: sorting by length gives
   # an insmod order.
   rm -rf "$cache/modules" "$cache/initrd.cpio.gz"
   mkdir -p "$cache/modules"
-  for m in virtio_mmio virtio_pci virtio_blk 9pnet_virtio 9p overlay; do
-    grep -E "/$m\.ko:" "$moddir/modules.dep" | tr -d ':' | tr ' ' '\n'
+  for m in $mods; do
+    grep -E "/$m\.ko:" "$moddir/modules.dep" | tr -d ':' | tr ' ' '\n' || { log "no module $m in $pkg"; exit 1; }
   done | sort -u | while read -r ko; do
-    echo "$(grep -E "^$ko:" "$moddir/modules.dep" | wc -w) $ko"
+    case " $pre " in *" $(basename "$ko" .ko) "*) w=0 ;; *) w=$(grep -E "^$ko:" "$moddir/modules.dep" | wc -w) ;; esac
+    echo "$w $ko"
   done | sort -n | while read -r _ ko; do
     cp "$moddir/$ko" "$cache/modules/"
     basename "$ko" >>"$cache/modules/load-order"
@@ -59,6 +66,7 @@ if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/modules/load-order" ]; then
   "$here/extract-vmlinux.sh" "$cache/vmlinuz" >"$cache/vmlinux.tmp"
   mv "$cache/vmlinux.tmp" "$cache/vmlinux"
   echo "$kver" >"$cache/kver"
+  echo "$mods" >"$cache/modules/list"
 fi
 
 # 2. Initramfs: static busybox, /init, the modules.
