@@ -2,7 +2,8 @@
  * vzmigrate --online of an image-layout container (issue 14): DEST makes its own image of the same
  * shape and the files go tree to tree, so the copy while frozen moves only what changed. Files
  * written up to the freeze, a file deleted but held open, hard links and deletions arrive intact;
- * a failure after DEST mounted its image leaves nothing there.
+ * a failure after DEST mounted its image (the connection cut during the copy, a failed restore)
+ * leaves nothing there.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
@@ -22,12 +23,42 @@ function loopsUnder(dir: string): string[] {
   return spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(dir));
 }
 
-function migrate(rig: MigrationRig, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+/** Host pids below `root`. */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const [c, pp] of parent) if (pp === pid) (out.push(c), walk(c));
+  };
+  walk(root);
+  return out;
+}
+
+/** Runs vzmigrate; with `cutAt`, kills every ssh it started 800 ms after that stage begins. */
+function migrate(rig: MigrationRig, args: string[], env: NodeJS.ProcessEnv = {}, cutAt?: string): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, ...args], { env: { ...rig.src.env, ...env } });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    let cut = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!cutAt || cut || !out.includes(`Stage: ${cutAt}\n`)) return;
+      cut = true;
+      setTimeout(() => {
+        for (const pid of descendants(child.pid!)) {
+          try {
+            if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh') process.kill(pid, 'SIGKILL');
+          } catch {}
+        }
+      }, 800);
+    });
     child.stderr.on('data', (d) => (err += d));
     child.on('close', (code) => resolve({ code: code ?? 128, out, err }));
   });
@@ -116,6 +147,32 @@ describe.skipIf(!criuReady)('vzmigrate --online, image layout', () => {
     dst.ok('destroy', '411');
   }, 300_000);
 
+  /** DEST has no record, private area, mount, loop device or dump of the CT. */
+  function destHoldsNothing(ctid: string): void {
+    const { dst } = rig;
+    expect(dst.vzctl('status', ctid).stdout).toMatch(/deleted/);
+    expect(fs.existsSync(path.join(dst.root, 'private', ctid))).toBe(false);
+    expect(listMountsUnder(dst.root)).toEqual([]);
+    expect(loopsUnder(dst.root)).toEqual([]);
+    expect(fs.readdirSync(path.join(dst.root, 'dump')).filter((f) => f.startsWith(ctid))).toEqual([]);
+  }
+
+  it('SSH killed during the copy into DEST\'s mounted image: DEST keeps no mount, image or record', async () => {
+    const { src } = rig;
+    src.ok('create', '413', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '256M');
+    src.ok('start', '413');
+    // 24 MiB that rsync (limited to 4 MiB/s) needs seconds for: the cut lands in the copy.
+    src.ok('exec', '413', 'sh', '-c', 'dd if=/dev/urandom of=/root/blob bs=1M count=24 2>/dev/null');
+    const r = await migrate(rig, ['--online', rig.destAddr, '413'], { VZKIT_RSYNC_BWLIMIT: '4096' }, 'copy files');
+    expect(r.code, r.err + r.out).toBe(6);
+    expect(r.out).toContain('mount image on DEST');
+    expect(r.err).toMatch(/stage "copy files" failed/);
+    destHoldsNothing('413');
+    expect(src.ok('status', '413')).toMatch(/running/);
+    src.ok('stop', '413');
+    src.ok('destroy', '413');
+  }, 300_000);
+
   it('a restore that fails after DEST mounted its image: DEST keeps no mount, image or record; the source runs on', async () => {
     const { src, dst } = rig;
     src.ok('create', '412', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '256M');
@@ -126,11 +183,7 @@ describe.skipIf(!criuReady)('vzmigrate --online, image layout', () => {
     expect(r.code, r.err + r.out).toBe(17);
     expect(r.out).toContain('mount image on DEST'); // the failure came after DEST's mount
     expect(r.err).toMatch(/stage "restore on DEST" failed/);
-    expect(dst.vzctl('status', '412').stdout).toMatch(/deleted/);
-    expect(fs.existsSync(path.join(dst.root, 'private', '412'))).toBe(false);
-    expect(listMountsUnder(dst.root)).toEqual([]);
-    expect(loopsUnder(dst.root)).toEqual([]);
-    expect(fs.readdirSync(path.join(dst.root, 'dump')).filter((f) => f.startsWith('412'))).toEqual([]);
+    destHoldsNothing('412');
     // The source thawed: the counter goes on from where it was.
     expect(src.ok('status', '412')).toMatch(/running/);
     const n = contiguous(src.ok('exec', '412', 'cat', '/root/counter'));
