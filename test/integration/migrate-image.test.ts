@@ -136,7 +136,8 @@ describe.skipIf(!criuReady)('vzmigrate --online, image layout', () => {
     expect(ctx(dst, 'ls -a /root')).not.toMatch(/link_remap/);
     // DEST's image has the source's size, and only the live data: the deleted 64 MiB stayed behind.
     expect(fs.statSync(img(dst)).size).toBe(srcSize);
-    expect(allocated(img(dst))).toBeLessThan(srcAlloc - (48 << 20));
+    // (with a margin for DEST's journal and metadata: the 64 MiB must not come along)
+    expect(allocated(img(dst)), `DEST ${allocated(img(dst))} bytes, source ${srcAlloc}`).toBeLessThan(srcAlloc - (32 << 20));
     // Its stop unmounts the image (the mount was the migration's), which is clean.
     dst.ok('stop', '411');
     expect(dst.ok('status', '411')).toMatch(/exist unmounted down/);
