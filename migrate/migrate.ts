@@ -99,6 +99,12 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   if (o.online && !wasRunning) notes.push('the container is not running: migrating offline');
   const t = ctx.target(ctid);
   const isDir = fs.statSync(t.privatePath).isDirectory();
+  // Online, a file system image goes tree to tree (receive-image.ts): DEST mounts an empty image
+  // of the same shape and the copies run from this mount to that one, so the copy while frozen
+  // moves what changed, not the whole image file. Offline, the image file itself is copied.
+  const storage = ctx.storage(ctid);
+  const tree = online && storage.geometry ? storage.geometry(t) : undefined;
+  let destMount = '';
   const ssh = new Ssh(o.dest, o.sshOpts);
   const remote = (verb: string, req: Record<string, unknown>, exitOnFail: number): Record<string, unknown> => {
     const r = ssh.run([remoteCommand(), '--receive', verb, String(ctid)], JSON.stringify({ ...req, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }));
@@ -121,19 +127,21 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   const localDump = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-${ctid}-`));
   // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
   const bwLimit = () => (process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : []);
-  const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete']) => {
-    const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bwLimit(), ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
+  // A tree copy stays on the image's file system: what the host mounted below VE_ROOT is not the container's.
+  const oneFs = tree ? ['--one-file-system'] : [];
+  const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete'], okStatus: number[] = [0]) => {
+    const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...oneFs, ...bwLimit(), ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (!okStatus.includes(r.status ?? -1)) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
   };
   const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
     new Promise<void>((resolve, reject) => {
-      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...oneFs, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       c.stderr!.on('data', (d) => (err += d));
       c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
     });
-  const src = isDir ? `${t.privatePath}/` : t.privatePath;
-  const dstOf = () => (isDir ? `${destPrivate}/` : destPrivate);
+  const src = tree ? `${t.mountPath}/` : isDir ? `${t.privatePath}/` : t.privatePath;
+  const dstOf = () => (tree ? `${destMount}/` : isDir ? `${destPrivate}/` : destPrivate);
   const abortDest = () => {
     if (!registered) return;
     remote('abort', { keepPrivate: o.keepDst }, 1);
@@ -161,6 +169,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           }
           if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
+          if (tree) notes.push('image layout: its files are copied into an image of the same size made on DEST, so the final sync moves only what changed');
         }
         const info = remote(
           'info',
@@ -193,7 +202,18 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     },
     undo: abortDest,
   });
-  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area') });
+  if (tree) {
+    stages.push({
+      name: 'mount image on DEST',
+      run: async () => {
+        destMount = remote('mount-image', tree, MigExit.APPLY_CONFIG).mountPath as string;
+      },
+      // The image itself goes with register's undo (abort), unless --keep-dst.
+      undo: () => void remote('unmount-image', {}, 1),
+    });
+  }
+  // Online, files that vanish while the tree is copied (rsync's exit 24) are for the final sync.
+  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]) });
   if (online) {
     let dumped = false;
     let localPort = 0;
@@ -229,7 +249,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       },
     });
     const finalSync = () => {
-      ctx.storage(ctid).flush?.(t);
+      // A tree copy reads through the page cache: nothing needs to reach the image file first.
+      if (!tree) storage.flush?.(t);
       return rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
     };
     const dumpStage: Stage = {

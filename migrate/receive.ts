@@ -25,6 +25,7 @@ import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
 import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
+import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -197,7 +198,8 @@ async function restore(ctx: Context, ctid: number, images: Record<string, string
     killPageServer(ctx, ctid);
     if (images) writeImages(dumpDir(ctx, ctid), images);
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
-    const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid) });
+    // adoptMount: an image mounted by mount-image is this restore's (its stop unmounts it).
+    const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid), adoptMount: true });
     return { initPid: res.initPid, monitorPid: res.monitorPid };
   });
 }
@@ -254,6 +256,8 @@ export async function receiveMain(argv: string[]): Promise<number> {
     if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
     if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
     else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);
+    else if (verb === 'mount-image') reply = await mountImage(ctx, ctid, q as unknown as MountImageRequest);
+    else if (verb === 'unmount-image') reply = await unmountImage(ctx, ctid);
     else if (verb === 'page-server') reply = pageServer(ctx, ctid, Number(q.port));
     else if (verb === 'restore') {
       // The session is opened before the freeze; only {"go":true} restores (EOF or {} = undone).

@@ -242,6 +242,15 @@ export class ImageDriver implements StorageDriver {
     return this.withTempMount(t, MS_RDONLY, (dir) => statUsage(dir));
   }
 
+  /** The image file's size and the file system's inode count (statfs when mounted: current). */
+  geometry(t: StorageTarget): { sizeBytes: number; inodes: number } {
+    const img = imagePath(t);
+    if (!fs.existsSync(img)) throw new VzError('NO_PRIVATE', `no image ${img}`, { ctid: t.ctid });
+    const sizeBytes = fs.statSync(img).size;
+    const inodes = this.isMounted(t) ? fs.statfsSync(t.mountPath).files : dumpe2fs(img).inodeCount;
+    return { sizeBytes, inodes };
+  }
+
   /**
    * Grows online (the file, then LOOP_SET_CAPACITY, then resize2fs on the mounted device) or
    * offline; shrinks only offline (e2fsck -f, then resize2fs, then truncate the file).

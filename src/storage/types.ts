@@ -81,6 +81,13 @@ export interface StorageDriver {
    */
   flush?(t: StorageTarget): void;
   usage(t: StorageTarget): DiskUsage;
+  /**
+   * For drivers whose private area is a file system image (image): the create options that make
+   * an empty one of the same shape (size, inode count). An online migration makes one on DEST,
+   * mounts it and copies the mounted tree into it, so that its final copy while frozen moves only
+   * the files that changed, not the whole image.
+   */
+  geometry?(t: StorageTarget): Required<Pick<CreateOptions, 'sizeBytes' | 'inodes'>>;
   /** Why limits cannot be enforced for this private area on this node; undefined when they can (caps.quota). */
   limitSupport?(t: StorageTarget): string | undefined;
   /** Sets all limits at once, also while the container runs (only when caps.quota). */

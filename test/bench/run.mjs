@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
-// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate,backup]
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate,migrate-image,backup]
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { cgroupMemory, hyperfine, median, memoryCgroupOf, memoryOf, nowMs, ppidOf, pool, rssPssOf, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
-import { migrateSection } from './migrate.mjs';
+import { migrateImageSection, migrateSection } from './migrate.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate', 'backup'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate', 'migrate-image', 'backup'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -19,6 +19,9 @@ const TARGETS = {
   'migrate --online 16 MiB: frozen time vs bare dump+restore': '<= 1.5x',
   'migrate --online 256 MiB: frozen time vs bare dump+restore': '<= 1.5x, < 1 s',
   'migrate --online 1024 MiB: frozen time vs bare dump+restore': '<= 1.5x',
+  // issue 14: an image's frozen time does not grow with its size
+  'migrate --online image 4 GiB: frozen time vs dir layout': '<= 1.2x',
+  'migrate --online image 40 GiB: frozen time vs dir layout': '<= 1.2x',
 };
 
 const argv = process.argv.slice(2);
@@ -701,6 +704,7 @@ try {
   if (want('net')) await section('net', netSection);
   if (want('debian')) await section('debian', debianSection);
   if (want('migrate')) await section('migrate', () => migrateSection({ tmp, quick, row, notes, log }));
+  if (want('migrate-image')) await section('migrate-image', () => migrateImageSection({ tmp, quick, row, notes, log }));
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
   if (want('backup')) await section('backup', backupSection);
 } finally {

@@ -28,6 +28,8 @@ export interface ResumeOptions {
   dumpDir?: string;
   /** Keep the dump after a successful restore (default: removed). */
   keepDump?: boolean;
+  /** A private area mounted now was mounted for this restore: unmount it on failure and at stop. */
+  adoptMount?: boolean;
 }
 
 export async function resumeContainer(ctx: Context, ctid: number, opts: ResumeOptions = {}): Promise<StartResult> {
@@ -52,7 +54,9 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
   const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);
   if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
-  const wasMounted = storage.isMounted(t);
+  // adoptMount: the private area was mounted for this restore (an incoming migration's image):
+  // it is treated as mounted here, so the container's stop and a failed restore unmount it.
+  const wasMounted = storage.isMounted(t) && !opts.adoptMount;
   if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false });
   const params = db.getParams(ctid);
   const prevState = row.state;
