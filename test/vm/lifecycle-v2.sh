@@ -21,6 +21,15 @@ step memory.max cat /sys/fs/cgroup/vt2/101/memory.max
 step pids.max cat /sys/fs/cgroup/vt2/101/pids.max
 step hog vzctl exec 101 dd if=/dev/zero of=/dev/null bs=200M count=1
 step oom_kill sh -c 'grep oom_kill /sys/fs/cgroup/vt2/101/memory.events'
+# Checkpoint/restore on v2 with the default node config: a counter goes on, the restored init is in
+# the container's cgroup with its limit, sysinfo still answers from it.
+step counter vzctl exec 101 sh -c 'setsid sh -c "i=0; while :; do i=\$((i+1)); echo \$i > /c; sleep 0.2; done" </dev/null >/dev/null 2>&1 &'
+sleep 2
+step suspend vzctl suspend 101
+step resume vzctl resume 101
+sleep 2
+step resumed sh -c 'cat /tmp/v2t/root/root/101/c; cat /proc/$(cut -d" " -f2 /tmp/v2t/root/run/101.pid)/cgroup; cat /sys/fs/cgroup/vt2/101/memory.max'
+step free vzctl exec 101 free -m
 step delegate vzctl exec 101 sh -c 'mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && mkdir /tmp/cg/sub && echo $$ > /tmp/cg/sub/cgroup.procs && echo delegated'
 step list vzlist -a -o ctid,status,ram,numproc.l
 step stop vzctl stop 101

@@ -1,6 +1,6 @@
 /**
  * vzkit's whole lifecycle on a pure cgroup v2 kernel (the test VM): create with limits, start,
- * exec, live set, an OOM kill inside, delegation, list, stop, destroy. VZKIT_V2_VM=1 (set by test/vm/tests.sh).
+ * exec, live set, an OOM kill inside, suspend and resume (CRIU), delegation, list, stop, destroy. VZKIT_V2_VM=1 (set by test/vm/tests.sh).
  */
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -26,7 +26,7 @@ describe.skipIf(!enabled)('lifecycle on cgroup v2 (VM)', () => {
     }
     const rc = (s: string) => steps.get(s)?.rc;
     const out = (s: string) => steps.get(s)?.out ?? '';
-    for (const s of ['create', 'start', 'ps', 'cgroup', 'nproc', 'set', 'delegate', 'list', 'stop', 'status', 'destroy', 'gone']) {
+    for (const s of ['create', 'start', 'ps', 'cgroup', 'nproc', 'set', 'counter', 'suspend', 'resume', 'resumed', 'free', 'delegate', 'list', 'stop', 'status', 'destroy', 'gone']) {
       expect({ step: s, rc: rc(s) }).toEqual({ step: s, rc: 0 });
     }
     expect(out('ps')).toMatch(/^\s*1 root\s+init/m);
@@ -36,6 +36,13 @@ describe.skipIf(!enabled)('lifecycle on cgroup v2 (VM)', () => {
     expect(out('pids.max').trim()).toBe('32');
     expect(rc('hog')).toBe(137);
     expect(out('oom_kill')).toMatch(/oom_kill [1-9]/);
+    // Resumed: the counter went on, init is back in the container's cgroup with its limit, and
+    // sysinfo(2) (busybox free) answers from that limit again after the restore.
+    const [count, cgroup, max] = out('resumed').trim().split('\n');
+    expect(Number(count)).toBeGreaterThan(5);
+    expect(cgroup).toBe('0::/vt2/101');
+    expect(max).toBe(String(96 * 2 ** 20));
+    expect(out('free')).toMatch(/^Mem:\s+96\s/m);
     expect(out('delegate')).toContain('delegated');
     expect(out('list')).toMatch(/101\s+running\s+96M\s+32/);
     expect(out('status').trim()).toBe('CTID 101 exist unmounted down');
