@@ -62,6 +62,16 @@ export interface DumpMeta {
   /** Host pids inside, for the log and the tests. */
   initPid: number;
   at: string;
+  /** The monitor intercepted sysinfo(2): the tasks carry its USER_NOTIF filter, whose listeners
+   * the restore must take back (criu-patches/0002; sysinfo fails with ENOSYS otherwise).
+   * Absent in dumps of older versions: the restoring node's config decides. */
+  sysinfo?: boolean;
+}
+
+/** Whether the running container's monitor intercepts sysinfo(2): its "<socket>.ctl" exists
+ * exactly then (native/protocol.h). */
+export function interceptsSysinfo(socket: string): boolean {
+  return fs.existsSync(`${socket}.ctl`);
 }
 
 export const META_FILE = 'vzkit.json';

@@ -30,7 +30,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
+import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
 
 export interface MigrateOptions {
   dest: string;
@@ -144,10 +144,6 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
-        // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
-        if (online && fs.existsSync(`${p.socket}.ctl`)) {
-          throw new StageFailure(MigExit.CHECKPOINT, 'sysinfo(2) interception is on for this container: its seccomp listener cannot be restored (set "sysinfo_intercept: false" in vzkit.yaml and restart it, or migrate offline)');
-        }
         await ssh.connect();
         updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
         if (online) {
@@ -265,7 +261,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
         // (link remaps), which must go along: a sync now.
         if (!sync || dumpMadeRemaps(localDump)) await finalSync();
-        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
+        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString(), sysinfo: interceptsSysinfo(p.socket) });
       },
       undo: () => {
         // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped. The

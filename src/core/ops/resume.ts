@@ -78,6 +78,15 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
+    // sysinfo(2) as the container had it: the dump's tasks carry the monitor's filter, whose
+    // listeners the restore takes back (criu-patches/0002); a dump of an older vzkit says
+    // nothing, and then this node decides as a start would.
+    const memcg = cg.memoryDir();
+    const meminfo = lxcfsBinds().some(([, d]) => d === '/proc/meminfo');
+    const sysinfo = meta.sysinfo ?? (ctx.cfg.sysinfo_intercept && !!memcg && meminfo);
+    if (sysinfo && !memcg) {
+      throw new VzError('RESTORE', 'the dump intercepts sysinfo(2) but this node has no memory cgroup for the container to answer it from', { ctid });
+    }
     const net = prepareNetRestore(ctx, ctid, params, undo);
     const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
@@ -97,7 +106,8 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
         wasMounted,
         poststop: net.poststop,
       }),
-      // Not sysinfo_memcg: a seccomp listener cannot be attached to a restored filter (protocol.h).
+      ...(sysinfo && memcg ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
+      ...(memcg ? { loadavg_file: p.loadavg } : {}),
       criu,
       criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook),
       console_key: meta.consoleKey,
