@@ -30,7 +30,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
+import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, criuRestoresListeners, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
 
 export interface MigrateOptions {
   dest: string;
@@ -144,6 +144,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
+        // The restore takes the sysinfo listeners back only with vzkit's CRIU (criu-patches/0002);
+        // DEST's ctspawn refuses a restore that gives none back, so this one is the early word.
+        if (online && interceptsSysinfo(p.socket) && !criuRestoresListeners(criu)) {
+          throw new StageFailure(MigExit.CHECKPOINT, `sysinfo(2) is intercepted for this container and ${criu} cannot give its seccomp listener back after a restore (install vzkit's CRIU: sh native/criu.sh; or migrate offline)`);
+        }
         await ssh.connect();
         updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
         if (online) {

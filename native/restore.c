@@ -253,6 +253,12 @@ int cmd_restore(void)
 		take_listeners(&ctx); /* what came after the last poll */
 		close(ctx.ntf_m);
 		ctx.ntf_m = -1;
+		/* node asks for interception only for a dump whose init had the filter: none back
+		 * means a criu without the patch, and sysinfo failing with ENOSYS in every task. */
+		if (ctx.sv.nlisteners == 0)
+			start_abort(&ctx, STAGE_SETUP, 0,
+				    "criu gave back no seccomp listener of the restored sysinfo filters "
+				    "(a criu without vzkit's criu-patches/0002?)");
 		/* The uptime counts from the restored init's start, like LXCFS's /proc/uptime. */
 		sysinfo_virt_start(&ctx.sv, ctx.init_pid);
 		debug_log(&ctx, "intercepting sysinfo: %d listener(s) of restored tasks, memory cgroup v%d %s",

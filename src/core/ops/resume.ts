@@ -78,12 +78,11 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
-    // sysinfo(2) as the container had it: the dump's tasks carry the monitor's filter, whose
-    // listeners the restore takes back (criu-patches/0002); a dump of an older vzkit says
-    // nothing, and then this node decides as a start would.
+    // sysinfo(2) as the container had it, whatever this node's config says: the dump's tasks
+    // carry the monitor's filter, whose listeners the restore takes back (criu-patches/0002).
+    // A dump of an older vzkit says nothing: those were all made without interception.
     const memcg = cg.memoryDir();
-    const meminfo = lxcfsBinds().some(([, d]) => d === '/proc/meminfo');
-    const sysinfo = meta.sysinfo ?? (ctx.cfg.sysinfo_intercept && !!memcg && meminfo);
+    const sysinfo = meta.sysinfo === true;
     if (sysinfo && !memcg) {
       throw new VzError('RESTORE', 'the dump intercepts sysinfo(2) but this node has no memory cgroup for the container to answer it from', { ctid });
     }
