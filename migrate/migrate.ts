@@ -121,9 +121,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   const localDump = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-${ctid}-`));
   // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
   const bwLimit = () => (process.env.VZKIT_RSYNC_BWLIMIT ? [`--bwlimit=${process.env.VZKIT_RSYNC_BWLIMIT}`] : []);
-  const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete']) => {
+  const rsync = (src: string, dst: string, what: string, extra: string[] = ['--delete'], vanishedOk = false) => {
     const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...bwLimit(), ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
+    // 24: files vanished while they were copied (a running container's temporary files).
+    if (r.status !== 0 && !(vanishedOk && r.status === 24)) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
   };
   const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
     new Promise<void>((resolve, reject) => {
@@ -194,7 +195,9 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     },
     undo: abortDest,
   });
-  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area') });
+  // Online, the container runs meanwhile: a file it removes during the copy is no error, as the
+  // final sync while it is frozen makes DEST's tree exact.
+  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area', ['--delete'], online) });
   if (online) {
     let dumped = false;
     let localPort = 0;
