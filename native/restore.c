@@ -77,17 +77,21 @@ static noreturn void criu_child(struct start_ctx *ctx, const char *pidfile)
  * "running" on, like init's after a start; the tasks' sysinfo calls wait until then). criu
  * writes to the socket while it restores: it blocks when the queue is full, so this runs
  * whenever the socket is readable. One that does not fit is closed: sysinfo in its tasks
- * fails with ENOSYS (logged). */
-static void take_listeners(struct start_ctx *ctx)
+ * fails with ENOSYS (logged). Returns false once criu's end is closed (nothing more comes). */
+static bool take_listeners(struct start_ctx *ctx)
 {
 	for (;;) {
 		pid_t pid = 0;
 		int fd = recv_fd_data(ctx->ntf_m, &pid, sizeof(pid));
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == ECONNRESET)
-				return;
+			if (errno == EAGAIN)
+				return true;
+			if (errno == ECONNRESET)
+				return false;
 			warn_("sysinfo: receive a listener from criu");
-			continue; /* EPROTO: that message is consumed */
+			if (errno == EPROTO)
+				continue; /* that message is consumed */
+			return false;
 		}
 		if (!is_seccomp_listener(fd)) {
 			warnx_("sysinfo: criu sent an fd that is not a seccomp listener (pid %d)", pid);
@@ -108,10 +112,11 @@ static void take_listeners(struct start_ctx *ctx)
  * signal (criu is killed: it then kills what it restored so far). Returns its wait status. */
 static int wait_criu(struct start_ctx *ctx, pid_t criu)
 {
+	bool ntf_open = ctx->ntf_m >= 0;
 	for (;;) {
 		struct pollfd p[3] = { { .fd = ctx->sigfd, .events = POLLIN },
 				       { .fd = ctx->ctl.fd, .events = POLLIN },
-				       { .fd = ctx->ntf_m, .events = POLLIN } }; /* -1: ignored */
+				       { .fd = ntf_open ? ctx->ntf_m : -1, .events = POLLIN } }; /* -1: ignored */
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -125,8 +130,8 @@ static int wait_criu(struct start_ctx *ctx, pid_t criu)
 				start_abort(ctx, STAGE_SETUP, 0, NULL);
 			}
 		}
-		if (p[2].revents)
-			take_listeners(ctx);
+		if (p[2].revents && !take_listeners(ctx))
+			ntf_open = false; /* criu closed its end: no POLLHUP spin until it is reaped */
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read_retry(ctx->sigfd, &si, sizeof(si)) != sizeof(si))
