@@ -16,6 +16,10 @@ import { REPO, isRoot, waitFor, type TestNode } from './harness.js';
 import { MigrationRig } from './migrate/rig.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
+/** A CRIU without criu-patches/0002 on this machine (the shared one while the patch is new), if any. */
+const STOCK = ['/opt/vzkit/criu/sbin/criu', '/usr/sbin/criu'].find(
+  (c) => fs.existsSync(c) && !fs.readFileSync(c).includes('CRIU_SECCOMP_LISTENER_FD') && spawnSync(c, ['check']).status === 0,
+);
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
 const CT = '451';
 const RAM = 256 * 1024 * 1024;
@@ -161,8 +165,27 @@ describe.skipIf(!criuReady)('sysinfo(2) interception survives suspend/resume and
 
   it('suspend and resume: the listeners come back to the monitor, the limits show', () => {
     const { src } = rig;
+    const withCriu = (criu: string, ...args: string[]) => {
+      const r = spawnSync(path.join(REPO, 'dist/vzctl'), args, { env: { ...src.env, VZKIT_CRIU: criu }, encoding: 'utf8', timeout: 120_000 });
+      return { code: r.status, stderr: r.stderr };
+    };
+    if (STOCK) {
+      // A CRIU that cannot give the listener back: suspend refuses in one line, nothing stops.
+      const f = withCriu(STOCK, 'suspend', CT);
+      expect(f.code).toBe(16);
+      expect(f.stderr.trim().split('\n')).toHaveLength(1);
+      expect(f.stderr).toMatch(/cannot give its seccomp listener back/);
+      expect(src.ok('status', CT)).toMatch(/running/);
+    }
     const s = src.vzctl('suspend', CT);
     expect(s.code, s.stderr).toBe(0);
+    if (STOCK) {
+      // Restored by it anyway: refused (sysinfo would fail with ENOSYS), the dump stays.
+      const f = withCriu(STOCK, 'resume', CT);
+      expect(f.code).toBe(17);
+      expect(f.stderr).toMatch(/criu gave back no seccomp listener/);
+      expect(src.ok('status', CT)).toMatch(/suspended/);
+    }
     const r = src.vzctl('resume', CT);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     check(src, true);
