@@ -5,7 +5,9 @@
  * its limits: in init's tree (an inittab loop), in a daemon that `vzctl exec` left behind (its
  * own filter through --sysinfo-ctl) and in a fresh exec. No restored task keeps a listener fd:
  * the monitor holds them. A tenant process with its own USER_NOTIF filter (test/probe/usernotif.c)
- * gets nothing from the monitor but sysinfo answers and ENOSYS: its mkdir stays refused.
+ * gets nothing from the monitor but sysinfo answers and ENOSYS: its mkdir stays refused. A
+ * program calling sysinfo in a loop from 2 threads (test/probe/sysinfo-loop.c; some call always
+ * waits for the monitor when the container freezes) never sees an error or a wrong total.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
@@ -119,6 +121,12 @@ describe.skipIf(!criuReady)('sysinfo(2) interception survives suspend/resume and
     expect(pids.length).toBeGreaterThanOrEqual(5);
     expect(pids.filter((p) => listenersOf(p) > 0)).toEqual([]);
     expect(listenersOf(monitorPid(n))).toBeGreaterThanOrEqual(3);
+    // The loop: it goes on, no call failed or got another total, across every freeze so far.
+    const loop = () => /^calls=(\d+) bad=(\d+) wrong=(\d+) errno=(\d+)$/m.exec(read(n, 'root/loop'))?.slice(1).map(Number);
+    const l0 = loop()!;
+    let l1 = l0;
+    expect(waitFor(() => (l1 = loop() ?? l0)[0]! > l0[0]!, 10_000)).toBe(true);
+    expect(l1.slice(1)).toEqual([0, 0, 0]);
     if (restored) {
       expect(fs.readFileSync(path.join(n.root, 'log', `${CT}.monitor.log`), 'utf8')).toMatch(/notified by a filter of the container's own: refused with ENOSYS/);
     }
@@ -128,14 +136,16 @@ describe.skipIf(!criuReady)('sysinfo(2) interception survives suspend/resume and
     rig = new MigrationRig(); // the default node config: sysinfo_intercept on
     rig.setup();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-usernotif-'));
-    const bin = path.join(tmp, 'usernotif');
-    const cc = spawnSync('gcc', ['-static', '-O1', '-o', bin, path.join(REPO, 'test/probe/usernotif.c')], { encoding: 'utf8' });
-    if (cc.status !== 0) throw new Error(`gcc: ${cc.stderr}`);
     const { src } = rig;
     src.ok('create', CT, '--ostemplate', 'busybox', '--ram', '256M', '--cpus', '1');
     const priv = path.join(src.root, 'private', CT);
-    fs.copyFileSync(bin, path.join(priv, 'usernotif'));
-    fs.chmodSync(path.join(priv, 'usernotif'), 0o755);
+    for (const name of ['usernotif', 'sysinfo-loop']) {
+      const bin = path.join(tmp, name);
+      const cc = spawnSync('gcc', ['-static', '-O1', '-pthread', '-o', bin, path.join(REPO, `test/probe/${name}.c`)], { encoding: 'utf8' });
+      if (cc.status !== 0) throw new Error(`gcc: ${cc.stderr}`);
+      fs.copyFileSync(bin, path.join(priv, name));
+      fs.chmodSync(path.join(priv, name), 0o755);
+    }
     const inittab = path.join(priv, 'etc/inittab');
     const st = fs.statSync(inittab);
     fs.appendFileSync(inittab, `::once:/bin/sh -c '${freeLoop('/root/init-free')}'\n`);
@@ -144,6 +154,7 @@ describe.skipIf(!criuReady)('sysinfo(2) interception survives suspend/resume and
     const daemon = (cmd: string) => src.ok('exec', CT, 'sh', '-c', `setsid sh -c '${cmd}' </dev/null >/dev/null 2>&1 &`);
     daemon(freeLoop('/root/exec-free'));
     daemon('exec /usernotif /root/probe-in /root/probe-in.dir');
+    daemon(`exec /sysinfo-loop /root/loop ${RAM}`);
     // Without the monitor's filter: exec finds no .ctl and installs none (protocol.h).
     const ctl = path.join(src.root, 'run', `${CT}.sock.ctl`);
     fs.renameSync(ctl, `${ctl}.hidden`);
@@ -152,7 +163,7 @@ describe.skipIf(!criuReady)('sysinfo(2) interception survives suspend/resume and
     } finally {
       fs.renameSync(`${ctl}.hidden`, ctl);
     }
-    expect(waitFor(() => !!read(src, 'root/init-free') && !!probe(src, 'root/probe-own'), 10_000)).toBe(true);
+    expect(waitFor(() => !!read(src, 'root/init-free') && !!probe(src, 'root/probe-own') && !!read(src, 'root/loop'), 10_000)).toBe(true);
   }, 120_000);
   afterAll(() => {
     rig?.close();
