@@ -84,7 +84,8 @@ else
 fi
 for p in "$HERE"/criu-patches/*.patch; do
   [ -f "$p" ] || continue
-  # Fixes for kernels newer than this CRIU (e.g. Linux 6.16's SO_PASSSEC change); each says why.
+  # Fixes for kernels newer than this CRIU (Linux 6.16's SO_PASSSEC change) and what vzkit needs
+  # (0002: seccomp listeners across a restore); each says why.
   patch -s -d "$work/src" -p1 < "$p"
 done
 say "building criu $(sed -n 's/^CRIU_VERSION_MAJOR.*= *//p; s/^CRIU_VERSION_MINOR.*= *//p; s/^CRIU_SUBLEVEL.*= *//p' "$work/src/Makefile.versions" | paste -sd.) (about 80 s on two cores)"
