@@ -132,9 +132,10 @@
  *   sysinfo (a filter of the container's own that got the listener because the monitor's is
  *   not in that chain) is answered ENOSYS, as without a listener. The uptime counts from the
  *   restored init's start (like LXCFS's /proc/uptime). No listener at all (a criu without the
- *   patch): {"t":"error","stage":4,...} "criu gave back no seccomp listener ..." and the
- *   restored tree is killed. Without "sysinfo_memcg" criu gets no socket and attaches no
- *   listener. "init"/"env" are required but not executed.
+ *   patch, which node checks for before: see criuRestoresListeners): a warning in the monitor
+ *   log, and the container runs on (its tasks have run already, so its dump may be stale: a
+ *   kill would lose it), with sysinfo failing with ENOSYS. Without "sysinfo_memcg" criu gets
+ *   no socket and attaches no listener. "init"/"env" are required but not executed.
  *   1  node -> helper   config
  *      helper: console log, socket, a new console pty (slave chowned to root_uid:tty_gid, as
  *      CRIU restores the tty's owner from inside the user namespace), then forks the criu child,

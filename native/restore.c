@@ -258,12 +258,14 @@ int cmd_restore(void)
 		take_listeners(&ctx); /* what came after the last poll */
 		close(ctx.ntf_m);
 		ctx.ntf_m = -1;
-		/* node asks for interception only for a dump whose init had the filter: none back
-		 * means a criu without the patch, and sysinfo failing with ENOSYS in every task. */
+		/* node asks for interception only for a dump whose init had the filter, and checks the
+		 * criu binary first: none back means a criu without the patch after all. The tasks have
+		 * run by now (their files may have changed since the dump), so killing them would lose
+		 * the container: it runs on, with sysinfo failing (ENOSYS), and says so. */
 		if (ctx.sv.nlisteners == 0)
-			start_abort(&ctx, STAGE_SETUP, 0,
-				    "criu gave back no seccomp listener of the restored sysinfo filters "
-				    "(a criu without vzkit's criu-patches/0002?)");
+			warnx_("sysinfo: criu gave back no seccomp listener of the restored filters (a criu "
+			       "without vzkit's criu-patches/0002?): sysinfo(2) fails with ENOSYS in the container "
+			       "until it is restarted");
 		/* The uptime counts from the restored init's start, like LXCFS's /proc/uptime. */
 		sysinfo_virt_start(&ctx.sv, ctx.init_pid);
 		debug_log(&ctx, "intercepting sysinfo: %d listener(s) of restored tasks, memory cgroup v%d %s",

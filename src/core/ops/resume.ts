@@ -20,7 +20,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
-import { criuLogTail, criuPath, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
+import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
 
@@ -49,6 +49,13 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
   const dir = path.resolve(opts.dumpDir ?? dumpDirOf(ctx, ctid));
   const meta = readMeta(dir);
   const criu = criuPath();
+  // Before anything runs: once criu has, the tasks run and the dump may be stale.
+  if (meta.sysinfo === true && !criuRestoresListeners(criu)) {
+    throw new VzError('RESTORE', `the dump intercepts sysinfo(2) and ${criu} cannot give its seccomp listeners back (sysinfo would fail with ENOSYS)`, {
+      ctid,
+      hint: "install vzkit's CRIU (sh native/criu.sh)",
+    });
+  }
   const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);
   if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
