@@ -62,6 +62,46 @@ export interface DumpMeta {
   /** Host pids inside, for the log and the tests. */
   initPid: number;
   at: string;
+  /** The monitor intercepted sysinfo(2): the tasks carry its USER_NOTIF filter, whose listeners
+   * the restore must take back (criu-patches/0002; sysinfo fails with ENOSYS otherwise).
+   * Absent in dumps of older versions: the restoring node's config decides. */
+  sysinfo?: boolean;
+}
+
+/** Whether the running container's monitor intercepts sysinfo(2): its "<socket>.ctl" exists
+ * exactly then (native/protocol.h). */
+export function interceptsSysinfo(socket: string): boolean {
+  return fs.existsSync(`${socket}.ctl`);
+}
+
+/** Whether this criu hands the listeners of restored USER_NOTIF filters over (vzkit's
+ * criu-patches/0002): its binary names the variable it reads. Without that, the sysinfo filter
+ * of a restored container has no listener and sysinfo(2) fails with ENOSYS. Read in chunks: the
+ * binary is a few MiB. */
+export function criuRestoresListeners(criu: string): boolean {
+  const needle = Buffer.from('CRIU_SECCOMP_LISTENER_FD');
+  let fd: number;
+  try {
+    fd = fs.openSync(criu, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return false;
+    const buf = Buffer.alloc(1 << 20);
+    let carry = Buffer.alloc(0);
+    for (let total = 0; total < 64 << 20; ) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) return false;
+      total += n;
+      const chunk = Buffer.concat([carry, buf.subarray(0, n)]);
+      if (chunk.includes(needle)) return true;
+      carry = chunk.subarray(Math.max(0, chunk.length - needle.length));
+    }
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export const META_FILE = 'vzkit.json';

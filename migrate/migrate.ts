@@ -30,7 +30,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
+import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, criuRestoresListeners, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
 
 export interface MigrateOptions {
   dest: string;
@@ -152,9 +152,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
-        // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
-        if (online && fs.existsSync(`${p.socket}.ctl`)) {
-          throw new StageFailure(MigExit.CHECKPOINT, 'sysinfo(2) interception is on for this container: its seccomp listener cannot be restored (set "sysinfo_intercept: false" in vzkit.yaml and restart it, or migrate offline)');
+        // The restore takes the sysinfo listeners back only with vzkit's CRIU (criu-patches/0002);
+        // DEST's ctspawn refuses a restore that gives none back, so this one is the early word.
+        if (online && interceptsSysinfo(p.socket) && !criuRestoresListeners(criu)) {
+          throw new StageFailure(MigExit.CHECKPOINT, `sysinfo(2) is intercepted for this container and ${criu} cannot give its seccomp listener back after a restore (install vzkit's CRIU: sh native/criu.sh; or migrate offline)`);
         }
         await ssh.connect();
         updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
@@ -286,7 +287,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
         // (link remaps), which must go along: a sync now.
         if (!sync || dumpMadeRemaps(localDump)) await finalSync();
-        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
+        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString(), sysinfo: interceptsSysinfo(p.socket) });
       },
       undo: () => {
         // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped. The

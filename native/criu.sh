@@ -1,7 +1,10 @@
 #!/bin/sh
 # Provides CRIU >= 4 for vzkit (issue 7). Idempotent; a no-op when a working CRIU is in place.
-#   1. /opt/vzkit/criu/sbin/criu (or $VZKIT_CRIU_PREFIX) already there and `criu check` passes -> done.
-#   2. Debian's criu where `criu check` passes and its version is >= 4 -> link it.
+#   1. /opt/vzkit/criu/sbin/criu (or $VZKIT_CRIU_PREFIX) already there, built with today's patches,
+#      and `criu check` passes -> done.
+#   2. Without patches only: Debian's criu where `criu check` passes and its version is >= 4 -> link
+#      it. vzkit's patches are not optional (0002 gives restored sysinfo filters their listener
+#      back: without it the default config cannot checkpoint), so with them this step is skipped.
 #   3. Otherwise build 4.1.1 from Debian trixie's *source* package with bookworm's build
 #      dependencies, under its own prefix. Bookworm's 3.17 fails on kernel 6.x with
 #      "vdso: Unexpected rt vDSO area bounds"; trixie's binaries would pull in a newer libc, so only
@@ -21,10 +24,12 @@ criu_ok() { # $1 = binary; CRIU >= 4 and `criu check` passes on this kernel
 HERE=$(cd "$(dirname "$0")" && pwd)
 STAMP="$PREFIX/.vzkit-build"
 want=$(cat "$HERE"/criu-patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
+have_patches=$(ls "$HERE"/criu-patches/*.patch 2>/dev/null | head -1)
 if criu_ok "$PREFIX/sbin/criu"; then
-  # Debian's criu (a symlink) is taken as it is; our build must carry today's patches.
-  [ -L "$PREFIX/sbin/criu" ] && exit 0
-  [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && exit 0
+  # Debian's criu (a symlink) is taken as it is only while there are no patches; our build must
+  # carry today's patches.
+  [ -L "$PREFIX/sbin/criu" ] && [ -z "$have_patches" ] && exit 0
+  [ ! -L "$PREFIX/sbin/criu" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && exit 0
   say "rebuilding: the patches changed"
 fi
 [ "$(id -u)" = 0 ] || { say "not installed and not root: run sh native/setup.sh as root"; exit 1; }
@@ -44,8 +49,8 @@ if [ -n "$missing" ]; then
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# The distribution's criu, if it is new enough and works here.
-if [ -x /usr/sbin/criu ] && criu_ok /usr/sbin/criu; then
+# The distribution's criu, if it is new enough and works here, and nothing needs patching.
+if [ -z "$have_patches" ] && [ -x /usr/sbin/criu ] && criu_ok /usr/sbin/criu; then
   mkdir -p "$PREFIX/sbin"; ln -sfn /usr/sbin/criu "$PREFIX/sbin/criu"; say "using Debian's criu"; exit 0
 fi
 
@@ -79,11 +84,14 @@ else
 fi
 for p in "$HERE"/criu-patches/*.patch; do
   [ -f "$p" ] || continue
-  # Fixes for kernels newer than this CRIU (e.g. Linux 6.16's SO_PASSSEC change); each says why.
+  # Fixes for kernels newer than this CRIU (Linux 6.16's SO_PASSSEC change) and what vzkit needs
+  # (0002: seccomp listeners across a restore); each says why.
   patch -s -d "$work/src" -p1 < "$p"
 done
 say "building criu $(sed -n 's/^CRIU_VERSION_MAJOR.*= *//p; s/^CRIU_VERSION_MINOR.*= *//p; s/^CRIU_SUBLEVEL.*= *//p' "$work/src/Makefile.versions" | paste -sd.) (about 80 s on two cores)"
 jobs=$(nproc 2>/dev/null || echo 2)
+# A link to the distribution's criu from an older set-up: our build takes its place.
+[ -L "$PREFIX/sbin/criu" ] && rm -f "$PREFIX/sbin/criu"
 make -s -C "$work/src" -j"$jobs" PREFIX="$PREFIX" criu >"$work/build.log" 2>&1 || { tail -30 "$work/build.log"; exit 1; }
 make -s -C "$work/src" PREFIX="$PREFIX" SKIP_PIP_INSTALL=1 install-criu install-lib install-compel >>"$work/build.log" 2>&1 \
   || { tail -30 "$work/build.log"; exit 1; }

@@ -570,18 +570,6 @@ static void sictl_accept(struct monitor *m)
 	close(fd); /* not reached: the socket is only polled while a pending slot is free */
 }
 
-/* The fd really is a seccomp listener ("anon_inode:seccomp notify")? */
-static bool is_seccomp_listener(int fd)
-{
-	char path[32], target[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = 0;
-	return strcmp(target, "anon_inode:seccomp notify") == 0;
-}
-
 /* Answers on the listener in slot from now on: 0, or -1 (logged). */
 static int notify_watch(struct monitor *m, int slot)
 {

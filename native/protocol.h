@@ -117,9 +117,25 @@
  *   Extra config fields: "criu" (absolute path of the binary), "criu_args" (array: what comes
  *   after "criu restore", chosen by node: -D, --root, external mounts, --empty-ns net,
  *   --action-script ...), "console_key" ("tty[RDEV:DEV]", hex, the dumped console's key).
- *   "sysinfo_memcg" is refused: a seccomp listener cannot be attached to a filter CRIU
- *   restores (nodes that checkpoint set sysinfo_intercept: false; vzctl suspend refuses a
- *   container whose monitor intercepts). "init"/"env" are required but not executed.
+ *   "sysinfo_memcg" (node passes it when the dump's monitor intercepted): a listener cannot be
+ *   dumped, so the restored tasks' sysinfo filters come back without one (sysinfo would fail
+ *   with ENOSYS). The criu that vzkit builds (criu-patches/0002) takes a unix socket in
+ *   $CRIU_SECCOMP_LISTENER_FD: its restorer installs the oldest filter of each restored chain
+ *   that may return SECCOMP_RET_USER_NOTIF with a listener (one per chain; every restored
+ *   process has a chain of its own, CRIU cannot share one across its forks), criu sends each
+ *   listener over the socket (SCM_RIGHTS, payload the host pid as an int) while every task
+ *   waits for its last stage, and the restorer closes its own copy before the task runs again:
+ *   no restored task holds a listener. The monitor reads the socket while criu runs (criu
+ *   blocks when it is full), keeps every fd that is a seccomp listener in its table (as the
+ *   exec trees' ones; one that does not fit is closed and logged: sysinfo in its tasks fails
+ *   with ENOSYS) and answers them from "running" on; a notification that is not a native
+ *   sysinfo (a filter of the container's own that got the listener because the monitor's is
+ *   not in that chain) is answered ENOSYS, as without a listener. The uptime counts from the
+ *   restored init's start (like LXCFS's /proc/uptime). No listener at all (a criu without the
+ *   patch, which node checks for before: see criuRestoresListeners): a warning in the monitor
+ *   log, and the container runs on (its tasks have run already, so its dump may be stale: a
+ *   kill would lose it), with sysinfo failing with ENOSYS. Without "sysinfo_memcg" criu gets
+ *   no socket and attaches no listener. "init"/"env" are required but not executed.
  *   1  node -> helper   config
  *      helper: console log, socket, a new console pty (slave chowned to root_uid:tty_gid, as
  *      CRIU restores the tty's owner from inside the user namespace), then forks the criu child,

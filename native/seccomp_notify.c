@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -64,10 +65,9 @@ int send_fd(int sock, int fd)
 	return n == 1 ? 0 : -1;
 }
 
-int recv_fd(int sock)
+int recv_fd_data(int sock, void *data, size_t len)
 {
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec iov = { .iov_base = data, .iov_len = len };
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -80,19 +80,43 @@ int recv_fd(int sock)
 	if (n < 0)
 		return -1;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (n != 1 || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	if ((size_t)n != len || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
 	    c->cmsg_len != CMSG_LEN(sizeof(int))) {
-		errno = EPROTO;
+		/* One fd at most fits the control buffer; a message with more is truncated, and the
+		 * kernel closes what did not fit. */
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			close(fd);
+		}
+		errno = n == 0 ? ECONNRESET : EPROTO;
 		return -1;
 	}
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	if (msg.msg_flags & MSG_CTRUNC) {
+	if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
 		close(fd);
 		errno = EPROTO;
 		return -1;
 	}
 	return fd;
+}
+
+int recv_fd(int sock)
+{
+	char byte;
+	return recv_fd_data(sock, &byte, 1);
+}
+
+bool is_seccomp_listener(int fd)
+{
+	char path[32], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:seccomp notify") == 0;
 }
 
 /* Room for struct growth in future kernels; notify_init checks the real sizes against it. */

@@ -29,6 +29,11 @@ int send_fd(int sock, int fd);
 /* Receives one fd sent by send_fd, close-on-exec, without blocking: -1 with errno EAGAIN when
  * nothing is queued, EPROTO when a message came without an fd. */
 int recv_fd(int sock);
+/* The same for a message whose payload is exactly len bytes (read into data), such as the
+ * patched criu's listener hand-over (payload: the task's pid); -1 with errno ECONNRESET at EOF. */
+int recv_fd_data(int sock, void *data, size_t len);
+/* The fd really is a seccomp listener ("anon_inode:seccomp notify")? */
+bool is_seccomp_listener(int fd);
 
 /* Monitor side. The kernel's notification structs may be larger than the ones we were
  * compiled with; these are sized from SECCOMP_GET_NOTIF_SIZES once. */

@@ -311,7 +311,16 @@ void sysinfo_virt_handle(struct sysinfo_virt *v, int listener)
 		return;
 	}
 	if (!notify_is_native_sysinfo(&req)) {
-		notify_continue(listener, req.id);
+		/* Not from our filter, which notifies native sysinfo only: a USER_NOTIF filter of the
+		 * container's own whose listener a restore attached (the first of a chain gets it;
+		 * criu-patches/0002). Without that listener the kernel answered ENOSYS: so do we,
+		 * and nothing else (its arguments are the tenant's: nothing is read or written). */
+		if (!v->foreign_warned)
+			warnx_("seccomp: syscall %d (arch 0x%x) of pid %d notified by a filter of the container's "
+			       "own: refused with ENOSYS, as without a listener (logged once)",
+			       req.nr, req.arch, req.pid);
+		v->foreign_warned = true;
+		notify_reply(listener, req.id, 0, ENOSYS);
 		return;
 	}
 	struct sysinfo si;

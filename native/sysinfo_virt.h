@@ -34,6 +34,7 @@ struct sysinfo_virt {
 	int max;             /* the cap: SYSINFO_LISTENERS_MAX or what RLIMIT_NOFILE allows */
 	uint64_t init_start; /* init's start in clock ticks after boot (/proc/PID/stat field 22) */
 	bool failing;        /* one warning per streak of failures */
+	bool foreign_warned; /* a notification that was not a native sysinfo was logged */
 	struct sysinfo cache; /* the cgroup figures of the last call ... */
 	int64_t cached_at;    /* ... and when (CLOCK_MONOTONIC ns, 0: never) ... */
 	int64_t cache_ns;     /* ... and for how long they are reused (see sysinfo_virt_fill) */
@@ -59,7 +60,9 @@ int sysinfo_virt_add(struct sysinfo_virt *v, int listener);
 /* Closes the listener in slot and frees the slot. */
 void sysinfo_virt_drop(struct sysinfo_virt *v, int slot);
 /* A listener polled POLLIN: answer one notification. Any failure lets the real syscall run
- * (the container sees the host's figures rather than an error). No allocation. */
+ * (the container sees the host's figures rather than an error). A notification that is not a
+ * native sysinfo (a container's own USER_NOTIF filter, given a listener by a restore) is
+ * answered ENOSYS, what the kernel answers for a filter without a listener. No allocation. */
 void sysinfo_virt_handle(struct sysinfo_virt *v, int listener);
 /* Calls fn(dir_fd, arg) for dir and every directory below it (bounded depth, no symlinks
  * followed, nothing allocated): the container's cgroup subtree. dir's offset is rewound. */

@@ -31,9 +31,9 @@ export interface GlobalConfig {
   templates_dir: string;
   /** Host devices that answer ARP/NDP for routed addresses (vzctl's NEIGHBOUR_DEVS). */
   neighbour_devs: NeighbourDevs;
-  /** Answer sysinfo(2) from the memory cgroup (a seccomp listener in the monitor). Off for nodes
-   * that checkpoint or live-migrate: CRIU restores the filter but no listener can be attached to
-   * it again, so sysinfo would fail with ENOSYS after a restore; suspend refuses such containers. */
+  /** Answer sysinfo(2) from the memory cgroup (a seccomp listener in the monitor). A restore takes
+   * the listeners back (vzkit's CRIU, criu-patches/0002), so it does not stand in the way of
+   * suspend or live migration. */
   sysinfo_intercept: boolean;
   paths: {
     db: string;

@@ -32,8 +32,8 @@ describe.skipIf(!isRoot || !hasCriu)('vzdump --mode snapshot (CRIU)', () => {
   const loopPid = () => n.ok('exec', '401', 'sh', '-c', "ps -o pid,ppid,args | awk '$2 == 1 && /i=0/ {print $1}'");
 
   beforeAll(() => {
-    // The sysinfo listener cannot be restored (README): checkpointed containers run without it.
-    n = new TestNode('sysinfo_intercept: false\n');
+    // The default config: sysinfo(2) is intercepted, and its listeners come back with the restore.
+    n = new TestNode();
     dumpdir = path.join(n.dir, 'dumps');
     fs.mkdirSync(dumpdir);
     n.ok('create', '401', '--ostemplate', 'busybox');

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { isRoot, REPO } from './harness.js';
 import { MigrationRig } from './migrate/rig.js';
 
-const criuReady = isRoot && spawnSync('/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
+const criuReady = isRoot && spawnSync(process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
 
 describe.skipIf(!criuReady)('vzmigrate killed at each stage', () => {
   let rig: MigrationRig;

@@ -11,7 +11,7 @@ import { REPO, isRoot, pidsInNode, waitFor } from './harness.js';
 import { MigrationRig } from './migrate/rig.js';
 import { counter, counterGaps, installWorkload, memsum, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
 
-const criuReady = isRoot && spawnSync('/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
+const criuReady = isRoot && spawnSync(process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
 
 /** Host pids below `root` (children, grandchildren...). */
 function descendants(root: number): number[] {

@@ -20,7 +20,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
-import { criuLogTail, criuPath, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
+import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
 
@@ -51,6 +51,13 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
   const dir = path.resolve(opts.dumpDir ?? dumpDirOf(ctx, ctid));
   const meta = readMeta(dir);
   const criu = criuPath();
+  // Before anything runs: once criu has, the tasks run and the dump may be stale.
+  if (meta.sysinfo === true && !criuRestoresListeners(criu)) {
+    throw new VzError('RESTORE', `the dump intercepts sysinfo(2) and ${criu} cannot give its seccomp listeners back (sysinfo would fail with ENOSYS)`, {
+      ctid,
+      hint: "install vzkit's CRIU (sh native/criu.sh)",
+    });
+  }
   const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);
   if (!storage.exists(t)) throw new VzError('NO_PRIVATE', `private area ${t.privatePath} does not exist`, { ctid });
@@ -82,6 +89,14 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
     });
+    // sysinfo(2) as the container had it, whatever this node's config says: the dump's tasks
+    // carry the monitor's filter, whose listeners the restore takes back (criu-patches/0002).
+    // A dump of an older vzkit says nothing: those were all made without interception.
+    const memcg = cg.memoryDir();
+    const sysinfo = meta.sysinfo === true;
+    if (sysinfo && !memcg) {
+      throw new VzError('RESTORE', 'the dump intercepts sysinfo(2) but this node has no memory cgroup for the container to answer it from', { ctid });
+    }
     const net = prepareNetRestore(ctx, ctid, params, undo);
     const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
@@ -101,7 +116,8 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
         wasMounted,
         poststop: net.poststop,
       }),
-      // Not sysinfo_memcg: a seccomp listener cannot be attached to a restored filter (protocol.h).
+      ...(sysinfo && memcg ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
+      ...(memcg ? { loadavg_file: p.loadavg } : {}),
       criu,
       criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook),
       console_key: meta.consoleKey,

@@ -14,7 +14,7 @@ import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
-import { consoleKey, criuPath, externalMounts, runDump, writeMeta, type DumpOptions } from '../../../migrate/criu.js';
+import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, runDump, writeMeta, type DumpOptions } from '../../../migrate/criu.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -53,11 +53,13 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   const probe = probeRuntime(ctx.paths(ctid));
   if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to suspend: container is not running', { ctid });
   const criu = criuPath();
-  // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
-  if (fs.existsSync(`${ctx.paths(ctid).socket}.ctl`)) {
-    throw new VzError('CHKPNT', 'cannot checkpoint: sysinfo(2) interception is on for this container (its seccomp listener cannot be restored)', {
+  // Recorded in the dump: the restore takes the listeners of the tasks' sysinfo filter back,
+  // which needs vzkit's CRIU (a stock one would leave sysinfo failing with ENOSYS).
+  const sysinfo = interceptsSysinfo(ctx.paths(ctid).socket);
+  if (sysinfo && !criuRestoresListeners(criu)) {
+    throw new VzError('CHKPNT', `cannot checkpoint: sysinfo(2) is intercepted for this container and ${criu} cannot give its seccomp listener back after a restore`, {
       ctid,
-      hint: 'set "sysinfo_intercept: false" in the node config (vzkit.yaml) and restart the container',
+      hint: "install vzkit's CRIU (sh native/criu.sh), or set \"sysinfo_intercept: false\" in vzkit.yaml and restart the container",
     });
   }
   const dir = path.resolve(opts.dumpDir ?? path.join(ctx.cfg.paths.dumps, String(ctid)));
@@ -79,7 +81,7 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
     throw e;
   }
   crashPoint('suspend: images written');
-  writeMeta(dir, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
+  writeMeta(dir, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString(), sysinfo });
   fs.writeFileSync(dumpRecord(ctx, ctid), dir + '\n');
   crashPoint('suspend: dump recorded');
   db.setState(ctid, 'suspended', 'suspend');

@@ -82,7 +82,8 @@ export class MigrationRig {
         // A session whose client was killed with its namespace gone would otherwise wait forever.
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
-        `SetEnv VZKIT_CONFIG=${this.dst.configFile}`,
+        // DEST restores with the same CRIU as the source (a test build in its own prefix).
+        `SetEnv VZKIT_CONFIG=${this.dst.configFile}${process.env.VZKIT_CRIU ? ` VZKIT_CRIU=${process.env.VZKIT_CRIU}` : ''}`,
         '',
       ].join('\n'),
     );
