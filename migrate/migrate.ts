@@ -26,6 +26,7 @@ import { destroyLocked } from '../src/core/ops/destroy.js';
 import { helperPath, packageRoot } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
+import { mountIdmappedView, shiftMap, unmountView } from '../src/sys/idmapmount.js';
 import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
@@ -114,6 +115,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   };
   let destPrivate = '';
   let destDump = '';
+  let destBase = row.uidBase;
   let registered = false;
   let frozenAt = 0;
   let frozenMs: number | undefined;
@@ -132,7 +134,32 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       c.stderr!.on('data', (d) => (err += d));
       c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
     });
-  const src = isDir ? `${t.privatePath}/` : t.privatePath;
+  // Online into another uid range: rsync reads through an idmapped view that shows the files in
+  // DEST's range (idmapmount.ts), so they arrive there owned right, and the final sync while
+  // frozen still sends only what changed. (Offline, DEST shifts them after the copy.)
+  let viewDir = '';
+  const unview = () => {
+    if (!viewDir) return;
+    unmountView(viewDir);
+    fs.rmdirSync(viewDir);
+    viewDir = '';
+  };
+  const src = () => (viewDir ? `${viewDir}/` : isDir ? `${t.privatePath}/` : t.privatePath);
+  // Can this node make such a view of this private area (kernel, file system)? Tried once.
+  const viewWorks = (): boolean => {
+    const probe = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`));
+    try {
+      mountIdmappedView(t.privatePath, probe, shiftMap(row.uidBase, row.uidBase, row.uidSize));
+      unmountView(probe);
+      return true;
+    } catch (e) {
+      notes.push(`no idmapped view of the private area here (${(e as Error).message}): DEST must have the same uid range free`);
+      return false;
+    } finally {
+      fs.rmdirSync(probe);
+    }
+  };
+  let anySlot = false;
   const dstOf = () => (isDir ? `${destPrivate}/` : destPrivate);
   const abortDest = () => {
     if (!registered) return;
@@ -162,9 +189,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
         }
+        anySlot = online && isDir && viewWorks();
         const info = remote(
           'info',
-          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir },
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot },
           MigExit.CANT_CONNECT,
         );
         const problems = info.problems as Array<{ exit: number; msg: string }>;
@@ -172,6 +200,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (online && info.criu === null) throw new StageFailure(MigExit.RESTORE, 'no CRIU on DEST');
         destPrivate = info.privatePath as string;
         destDump = info.dumpDir as string;
+        // A DEST that cannot move a dump's user namespace to another range needs the same one.
+        if (info.rebase !== true) anySlot = false;
         notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
       },
     },
@@ -187,13 +217,29 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     name: 'register',
     run: () => {
       registered = true; // abort is safe even when register failed half way
-      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: online || !isDir }, MigExit.APPLY_CONFIG);
+      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: (online && !anySlot) || !isDir }, MigExit.APPLY_CONFIG);
       destPrivate = r.privatePath as string;
       destDump = r.dumpDir as string;
+      destBase = r.uidBase as number;
     },
     undo: abortDest,
   });
-  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area') });
+  if (online && isDir) {
+    stages.push({
+      name: 'map uids',
+      run: () => {
+        if (destBase === row.uidBase) return;
+        // DEST chose another range only when told it may (anySlot, decided in preflight).
+        if (!anySlot || !Number.isInteger(destBase)) throw new StageFailure(MigExit.APPLY_CONFIG, `DEST gave uid range ${destBase}, not ${row.uidBase}`);
+        viewDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`));
+        updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir, viewDir] });
+        mountIdmappedView(t.privatePath, viewDir, shiftMap(row.uidBase, destBase, row.uidSize));
+        notes.push(`uid range: ${row.uidBase}+${row.uidSize} here, ${destBase}+${row.uidSize} on DEST (files mapped on the way, the dump's user namespace moved there)`);
+      },
+      undo: unview,
+    });
+  }
+  stages.push({ name: 'copy files', run: () => rsync(src(), dstOf(), 'the private area') });
   if (online) {
     let dumped = false;
     let localPort = 0;
@@ -230,7 +276,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     });
     const finalSync = () => {
       ctx.storage(ctid).flush?.(t);
-      return rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
+      return rsyncAsync(src(), dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
     };
     const dumpStage: Stage = {
       name: 'freeze and dump',
@@ -336,6 +382,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const res = await runStages(stages, ctx.warn, o.onStage);
     return { timings: res.timings, frozenMs, online, notes };
   } finally {
+    try {
+      unview();
+    } catch (e) {
+      ctx.warn(`the idmapped view ${viewDir}: ${(e as Error).message}`);
+    }
     removeJournal(ctx, ctid);
     ssh.close();
     fs.rmSync(localDump, { recursive: true, force: true });

@@ -25,6 +25,7 @@ import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
 import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
+import { rebaseDump } from './userns-image.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -40,6 +41,8 @@ export interface InfoRequest {
   reuse?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
+  /** Online: the source copies through an idmapped view into whatever slot DEST gives it. */
+  anySlot?: boolean;
 }
 
 export interface RegisterRequest {
@@ -53,6 +56,11 @@ export interface RegisterRequest {
   reuse?: boolean;
   /** Online: the dump's user namespace maps these host uids, so DEST must use the same range. */
   sameUids: boolean;
+}
+
+/** The source moves the files into any range DEST gives: shifted here offline, mapped on the way online. */
+function anySlot(q: { online: boolean; isDir?: boolean; anySlot?: boolean }): boolean {
+  return Boolean(q.isDir) && (!q.online || q.anySlot === true);
 }
 
 type Reply = Record<string, unknown>;
@@ -82,8 +90,8 @@ function info(ctx: Context, q: InfoRequest): Reply {
   const existing = db.getContainer(q.ctid);
   if (existing && existing.state !== 'creating') problems.push({ exit: MigExit.EXISTS, msg: `CT ${q.ctid} already exists on DEST` });
   const slot = slotOf(ctx, q.uidBase, q.uidSize);
-  if (!q.online && q.isDir) {
-    // Offline, a directory: any free range on DEST, the files are shifted into it there.
+  if (anySlot(q)) {
+    // A directory: any free range on DEST (its own slot when free), the files go into it.
     if (q.uidSize !== ctx.cfg.idmap.size) problems.push({ exit: MigExit.EXISTS, msg: `uid range size ${q.uidSize} differs from DEST's ${ctx.cfg.idmap.size}` });
   } else if (slot === undefined) {
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
@@ -135,7 +143,8 @@ function info(ctx: Context, q: InfoRequest): Reply {
       problems.push({ exit: MigExit.RESTORE, msg: (e as Error).message });
     }
   }
-  return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems };
+  // rebase: restore() moves a dump's user namespace to this node's range (a source checks it).
+  return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems, rebase: true };
 }
 
 function register(ctx: Context, q: RegisterRequest): Reply {
@@ -143,8 +152,10 @@ function register(ctx: Context, q: RegisterRequest): Reply {
   const old = db.getContainer(q.ctid);
   if (old && old.state !== 'creating') throw new StageFailure(MigExit.EXISTS, `CT ${q.ctid} already exists on DEST`);
   if (old) db.deleteContainer(q.ctid); // a migration that died half way
-  const slot = q.sameUids ? slotOf(ctx, q.uidBase, ctx.cfg.idmap.size) : undefined;
-  if (q.sameUids && slot === undefined) throw new StageFailure(MigExit.EXISTS, `uid range ${q.uidBase} does not fit DEST's idmap pool`);
+  const same = slotOf(ctx, q.uidBase, ctx.cfg.idmap.size);
+  if (q.sameUids && same === undefined) throw new StageFailure(MigExit.EXISTS, `uid range ${q.uidBase} does not fit DEST's idmap pool`);
+  // Otherwise the same range when it is free here (nothing to move), else the lowest free one.
+  const slot = q.sameUids || (same !== undefined && db.slotFree(same)) ? same : undefined;
   const row = db.insertContainer({
     ctid: q.ctid,
     name: q.name,
@@ -196,6 +207,9 @@ async function restore(ctx: Context, ctid: number, images: Record<string, string
   return withLock(ctx, ctid, async () => {
     killPageServer(ctx, ctid);
     if (images) writeImages(dumpDir(ctx, ctid), images);
+    const row = ctx.db().getContainer(ctid)!;
+    // The files came into this node's range (migrate.ts); the dump's user namespace goes there too.
+    rebaseDump(dumpDir(ctx, ctid), row.uidBase, row.uidSize);
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
     const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid) });
     return { initPid: res.initPid, monitorPid: res.monitorPid };
