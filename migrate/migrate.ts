@@ -189,7 +189,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
         }
-        anySlot = online && isDir && viewWorks();
+        anySlot = online ? ctx.storage(ctid).caps.tree === true && viewWorks() : true;
         const info = remote(
           'info',
           { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot },
@@ -200,7 +200,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (online && info.criu === null) throw new StageFailure(MigExit.RESTORE, 'no CRIU on DEST');
         destPrivate = info.privatePath as string;
         destDump = info.dumpDir as string;
-        // A DEST that cannot move a dump's user namespace to another range needs the same one.
+        // An older DEST cannot move a dump's user namespace, nor shift inside an image.
         if (info.rebase !== true) anySlot = false;
         notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
       },
@@ -217,14 +217,14 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     name: 'register',
     run: () => {
       registered = true; // abort is safe even when register failed half way
-      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: (online && !anySlot) || !isDir }, MigExit.APPLY_CONFIG);
+      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: online ? !anySlot : !isDir && !anySlot }, MigExit.APPLY_CONFIG);
       destPrivate = r.privatePath as string;
       destDump = r.dumpDir as string;
       destBase = r.uidBase as number;
     },
     undo: abortDest,
   });
-  if (online && isDir) {
+  if (online && ctx.storage(ctid).caps.tree) {
     stages.push({
       name: 'map uids',
       run: () => {

@@ -41,7 +41,8 @@ export interface InfoRequest {
   reuse?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
-  /** Online: the source copies through an idmapped view into whatever slot DEST gives it. */
+  /** The files can go into any slot DEST gives: online, the source copies them through an
+   * idmapped view; offline (an image too), DEST shifts them. */
   anySlot?: boolean;
 }
 
@@ -58,9 +59,10 @@ export interface RegisterRequest {
   sameUids: boolean;
 }
 
-/** The source moves the files into any range DEST gives: shifted here offline, mapped on the way online. */
+/** The files can go into any range DEST gives: shifted here offline (image layouts inside the
+ * image), mapped on the way online (a dir layout, when the source says it can). */
 function anySlot(q: { online: boolean; isDir?: boolean; anySlot?: boolean }): boolean {
-  return Boolean(q.isDir) && (!q.online || q.anySlot === true);
+  return (!q.online && Boolean(q.isDir)) || q.anySlot === true;
 }
 
 type Reply = Record<string, unknown>;
@@ -91,12 +93,14 @@ function info(ctx: Context, q: InfoRequest): Reply {
   if (existing && existing.state !== 'creating') problems.push({ exit: MigExit.EXISTS, msg: `CT ${q.ctid} already exists on DEST` });
   const slot = slotOf(ctx, q.uidBase, q.uidSize);
   if (anySlot(q)) {
-    // A directory: any free range on DEST (its own slot when free), the files go into it.
+    // Any free range on DEST (its own slot when free); the files go into it.
     if (q.uidSize !== ctx.cfg.idmap.size) problems.push({ exit: MigExit.EXISTS, msg: `uid range size ${q.uidSize} differs from DEST's ${ctx.cfg.idmap.size}` });
   } else if (slot === undefined) {
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
   } else if (!db.slotFree(slot) && !(existing?.state === 'creating' && existing.uidBase === q.uidBase)) {
-    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST` });
+    // Online, an image's files cannot be moved to another range without a walk while frozen.
+    const why = q.online && !getStorageDriver((q.params.layout as string | undefined) ?? 'dir').caps.tree ? ' (an image layout moves online only into the same range: migrate it offline, or free that range on DEST)' : '';
+    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST${why}` });
   }
   const taken = new Map(db.listIps().filter((i) => i.ctid !== q.ctid).map((i) => [i.ip, i.ctid]));
   const host = hostAddresses();
@@ -221,7 +225,15 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
     const row = ctx.db().getContainer(ctid)!;
     if (fromBase !== row.uidBase) {
       // rsync kept the source's numeric ids: move them into this node's range for the CT.
-      shiftTree(ctx.target(ctid).privatePath, row.uidBase, row.uidSize, fromBase);
+      // Through the mount: the tree of a directory, the files inside an image.
+      const t = ctx.target(ctid);
+      const storage = ctx.storage(ctid);
+      storage.mount(t);
+      try {
+        shiftTree(t.mountPath, row.uidBase, row.uidSize, fromBase, true);
+      } finally {
+        storage.unmount(t);
+      }
     }
     ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });

@@ -124,6 +124,22 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     dst.ok('destroy', '430');
   }, 600_000);
 
+  it('online into a node whose same slot is free: it keeps its range, nothing is mapped', () => {
+    const { src, dst } = rig;
+    src.ok('create', '435', '--ostemplate', 'busybox');
+    installWorkload(src, 435);
+    src.ok('start', '435');
+    waitWorkload(src, 435);
+    const r = mig('--online', '-t', rig.destAddr, '435');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    console.log(`uid slots: frozen ${/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]} s into the same slot`);
+    expect(r.stdout).not.toMatch(/uid range:/);
+    expect(maps(initPid(dst, 435))[0]).toBe(`0 ${src.idmapBase} ${SLOT}`);
+    expect(counterGaps(counter(dst, 435)).continuous).toBe(true);
+    dst.ok('stop', '435');
+    dst.ok('destroy', '435');
+  }, 300_000);
+
   it('offline into a node whose same slot is taken: shifted into DEST\'s free slot', () => {
     const { src, dst } = rig;
     const base = src.idmapBase;
@@ -134,11 +150,31 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     const r = mig(rig.destAddr, '434');
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(dst.ok('status', '434')).toMatch(/running/);
-    expect(maps(initPid(dst, 434))[0]).toBe(`0 ${base + SLOT} ${SLOT}`);
-    expect(ownersIn(path.join(dst.root, 'private', '434'), base + SLOT)).toEqual(new Set([0]));
+    const m = maps(initPid(dst, 434))[0]!.split(' ').map(Number);
+    expect(m[1]).not.toBe(base);
+    expect(ownersIn(path.join(dst.root, 'private', '434'), m[1]!)).toEqual(new Set([0]));
     expect(dst.ok('exec', '434', 'cat', '/root/marker')).toBe('kept\n');
-    dst.ok('stop', '434');
-    dst.ok('destroy', '434');
+    // An image layout: shifted inside the image on DEST; online it needs the same range.
+    src.ok('create', '436', '--ostemplate', 'busybox', '--layout', 'image', '--diskspace', '256M');
+    src.ok('start', '436');
+    src.ok('exec', '436', 'sh', '-c', 'echo kept > /root/marker; touch /home/u1000; chown 1000:1000 /home/u1000');
+    const on = mig('--online', '--dry-run', rig.destAddr, '436');
+    expect(on.code).toBe(9);
+    expect(on.stderr).toMatch(/uid range .* is used by another container on DEST \(an image layout moves online only into the same range/);
+    const r2 = mig(rig.destAddr, '436');
+    expect(r2.code, r2.stderr + r2.stdout).toBe(0);
+    expect(dst.ok('status', '436')).toMatch(/running/);
+    const m2 = maps(initPid(dst, 436))[0]!.split(' ').map(Number);
+    expect(m2[1]).not.toBe(base);
+    const mnt = path.join(dst.root, 'root', '436');
+    expect(fs.statSync(mnt).uid).toBe(m2[1]);
+    expect(fs.statSync(path.join(mnt, 'bin/busybox')).uid).toBe(m2[1]);
+    expect(fs.statSync(path.join(mnt, 'home/u1000')).gid).toBe(m2[1]! + 1000);
+    expect(dst.ok('exec', '436', 'sh', '-c', 'cat /root/marker; stat -c %u /home/u1000')).toBe('kept\n1000\n');
+    for (const id of ['434', '436']) {
+      dst.ok('stop', id);
+      dst.ok('destroy', id);
+    }
     dst.ok('destroy', '433');
   }, 300_000);
 });
