@@ -95,6 +95,11 @@ function info(ctx: Context, q: InfoRequest): Reply {
   if (anySlot(q)) {
     // Any free range on DEST (its own slot when free); the files go into it.
     if (q.uidSize !== ctx.cfg.idmap.size) problems.push({ exit: MigExit.EXISTS, msg: `uid range size ${q.uidSize} differs from DEST's ${ctx.cfg.idmap.size}` });
+    // One a half-received copy of this CT holds counts as free (register replaces that record).
+    const used = new Set(db.listContainers().filter((c) => c.ctid !== q.ctid).map((c) => c.idmapSlot));
+    if (used.size >= ctx.cfg.idmap.count && [...Array(ctx.cfg.idmap.count).keys()].every((s) => used.has(s))) {
+      problems.push({ exit: MigExit.EXISTS, msg: `no free uid range on DEST: all ${ctx.cfg.idmap.count} idmap slots are in use` });
+    }
   } else if (slot === undefined) {
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
   } else if (!db.slotFree(slot) && !(existing?.state === 'creating' && existing.uidBase === q.uidBase)) {
