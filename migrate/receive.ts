@@ -25,7 +25,7 @@ import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
 import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
-import { rebaseDump } from './userns-image.js';
+import { rebaseDump } from './dump-uids.js';
 
 export interface InfoRequest {
   ctid: number;

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeUserns, dumpUidBase, encodeUserns, rebaseDump } from '../../../migrate/userns-image.js';
+import { decodeUserns, dumpUidBase, encodeUserns, rebaseDump, shiftCgroupImage } from '../../../migrate/dump-uids.js';
 import { shiftMap } from '../../../src/sys/idmapmount.js';
 
 // userns-14.img of a busybox container's dump by CRIU 4.1.1 (vzctl suspend), maps "0 3000000000 65536".
@@ -40,6 +40,41 @@ describe('userns image', () => {
       expect(() => rebaseDump(dir, 400000, 20)).toThrow(/not one range/);
       fs.writeFileSync(path.join(dir, 'userns-15.img'), REAL);
       expect(() => dumpUidBase(dir, 65536)).toThrow(/2 userns images/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cgroup image', () => {
+  // cgroup.img of the same container dumped with --manage-cgroups=soft (cgroup v1 host): 76
+  // owners of cgroup files are the container's root, host uid 3000000000; the rest host root's.
+  const CG = fs.readFileSync(path.join(import.meta.dirname, 'fixtures/cgroup-soft-v1.img'));
+  const move = (from: number, to: number) => (id: number) => (id >= from && id < from + 65536 ? to + id - from : id);
+
+  it('moves the owners in the container\'s range, keeps the others, and nothing else changes', () => {
+    expect(shiftCgroupImage(CG, (id) => id)).toBeUndefined();
+    const out = shiftCgroupImage(CG, move(3000000000, 3000131072))!;
+    expect(out.length).toBe(CG.length);
+    const le = (x: number) => Buffer.from([...Array(5)].map((_, i) => Math.floor(x / 128 ** i) % 128 | (i < 4 ? 0x80 : 0)));
+    const count = (b: Buffer, needle: Buffer) => {
+      let n = 0;
+      for (let i = b.indexOf(needle); i >= 0; i = b.indexOf(needle, i + 1)) n++;
+      return n;
+    };
+    expect(count(CG, le(3000000000))).toBe(76);
+    expect(count(out, le(3000000000))).toBe(0);
+    expect(count(out, le(3000131072))).toBe(76);
+    expect(shiftCgroupImage(out, move(3000131072, 3000000000))!.equals(CG)).toBe(true);
+  });
+
+  it('rebaseDump moves cgroup.img with the maps', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgroup-img-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'userns-14.img'), REAL);
+      fs.writeFileSync(path.join(dir, 'cgroup.img'), CG);
+      rebaseDump(dir, 3000131072, 65536);
+      expect(fs.readFileSync(path.join(dir, 'cgroup.img')).equals(shiftCgroupImage(CG, move(3000000000, 3000131072))!)).toBe(true);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
