@@ -5,6 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { REPO, isRoot, type TestNode } from './harness.js';
@@ -138,6 +139,37 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     expect(counterGaps(counter(dst, 435)).continuous).toBe(true);
     dst.ok('stop', '435');
     dst.ok('destroy', '435');
+  }, 300_000);
+
+  it('killed once it mapped the uids: the next operation takes the view away, and a new run works', () => {
+    const { src, dst } = rig;
+    const views = () => ({
+      mounts: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('/vzmigrate-view-438-')).length,
+      dirs: fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('vzmigrate-view-438-')).length,
+    });
+    dst.ok('create', '437', '--ostemplate', 'busybox');
+    src.ok('create', '438', '--ostemplate', 'busybox');
+    src.ok('start', '438');
+    src.ok('exec', '438', 'sh', '-c', 'echo kept > /root/marker');
+    const r = spawnSync(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, '--online', rig.destAddr, '438'], {
+      env: { ...src.env, VZKIT_CRASH_AT: '3', VZKIT_CRASH_LIST: '1' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    expect(r.stderr).toMatch(/vzkit-crash-point 3 migrate: map uids/);
+    expect(views()).toEqual({ mounts: 1, dirs: 1 });
+    src.ok('set', '438', '--description', 'after the crash', '--save');
+    expect(views()).toEqual({ mounts: 0, dirs: 0 });
+    expect(src.ok('status', '438')).toMatch(/running/);
+    const again = mig('--online', rig.destAddr, '438');
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(views()).toEqual({ mounts: 0, dirs: 0 });
+    expect(maps(initPid(dst, 438))[0]).toBe(`0 ${src.idmapBase + SLOT} ${SLOT}`);
+    expect(dst.ok('exec', '438', 'cat', '/root/marker')).toBe('kept\n');
+    dst.ok('stop', '438');
+    dst.ok('destroy', '438');
+    dst.ok('destroy', '437');
   }, 300_000);
 
   it('offline into a node whose same slot is taken: shifted into DEST\'s free slot', () => {
