@@ -141,7 +141,7 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     dst.ok('destroy', '435');
   }, 300_000);
 
-  it('killed once it mapped the uids: the next operation takes the view away, and a new run works', () => {
+  it('killed once it mapped the uids, then a restore failing on DEST: the view goes, it runs here, and a new run works', () => {
     const { src, dst } = rig;
     const views = () => ({
       mounts: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('/vzmigrate-view-438-')).length,
@@ -162,6 +162,16 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     src.ok('set', '438', '--description', 'after the crash', '--save');
     expect(views()).toEqual({ mounts: 0, dirs: 0 });
     expect(src.ok('status', '438')).toMatch(/running/);
+    // A restore that fails on DEST: undone, view and all; it runs on here.
+    const failed = spawnSync(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, '--online', rig.destAddr, '438'], {
+      env: { ...src.env, VZKIT_INJECT_RESTORE_FAIL: '1' },
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(failed.status, failed.stderr).toBe(17);
+    expect(views()).toEqual({ mounts: 0, dirs: 0 });
+    expect(src.ok('exec', '438', 'cat', '/root/marker')).toBe('kept\n');
+    expect(dst.vzctl('status', '438').stdout).toMatch(/deleted/);
     const again = mig('--online', rig.destAddr, '438');
     expect(again.code, again.stderr + again.stdout).toBe(0);
     expect(views()).toEqual({ mounts: 0, dirs: 0 });
