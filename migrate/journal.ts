@@ -19,7 +19,7 @@ import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { registerRecovery } from '../src/core/recovery.js';
 import { thawAfterDump } from './criu.js';
-import { unmountView } from '../src/sys/idmapmount.js';
+import { removeViewDir } from '../src/sys/idmapmount.js';
 
 export interface MigJournal {
   pid: number;
@@ -92,8 +92,7 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
     // An idmapped view of the private area: unmounted, never removed through.
     if (path.basename(d).startsWith('vzmigrate-view-')) {
       try {
-        unmountView(d);
-        fs.rmdirSync(d);
+        removeViewDir(d);
       } catch (e) {
         ctx.warn(`CT ${ctid}: the killed vzmigrate's view ${d}: ${(e as Error).message}`);
       }

@@ -26,7 +26,7 @@ import { destroyLocked } from '../src/core/ops/destroy.js';
 import { helperPath, packageRoot } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
-import { mountIdmappedView, shiftMap, unmountView } from '../src/sys/idmapmount.js';
+import { mountViewIn, removeViewDir, shiftMap } from '../src/sys/idmapmount.js';
 import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
@@ -138,25 +138,24 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   // DEST's range (idmapmount.ts), so they arrive there owned right, and the final sync while
   // frozen still sends only what changed. (Offline, DEST shifts them after the copy.)
   let viewDir = '';
+  const viewPrefix = path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`);
   const unview = () => {
     if (!viewDir) return;
-    unmountView(viewDir);
-    fs.rmdirSync(viewDir);
+    removeViewDir(viewDir);
     viewDir = '';
   };
-  const src = () => (viewDir ? `${viewDir}/` : isDir ? `${t.privatePath}/` : t.privatePath);
+  const src = () => (viewDir ? `${viewDir}/root/` : isDir ? `${t.privatePath}/` : t.privatePath);
   // Can this node make such a view of this private area (kernel, file system)? Tried once.
   const viewWorks = (): boolean => {
-    const probe = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`));
+    const probe = fs.mkdtempSync(viewPrefix);
     try {
-      mountIdmappedView(t.privatePath, probe, shiftMap(row.uidBase, row.uidBase, row.uidSize));
-      unmountView(probe);
+      mountViewIn(probe, t.privatePath, shiftMap(row.uidBase, row.uidBase, row.uidSize));
       return true;
     } catch (e) {
       notes.push(`no idmapped view of the private area here (${(e as Error).message}): DEST must have the same uid range free`);
       return false;
     } finally {
-      fs.rmdirSync(probe);
+      removeViewDir(probe);
     }
   };
   let anySlot = false;
@@ -231,9 +230,9 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (destBase === row.uidBase) return;
         // DEST chose another range only when told it may (anySlot, decided in preflight).
         if (!anySlot || !Number.isInteger(destBase)) throw new StageFailure(MigExit.APPLY_CONFIG, `DEST gave uid range ${destBase}, not ${row.uidBase}`);
-        viewDir = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`));
+        viewDir = fs.mkdtempSync(viewPrefix);
         updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir, viewDir] });
-        mountIdmappedView(t.privatePath, viewDir, shiftMap(row.uidBase, destBase, row.uidSize));
+        mountViewIn(viewDir, t.privatePath, shiftMap(row.uidBase, destBase, row.uidSize));
         notes.push(`uid range: ${row.uidBase}+${row.uidSize} here, ${destBase}+${row.uidSize} on DEST (files mapped on the way, the dump's user namespace moved there)`);
       },
       undo: unview,

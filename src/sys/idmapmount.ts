@@ -120,3 +120,25 @@ export function mountIdmappedView(src: string, target: string, map: IdExtent[]):
 export function unmountView(target: string): void {
   umount(target, true);
 }
+
+/**
+ * A view as "root" in `dir`, a directory of its own (mkdtemp's, 0700): so no other host user
+ * reaches the container's files through it (the private areas' parent is 0700 too). The caller
+ * records `dir` first (a killed process leaves it to removeViewDir()).
+ */
+export function mountViewIn(dir: string, src: string, map: IdExtent[]): void {
+  fs.mkdirSync(`${dir}/root`, { mode: 0o700 });
+  mountIdmappedView(src, `${dir}/root`, map);
+}
+
+/** Unmounts a makeViewDir() view and removes its directories, never anything through the mount. */
+export function removeViewDir(dir: string): void {
+  unmountView(`${dir}/root`);
+  for (const d of [`${dir}/root`, dir]) {
+    try {
+      fs.rmdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}

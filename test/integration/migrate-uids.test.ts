@@ -159,6 +159,11 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     expect(r.signal, r.stderr).toBe('SIGKILL');
     expect(r.stderr).toMatch(/vzkit-crash-point 3 migrate: map uids/);
     expect(views()).toEqual({ mounts: 1, dirs: 1 });
+    // The view, left mounted: in a 0700 directory, showing the files in DEST's range.
+    const vdir = path.join(os.tmpdir(), fs.readdirSync(os.tmpdir()).find((f) => f.startsWith('vzmigrate-view-438-'))!);
+    expect(fs.statSync(vdir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(vdir, 'root', 'root', 'marker')).uid).toBe(src.idmapBase + SLOT);
+    expect(fs.statSync(path.join(src.root, 'private', '438', 'root', 'marker')).uid).toBe(src.idmapBase);
     src.ok('set', '438', '--description', 'after the crash', '--save');
     expect(views()).toEqual({ mounts: 0, dirs: 0 });
     expect(src.ok('status', '438')).toMatch(/running/);
