@@ -148,6 +148,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   // Can this node make such a view of this private area (kernel, file system)? Tried once.
   const viewWorks = (): boolean => {
     const probe = fs.mkdtempSync(viewPrefix);
+    updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir, probe] });
     try {
       mountViewIn(probe, t.privatePath, shiftMap(row.uidBase, row.uidBase, row.uidSize));
       return true;
@@ -156,6 +157,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       return false;
     } finally {
       removeViewDir(probe);
+      updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir] });
     }
   };
   let anySlot = false;
