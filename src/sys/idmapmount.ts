@@ -65,6 +65,9 @@ function usernsWith(map: IdExtent[]): number {
   const text = map.map((e) => `${e.first} ${e.lower} ${e.count}\n`).join('');
   const self = fs.readlinkSync('/proc/self/ns/user');
   const child = spawn('unshare', ['--user', '--', 'sleep', '30'], { stdio: 'ignore' });
+  child.on('error', () => {}); // no unshare: no pid, said below
+  // All of this runs without a turn of the event loop, so the child is not reaped meanwhile:
+  // even dead, its pid stays its own (a zombie), and the maps cannot land on another process.
   try {
     const pid = child.pid;
     if (!pid) throw new Error('unshare --user did not start');
