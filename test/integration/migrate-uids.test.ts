@@ -187,6 +187,24 @@ describe.skipIf(!criuReady)('vzmigrate across uid slots', () => {
     dst.ok('destroy', '437');
   }, 300_000);
 
+  it('a DEST with no free uid range refuses in preflight, before anything is touched', () => {
+    const { src, dst } = rig;
+    const full = ['451', '452', '453', '454']; // the rig's nodes have 4 slots
+    for (const id of full) dst.ok('create', id, '--ostemplate', 'busybox');
+    src.ok('create', '455', '--ostemplate', 'busybox');
+    src.ok('start', '455');
+    for (const args of [['--online'], []]) {
+      const r = mig(...args, rig.destAddr, '455');
+      expect(r.code, r.stderr).toBe(9);
+      expect(r.stderr).toMatch(/stage "preflight" failed: no free uid range on DEST: all 4 idmap slots are in use/);
+    }
+    expect(src.ok('status', '455')).toMatch(/running/);
+    expect(dst.vzctl('status', '455').stdout).toMatch(/deleted/);
+    src.ok('stop', '455');
+    src.ok('destroy', '455');
+    for (const id of full) dst.ok('destroy', id);
+  }, 300_000);
+
   it('offline into a node whose same slot is taken: shifted into DEST\'s free slot', () => {
     const { src, dst } = rig;
     const base = src.idmapBase;
