@@ -134,7 +134,7 @@ export function mountViewIn(dir: string, src: string, map: IdExtent[]): void {
   mountIdmappedView(src, `${dir}/root`, map);
 }
 
-/** Unmounts a makeViewDir() view and removes its directories, never anything through the mount. */
+/** Unmounts a mountViewIn() view and removes its directories, never anything through the mount. */
 export function removeViewDir(dir: string): void {
   unmountView(`${dir}/root`);
   for (const d of [`${dir}/root`, dir]) {
