@@ -48,6 +48,7 @@ const BY_STAGE: Record<string, number> = {
   preflight: MigExit.CANT_CONNECT,
   stop: MigExit.STOP_SOURCE,
   register: MigExit.APPLY_CONFIG,
+  'map uids': MigExit.COPY,
   'copy files': MigExit.COPY,
   'page server': MigExit.CHECKPOINT,
   'freeze and dump': MigExit.CHECKPOINT,

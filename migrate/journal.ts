@@ -19,6 +19,7 @@ import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { registerRecovery } from '../src/core/recovery.js';
 import { thawAfterDump } from './criu.js';
+import { removeViewDir } from '../src/sys/idmapmount.js';
 
 export interface MigJournal {
   pid: number;
@@ -26,7 +27,7 @@ export interface MigJournal {
   initPid?: number;
   dumped?: boolean;
   restored?: boolean;
-  /** Its temporary directories (local dump, SSH control socket) and its SSH master's pid. */
+  /** Its temporary directories (local dump, SSH control socket, idmapped view) and its SSH master's pid. */
   tmp?: string[];
   sshPid?: number;
   control?: string;
@@ -86,7 +87,17 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
       process.kill(j.sshPid, 'SIGTERM');
     } catch {}
   }
-  for (const d of j.tmp ?? []) if (path.basename(d).startsWith('vzmigrate-')) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of j.tmp ?? []) {
+    if (!path.basename(d).startsWith('vzmigrate-')) continue;
+    // An idmapped view of the private area: unmounted, never removed through.
+    if (path.basename(d).startsWith('vzmigrate-view-')) {
+      try {
+        removeViewDir(d);
+      } catch (e) {
+        ctx.warn(`CT ${ctid}: the killed vzmigrate's view ${d}: ${(e as Error).message}`);
+      }
+    } else fs.rmSync(d, { recursive: true, force: true });
+  }
   removeJournal(ctx, ctid);
 }
 

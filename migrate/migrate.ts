@@ -26,6 +26,7 @@ import { destroyLocked } from '../src/core/ops/destroy.js';
 import { helperPath, packageRoot } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
+import { mountViewIn, removeViewDir, shiftMap } from '../src/sys/idmapmount.js';
 import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
@@ -120,6 +121,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   };
   let destPrivate = '';
   let destDump = '';
+  let destBase = row.uidBase;
   let registered = false;
   let frozenAt = 0;
   let frozenMs: number | undefined;
@@ -140,7 +142,35 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       c.stderr!.on('data', (d) => (err += d));
       c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
     });
-  const src = tree ? `${t.mountPath}/` : isDir ? `${t.privatePath}/` : t.privatePath;
+  // Online into another uid range: rsync reads through an idmapped view that shows the files in
+  // DEST's range (idmapmount.ts), so they arrive there owned right, and the final sync while
+  // frozen still sends only what changed. (Offline, DEST shifts them after the copy.)
+  let viewDir = '';
+  const viewPrefix = path.join(os.tmpdir(), `vzmigrate-view-${ctid}-`);
+  const unview = () => {
+    if (!viewDir) return;
+    removeViewDir(viewDir);
+    viewDir = '';
+  };
+  // What is copied: an image's mounted tree (tree mode) or the private area; the view maps either.
+  const copyFrom = tree ? t.mountPath : t.privatePath;
+  const src = () => (viewDir ? `${viewDir}/root/` : tree ? `${t.mountPath}/` : isDir ? `${t.privatePath}/` : t.privatePath);
+  // Can this node make such a view of this private area (kernel, file system)? Tried once.
+  const viewWorks = (): boolean => {
+    const probe = fs.mkdtempSync(viewPrefix);
+    updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir, probe] });
+    try {
+      mountViewIn(probe, copyFrom, shiftMap(row.uidBase, row.uidBase, row.uidSize));
+      return true;
+    } catch (e) {
+      notes.push(`no idmapped view of the private area here (${(e as Error).message}): DEST must have the same uid range free`);
+      return false;
+    } finally {
+      removeViewDir(probe);
+      updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir] });
+    }
+  };
+  let anySlot = false;
   const dstOf = () => (tree ? `${destMount}/` : isDir ? `${destPrivate}/` : destPrivate);
   const abortDest = () => {
     if (!registered) return;
@@ -172,9 +202,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
           if (tree) notes.push('image layout: its files are copied into an image of the same size made on DEST, so the final sync moves only what changed');
         }
+        anySlot = online ? (ctx.storage(ctid).caps.tree === true || !!tree) && viewWorks() : true;
         const info = remote(
           'info',
-          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir },
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot },
           MigExit.CANT_CONNECT,
         );
         const problems = info.problems as Array<{ exit: number; msg: string }>;
@@ -182,6 +213,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (online && info.criu === null) throw new StageFailure(MigExit.RESTORE, 'no CRIU on DEST');
         destPrivate = info.privatePath as string;
         destDump = info.dumpDir as string;
+        // An older DEST cannot move a dump's user namespace, nor shift inside an image.
+        if (info.rebase !== true) anySlot = false;
         notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
       },
     },
@@ -197,9 +230,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     name: 'register',
     run: () => {
       registered = true; // abort is safe even when register failed half way
-      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: online || !isDir }, MigExit.APPLY_CONFIG);
+      const r = remote('register', { ctid, name: row.name, ostemplate: row.ostemplate, profile: row.profile, params, uidBase: row.uidBase, isDir, reuse: o.keepDst, sameUids: online ? !anySlot : !isDir && !anySlot }, MigExit.APPLY_CONFIG);
       destPrivate = r.privatePath as string;
       destDump = r.dumpDir as string;
+      destBase = r.uidBase as number;
     },
     undo: abortDest,
   });
@@ -213,8 +247,23 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       undo: () => void remote('unmount-image', {}, 1),
     });
   }
+  if (online && (ctx.storage(ctid).caps.tree || tree)) {
+    stages.push({
+      name: 'map uids',
+      run: () => {
+        if (destBase === row.uidBase) return;
+        // DEST chose another range only when told it may (anySlot, decided in preflight).
+        if (!anySlot || !Number.isInteger(destBase)) throw new StageFailure(MigExit.APPLY_CONFIG, `DEST gave uid range ${destBase}, not ${row.uidBase}`);
+        viewDir = fs.mkdtempSync(viewPrefix);
+        updateJournal(ctx, ctid, { tmp: [localDump, ssh.dir, viewDir] });
+        mountViewIn(viewDir, copyFrom, shiftMap(row.uidBase, destBase, row.uidSize));
+        notes.push(`uid range: ${row.uidBase}+${row.uidSize} here, ${destBase}+${row.uidSize} on DEST (files mapped on the way, the dump's user namespace moved there)`);
+      },
+      undo: unview,
+    });
+  }
   // Online, files that vanish while the tree is copied (rsync's exit 24) are for the final sync.
-  stages.push({ name: 'copy files', run: () => rsync(src, dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]) });
+  stages.push({ name: 'copy files', run: () => rsync(src(), dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]) });
   if (online) {
     let dumped = false;
     let localPort = 0;
@@ -252,7 +301,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const finalSync = () => {
       // A tree copy reads through the page cache: nothing needs to reach the image file first.
       if (!tree) storage.flush?.(t);
-      return rsyncAsync(src, dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
+      return rsyncAsync(src(), dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
     };
     const dumpStage: Stage = {
       name: 'freeze and dump',
@@ -358,6 +407,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const res = await runStages(stages, ctx.warn, o.onStage);
     return { timings: res.timings, frozenMs, online, notes };
   } finally {
+    try {
+      unview();
+    } catch (e) {
+      ctx.warn(`the idmapped view ${viewDir}: ${(e as Error).message}`);
+    }
     removeJournal(ctx, ctid);
     ssh.close();
     fs.rmSync(localDump, { recursive: true, force: true });

@@ -26,6 +26,7 @@ import { shiftTree } from '../src/sys/idshift.js';
 import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
+import { rebaseDump } from './dump-uids.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -41,6 +42,9 @@ export interface InfoRequest {
   reuse?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
+  /** The files can go into any slot DEST gives: online, the source copies them through an
+   * idmapped view; offline (an image too), DEST shifts them. */
+  anySlot?: boolean;
 }
 
 export interface RegisterRequest {
@@ -54,6 +58,12 @@ export interface RegisterRequest {
   reuse?: boolean;
   /** Online: the dump's user namespace maps these host uids, so DEST must use the same range. */
   sameUids: boolean;
+}
+
+/** The files can go into any range DEST gives: shifted here offline (image layouts inside the
+ * image), mapped on the way online (a dir layout, when the source says it can). */
+function anySlot(q: { online: boolean; isDir?: boolean; anySlot?: boolean }): boolean {
+  return (!q.online && Boolean(q.isDir)) || q.anySlot === true;
 }
 
 type Reply = Record<string, unknown>;
@@ -83,13 +93,20 @@ function info(ctx: Context, q: InfoRequest): Reply {
   const existing = db.getContainer(q.ctid);
   if (existing && existing.state !== 'creating') problems.push({ exit: MigExit.EXISTS, msg: `CT ${q.ctid} already exists on DEST` });
   const slot = slotOf(ctx, q.uidBase, q.uidSize);
-  if (!q.online && q.isDir) {
-    // Offline, a directory: any free range on DEST, the files are shifted into it there.
+  if (anySlot(q)) {
+    // Any free range on DEST (its own slot when free); the files go into it.
     if (q.uidSize !== ctx.cfg.idmap.size) problems.push({ exit: MigExit.EXISTS, msg: `uid range size ${q.uidSize} differs from DEST's ${ctx.cfg.idmap.size}` });
+    // One a half-received copy of this CT holds counts as free (register replaces that record).
+    const used = new Set(db.listContainers().filter((c) => c.ctid !== q.ctid).map((c) => c.idmapSlot));
+    if (used.size >= ctx.cfg.idmap.count && [...Array(ctx.cfg.idmap.count).keys()].every((s) => used.has(s))) {
+      problems.push({ exit: MigExit.EXISTS, msg: `no free uid range on DEST: all ${ctx.cfg.idmap.count} idmap slots are in use` });
+    }
   } else if (slot === undefined) {
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
   } else if (!db.slotFree(slot) && !(existing?.state === 'creating' && existing.uidBase === q.uidBase)) {
-    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST` });
+    // Online, an image's files cannot be moved to another range without a walk while frozen.
+    const why = q.online && !getStorageDriver((q.params.layout as string | undefined) ?? 'dir').caps.tree ? ' (an image layout moves online only into the same range: migrate it offline, or free that range on DEST)' : '';
+    problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST${why}` });
   }
   const taken = new Map(db.listIps().filter((i) => i.ctid !== q.ctid).map((i) => [i.ip, i.ctid]));
   const host = hostAddresses();
@@ -136,7 +153,8 @@ function info(ctx: Context, q: InfoRequest): Reply {
       problems.push({ exit: MigExit.RESTORE, msg: (e as Error).message });
     }
   }
-  return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems };
+  // rebase: restore() moves a dump's user namespace to this node's range (a source checks it).
+  return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems, rebase: true };
 }
 
 function register(ctx: Context, q: RegisterRequest): Reply {
@@ -144,8 +162,10 @@ function register(ctx: Context, q: RegisterRequest): Reply {
   const old = db.getContainer(q.ctid);
   if (old && old.state !== 'creating') throw new StageFailure(MigExit.EXISTS, `CT ${q.ctid} already exists on DEST`);
   if (old) db.deleteContainer(q.ctid); // a migration that died half way
-  const slot = q.sameUids ? slotOf(ctx, q.uidBase, ctx.cfg.idmap.size) : undefined;
-  if (q.sameUids && slot === undefined) throw new StageFailure(MigExit.EXISTS, `uid range ${q.uidBase} does not fit DEST's idmap pool`);
+  const same = slotOf(ctx, q.uidBase, ctx.cfg.idmap.size);
+  if (q.sameUids && same === undefined) throw new StageFailure(MigExit.EXISTS, `uid range ${q.uidBase} does not fit DEST's idmap pool`);
+  // Otherwise the same range when it is free here (nothing to move), else the lowest free one.
+  const slot = q.sameUids || (same !== undefined && db.slotFree(same)) ? same : undefined;
   const row = db.insertContainer({
     ctid: q.ctid,
     name: q.name,
@@ -197,6 +217,9 @@ async function restore(ctx: Context, ctid: number, images: Record<string, string
   return withLock(ctx, ctid, async () => {
     killPageServer(ctx, ctid);
     if (images) writeImages(dumpDir(ctx, ctid), images);
+    const row = ctx.db().getContainer(ctid)!;
+    // The files came into this node's range (migrate.ts); the dump's user namespace goes there too.
+    rebaseDump(dumpDir(ctx, ctid), row.uidBase, row.uidSize);
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
     // adoptMount: an image mounted by mount-image is this restore's (its stop unmounts it).
     const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid), adoptMount: true });
@@ -209,7 +232,15 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
     const row = ctx.db().getContainer(ctid)!;
     if (fromBase !== row.uidBase) {
       // rsync kept the source's numeric ids: move them into this node's range for the CT.
-      shiftTree(ctx.target(ctid).privatePath, row.uidBase, row.uidSize, fromBase);
+      // Through the mount: the tree of a directory, the files inside an image.
+      const t = ctx.target(ctid);
+      const storage = ctx.storage(ctid);
+      storage.mount(t);
+      try {
+        shiftTree(t.mountPath, row.uidBase, row.uidSize, fromBase, true);
+      } finally {
+        storage.unmount(t);
+      }
     }
     ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });

@@ -24,7 +24,7 @@ type Supported = Extract<QuotaSupport, { ok: true }>;
 
 export class DirDriver implements StorageDriver {
   readonly name = 'dir';
-  readonly caps = { quota: true, snapshot: false, send: false };
+  readonly caps = { quota: true, snapshot: false, send: false, tree: true };
 
   /** Project quota support of the file system that holds (or will hold) the private area. */
   private support(t: StorageTarget): QuotaSupport {

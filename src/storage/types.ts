@@ -12,6 +12,9 @@ export interface StorageCaps {
   resize?: boolean;
   /** compact() gives the private area's unused blocks back to the host file system. */
   compact?: boolean;
+  /** The private area is the container's file tree itself, owners as the container has them
+   * (dir); an image holds them inside a file (a migration maps a tree's owners on the way). */
+  tree?: boolean;
 }
 
 export interface CreateOptions {

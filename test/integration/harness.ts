@@ -35,7 +35,7 @@ export class TestNode {
     this.node = 't' + Math.random().toString(36).slice(2, 7);
     this.configFile = path.join(this.dir, 'vzkit.yaml');
     // Each test node gets its own uid pool so that parallel test files never share host uids.
-    // (A migration's second node takes the first's: a restored dump keeps its host uids.)
+    // (A migration rig's second node takes the first's, so their slots collide: migrate/rig.ts.)
     const base = opts.idmapBase ?? 1_000_000 + Math.floor(Math.random() * 4000) * 65536 * 4;
     fs.writeFileSync(this.configFile, `root: ${this.root}\nnode: ${this.node}\nidmap:\n  base: ${base}\n  count: ${opts.idmapCount ?? 4}\nstop_timeout: 10\n${extraConfig}`);
     this.env = { ...process.env, VZKIT_CONFIG: this.configFile };

@@ -27,9 +27,12 @@ export class MigrationRig {
   readonly destAddr: string;
   readonly dir: string;
   private sshd?: ChildProcess;
+  private backSshd?: ChildProcess;
 
   constructor(extraConfig = '') {
     this.src = new TestNode(extraConfig);
+    // The same uid pool on both nodes, as two nodes set up alike have: slot N is the same host
+    // range on each, so a migration into a node whose same slot is taken can be tested.
     this.dst = new TestNode(extraConfig, { idmapBase: this.src.idmapBase });
     this.ns = `${this.dst.node}ns`;
     this.hostIf = `${this.dst.node}h`;
@@ -62,14 +65,46 @@ export class MigrationRig {
     must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'host_key')]);
     must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(this.dir, 'client_key')]);
     fs.copyFileSync(path.join(this.dir, 'client_key.pub'), path.join(this.dir, 'authorized_keys'));
-    fs.writeFileSync(path.join(this.dir, 'known_hosts'), `${this.destAddr} ${fs.readFileSync(path.join(this.dir, 'host_key.pub'), 'utf8')}`);
-    fs.writeFileSync(
-      path.join(this.dir, 'sshd_config'),
-      [
-        `ListenAddress ${this.destAddr}`,
+    const hostKey = fs.readFileSync(path.join(this.dir, 'host_key.pub'), 'utf8');
+    fs.writeFileSync(path.join(this.dir, 'known_hosts'), `${this.destAddr} ${hostKey}${this.srcAddr} ${hostKey}`);
+    fs.writeFileSync(path.join(this.dir, 'sshd_config'), this.sshdConfig(this.destAddr, 'sshd.pid', this.dst.configFile));
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
+    // nsenter (not ip netns exec): only the network namespace changes, mounts stay the host's.
+    this.sshd = spawn('nsenter', [`--net=/var/run/netns/${this.ns}`, '/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.sshd.stderr!.on('data', (d) => (log += d));
+    if (!waitFor(() => this.ssh(['true']).status === 0, 10_000)) throw new Error(`sshd in ${this.ns} did not come up: ${log}`);
+  }
+
+  /** The source node's address as DEST sees it (the host end of the link). */
+  get srcAddr(): string {
+    return `198.19.${this.R}.1`;
+  }
+
+  /**
+   * The way back: an sshd in the host's namespace on the link's host end, with the source node's
+   * config, so a vzmigrate run on DEST (fromDest) can move a container back to the source.
+   */
+  setupBack(): void {
+    fs.writeFileSync(path.join(this.dir, 'sshd_back_config'), this.sshdConfig(this.srcAddr, 'sshd-back.pid', this.src.configFile));
+    this.backSshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(this.dir, 'sshd_back_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.backSshd.stderr!.on('data', (d) => (log += d));
+    const probe = () => this.fromDest('ssh', [...this.sshOptions().split(' '), '-o', 'BatchMode=yes', `root@${this.srcAddr}`, 'true']).status === 0;
+    if (!waitFor(probe, 10_000)) throw new Error(`sshd on ${this.srcAddr} did not come up: ${log}`);
+  }
+
+  /** A command in DEST's network namespace with DEST's config (vzmigrate of DEST's containers). */
+  fromDest(cmd: string, args: string[], timeout = 300_000) {
+    return spawnSync('nsenter', [`--net=/var/run/netns/${this.ns}`, cmd, ...args], { encoding: 'utf8', env: this.dst.env, timeout });
+  }
+
+  private sshdConfig(listen: string, pidFile: string, vzkitConfig: string): string {
+    return [
+        `ListenAddress ${listen}`,
         'Port 22',
         `HostKey ${path.join(this.dir, 'host_key')}`,
-        `PidFile ${path.join(this.dir, 'sshd.pid')}`,
+        `PidFile ${path.join(this.dir, pidFile)}`,
         `AuthorizedKeysFile ${path.join(this.dir, 'authorized_keys')}`,
         'PermitRootLogin prohibit-password',
         'PasswordAuthentication no',
@@ -83,16 +118,9 @@ export class MigrationRig {
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
         // DEST restores with the same CRIU as the source (a test build in its own prefix).
-        `SetEnv VZKIT_CONFIG=${this.dst.configFile}${process.env.VZKIT_CRIU ? ` VZKIT_CRIU=${process.env.VZKIT_CRIU}` : ''}`,
+        `SetEnv VZKIT_CONFIG=${vzkitConfig}${process.env.VZKIT_CRIU ? ` VZKIT_CRIU=${process.env.VZKIT_CRIU}` : ''}`,
         '',
-      ].join('\n'),
-    );
-    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation dir
-    // nsenter (not ip netns exec): only the network namespace changes, mounts stay the host's.
-    this.sshd = spawn('nsenter', [`--net=/var/run/netns/${this.ns}`, '/usr/sbin/sshd', '-D', '-e', '-f', path.join(this.dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    this.sshd.stderr!.on('data', (d) => (log += d));
-    if (!waitFor(() => this.ssh(['true']).status === 0, 10_000)) throw new Error(`sshd in ${this.ns} did not come up: ${log}`);
+      ].join('\n');
   }
 
   sshOptions(): string {
@@ -132,20 +160,24 @@ export class MigrationRig {
 
   close(): void {
     this.sshd?.kill('SIGTERM');
+    this.backSshd?.kill('SIGTERM');
     // Sessions of the test's sshd (their own processes) go too.
-    const pid = (() => {
-      try {
-        return Number(fs.readFileSync(path.join(this.dir, 'sshd.pid'), 'utf8'));
-      } catch {
-        return 0;
+    for (const f of ['sshd.pid', 'sshd-back.pid']) {
+      const pid = (() => {
+        try {
+          return Number(fs.readFileSync(path.join(this.dir, f), 'utf8'));
+        } catch {
+          return 0;
+        }
+      })();
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
       }
-    })();
-    if (pid) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
     }
     this.sshd?.kill('SIGKILL');
+    this.backSshd?.kill('SIGKILL');
     // Everything still in DEST's namespace: sshd's sessions (a SIGKILLed vzmigrate leaves them),
     // CRIU page servers, receive-side processes. Found by their network namespace.
     this.killNamespace();
