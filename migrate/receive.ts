@@ -104,8 +104,8 @@ function info(ctx: Context, q: InfoRequest): Reply {
   } else if (slot === undefined) {
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is outside DEST's idmap pool (base ${ctx.cfg.idmap.base}, size ${ctx.cfg.idmap.size})` });
   } else if (!db.slotFree(slot) && !(existing?.state === 'creating' && existing.uidBase === q.uidBase)) {
-    // Online, an image's files cannot be moved to another range without a walk while frozen.
-    const why = q.online && !getStorageDriver((q.params.layout as string | undefined) ?? 'dir').caps.tree ? ' (an image layout moves online only into the same range: migrate it offline, or free that range on DEST)' : '';
+    // Online, the files are mapped on the way only by a source that can make an idmapped view.
+    const why = q.online ? ' (the source cannot map its files into another range on the way: migrate it offline, or free that range on DEST)' : '';
     problems.push({ exit: MigExit.EXISTS, msg: `its uid range ${q.uidBase}+${q.uidSize} is used by another container on DEST${why}` });
   }
   const taken = new Map(db.listIps().filter((i) => i.ctid !== q.ctid).map((i) => [i.ip, i.ctid]));
