@@ -55,7 +55,7 @@ function storedToRaw(key: string, v: unknown): unknown {
     };
     return `${part(o.soft)}:${part(o.hard)}`;
   }
-  if (key === 'devnodes' || key === 'capability') {
+  if (key === 'devnodes' || key === 'capability' || key === 'features') {
     if (typeof v !== 'object' || Array.isArray(v)) throw new VzError('INVALID', `expected a mapping, got ${show(v)}`);
     return Object.entries(v as Record<string, unknown>).map(([k, x]) => {
       if (typeof x !== 'string') throw new VzError('INVALID', `${k}: expected a string, got ${show(x)}`);

@@ -14,7 +14,8 @@ import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
-import { consoleKey, criuPath, externalMounts, runDump, writeMeta, type DumpOptions } from '../../../migrate/criu.js';
+import { consoleKey, criuPath, externalMounts, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
+import { featureOn } from '../../config/features.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -43,6 +44,50 @@ export function discardDump(ctx: Context, ctid: number): void {
   fs.rmSync(dumpRecord(ctx, ctid), { force: true });
 }
 
+/**
+ * Refuses, before anything is frozen, a running container that cannot be checkpointed by its
+ * settings: the sysinfo(2) listener, or the feature nesting (namespaces inside that CRIU cannot
+ * dump). vzctl suspend, vzdump --mode snapshot and vzmigrate --online ask this first.
+ */
+export function checkCheckpointable(ctx: Context, ctid: number): void {
+  // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
+  if (fs.existsSync(`${ctx.paths(ctid).socket}.ctl`)) {
+    throw new VzError('CHKPNT', 'cannot checkpoint: sysinfo(2) interception is on for this container (its seccomp listener cannot be restored)', {
+      ctid,
+      hint: 'set "sysinfo_intercept: false" in the node config (vzkit.yaml) and restart the container',
+    });
+  }
+  if (featureOn(ctx.db().getParams(ctid).features, 'nesting')) {
+    throw new VzError('CHKPNT', 'cannot checkpoint: the container has nesting on (--features nesting:on), so it may hold namespaces CRIU cannot dump', {
+      ctid,
+      hint: 'stop it first (vzmigrate without --online, vzdump --mode stop or suspend), or set --features nesting:off --save and restart it',
+    });
+  }
+}
+
+/**
+ * The parts of a dump's description that come from the running container: the console's key,
+ * the external mounts, and where its cgroup2 tree is recorded (dumpHook, for criu's
+ * --action-script; finish() reads the tree once the dump is done).
+ */
+export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: string, hookDir: string, flag?: string) {
+  const cg = ctx.cgroup(ctid);
+  const unified = cg.unifiedDir();
+  const mounts = externalMounts(initPid, `/${ctx.cfg.node}/${ctid}`);
+  const key = consoleKey(initPid);
+  // Refused now, before anything is frozen: a tree vzkit could not make again.
+  if (unified) walkCgroupTree(unified);
+  const actionScript = writeDumpHook(hookDir, { flag, cgroupDir: unified, treeDir: dir });
+  return {
+    mounts,
+    key,
+    actionScript,
+    /** The tree the hook recorded while the tasks were stopped; else (no network-lock step) walked now. */
+    cgroups: (): string[] => readCgroupTree(dir) ?? (unified ? walkCgroupTree(unified) : []),
+    meta: (criu: string, cgroups: string[]): DumpMeta => ({ ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, cgroups, initPid, at: new Date().toISOString() }),
+  };
+}
+
 export async function suspendContainer(ctx: Context, ctid: number, opts: SuspendOptions = {}): Promise<string> {
   return withLock(ctx, ctid, () => suspendLocked(ctx, ctid, opts));
 }
@@ -52,14 +97,8 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   const db = ctx.db();
   const probe = probeRuntime(ctx.paths(ctid));
   if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to suspend: container is not running', { ctid });
+  checkCheckpointable(ctx, ctid);
   const criu = criuPath();
-  // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
-  if (fs.existsSync(`${ctx.paths(ctid).socket}.ctl`)) {
-    throw new VzError('CHKPNT', 'cannot checkpoint: sysinfo(2) interception is on for this container (its seccomp listener cannot be restored)', {
-      ctid,
-      hint: 'set "sysinfo_intercept: false" in the node config (vzkit.yaml) and restart the container',
-    });
-  }
   const dir = path.resolve(opts.dumpDir ?? path.join(ctx.cfg.paths.dumps, String(ctid)));
   fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
   // Where the record of a --dumpfile elsewhere goes: it must be writable once the tasks are gone.
@@ -69,17 +108,23 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   fs.mkdirSync(dir, { mode: 0o700 });
   ctx.progress('Setting up checkpoint...');
   const initPid = probe.initPid!;
-  const mounts = externalMounts(initPid);
-  const key = consoleKey(initPid);
+  // The hook lives beside the dump, not in it (a dump directory holds images only).
+  const hookDir = fs.mkdtempSync(path.join(ctx.cfg.paths.dumps, `.${ctid}.hook-`));
+  let cgroups: string[];
+  let d: ReturnType<typeof prepareDump>;
   try {
-    runDump(criu, { initPid, dir, pageServer: opts.pageServer }, mounts, key, ctid);
+    d = prepareDump(ctx, ctid, initPid, dir, hookDir);
+    runDump(criu, { initPid, dir, pageServer: opts.pageServer, actionScript: d.actionScript }, d.mounts, d.key, ctid);
+    cgroups = d.cgroups();
   } catch (e) {
     // The container goes on running; the half-written images go.
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
+  } finally {
+    fs.rmSync(hookDir, { recursive: true, force: true });
   }
   crashPoint('suspend: images written');
-  writeMeta(dir, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString() });
+  writeMeta(dir, d.meta(criu, cgroups));
   fs.writeFileSync(dumpRecord(ctx, ctid), dir + '\n');
   crashPoint('suspend: dump recorded');
   db.setState(ctid, 'suspended', 'suspend');
