@@ -325,7 +325,7 @@ function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid:
   const tail = criuLogTail(path.join(o.dir, 'dump.log')) || stderr.trim() || `exit ${status}`;
   // systemd's service sandboxing (PrivateTmp, ProtectHostname, ...) makes namespaces inside.
   const hint = /nested \w+ namespace/.test(tail)
-    ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (made before the container got its namespace policy: restart it; or stop those services), or stop the container first (offline vzmigrate, vzdump --mode stop)'
+    ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
     : undefined;
   return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid, hint });
 }
