@@ -193,6 +193,10 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 12 with sy
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debmig-'));
     rig = new MigrationRig(NODE_CONFIG);
     rig.setup();
+    // The host's SSH client reaches the container on DEST through DEST's link: DEST forwards
+    // what comes in on it (vzkit sets forwarding on the containers' veth ends only).
+    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
+    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
     for (const node of [rig.src, rig.dst]) {
       const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
       if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);

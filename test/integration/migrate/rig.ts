@@ -82,7 +82,8 @@ export class MigrationRig {
         // A session whose client was killed with its namespace gone would otherwise wait forever.
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
-        `SetEnv VZKIT_CONFIG=${this.dst.configFile}`,
+        // DEST restores with the same criu build as the source when the run names one (VZKIT_CRIU).
+        `SetEnv VZKIT_CONFIG=${this.dst.configFile}${process.env.VZKIT_CRIU ? ` VZKIT_CRIU=${process.env.VZKIT_CRIU}` : ''}`,
         '',
       ].join('\n'),
     );
