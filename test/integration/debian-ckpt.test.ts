@@ -130,10 +130,14 @@ describe.skipIf(!enabled)('Debian 12 with systemd: suspend and resume (CRIU)', (
     expect(g.exec('811', 'journalctl', '-u', 'counter', '--no-pager', '-q').stdout).toMatch(/ProtectHostname=yes is configured, but UTS namespace setup is prohibited/);
     for (let round = 0; round < 2; round++) {
       const before = g.counter('811').length;
+      const t0 = Date.now();
       const s = n.vzctl('suspend', '811');
+      const t1 = Date.now();
       expect(s.code, s.stderr).toBe(0);
       expect(n.ok('status', '811')).toMatch(/suspended/);
+      const t2 = Date.now();
       const r = n.vzctl('resume', '811');
+      if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(`suspend ${t1 - t0} ms, resume ${Date.now() - t2} ms (vzctl commands)\n`);
       expect(r.code, r.stderr + r.stdout).toBe(0);
       g.healthy('811', before);
       g.inNodeCgroups('811');
@@ -239,6 +243,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 12 with sy
     const r = mig('--online', '-t', rig.destAddr, '812');
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]);
+    if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(r.stdout);
     // The same session, after the move: the command runs on DEST.
     expect(await ask('cat /proc/sys/kernel/hostname; systemctl is-system-running', 'MARK-AFTER')).toMatch(/deb812\nrunning\nMARK-AFTER/);
     expect(sshSession.exitCode).toBe(null);
