@@ -239,6 +239,14 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 12 with sy
       return out;
     };
     expect(await ask('hostname', 'MARK-BEFORE')).toMatch(/deb812\nMARK-BEFORE/);
+    // Marked not live-migratable: refused in one line at preflight, nothing frozen or made on DEST.
+    src.ok('set', '812', '--features', 'nesting:on', '--save');
+    const refused = mig('--online', rig.destAddr, '812');
+    expect(refused.code).toBe(16);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/preflight.*nesting/);
+    expect(dst.vzctl('status', '812').stdout).toMatch(/deleted/);
+    src.ok('set', '812', '--features', 'nesting:off', '--save');
     const before = gs.counter('812').length;
     const r = mig('--online', '-t', rig.destAddr, '812');
     expect(r.code, r.stderr + r.stdout).toBe(0);
