@@ -237,6 +237,8 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** Keep the tasks stopped (SIGSTOP) after the dump: migration kills or thaws them later. */
   leaveStopped?: boolean;
+  /** Where a failed dump's log is kept (the dump directory goes); the message names it. */
+  keepLog?: string;
   /** An executable CRIU runs at each step (CRTOOLS_SCRIPT_ACTION in its environment). */
   actionScript?: string;
 }
@@ -315,19 +317,32 @@ export function criuLogTail(file: string, n = 3): string {
       .readFileSync(file, 'utf8')
       .split('\n')
       .filter((l) => /Error|\berror[:\s]/.test(l) && !/RLIMIT_NOFILE|Restoring FAILED|Dumping FAILED|cgroupd: recv req error|Can't wait or bad status/.test(l));
-    return lines.slice(-n).map((l) => l.replace(/^\([0-9. ]+\)\s*/, '').trim()).join('; ');
+    // nft's complaint when CRIU unlocks a network it never locked (a dump that failed before
+    // network-lock) is an echo too, unless it is all there is.
+    const nft = (l: string) => /Error: Could not process rule/.test(l);
+    const cause = lines.some((l) => !nft(l)) ? lines.filter((l) => !nft(l)) : lines;
+    return cause.slice(-n).map((l) => l.replace(/^\([0-9. ]+\)\s*/, '').trim()).join('; ');
   } catch {
     return '';
   }
 }
 
 function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid: number): VzError {
-  const tail = criuLogTail(path.join(o.dir, 'dump.log')) || stderr.trim() || `exit ${status}`;
+  let log = path.join(o.dir, 'dump.log');
+  const tail = criuLogTail(log) || stderr.trim() || `exit ${status}`;
+  if (o.keepLog) {
+    try {
+      fs.copyFileSync(log, o.keepLog);
+      log = o.keepLog;
+    } catch {
+      // no log written: the message has what there is
+    }
+  }
   // systemd's service sandboxing (PrivateTmp, ProtectHostname, ...) makes namespaces inside.
   const hint = /nested \w+ namespace/.test(tail)
     ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
     : undefined;
-  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid, hint });
+  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${log})`, { ctid, hint });
 }
 
 /** Runs `criu dump`; throws with the log's last errors. */

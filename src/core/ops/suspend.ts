@@ -114,7 +114,9 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   let d: ReturnType<typeof prepareDump>;
   try {
     d = prepareDump(ctx, ctid, initPid, dir, hookDir);
-    runDump(criu, { initPid, dir, pageServer: opts.pageServer, actionScript: d.actionScript }, d.mounts, d.key, ctid);
+    // A failed dump's directory goes; its log stays beside the container's other logs.
+    const keepLog = path.join(path.dirname(ctx.paths(ctid).monitorLog), `${ctid}.dump.log`);
+    runDump(criu, { initPid, dir, pageServer: opts.pageServer, actionScript: d.actionScript, keepLog }, d.mounts, d.key, ctid);
     cgroups = d.cgroups();
   } catch (e) {
     // The container goes on running; the half-written images go.
