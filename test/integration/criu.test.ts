@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { TestNode, isRoot, REPO } from './harness.js';
 import { counter, counterGaps, installWorkload, memsum, pids, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
 
-const criuReady = isRoot && spawnSync('/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0;
+const criuReady = isRoot && spawnSync(process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0;
 const ADDR = `198.18.${200 + Math.floor(Math.random() * 50)}.${2 + Math.floor(Math.random() * 200)}`;
 
 describe.skipIf(!criuReady)('suspend / resume (CRIU)', () => {

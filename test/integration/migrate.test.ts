@@ -10,7 +10,7 @@ import { isRoot } from './harness.js';
 import { MigrationRig } from './migrate/rig.js';
 import { counter, counterGaps, installWorkload, memsum, pids, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
 
-const criuReady = isRoot && spawnSync('/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
+const criuReady = isRoot && spawnSync(process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
 
 describe.skipIf(!criuReady)('vzmigrate', () => {
   let rig: MigrationRig;
