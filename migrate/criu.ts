@@ -183,7 +183,14 @@ export const CGROUP_TREE_FILE = 'cgroup-tree';
 export function readCgroupTree(dir: string): string[] | undefined {
   let raw: Buffer;
   try {
-    raw = fs.readFileSync(path.join(dir, CGROUP_TREE_FILE));
+    // Size-capped: the names are the container's (the walk before the dump bounded their number).
+    const fd = fs.openSync(path.join(dir, CGROUP_TREE_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      raw = Buffer.alloc(MAX_CGROUP_DIRS * 1280);
+      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return undefined;
   }
