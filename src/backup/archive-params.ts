@@ -108,6 +108,14 @@ export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOpti
       }
       if (Object.keys(caps).length === 0) delete params.capability;
     }
+    // nesting loosens the container's seccomp policy (user, PID... namespaces inside): the
+    // node's admin turns it on, not an archive.
+    const feats = params.features as Record<string, 'on' | 'off'> | undefined;
+    if (feats?.nesting === 'on') {
+      dropped.push('features nesting:on');
+      delete feats.nesting;
+      if (Object.keys(feats).length === 0) delete params.features;
+    }
   }
 
   if (netifs?.length) {
