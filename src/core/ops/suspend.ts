@@ -67,8 +67,8 @@ export function checkCheckpointable(ctx: Context, ctid: number): void {
 
 /**
  * The parts of a dump's description that come from the running container: the console's key,
- * the external mounts, and where its cgroup2 tree is recorded (dumpHook, for criu's
- * --action-script; finish() reads the tree once the dump is done).
+ * the external mounts, and the action script (criu --action-script) that records its cgroup2
+ * tree while the tasks are stopped; cgroups() reads that tree once the dump is done.
  */
 export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: string, hookDir: string, flag?: string) {
   const cg = ctx.cgroup(ctid);
@@ -82,8 +82,19 @@ export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: st
     mounts,
     key,
     actionScript,
-    /** The tree the hook recorded while the tasks were stopped; else (no network-lock step) walked now. */
-    cgroups: (): string[] => readCgroupTree(dir) ?? (unified ? walkCgroupTree(unified) : []),
+    /**
+     * The tree the hook recorded while the tasks were stopped; else (no network-lock step) walked
+     * now. After a good dump, so it never throws: the tasks may be gone already.
+     */
+    cgroups: (): string[] => {
+      const t = readCgroupTree(dir);
+      if (t) return t;
+      try {
+        return unified ? walkCgroupTree(unified) : [];
+      } catch {
+        return [];
+      }
+    },
     meta: (criu: string, cgroups: string[]): DumpMeta => ({ ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, cgroups, initPid, at: new Date().toISOString() }),
   };
 }
@@ -110,14 +121,12 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
   const initPid = probe.initPid!;
   // The hook lives beside the dump, not in it (a dump directory holds images only).
   const hookDir = fs.mkdtempSync(path.join(ctx.cfg.paths.dumps, `.${ctid}.hook-`));
-  let cgroups: string[];
   let d: ReturnType<typeof prepareDump>;
   try {
     d = prepareDump(ctx, ctid, initPid, dir, hookDir);
     // A failed dump's directory goes; its log stays beside the container's other logs.
     const keepLog = path.join(path.dirname(ctx.paths(ctid).monitorLog), `${ctid}.dump.log`);
     runDump(criu, { initPid, dir, pageServer: opts.pageServer, actionScript: d.actionScript, keepLog }, d.mounts, d.key, ctid);
-    cgroups = d.cgroups();
   } catch (e) {
     // The container goes on running; the half-written images go.
     fs.rmSync(dir, { recursive: true, force: true });
@@ -126,7 +135,7 @@ export async function suspendLocked(ctx: Context, ctid: number, opts: SuspendOpt
     fs.rmSync(hookDir, { recursive: true, force: true });
   }
   crashPoint('suspend: images written');
-  writeMeta(dir, d.meta(criu, cgroups));
+  writeMeta(dir, d.meta(criu, d.cgroups()));
   fs.writeFileSync(dumpRecord(ctx, ctid), dir + '\n');
   crashPoint('suspend: dump recorded');
   db.setState(ctid, 'suspended', 'suspend');
