@@ -12,15 +12,23 @@
  *   plan from the action script at "setup-namespaces": CRIU cannot create a veth whose peer is in
  *   the host namespace from inside the container's user namespace (netlink EPERM), and the
  *   host side must be this node's anyway. Sockets are restored after that, into the addresses.
- * - Cgroups: --manage-cgroups=ignore. The monitor's criu child is put into the container's
- *   cgroups before it runs, and the restored tasks inherit them (one leaf: sub-cgroups made
- *   inside are not recreated).
+ * - Cgroups: dumped (--manage-cgroups=soft) and restored with --manage-cgroups=soft and
+ *   --cgroup-root /NODE/CTID of the restoring node, so the tasks land in that node's container
+ *   cgroups, in the sub-cgroups they were in (systemd's units). The container's own cgroup2
+ *   tree, empty slices included, is recorded at dump time (CRIU keeps only the populated part
+ *   and what lies below the root task's cgroup, which for systemd is init.scope) and made again,
+ *   owned by the container's root, before criu restore: systemd's inotify watches on
+ *   cgroup.events need the files, and systemd must be able to manage its delegated subtree.
+ *   Existing cgroups keep their properties (soft): the container's limits are this node's.
+ * - The cgroup2 mount (/sys/fs/cgroup inside) is an external mount: CRIU cannot mount cgroup2
+ *   again from inside the restored user namespace; this node's container cgroup is bound there.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../src/sys/childproc.js';
 import { parseMountinfo } from '../src/sys/mounts.js';
 import { VzError } from '../src/core/errors.js';
+import { delegateDirs } from '../src/cgroup/delegate.js';
 
 export const CRIU_DEFAULT = '/opt/vzkit/criu/sbin/criu';
 
@@ -49,6 +57,8 @@ export interface ExternalMount {
   key: string;
   /** Mount point inside the container. */
   dst: string;
+  /** A cgroup2 mount: the path of its root below the container's cgroup ('' = the container's cgroup). */
+  cgroup?: string;
 }
 
 /** What vzkit writes beside the images (vzkit.json). */
@@ -59,6 +69,8 @@ export interface DumpMeta {
   /** "tty[RDEV:DEV]" of the console pty at dump time (hex), the key of --inherit-fd. */
   consoleKey: string;
   mounts: ExternalMount[];
+  /** The container's cgroup2 tree at dump time: directories relative to its cgroup, parents first. */
+  cgroups?: string[];
   /** Host pids inside, for the log and the tests. */
   initPid: number;
   at: string;
@@ -135,23 +147,133 @@ export function writeImages(dir: string, images: Record<string, string>): void {
   }
 }
 
-/** The mounts of init's namespace that come from the host: /dev/console, nodes under /dev, LXCFS. */
-export function externalMounts(initPid: number): ExternalMount[] {
+/**
+ * The mounts of init's namespace that come from the host: /dev/console, nodes under /dev, LXCFS,
+ * and cgroup2 (cgroupRoot: the container's cgroup path as the host sees it, "/NODE/CTID").
+ */
+export function externalMounts(initPid: number, cgroupRoot?: string): ExternalMount[] {
   const infos = parseMountinfo(fs.readFileSync(`/proc/${initPid}/mountinfo`, 'utf8'));
   const own = new Set(['/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']);
   const out: ExternalMount[] = [];
+  const keys = new Set<string>();
   for (const m of infos) {
     const p = m.mountPoint;
     if (p === '/dev/console') out.push({ key: 'console', dst: p });
     else if (m.fsType === 'fuse.lxcfs' || (p.startsWith('/dev/') && !own.has(p))) out.push({ key: 'vz' + p.replace(/\//g, '_'), dst: p });
+    else if (m.fsType === 'cgroup2' && cgroupRoot !== undefined) {
+      // The mount's root as the host (node's cgroup namespace) sees it: within the container's cgroup.
+      const r = m.root === cgroupRoot ? '' : m.root.startsWith(cgroupRoot + '/') ? m.root.slice(cgroupRoot.length + 1) : undefined;
+      if (r === undefined || !validCgroupPath(r)) {
+        throw new VzError('CHKPNT', `cannot checkpoint: a cgroup2 mount at ${JSON.stringify(p)} shows ${JSON.stringify(m.root)}, outside the container's cgroup`);
+      }
+      out.push({ key: 'cgroup' + p.replace(/\//g, '_'), dst: p, cgroup: r });
+    } else continue;
+    // One key per mount point: a mount stacked on another is dumped as the same external.
+    if (keys.has(out.at(-1)!.key)) out.pop();
+    else keys.add(out.at(-1)!.key);
   }
   return out;
 }
 
-/** The console's key from init's fd 0 (the pty slave the monitor made). */
+/** A cgroup path below a container's cgroup, from the dump or the container: plain names only. */
+export function validCgroupPath(rel: string): boolean {
+  if (rel === '') return true;
+  if (rel.length > 1024) return false;
+  return rel.split('/').every((c) => c !== '' && c !== '.' && c !== '..' && c.length <= 255 && !/[\x00\n]/.test(c));
+}
+
+/**
+ * The console's key: the pty bound on /dev/console (init's fd 0 may be /dev/null, as systemd
+ * sets it). Taken from init's mountinfo, not by stat through /proc/PID/root: the device of the
+ * host's devpts and the pty's index (the bind's root "/N"), never a path the container can
+ * redirect. tty[RDEV:DEV] in glibc's dev_t encoding, as CRIU writes it.
+ */
 export function consoleKey(initPid: number): string {
-  const st = fs.statSync(`/proc/${initPid}/fd/0`, { bigint: true });
-  return `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
+  const infos = parseMountinfo(fs.readFileSync(`/proc/${initPid}/mountinfo`, 'utf8'));
+  const m = infos.filter((x) => x.mountPoint === '/dev/console').at(-1);
+  const idx = m && m.fsType === 'devpts' && /^\/\d+$/.test(m.root) ? Number(m.root.slice(1)) : undefined;
+  const mm = m && /^(\d+):(\d+)$/.exec(m.majorMinor);
+  if (idx === undefined || !mm) {
+    throw new VzError('CHKPNT', `cannot checkpoint: /dev/console in the container is not the console pty vzkit bound there${m ? ` (${m.fsType} ${m.root})` : ''}`);
+  }
+  // UNIX98 pty slaves: majors 136..143, 256 minors each.
+  const rdev = makedev(136 + (idx >> 8), idx & 0xff);
+  const dev = makedev(Number(mm[1]), Number(mm[2]));
+  return `tty[${rdev.toString(16)}:${dev.toString(16)}]`;
+}
+
+/** glibc's gnu_dev_makedev. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+/** Most directories taken from a container's cgroup tree (systemd makes a few dozen). */
+export const MAX_CGROUP_DIRS = 4096;
+
+/** The file the dump's action script writes the cgroup tree into, in the dump directory. */
+export const CGROUP_TREE_FILE = 'cgroup-tree';
+
+/**
+ * Reads the tree the action script recorded ("find -printf '%P\\0'"); undefined if none. After
+ * the dump, so it never throws: a name that appeared after the check (prepareDump) and cannot be
+ * restored is left out (CRIU makes it again if tasks were in it).
+ */
+export function readCgroupTree(dir: string): string[] | undefined {
+  let raw: Buffer;
+  try {
+    // Size-capped: the names are the container's (the walk before the dump bounded their number).
+    const fd = fs.openSync(path.join(dir, CGROUP_TREE_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      raw = Buffer.alloc(MAX_CGROUP_DIRS * 1280);
+      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  fs.rmSync(path.join(dir, CGROUP_TREE_FILE), { force: true });
+  return sortTree(raw.toString('utf8').split('\0').filter((d) => d !== '' && validCgroupPath(d))).slice(0, MAX_CGROUP_DIRS);
+}
+
+/** The container's cgroup2 tree, walked now (no symlinks in a cgroupfs; depth-first, parents first). */
+export function walkCgroupTree(root: string): string[] {
+  const out: string[] = [];
+  let over = false;
+  const walk = (rel: string) => {
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
+    } catch {
+      return; // removed meanwhile
+    }
+    for (const e of ents) {
+      if (!e.isDirectory()) continue;
+      if (out.length >= MAX_CGROUP_DIRS) {
+        over = true;
+        return;
+      }
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(r);
+      walk(r);
+    }
+  };
+  walk('');
+  return checkCgroupTree(out, over);
+}
+
+function checkCgroupTree(dirs: string[], over = dirs.length > MAX_CGROUP_DIRS): string[] {
+  if (over) throw new VzError('CHKPNT', `cannot checkpoint: the container has more than ${MAX_CGROUP_DIRS} cgroups`);
+  const bad = dirs.find((d) => d === '' || !validCgroupPath(d));
+  if (bad !== undefined) throw new VzError('CHKPNT', `cannot checkpoint: a cgroup inside has a name vzkit does not restore: ${JSON.stringify(bad)}`);
+  return sortTree(dirs);
+}
+
+/** Parents first, whatever order find gave. */
+function sortTree(dirs: string[]): string[] {
+  return [...new Set(dirs)].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export interface DumpOptions {
@@ -162,6 +284,8 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** Keep the tasks stopped (SIGSTOP) after the dump: migration kills or thaws them later. */
   leaveStopped?: boolean;
+  /** Where a failed dump's log is kept (the dump directory goes); the message names it. */
+  keepLog?: string;
   /** An executable CRIU runs at each step (CRTOOLS_SCRIPT_ACTION in its environment). */
   actionScript?: string;
 }
@@ -169,7 +293,7 @@ export interface DumpOptions {
 /** Arguments of `criu dump` for a vzkit container. */
 export function dumpArgs(o: DumpOptions, mounts: ExternalMount[], key: string): string[] {
   const a = ['dump', '-t', String(o.initPid), '-D', o.dir, '-o', 'dump.log', '-v4', '--tcp-established', '--file-locks',
-    '--manage-cgroups=ignore', '--network-lock', 'nftables', '--external', key];
+    '--manage-cgroups=soft', '--network-lock', 'nftables', '--external', key];
   for (const m of mounts) a.push('--external', `mnt[${m.dst}]:${m.key}`);
   if (o.pageServer) a.push('--page-server', '--address', o.pageServer.address, '--port', String(o.pageServer.port));
   if (o.leaveRunning) a.push('--leave-running');
@@ -178,10 +302,13 @@ export function dumpArgs(o: DumpOptions, mounts: ExternalMount[], key: string): 
   return a;
 }
 
-/** Arguments after `criu restore` chosen by node; the monitor adds the console and detaching. */
-export function restoreArgs(dir: string, root: string, mounts: ExternalMount[], sources: Map<string, string>, hook: string): string[] {
+/**
+ * Arguments after `criu restore` chosen by node; the monitor adds the console and detaching.
+ * cgroupRoot: this node's container cgroup path ("/NODE/CTID", the same in every hierarchy).
+ */
+export function restoreArgs(dir: string, root: string, mounts: ExternalMount[], sources: Map<string, string>, hook: string, cgroupRoot: string): string[] {
   const a = ['-D', dir, '-o', 'restore.log', '-v4', '--root', root, '--tcp-established', '--file-locks',
-    '--manage-cgroups=ignore', '--network-lock', 'nftables', '--empty-ns', 'net', '--action-script', hook];
+    '--manage-cgroups=soft', '--cgroup-root', cgroupRoot, '--network-lock', 'nftables', '--empty-ns', 'net', '--action-script', hook];
   for (const m of mounts) {
     if (m.key === 'console') continue; // the monitor's new pty
     const src = sources.get(m.dst);
@@ -236,20 +363,33 @@ export function criuLogTail(file: string, n = 3): string {
     const lines = fs
       .readFileSync(file, 'utf8')
       .split('\n')
-      .filter((l) => /Error|error/.test(l) && !/RLIMIT_NOFILE|Restoring FAILED|Dumping FAILED|cgroupd: recv req error|Can't wait or bad status/.test(l));
-    return lines.slice(-n).map((l) => l.replace(/^\([0-9. ]+\)\s*/, '').trim()).join('; ');
+      .filter((l) => /Error|\berror[:\s]/.test(l) && !/RLIMIT_NOFILE|Restoring FAILED|Dumping FAILED|cgroupd: recv req error|Can't wait or bad status/.test(l));
+    // nft's complaint when CRIU unlocks a network it never locked (a dump that failed before
+    // network-lock) is an echo too, unless it is all there is.
+    const nft = (l: string) => /Error: Could not process rule/.test(l);
+    const cause = lines.some((l) => !nft(l)) ? lines.filter((l) => !nft(l)) : lines;
+    return cause.slice(-n).map((l) => l.replace(/^\([0-9. ]+\)\s*/, '').trim()).join('; ');
   } catch {
     return '';
   }
 }
 
 function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid: number): VzError {
-  const tail = criuLogTail(path.join(o.dir, 'dump.log')) || stderr.trim() || `exit ${status}`;
+  let log = path.join(o.dir, 'dump.log');
+  const tail = criuLogTail(log) || stderr.trim() || `exit ${status}`;
+  if (o.keepLog) {
+    try {
+      fs.copyFileSync(log, o.keepLog);
+      log = o.keepLog;
+    } catch {
+      // no log written: the message has what there is
+    }
+  }
   // systemd's service sandboxing (PrivateTmp, ProtectHostname, ...) makes namespaces inside.
   const hint = /nested \w+ namespace/.test(tail)
-    ? 'processes inside run in namespaces of their own (systemd services do with PrivateTmp, ProtectHostname and the like), which CRIU cannot checkpoint: stop those services, or stop the container first (offline vzmigrate, vzdump --mode stop)'
+    ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
     : undefined;
-  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${path.join(o.dir, 'dump.log')})`, { ctid, hint });
+  return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${log})`, { ctid, hint });
 }
 
 /** Runs `criu dump`; throws with the log's last errors. */
@@ -270,14 +410,45 @@ export function runDumpAsync(criu: string, o: DumpOptions, mounts: ExternalMount
 }
 
 /**
- * A CRIU action script that creates `flag` at "network-lock": CRIU runs that step after it has
- * stopped every task (collect_pstree) and before it dumps them, so from then on the container's
- * files no longer change. Returns the script's path (in dir).
+ * A CRIU action script for "network-lock": CRIU runs that step after it has stopped every task
+ * (collect_pstree) and before it dumps them, so from then on the container's files and cgroups
+ * no longer change. It records the container's cgroup2 tree (cgroupDir) into CGROUP_TREE_FILE
+ * in treeDir, and creates `flag` when given (a migration's final sync starts then). Returns the
+ * script's path (in dir).
  */
-export function writeStoppedHook(dir: string, flag: string): string {
-  const script = path.join(dir, 'stopped-hook');
-  fs.writeFileSync(script, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] && : > '${flag.replace(/'/g, `'\\''`)}'\nexit 0\n`, { mode: 0o700 });
+export function writeDumpHook(dir: string, o: { flag?: string; cgroupDir?: string; treeDir?: string }): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const lines = ['#!/bin/sh', '[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0'];
+  if (o.cgroupDir && o.treeDir) {
+    lines.push(`/usr/bin/find ${q(o.cgroupDir)} -mindepth 1 -type d -printf '%P\\0' > ${q(path.join(o.treeDir, CGROUP_TREE_FILE))} || exit 1`);
+  }
+  if (o.flag) lines.push(`: > ${q(o.flag)}`);
+  lines.push('exit 0', '');
+  const script = path.join(dir, 'dump-hook');
+  fs.writeFileSync(script, lines.join('\n'), { mode: 0o700 });
   return script;
+}
+
+/**
+ * Before `criu restore`: the dumped cgroup2 tree made again below this node's container cgroup
+ * (unifiedDir) and handed to the container's root (uid), as systemd had it. Level by level,
+ * names checked again (the list came with the dump). Returns the directories made.
+ */
+export function recreateCgroupTree(unifiedDir: string, tree: string[], uid: number): string[] {
+  const made: string[] = [];
+  const bad = tree.length > MAX_CGROUP_DIRS ? `${tree.length} cgroups` : tree.find((d) => typeof d !== 'string' || d === '' || !validCgroupPath(d));
+  if (bad !== undefined) throw new VzError('RESTORE', `the dump's cgroup tree is not restorable: ${JSON.stringify(bad)}`);
+  for (const rel of sortTree(tree)) {
+    const d = path.join(unifiedDir, rel);
+    try {
+      fs.mkdirSync(d);
+      made.push(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new VzError('RESTORE', `cannot make cgroup ${d}: ${(e as Error).message}`);
+    }
+  }
+  delegateDirs(made, uid, uid);
+  return made;
 }
 
 /** True when the dump linked files into the container's tree (link remaps): sync once more. */

@@ -23,6 +23,7 @@ import { currentAddresses } from '../src/core/net.js';
 import { stopLocked } from '../src/core/ops/stop.js';
 import { startLocked } from '../src/core/ops/start.js';
 import { destroyLocked } from '../src/core/ops/destroy.js';
+import { checkCheckpointable, prepareDump } from '../src/core/ops/suspend.js';
 import { helperPath, packageRoot } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
@@ -31,7 +32,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, criuRestoresListeners, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
+import { criuPath, dumpMadeRemaps, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
 
 export interface MigrateOptions {
   dest: string;
@@ -182,10 +183,14 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
-        // The restore takes the sysinfo listeners back only with vzkit's CRIU (criu-patches/0002);
-        // DEST's ctspawn refuses a restore that gives none back, so this one is the early word.
-        if (online && interceptsSysinfo(p.socket) && !criuRestoresListeners(criu)) {
-          throw new StageFailure(MigExit.CHECKPOINT, `sysinfo(2) is intercepted for this container and ${criu} cannot give its seccomp listener back after a restore (install vzkit's CRIU: sh native/criu.sh; or migrate offline)`);
+        // Settings that rule a checkpoint out (the sysinfo listener, nesting): before anything is touched.
+        if (online) {
+          try {
+            checkCheckpointable(ctx, ctid);
+          } catch (e) {
+            const v = e as VzError;
+            throw new StageFailure(MigExit.CHECKPOINT, `${v.message}${v.hint ? ` (${v.hint}; or migrate offline)` : ''}`);
+          }
         }
         await ssh.connect();
         updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
@@ -306,15 +311,15 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const dumpStage: Stage = {
       name: 'freeze and dump',
       run: async () => {
-        const mounts = externalMounts(initPid);
-        const key = consoleKey(initPid);
-        // The final file sync starts as soon as CRIU has stopped every task (the hook's flag),
-        // while the dump runs: the tree no longer changes from then on.
         // Inside the dump directory (its files only are sent), so a killed run leaves no other dir.
         const hookDir = path.join(localDump, '.hook');
         fs.mkdirSync(hookDir, { mode: 0o700 });
+        // The final file sync starts as soon as CRIU has stopped every task (the hook's flag),
+        // while the dump runs: the tree no longer changes from then on. The hook also records
+        // the container's cgroup tree then (made again on DEST before its restore).
         const flag = path.join(hookDir, 'stopped');
-        const actionScript = writeStoppedHook(hookDir, flag);
+        const prep = prepareDump(ctx, ctid, initPid, localDump, hookDir, flag);
+        const { mounts, key, actionScript } = prep;
         frozenAt = performance.now();
         // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
         dumped = true;
@@ -336,7 +341,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
         // (link remaps), which must go along: a sync now.
         if (!sync || dumpMadeRemaps(localDump)) await finalSync();
-        writeMeta(localDump, { ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, initPid, at: new Date().toISOString(), sysinfo: interceptsSysinfo(p.socket) });
+        writeMeta(localDump, prep.meta(criu, prep.cgroups()));
       },
       undo: () => {
         // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped. The

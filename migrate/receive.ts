@@ -267,7 +267,7 @@ async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<
     cleanupRuntime(ctx, ctid, { unmount: true });
     if (!keepPrivate) getStorageDriver((db.getParams(ctid).layout as string | undefined) ?? 'dir').destroy(ctx.target(ctid));
     const p = ctx.paths(ctid);
-    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog, path.join(path.dirname(p.monitorLog), `${ctid}.restore.log`)]) fs.rmSync(f, { force: true });
+    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog, path.join(path.dirname(p.monitorLog), `${ctid}.restore.log`), path.join(path.dirname(p.monitorLog), `${ctid}.dump.log`)]) fs.rmSync(f, { force: true });
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
     db.deleteContainer(ctid);
     return { removed: true };

@@ -48,6 +48,7 @@ struct opts {
 	const char *cwd;
 	const char *sysinfo_ctl; /* the monitor's "<socket>.ctl", or NULL */
 	char **cap_drop;         /* capability numbers for the bounding set, as init has it */
+	bool nesting;            /* the container's namespace policy, as init has it (harden.h) */
 	size_t ncap_drop;
 	char **cgroups, **envs;
 	size_t ncgroups, nenvs;
@@ -59,9 +60,9 @@ static noreturn void usage(bool enter)
 {
 	if (enter)
 		diex_(EXIT_HELPER_FAILED, "usage: ctspawn enter --pid PID [--cgroup FILE]... [--env K=V]... "
-					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH]");
+					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting]");
 	diex_(EXIT_HELPER_FAILED, "usage: ctspawn exec --pid PID [--cgroup FILE]... [--env K=V]... "
-				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--timeout MS] -- CMD [ARG]...");
+				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting] [--timeout MS] -- CMD [ARG]...");
 }
 
 static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
@@ -71,7 +72,8 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 		{ "env", required_argument, NULL, 'e' }, { "cwd", required_argument, NULL, 'd' },
 		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
 		{ "sysinfo-ctl", required_argument, NULL, 's' }, { "cap-drop", required_argument, NULL, 'k' },
-		{ "timeout", required_argument, NULL, 't' }, { NULL, 0, NULL, 0 },
+		{ "timeout", required_argument, NULL, 't' }, { "nesting", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
 	memset(o, 0, sizeof(*o));
@@ -115,6 +117,9 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 			break;
 		case 'k':
 			o->cap_drop[o->ncap_drop++] = optarg;
+			break;
+		case 'n':
+			o->nesting = true;
 			break;
 		case 't':
 			if (enter || parse_ll(optarg, 1, 86400000, &v) < 0)
@@ -344,7 +349,7 @@ static void join_container(const struct opts *o)
 		sysinfo_register(sictl);
 	/* The same policy as init's (harden.h): a process that joins from the host must not be
 	 * a way around it. */
-	if (harden_seccomp() < 0)
+	if (harden_seccomp(o->nesting) < 0)
 		die_(EXIT_HELPER_FAILED, "seccomp: install the deny filter");
 	const char *bad = NULL;
 	if (harden_caps(o->cap_drop, &bad) < 0)

@@ -167,6 +167,14 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		}
 		cfg->debug = d->b;
 	}
+	const struct jval *nest = json_get(&cfg->obj, "nesting");
+	if (nest && nest->type != JT_NULL) {
+		if (nest->type != JT_BOOL) {
+			snprintf(err, errlen, "config: \"nesting\" must be a boolean");
+			goto bad;
+		}
+		cfg->nesting = nest->b;
+	}
 	return 0;
 bad:
 	json_free(&cfg->obj);

@@ -27,6 +27,7 @@ struct config {
 	const char *cgroup_mount;  /* "cgroup2": the container's cgroup2 view on /sys/fs/cgroup; NULL: none */
 	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
 	char **cap_drop;           /* capability numbers dropped from init's bounding set */
+	bool nesting;              /* namespaces CRIU cannot dump are allowed inside (harden.h) */
 	/* "ctspawn restore" only (protocol.h, RESTORE): */
 	const char *criu;          /* path of the criu binary */
 	char **criu_args;          /* arguments after "criu restore" that node chose */

@@ -2,9 +2,14 @@
 #include "harden.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 /* By name only: libseccomp looks up each ABI's own number, so no hand-written number (or jump
  * offset) can be wrong. Keep in step with the list in harden.h. */
@@ -38,7 +43,47 @@ const struct harden_rule harden_deny[] = {
 	{ NULL, 0 },
 };
 
-scmp_filter_ctx harden_filter(void)
+/* The namespace kinds a container may not make unless it has nesting on (harden.h): the kinds
+ * our CRIU cannot dump nested. The ONE list: a kind CRIU learns to dump (branch nested-ns:
+ * UTS, IPC) is dropped here and nowhere else. Mount and network namespaces are not in it
+ * (CRIU's mount-v2 engine and its net code dump them nested: PrivateTmp=, PrivateNetwork=). */
+const struct harden_ns harden_ns_blocked[] = {
+	{ "uts", CLONE_NEWUTS },
+	{ "ipc", CLONE_NEWIPC },
+	{ "pid", CLONE_NEWPID },
+	{ "user", CLONE_NEWUSER },
+	{ "cgroup", CLONE_NEWCGROUP },
+	{ "time", CLONE_NEWTIME },
+	{ NULL, 0 },
+};
+
+/* clone(2)'s low byte is the exit signal (CSIGNAL): CLONE_NEWTIME (0x80) cannot be asked for
+ * there, and that bit must not be tested (SIGCHLD = 17 has no 0x80, but other signals may). */
+#define CLONE_CSIGNAL 0xffu
+
+/* unshare(flags), clone(flags, ...) and setns(fd, nstype) with a blocked kind: EPERM, what an
+ * unprivileged caller gets and what systemd takes as "namespaces unavailable, carry on"
+ * (ProtectHostname= logs a warning). clone3 passes its flags in memory, which seccomp cannot
+ * read: ENOSYS for all of it, as Docker's default profile does; glibc (2.34+) then uses clone. */
+static int add_ns_rules(scmp_filter_ctx ctx)
+{
+	int rc;
+	for (const struct harden_ns *n = harden_ns_blocked; n->name; n++) {
+		uint32_t bit = n->flag;
+		/* One rule per kind and syscall: rules of one syscall are OR'ed. Arguments are compared
+		 * as 32 bits (they are ints/low flags on both ABIs). */
+		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1, SCMP_A0_32(SCMP_CMP_MASKED_EQ, bit, bit))) < 0)
+			return rc;
+		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 1, SCMP_A1_32(SCMP_CMP_MASKED_EQ, bit, bit))) < 0)
+			return rc;
+		if (!(bit & CLONE_CSIGNAL) &&
+		    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0_32(SCMP_CMP_MASKED_EQ, bit, bit))) < 0)
+			return rc;
+	}
+	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+}
+
+scmp_filter_ctx harden_filter(bool nesting)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx) {
@@ -72,6 +117,8 @@ scmp_filter_ctx harden_filter(void)
 		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(r->err), nr, 0)) < 0)
 			goto fail;
 	}
+	if (!nesting && (rc = add_ns_rules(ctx)) < 0)
+		goto fail;
 	return ctx;
 fail:
 	seccomp_release(ctx);
@@ -79,9 +126,9 @@ fail:
 	return NULL;
 }
 
-int harden_seccomp(void)
+int harden_seccomp(bool nesting)
 {
-	scmp_filter_ctx ctx = harden_filter();
+	scmp_filter_ctx ctx = harden_filter(nesting);
 	if (!ctx)
 		return -1;
 	int rc = seccomp_load(ctx);

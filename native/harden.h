@@ -22,6 +22,12 @@
  *                                               without io_uring answers, which every user of it
  *                                               (liburing, libuv, tokio) takes as "use the
  *                                               fallback"; EPERM is not always taken so.)
+ *
+ * Namespaces (unless the container has the feature nesting on): unshare, clone and setns with
+ * a kind in harden_ns_blocked (UTS, IPC, PID, user, cgroup, time: what CRIU cannot dump nested)
+ * -> EPERM; clone3 -> ENOSYS (its flags are in memory, out of seccomp's reach; glibc falls back
+ * to clone). systemd carries on without the namespace on EPERM (ProtectHostname= warns), so a
+ * stock systemd guest stays checkpointable. Mount and network namespaces stay allowed.
  * One table by name (harden.c), made into BPF by libseccomp: the i386 ABI (int 0x80, from a
  * 32-bit or a 64-bit program) gets the same list by its own numbers. The x32 ABI (x86_64 with
  * __X32_SYSCALL_BIT) is refused whole with ENOSYS, as a kernel without x32 support (Debian's
@@ -31,6 +37,7 @@
 #define CTSPAWN_HARDEN_H
 
 #include <seccomp.h>
+#include <stdbool.h>
 
 struct harden_rule {
 	const char *name; /* the syscall's name as libseccomp knows it */
@@ -40,13 +47,21 @@ struct harden_rule {
 /* The deny list, ended by { NULL, 0 }. */
 extern const struct harden_rule harden_deny[];
 
-/* Builds the filter without loading it (the unit test exports and replays it). NULL with errno
- * on failure; seccomp_release() it. */
-scmp_filter_ctx harden_filter(void);
+struct harden_ns {
+	const char *name;   /* as in /proc/PID/ns/ */
+	unsigned long flag; /* CLONE_NEW* */
+};
+
+/* The namespace kinds refused without nesting, ended by { NULL, 0 }. */
+extern const struct harden_ns harden_ns_blocked[];
+
+/* Builds the filter without loading it (the unit test exports and replays it); nesting: leave
+ * namespace creation alone. NULL with errno on failure; seccomp_release() it. */
+scmp_filter_ctx harden_filter(bool nesting);
 
 /* Installs the deny filter on the calling thread (no_new_privs or CAP_SYS_ADMIN in its user
  * namespace needed). 0, or -1 with errno. */
-int harden_seccomp(void);
+int harden_seccomp(bool nesting);
 
 /* Drops the capabilities numbered in caps (strings of decimal numbers, NULL-terminated) from
  * the bounding set of the calling thread; what its exec'd program gets as root is then

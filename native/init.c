@@ -172,7 +172,7 @@ noreturn void init_main(struct start_ctx *ctx)
 	if (cfg->sysinfo_memcg)
 		intercept_sysinfo(ctx);
 	/* The policy (harden.h) last, so none of our own setup runs through it. */
-	if (harden_seccomp() < 0)
+	if (harden_seccomp(cfg->nesting) < 0)
 		child_fail(errno, "seccomp: install the deny filter");
 	const char *bad = NULL;
 	if (harden_caps(cfg->cap_drop, &bad) < 0)

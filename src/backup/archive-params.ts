@@ -55,7 +55,7 @@ function storedToRaw(key: string, v: unknown): unknown {
     };
     return `${part(o.soft)}:${part(o.hard)}`;
   }
-  if (key === 'devnodes' || key === 'capability') {
+  if (key === 'devnodes' || key === 'capability' || key === 'features') {
     if (typeof v !== 'object' || Array.isArray(v)) throw new VzError('INVALID', `expected a mapping, got ${show(v)}`);
     return Object.entries(v as Record<string, unknown>).map(([k, x]) => {
       if (typeof x !== 'string') throw new VzError('INVALID', `${k}: expected a string, got ${show(x)}`);
@@ -107,6 +107,14 @@ export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOpti
         }
       }
       if (Object.keys(caps).length === 0) delete params.capability;
+    }
+    // nesting loosens the container's seccomp policy (user, PID... namespaces inside): the
+    // node's admin turns it on, not an archive.
+    const feats = params.features as Record<string, 'on' | 'off'> | undefined;
+    if (feats?.nesting === 'on') {
+      dropped.push('features nesting:on');
+      delete feats.nesting;
+      if (Object.keys(feats).length === 0) delete params.features;
     }
   }
 

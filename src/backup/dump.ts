@@ -25,7 +25,7 @@ import { requireContainer } from '../core/resolve.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { stopLocked } from '../core/ops/stop.js';
 import { startLocked } from '../core/ops/start.js';
-import { suspendLocked } from '../core/ops/suspend.js';
+import { checkCheckpointable, suspendLocked } from '../core/ops/suspend.js';
 import { resumeLocked } from '../core/ops/resume.js';
 import { criuPath } from '../../migrate/criu.js';
 import { archiveName, authFile, checksumFile, type Compression } from './names.js';
@@ -110,6 +110,8 @@ export async function dumpContainer(ctx: Context, req: DumpRequest): Promise<Dum
   const started = Date.now();
   return withLock(ctx, ctid, async () => {
     const db = ctx.db();
+    // A container that cannot be checkpointed (nesting, the sysinfo listener): refused untouched.
+    if (mode === 'snapshot' && probeRuntime(ctx.paths(ctid)).running) checkCheckpointable(ctx, ctid);
     removeStaleDumpFiles(ctx, dumpdir, ctid);
     const op = db.beginOp(ctid, `vzdump --mode ${mode}`);
     let downAt: number | undefined;

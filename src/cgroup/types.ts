@@ -56,6 +56,9 @@ export interface CgroupManager {
   delegate(uid: number, gid: number): void;
   /** The container's memory cgroup directory, when the memory controller is there (sysinfo(2) answers). */
   memoryDir(): string | undefined;
+  /** The container's cgroup2 directory (v2, or the controller-less unified mount of a hybrid v1
+   * host): what the container sees as /sys/fs/cgroup and where a systemd inside keeps its units. */
+  unifiedDir(): string | undefined;
   /** Moves a host pid into the container's cgroup(s). */
   addProcess(pid: number): void;
   /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */

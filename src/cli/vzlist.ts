@@ -52,6 +52,7 @@ export const FIELDS: Record<string, Field> = {
   'diskinodes.s': { header: 'DQINODES.S', get: (e) => e.disk?.inodes.soft ?? null, right: true, disk: true },
   'diskinodes.h': { header: 'DQINODES.H', get: (e) => e.disk?.inodes.hard ?? null, right: true, disk: true },
   layout: { header: 'LAYOUT', get: (e) => e.layout },
+  features: { header: 'FEATURES', get: (e) => e.features },
   ip: { header: 'IP_ADDR', get: (e) => (e.ip.length ? e.ip.join(' ') : '-') },
   cputime: { header: 'CPUTIME', get: (e) => (e.usage ? Math.round(e.usage.cpu_us / 1000) : null), right: true },
 };

@@ -9,6 +9,7 @@ import { show, toBool, toInt, toStr } from './values.js';
 import * as L from './limits.js';
 import { parseSshKey, parseUserPasswd } from '../distro/users.js';
 import { parseCapabilities } from './caps.js';
+import { parseFeatures } from './features.js';
 
 const toList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 import * as N from '../net/params.js';
@@ -122,6 +123,7 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   // Networking (src/net). liveApply 'net': a running container gets the change at once.
   // ip_address and netif are stored as the whole list; the flags add to it (ipdel, netif_del remove).
   { key: 'capability', flag: 'capability', type: 'list', describe: "Turn a capability of the container's root on or off: NAME:on|off (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec)", where: ALL, parse: parseCapabilities },
+  { key: 'features', flag: 'features', type: 'list', describe: 'Turn a feature on or off: NAME:on|off[,...] (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec). nesting:on allows namespaces inside that CRIU cannot checkpoint (Docker, unshare -p) and makes the container not live-migratable', where: ALL, parse: parseFeatures },
   // Access: applied to the container's files at once (running or stopped) and never stored.
   { key: 'userpasswd', flag: 'userpasswd', type: 'list', describe: 'Set USER:PASSWORD (repeatable); the user is created when missing (with a group and /home/USER)', where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseUserPasswd) },
   { key: 'ssh_key', flag: 'ssh-key', type: 'list', describe: "Add [USER:]KEY to the user's ~/.ssh/authorized_keys (repeatable; root by default)", where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseSshKey) },

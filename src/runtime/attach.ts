@@ -16,6 +16,8 @@ export interface JoinTarget {
   sysinfoCtl?: string;
   /** Capability numbers to drop from the bounding set, as init has it. */
   capDrop?: number[];
+  /** The container allows namespaces CRIU cannot dump (feature nesting; native/harden.h). */
+  nesting?: boolean;
 }
 
 function run(helper: string, args: string[]): Promise<number> {
@@ -53,6 +55,7 @@ function joinArgs(t: JoinTarget, env: string[] = []): string[] {
   for (const e of env) a.push('--env', e);
   if (t.sysinfoCtl) a.push('--sysinfo-ctl', t.sysinfoCtl);
   for (const c of t.capDrop ?? []) a.push('--cap-drop', String(c));
+  if (t.nesting) a.push('--nesting');
   return a;
 }
 

@@ -61,6 +61,8 @@ export interface SpawnConfig {
   on_reboot?: string[];
   /** Capability numbers (as strings) dropped from init's bounding set. */
   cap_drop?: string[];
+  /** Namespaces CRIU cannot dump are allowed inside (feature nesting); default: refused (native/harden.h). */
+  nesting?: boolean;
   /** restore only: the criu binary, its arguments after "restore", the dumped console's key. */
   criu?: string;
   criu_args?: string[];

@@ -92,6 +92,11 @@ export class CgroupV1Manager implements CgroupManager {
     return this.ctFor('memory');
   }
 
+  unifiedDir(): string | undefined {
+    const h = this.h.list.find((x) => x.name === 'unified');
+    return h && this.ct(h);
+  }
+
   delegate(uid: number, gid: number): void {
     delegateDirs(this.dirs(), uid, gid);
   }

@@ -67,6 +67,10 @@ export class CgroupV2Manager implements CgroupManager {
     return exists(join(this.dir, 'memory.max')) ? this.dir : undefined;
   }
 
+  unifiedDir(): string | undefined {
+    return this.dir;
+  }
+
   delegate(uid: number, gid: number): void {
     delegateDirs(this.dirs(), uid, gid);
   }

@@ -1,5 +1,6 @@
 /** vzctl destroy: removes a stopped container's private area, mount point, run files and record. */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
 import { VzError } from '../errors.js';
@@ -30,7 +31,9 @@ export function destroyLocked(ctx: Context, ctid: number): void {
     ctx.progress(`Destroying container private area: ${p.private}`);
     ctx.storage(ctid).destroy(ctx.target(ctid));
     crashPoint('destroy: private area removed');
-    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog]) fs.rmSync(f, { force: true });
+    // The logs of a failed dump or restore kept beside them (suspend.ts, resume.ts) go too.
+    const logs = path.dirname(p.monitorLog);
+    for (const f of [p.statusfile, p.consoleLog, `${p.consoleLog}.1`, p.monitorLog, path.join(logs, `${ctid}.dump.log`), path.join(logs, `${ctid}.restore.log`)]) fs.rmSync(f, { force: true });
     // A suspended container's dump: restored onto another container of this CTID, it would run
     // the old processes on the new files.
     discardDump(ctx, ctid);

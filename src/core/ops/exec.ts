@@ -1,6 +1,7 @@
 /** vzctl exec / enter / console: join a running container. */
 import fs from 'node:fs';
 import { capDropList } from '../../config/caps.js';
+import { featureOn } from '../../config/features.js';
 import type { Context } from '../context.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
@@ -17,11 +18,14 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
   }
   // The monitor creates "<socket>.ctl" when it intercepts sysinfo(2) (native/protocol.h).
   const ctl = `${ctx.paths(ctid).socket}.ctl`;
+  const params = ctx.db().getParams(ctid);
   return {
     helper: helperPath(),
     initPid: probe.initPid!,
     cgroupProcs: ctx.cgroup(ctid).procsFiles(probe.initPid),
-    capDrop: capDropList(ctx.db().getParams(ctid).capability as Record<string, 'on' | 'off'> | undefined),
+    capDrop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined),
+    // The container's namespace policy (native/harden.h), as its init has it.
+    nesting: featureOn(params.features, 'nesting'),
     ...(fs.existsSync(ctl) ? { sysinfoCtl: ctl } : {}),
   };
 }

@@ -20,7 +20,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
-import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, restoreArgs } from '../../../migrate/criu.js';
+import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath } from '../../../migrate/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
 
@@ -85,6 +85,11 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     undo.add('remove the cgroups', () => cg.destroy());
     applyLimits(ctx, ctid, params, true);
     cg.delegate(row.uidBase, row.uidBase);
+    // systemd's cgroup tree as it was (empty slices too), its root's to manage, before criu:
+    // the restored inotify watches on cgroup.events need their files, and CRIU (soft) would
+    // make the missing ones host root's. The undo above (destroy) removes them with the rest.
+    const unified = cg.unifiedDir();
+    if (unified && meta.cgroups?.length) recreateCgroupTree(unified, meta.cgroups, row.uidBase);
     for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
@@ -105,6 +110,11 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     const sources = new Map<string, string>();
     for (const [src, dst] of lxcfsBinds()) sources.set(dst, src);
     for (const m of meta.mounts) {
+      // cgroup2 (/sys/fs/cgroup inside): this node's container cgroup, where the dump had the source's.
+      if (m.cgroup !== undefined && unified) {
+        if (typeof m.cgroup !== 'string' || !validCgroupPath(m.cgroup)) throw new VzError('RESTORE', `the dump's cgroup mount ${m.dst} has a bad path`, { ctid });
+        sources.set(m.dst, m.cgroup ? path.join(unified, m.cgroup) : unified);
+      }
       const name = m.dst.slice('/dev/'.length);
       if (m.dst.startsWith('/dev/') && m.key !== 'console') sources.set(m.dst, name in devnodes ? path.join(devnodeDir, name) : m.dst);
     }
@@ -119,7 +129,9 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       ...(sysinfo && memcg ? { sysinfo_memcg: memcg, sysinfo_cgver: cg.version } : {}),
       ...(memcg ? { loadavg_file: p.loadavg } : {}),
       criu,
-      criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook),
+      // --cgroup-root: this node's container cgroup (the same path in every hierarchy); without
+      // it the tasks would go back into the dumping node's cgroups.
+      criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook, `/${ctx.cfg.node}/${ctid}`),
       console_key: meta.consoleKey,
     };
     let res: StartResult;

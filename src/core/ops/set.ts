@@ -57,6 +57,7 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     }
     const stored = db.getParams(ctid);
     // Like devnodes: a change to the stored set, not a replacement.
+    if (params.features) params.features = { ...(stored.features as object | undefined), ...(params.features as object) };
     if (params.capability) params.capability = { ...(stored.capability as object | undefined), ...(params.capability as object) };
     if (params.devnodes) {
       // A change, not a replacement: merged with what is stored; checked against the host now.

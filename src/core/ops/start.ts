@@ -17,6 +17,7 @@ import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
 import { baseSpawnConfig } from '../spawn-config.js';
+import { featureOn } from '../../config/features.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
@@ -126,6 +127,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       ...(typeof params.ram === 'number' ? { shm_size: String(Math.max(1, Math.floor(params.ram / 2 / 4096)) * 4096) } : {}),
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
       cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
+      ...(featureOn(params.features, 'nesting') ? { nesting: true } : {}),
       // `reboot` inside: the monitor starts the container again through vzctl (same env).
       on_reboot: [process.execPath, path.join(packageRoot(), 'dist', 'vzctl'), 'start', String(ctid)],
     };

@@ -7,6 +7,7 @@ import { isMountPoint, listMounts } from '../../sys/mounts.js';
 import type { ContainerRow } from '../../state/types.js';
 import type { QuotaReport } from '../disk.js';
 import { currentAddresses } from '../net.js';
+import { showFeatures } from '../../config/features.js';
 
 export interface CtStatus {
   ctid: number;
@@ -63,6 +64,8 @@ export interface ListEntry {
   numproc_l: number | null;
   usage: CtUsage | null;
   layout: string;
+  /** Features as stored (vzctl --features), e.g. "nesting:on"; "-" when none is set. */
+  features: string;
   /** IP addresses: the live ones while running, else the stored ones. */
   ip: string[];
   /** Disk usage and limits, filled in only when asked for (vzlist disk fields). */
@@ -145,6 +148,7 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
     numproc_l: lim('numproc'),
     usage,
     layout: (params.layout as string | undefined) ?? 'dir',
+    features: showFeatures(params.features),
     ip: currentAddresses(ctx, row.ctid, probe.running, params),
   };
 }

@@ -129,4 +129,14 @@ describe('archiveParams', () => {
       ['mine', undefined],
     ]);
   });
+
+  it('features nesting:on (a looser seccomp policy) is dropped unless trusted; nesting:off stays', () => {
+    const r = archiveParams({ features: { nesting: 'on' } }, opts());
+    expect(r.dropped).toEqual(['features nesting:on']);
+    expect(r.params.features).toBeUndefined();
+    expect(archiveParams({ features: { nesting: 'off' } }, opts()).params.features).toEqual({ nesting: 'off' });
+    const t = archiveParams({ features: { nesting: 'on' } }, opts({ trust: true }));
+    expect(t.dropped).toEqual([]);
+    expect(t.params.features).toEqual({ nesting: 'on' });
+  });
 });

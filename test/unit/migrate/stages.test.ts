@@ -56,14 +56,17 @@ describe('criu arguments', () => {
     expect(a.join(' ')).toContain('--external tty[8800:1a] --external mnt[/dev/console]:console --external mnt[/dev/null]:vz_dev_null');
     expect(a.join(' ')).toContain('--page-server --address 127.0.0.1 --port 1234 --leave-stopped');
     expect(a).toContain('--tcp-established');
+    expect(a).toContain('--manage-cgroups=soft');
   });
   it('restore: mounts from this node, the console left to the monitor, an empty netns for the hook', () => {
     const src = new Map([['/dev/null', '/dev/null'], ['/proc/meminfo', '/var/lib/lxcfs/proc/meminfo']]);
-    const a = restoreArgs('/d', '/root/101', mounts, src, '/run/101.criu-hook').join(' ');
+    const a = restoreArgs('/d', '/root/101', mounts, src, '/run/101.criu-hook', '/n2/101').join(' ');
+    // Into this node's cgroups, systemd's sub-cgroups made again (soft: existing ones keep their limits).
+    expect(a).toContain('--manage-cgroups=soft --cgroup-root /n2/101');
     expect(a).toContain('--root /root/101');
     expect(a).toContain('--empty-ns net --action-script /run/101.criu-hook');
     expect(a).toContain('--external mnt[vz_proc_meminfo]:/var/lib/lxcfs/proc/meminfo');
     expect(a).not.toContain('mnt[console]');
-    expect(() => restoreArgs('/d', '/r', mounts, new Map(), '/h')).toThrow(/no source on this node/);
+    expect(() => restoreArgs('/d', '/r', mounts, new Map(), '/h', '/n/1')).toThrow(/no source on this node/);
   });
 });

@@ -1,6 +1,7 @@
 /* Builds the deny filter exactly as ctspawn does (native/harden.c), without loading it: prints
- * the deny table ("name errno" lines) on stdout and writes the BPF program that libseccomp
- * makes of it to argv[1]. test/unit/native/harden.test.ts replays that program. */
+ * the deny table ("name errno" lines) and the blocked namespace kinds ("ns NAME FLAG") on
+ * stdout and writes the BPF program that libseccomp makes of it to argv[1]; argv[2] "nesting"
+ * builds it for a container with nesting on. test/unit/native/harden.test.ts replays it. */
 #include "harden.h"
 
 #include <errno.h>
@@ -11,11 +12,11 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s BPF-OUT\n", argv[0]);
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "nesting") == 0)) {
+		fprintf(stderr, "usage: %s BPF-OUT [nesting]\n", argv[0]);
 		return 2;
 	}
-	scmp_filter_ctx ctx = harden_filter();
+	scmp_filter_ctx ctx = harden_filter(argc == 3);
 	if (!ctx) {
 		fprintf(stderr, "harden_filter: %s\n", strerror(errno));
 		return 1;
@@ -29,5 +30,7 @@ int main(int argc, char **argv)
 	seccomp_release(ctx);
 	for (const struct harden_rule *r = harden_deny; r->name; r++)
 		printf("%s %d\n", r->name, r->err);
+	for (const struct harden_ns *n = harden_ns_blocked; n->name; n++)
+		printf("ns %s %lu\n", n->name, n->flag);
 	return 0;
 }

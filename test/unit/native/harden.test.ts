@@ -37,6 +37,77 @@ function kernelNumbers(abi: '64' | '32' | 'x32'): Map<string, number> {
   return m;
 }
 
+/** Compiles harden-export.c with ctspawn's harden.c into dir. */
+function buildExport(dir: string): string {
+  const exe = path.join(dir, 'harden-export');
+  if (fs.existsSync(exe)) return exe;
+  const cc = spawnSync('gcc', ['-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Werror', '-I', path.join(REPO, 'native'), '-o', exe,
+    path.join(REPO, 'test/unit/native/harden-export.c'), path.join(REPO, 'native/harden.c'), '-lseccomp'], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`gcc (libseccomp-dev installed? sh native/setup.sh): ${cc.stderr}`);
+  return exe;
+}
+
+/** The kinds CRIU cannot dump nested (harden_ns_blocked): name -> CLONE_NEW* flag. */
+const NS_BLOCKED: Record<string, number> = { uts: 0x04000000, ipc: 0x08000000, pid: 0x20000000, user: 0x10000000, cgroup: 0x02000000, time: 0x80 };
+const CLONE_NEWNS = 0x00020000;
+const CLONE_NEWNET = 0x40000000;
+const SIGCHLD = 17;
+
+describe('seccomp namespace policy (nesting off, the default), replayed with arguments', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-harden-ns-'));
+  let prog: Insn[];
+  let nested: Insn[];
+  let kinds: Record<string, number>;
+  const nr64 = kernelNumbers('64');
+  const nr32 = kernelNumbers('32');
+  const call = (p: Insn[], arch: number, nr: number, ...args: number[]) => run(p, { nr, arch, args: args.map((a) => BigInt(a)) });
+
+  beforeAll(() => {
+    const exe = buildExport(dir);
+    const out = spawnSync(exe, [path.join(dir, 'ns.bpf')], { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`harden-export: ${out.stderr}`);
+    kinds = Object.fromEntries([...out.stdout.matchAll(/^ns (\w+) (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    prog = parseBpf(fs.readFileSync(path.join(dir, 'ns.bpf')));
+    const out2 = spawnSync(exe, [path.join(dir, 'nest.bpf'), 'nesting'], { encoding: 'utf8' });
+    if (out2.status !== 0) throw new Error(`harden-export: ${out2.stderr}`);
+    nested = parseBpf(fs.readFileSync(path.join(dir, 'nest.bpf')));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('the one list of blocked kinds is UTS, IPC, PID, user, cgroup and time', () => {
+    expect(kinds).toEqual(NS_BLOCKED);
+  });
+
+  it.each(Object.entries(NS_BLOCKED))('%s: unshare and setns get EPERM on x86_64 and i386, clone too (but for time, which clone cannot ask)', (name, flag) => {
+    for (const [arch, nrs] of [[AUDIT_ARCH_X86_64, nr64], [AUDIT_ARCH_I386, nr32]] as const) {
+      expect(call(prog, arch, nrs.get('unshare')!, flag | CLONE_NEWNS), `unshare ${name}`).toBe(retErrno(EPERM));
+      expect(call(prog, arch, nrs.get('setns')!, 3, flag), `setns ${name}`).toBe(retErrno(EPERM));
+      expect(call(prog, arch, nrs.get('clone')!, flag | SIGCHLD), `clone ${name}`).toBe(name === 'time' ? RET_ALLOW : retErrno(EPERM));
+    }
+  });
+
+  it('mount and network namespaces, fork-style clone, threads and setns into them stay allowed', () => {
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('unshare')!, CLONE_NEWNS | CLONE_NEWNET)).toBe(RET_ALLOW);
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('clone')!, 0x01200000 | SIGCHLD)).toBe(RET_ALLOW); // fork()
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('clone')!, 0x003d0f00)).toBe(RET_ALLOW); // pthread_create
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('clone')!, 0x80 | CLONE_NEWNET)).toBe(RET_ALLOW); // exit signal 0x80 is no time namespace
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('setns')!, 3, CLONE_NEWNET)).toBe(RET_ALLOW);
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('setns')!, 3, 0)).toBe(RET_ALLOW);
+  });
+
+  it('clone3 gets ENOSYS (glibc falls back to clone); with nesting on, all of it is allowed', () => {
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('clone3')!, 0, 88)).toBe(retErrno(ENOSYS));
+    expect(call(prog, AUDIT_ARCH_I386, nr32.get('clone3')!, 0, 88)).toBe(retErrno(ENOSYS));
+    expect(call(nested, AUDIT_ARCH_X86_64, nr64.get('clone3')!, 0, 88)).toBe(RET_ALLOW);
+    for (const flag of Object.values(NS_BLOCKED)) {
+      expect(call(nested, AUDIT_ARCH_X86_64, nr64.get('unshare')!, flag)).toBe(RET_ALLOW);
+      expect(call(nested, AUDIT_ARCH_X86_64, nr64.get('setns')!, 3, flag)).toBe(RET_ALLOW);
+    }
+    // The deny list itself is the same either way.
+    expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('bpf')!)).toBe(retErrno(EPERM));
+  });
+});
+
 describe('seccomp deny filter (native/harden.c via libseccomp), replayed', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-harden-'));
   let prog: Insn[];
@@ -47,13 +118,11 @@ describe('seccomp deny filter (native/harden.c via libseccomp), replayed', () =>
   const verdict = (arch: number, nr: number) => run(prog, { nr, arch });
 
   beforeAll(() => {
-    const exe = path.join(dir, 'harden-export');
-    const cc = spawnSync('gcc', ['-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Werror', '-I', path.join(REPO, 'native'), '-o', exe,
-      path.join(REPO, 'test/unit/native/harden-export.c'), path.join(REPO, 'native/harden.c'), '-lseccomp'], { encoding: 'utf8' });
-    if (cc.status !== 0) throw new Error(`gcc (libseccomp-dev installed? sh native/setup.sh): ${cc.stderr}`);
-    const out = spawnSync(exe, [path.join(dir, 'filter.bpf')], { encoding: 'utf8' });
+    // With nesting on: the deny list alone (the namespace rules are replayed above).
+    const exe = buildExport(dir);
+    const out = spawnSync(exe, [path.join(dir, 'filter.bpf'), 'nesting'], { encoding: 'utf8' });
     if (out.status !== 0) throw new Error(`harden-export: ${out.stderr}`);
-    table = new Map(out.stdout.trim().split('\n').map((l) => { const [n, e] = l.split(' '); return [n, Number(e)]; }));
+    table = new Map(out.stdout.trim().split('\n').filter((l) => !l.startsWith('ns ')).map((l) => { const [n, e] = l.split(' '); return [n, Number(e)]; }));
     prog = parseBpf(fs.readFileSync(path.join(dir, 'filter.bpf')));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

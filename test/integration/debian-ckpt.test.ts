@@ -1,0 +1,283 @@
+/**
+ * Checkpoint of a stock Debian 12 VPS with systemd (issue 14): `vzctl suspend` / `vzctl resume`
+ * and `vzmigrate --online` on the two-node rig, with a customer's own sandboxed unit
+ * (ProtectHostname=, PrivateTmp=, PrivateNetwork=, ProtectSystem=strict) writing a counter every
+ * 100 ms, a daemon left behind by `vzctl exec`, and an SSH session opened before the migration.
+ * The template cache is debian.test.ts's (VZKIT_TEST_TEMPLATE_CACHE, built once per machine);
+ * run with VZKIT_DEBIAN_TESTS=1 like debian.test.ts. VZKIT_CRIU names another criu build.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { REPO, TestNode, isRoot, pidsInNode, waitFor } from './harness.js';
+import { MigrationRig } from './migrate/rig.js';
+import { counterGaps } from './criu/workload.js';
+
+const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
+const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
+const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1';
+const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
+const BUILD_MS = 900_000;
+// sysinfo(2) interception is another engineer's part of issue 14: off here, not depended on.
+const NODE_CONFIG = `template_cache: ${CACHE}\nsysinfo_intercept: false\n`;
+
+/** The customer's unit: every sandboxing option that makes namespaces, and a counter "N MS" every 100 ms. */
+const UNIT = `[Unit]
+Description=customer counter (vzkit test)
+[Service]
+ExecStart=/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "$i $(date +%%s%%3N)" >> /var/lib/counter/log; sleep 0.1; done'
+StateDirectory=counter
+ProtectHostname=yes
+PrivateTmp=yes
+PrivateNetwork=yes
+ProtectSystem=strict
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** The cgroup2 directory of a container on this host (the unified mount of a hybrid v1 host). */
+function unifiedDir(node: string, ctid: number): string {
+  const hybrid = spawnSync('stat', ['-fc', '%T', '/sys/fs/cgroup/unified'], { encoding: 'utf8' }).stdout.trim() === 'cgroup2fs';
+  return path.join(hybrid ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup', node, String(ctid));
+}
+
+function memoryLimit(node: string, ctid: number): number {
+  const v1 = path.join('/sys/fs/cgroup/memory', node, String(ctid), 'memory.limit_in_bytes');
+  return Number(fs.readFileSync(fs.existsSync(v1) ? v1 : path.join(unifiedDir(node, ctid), 'memory.max'), 'utf8'));
+}
+
+/** Helpers bound to one node. */
+function guest(n: TestNode) {
+  const exec = (ctid: string, ...cmd: string[]) => n.run('vzctl', ['exec', ctid, ...cmd], { timeout: 120_000 });
+  const running = (ctid: string) => {
+    for (let i = 0; i < 100; i++) {
+      const r = exec(ctid, 'systemctl', 'is-system-running', '--wait');
+      if (!/Failed to connect to bus/.test(r.stderr)) return r.stdout.trim();
+      spawnSync('sleep', ['0.1']);
+    }
+    return 'no bus';
+  };
+  const counter = (ctid: string): Array<[number, number]> =>
+    exec(ctid, 'cat', '/var/lib/counter/log').stdout.split('\n').filter(Boolean).map((l) => l.split(' ').map(Number) as [number, number]);
+  /** Boots a stock Debian 12 container with the customer's unit and a daemon left by vzctl exec. */
+  const boot = (ctid: string, addr: string) => {
+    n.ok('create', ctid, '--ostemplate', 'debian-12', '--hostname', `deb${ctid}`, '--ipadd', addr, '--ram', '384M');
+    n.ok('start', ctid, '--wait');
+    expect(running(ctid)).toBe('running');
+    const w = n.run('vzctl', ['exec', ctid, 'sh', '-c', 'cat > /etc/systemd/system/counter.service'], { input: UNIT });
+    expect(w.code, w.stderr).toBe(0);
+    expect(exec(ctid, 'systemctl', 'enable', '--now', 'counter').code).toBe(0);
+    // Issue 13's setsid: a daemon of a vzctl exec whose shell (its session's leader) is gone.
+    expect(exec(ctid, 'sh', '-c', 'sleep 100077 >/dev/null 2>&1 &').code).toBe(0);
+    expect(waitFor(() => counter(ctid).length >= 5, 20_000)).toBe(true);
+  };
+  /** After a restore: booted, nothing failed, the unit and the daemon alive, the counter going on from where it was. */
+  const healthy = (ctid: string, before: number, frozenMs = 0) => {
+    expect(running(ctid)).toBe('running');
+    expect(exec(ctid, 'systemctl', '--failed', '--no-legend', '--plain').stdout.trim()).toBe('');
+    expect(exec(ctid, 'systemctl', 'is-active', 'counter', 'systemd-logind', 'ssh').stdout.split('\n').filter(Boolean)).toEqual(['active', 'active', 'active']);
+    expect(exec(ctid, 'pgrep', '-f', 'sleep 100077').code).toBe(0);
+    const from = counter(ctid).length;
+    expect(waitFor(() => counter(ctid).length >= from + 5, 10_000)).toBe(true);
+    const lines = counter(ctid);
+    expect(lines.length).toBeGreaterThan(before);
+    const g = counterGaps(lines);
+    expect(g.continuous, lines.slice(-3).join(' ')).toBe(true); // 1, 2, 3 ... no reset, nothing twice
+    if (frozenMs) expect(g.maxGapMs).toBeLessThan(frozenMs + 5000);
+    return lines;
+  };
+  /** Every host pid of the container is in this node's cgroups, systemd's units in their own sub-cgroups. */
+  const inNodeCgroups = (ctid: string) => {
+    const initPid = Number(fs.readFileSync(path.join(n.root, 'run', `${ctid}.pid`), 'utf8').trim().split(/\s+/)[1]);
+    const own = `/${n.node}/${ctid}`;
+    for (const line of fs.readFileSync(`/proc/${initPid}/cgroup`, 'utf8').trim().split('\n')) {
+      expect(line.split(':')[2]!.startsWith(own), line).toBe(true);
+    }
+    const unit = path.join(unifiedDir(n.node, Number(ctid)), 'system.slice', 'counter.service');
+    const procs = fs.readFileSync(path.join(unit, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean);
+    expect(procs.length).toBeGreaterThan(0);
+    for (const p of procs) expect(fs.readFileSync(`/proc/${p}/cgroup`, 'utf8')).toContain(`::${own}/system.slice/counter.service`);
+    // Made again owned by the container's root, so systemd manages them as before.
+    expect(fs.statSync(unit).uid).toBe(fs.statSync(path.join(n.root, 'private', ctid)).uid);
+    return initPid;
+  };
+  return { exec, running, counter, boot, healthy, inNodeCgroups };
+}
+
+describe.skipIf(!enabled)('Debian 12 with systemd: suspend and resume (CRIU)', () => {
+  let n: TestNode;
+  let g: ReturnType<typeof guest>;
+  const ADDR = `198.18.${10 + Math.floor(Math.random() * 240)}.${100 + Math.floor(Math.random() * 100)}`;
+
+  beforeAll(() => {
+    fs.mkdirSync(CACHE, { recursive: true });
+    n = new TestNode(NODE_CONFIG);
+    g = guest(n);
+    const b = n.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
+    if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
+  }, BUILD_MS);
+  afterAll(() => n?.cleanup());
+
+  it('a stock Debian 12 VPS with a sandboxed customer unit and an exec daemon: suspend, resume, everything goes on', () => {
+    g.boot('811', ADDR);
+    // The namespace policy: the kinds CRIU cannot dump are refused (systemd carries on), the others work.
+    const uts = g.exec('811', 'unshare', '-u', 'true');
+    expect(uts.code).not.toBe(0);
+    expect(uts.stderr).toMatch(/Operation not permitted/);
+    expect(g.exec('811', 'unshare', '-m', '-n', 'true').code).toBe(0);
+    expect(g.exec('811', 'journalctl', '-u', 'counter', '--no-pager', '-q').stdout).toMatch(/ProtectHostname=yes is configured, but UTS namespace setup is prohibited/);
+    for (let round = 0; round < 2; round++) {
+      const before = g.counter('811').length;
+      const t0 = Date.now();
+      const s = n.vzctl('suspend', '811');
+      const t1 = Date.now();
+      expect(s.code, s.stderr).toBe(0);
+      expect(n.ok('status', '811')).toMatch(/suspended/);
+      const t2 = Date.now();
+      const r = n.vzctl('resume', '811');
+      if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(`suspend ${t1 - t0} ms, resume ${Date.now() - t2} ms (vzctl commands)\n`);
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      g.healthy('811', before);
+      g.inNodeCgroups('811');
+      // The container's limits are this start's, not the dump's sub-cgroups'.
+      expect(memoryLimit(n.node, 811)).toBe(384 * 2 ** 20);
+    }
+    // systemd still manages its tree: a restart of the unit makes its cgroup again (the counter starts over).
+    expect(g.exec('811', 'systemctl', 'restart', 'counter').code).toBe(0);
+    expect(g.exec('811', 'systemctl', 'is-active', 'counter').stdout.trim()).toBe('active');
+    g.inNodeCgroups('811');
+    expect(spawnSync('busybox', ['ping', '-c1', '-W2', ADDR]).status).toBe(0);
+  }, 300_000);
+
+  it('--features nesting:on is stored and shown; suspend and vzdump --mode snapshot refuse it in one line, before freezing; nesting works inside; a failed dump names its cause and leaves it running', () => {
+    n.ok('set', '811', '--features', 'nesting:on', '--save');
+    expect(n.vzlist('-a', '-H', '-o', 'ctid,features').stdout.trim()).toMatch(/^811\s+nesting:on$/m);
+    n.ok('restart', '811');
+    expect(g.running('811')).toBe('running');
+    // Allowed now: a namespace of a kind CRIU cannot dump, made inside.
+    expect(g.exec('811', 'unshare', '-u', 'true').code).toBe(0);
+    const pid0 = fs.readFileSync(path.join(n.root, 'run', '811.pid'), 'utf8');
+    const s = n.vzctl('suspend', '811');
+    expect(s.code).toBe(16);
+    expect(s.stderr.trim().split('\n')).toHaveLength(1);
+    expect(s.stderr).toMatch(/nesting/);
+    const dumpdir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debckpt-'));
+    try {
+      const d = spawnSync(path.join(REPO, 'dist', 'vzdump'), ['--mode', 'snapshot', '--dumpdir', dumpdir, '811'], { env: n.env, encoding: 'utf8', timeout: 120_000 });
+      expect(d.status).toBe(16);
+      expect(d.stderr.trim().split('\n')).toHaveLength(1);
+      expect(d.stderr).toMatch(/nesting/);
+      expect(fs.readdirSync(dumpdir)).toEqual([]);
+    } finally {
+      fs.rmSync(dumpdir, { recursive: true, force: true });
+    }
+    // Untouched: the same init and monitor, running, never frozen.
+    expect(fs.readFileSync(path.join(n.root, 'run', '811.pid'), 'utf8')).toBe(pid0);
+    expect(g.running('811')).toBe('running');
+    expect(g.exec('811', 'systemctl', 'is-active', 'counter').stdout.trim()).toBe('active');
+    n.ok('set', '811', '--features', 'nesting:off', '--save');
+    expect(n.vzlist('-a', '-H', '-o', 'ctid,features').stdout.trim()).toMatch(/^811\s+nesting:off$/m);
+    // Set off but not restarted: its services still hold UTS namespaces. The dump itself fails,
+    // with CRIU's own cause in one line, and the container goes on as it was.
+    const f = n.vzctl('suspend', '811');
+    expect(f.code).toBe(16);
+    expect(f.stderr.trim().split('\n')).toHaveLength(1);
+    expect(f.stderr).toMatch(/criu dump failed: .*Can't dump nested uts namespace/);
+    expect(fs.readFileSync(path.join(n.root, 'run', '811.pid'), 'utf8')).toBe(pid0);
+    expect(n.ok('status', '811')).toMatch(/running/);
+    expect(g.running('811')).toBe('running');
+    const c0 = g.counter('811').length;
+    expect(waitFor(() => g.counter('811').length > c0 + 3, 10_000)).toBe(true);
+    const bad = n.vzctl('set', '811', '--features', 'docker:on', '--save');
+    expect(bad.code).toBe(21);
+    expect(bad.stderr).toMatch(/unknown feature/);
+  }, 300_000);
+});
+
+describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 12 with systemd: vzmigrate --online with an SSH session open', () => {
+  let rig: MigrationRig;
+  let tmp: string;
+  let sshSession: ChildProcess | undefined;
+  let route: string | undefined;
+  const mig = (...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
+
+  beforeAll(() => {
+    fs.mkdirSync(CACHE, { recursive: true });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debmig-'));
+    rig = new MigrationRig(NODE_CONFIG);
+    rig.setup();
+    // The host's SSH client reaches the container on DEST through DEST's link: DEST forwards
+    // what comes in on it (vzkit sets forwarding on the containers' veth ends only).
+    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
+    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
+    for (const node of [rig.src, rig.dst]) {
+      const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
+      if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
+    }
+  }, BUILD_MS);
+  afterAll(() => {
+    sshSession?.kill('SIGKILL');
+    if (route) spawnSync('ip', ['route', 'del', route]);
+    rig?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('online: the SSH session goes on, the counter goes on, running on DEST in its cgroups, the address answers there, nothing left here', async () => {
+    const { src, dst } = rig;
+    const gs = guest(src);
+    const gd = guest(dst);
+    const addr = rig.ctAddr(12);
+    gs.boot('812', addr);
+    // An authorized key put in from the host side; the session is the host's, to the guest's sshd.
+    const key = path.join(tmp, 'id_ed25519');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vzkit-test', '-f', key]);
+    src.ok('set', '812', '--ssh-key', fs.readFileSync(`${key}.pub`, 'utf8').trim());
+    // After the move, the host reaches the address through DEST's link: a /30 route under the
+    // source's /32 (which goes away with the container), so no packet has nowhere to go.
+    route = `${addr.replace(/\.\d+$/, '.12')}/30`;
+    expect(spawnSync('ip', ['route', 'add', route, 'via', rig.destAddr]).status).toBe(0);
+    sshSession = spawn('ssh', ['-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'ServerAliveInterval=0', `root@${addr}`, 'sh'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    sshSession.stdout!.on('data', (d) => (out += d));
+    const ask = async (cmd: string, mark: string, ms = 30_000) => {
+      sshSession!.stdin!.write(`${cmd}; echo ${mark}\n`);
+      const end = Date.now() + ms;
+      while (!out.includes(mark) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      return out;
+    };
+    expect(await ask('hostname', 'MARK-BEFORE')).toMatch(/deb812\nMARK-BEFORE/);
+    // Marked not live-migratable: refused in one line at preflight, nothing frozen or made on DEST.
+    src.ok('set', '812', '--features', 'nesting:on', '--save');
+    const refused = mig('--online', rig.destAddr, '812');
+    expect(refused.code).toBe(16);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/preflight.*nesting/);
+    expect(dst.vzctl('status', '812').stdout).toMatch(/deleted/);
+    src.ok('set', '812', '--features', 'nesting:off', '--save');
+    const before = gs.counter('812').length;
+    const r = mig('--online', '-t', rig.destAddr, '812');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]);
+    if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(r.stdout);
+    // The same session, after the move: the command runs on DEST.
+    expect(await ask('cat /proc/sys/kernel/hostname; systemctl is-system-running', 'MARK-AFTER')).toMatch(/deb812\nrunning\nMARK-AFTER/);
+    expect(sshSession.exitCode).toBe(null);
+    expect(dst.ok('status', '812')).toMatch(/running/);
+    gd.healthy('812', before, frozen * 1000);
+    // In DEST's own cgroups (another node name), not the source's.
+    gd.inNodeCgroups('812');
+    expect(memoryLimit(dst.node, 812)).toBe(384 * 2 ** 20);
+    expect(rig.pingFromDest(addr)).toBe(true);
+    // The source has no copy: no record, no process in its cgroups, no route.
+    expect(src.vzctl('status', '812').stdout).toMatch(/deleted/);
+    expect(pidsInNode(src.node)).toEqual([]);
+    expect(spawnSync('ip', ['route', 'show', `${addr}/32`], { encoding: 'utf8' }).stdout.trim()).toBe('');
+    sshSession.stdin!.end('exit\n');
+    dst.ok('stop', '812');
+    dst.ok('destroy', '812');
+  }, 600_000);
+});
