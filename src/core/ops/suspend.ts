@@ -15,6 +15,7 @@ import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
 import { consoleKey, criuPath, externalMounts, runDump, writeMeta, type DumpOptions } from '../../../migrate/criu.js';
+import { checkCheckpointable, type CheckResult } from '../../../migrate/precheck.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -41,6 +42,19 @@ export function dumpRecord(ctx: Context, ctid: number): string {
 export function discardDump(ctx: Context, ctid: number): void {
   fs.rmSync(dumpDirOf(ctx, ctid), { recursive: true, force: true });
   fs.rmSync(dumpRecord(ctx, ctid), { force: true });
+}
+
+/**
+ * vzctl suspend --check: can it be checkpointed right now, and if not, which tasks stop it
+ * (migrate/precheck.ts). The container runs on either way.
+ */
+export async function checkSuspend(ctx: Context, ctid: number): Promise<CheckResult> {
+  return withLock(ctx, ctid, () => {
+    requireContainer(ctx, ctid);
+    const probe = probeRuntime(ctx.paths(ctid));
+    if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to check: container is not running', { ctid });
+    return checkCheckpointable(criuPath(), { ctid, initPid: probe.initPid!, cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: fs.existsSync(`${ctx.paths(ctid).socket}.ctl`) });
+  });
 }
 
 export async function suspendContainer(ctx: Context, ctid: number, opts: SuspendOptions = {}): Promise<string> {

@@ -28,7 +28,11 @@ export class MigrationRig {
   readonly dir: string;
   private sshd?: ChildProcess;
 
-  constructor(extraConfig = '') {
+  /** destEnv: more environment for vzkit on DEST (sshd SetEnv), e.g. a VZKIT_CRIU of its own. */
+  constructor(
+    extraConfig = '',
+    private readonly destEnv: Record<string, string> = {},
+  ) {
     this.src = new TestNode(extraConfig);
     this.dst = new TestNode(extraConfig, { idmapBase: this.src.idmapBase });
     this.ns = `${this.dst.node}ns`;
@@ -82,7 +86,7 @@ export class MigrationRig {
         // A session whose client was killed with its namespace gone would otherwise wait forever.
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
-        `SetEnv VZKIT_CONFIG=${this.dst.configFile}`,
+        `SetEnv VZKIT_CONFIG=${this.dst.configFile}${Object.entries(this.destEnv).map(([k, v]) => ` ${k}=${v}`).join('')}`,
         '',
       ].join('\n'),
     );
