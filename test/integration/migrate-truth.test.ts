@@ -13,7 +13,7 @@
  * restore for a while (a window to cut in) or move the restored tasks out of the container's
  * cgroup (what CRIU does with the source's cgroup paths): marker files switch these on.
  */
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,9 +123,16 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     removeWorkloadBinary();
     if (hookDir) fs.rmSync(hookDir, { recursive: true, force: true });
   });
+  // Each test's containers go afterwards on both nodes, also when it failed half way.
+  const made: number[] = [];
+  afterEach(() => {
+    for (const ct of made.splice(0)) cleanBoth(ct);
+    for (const m of ['slow', 'misplace']) marker(m, false);
+  });
   const marker = (name: string, on: boolean) => (on ? fs.writeFileSync(path.join(hookDir, name), '') : fs.rmSync(path.join(hookDir, name), { force: true }));
 
   function startWithWorkload(n: TestNode, ct: number, addr: string): void {
+    made.push(ct);
     n.ok('create', String(ct), '--ostemplate', 'busybox', '--ipadd', addr);
     installWorkload(n, ct, 16);
     // Owned by the container's root like its other files (an offline move shifts ownership).
@@ -256,10 +263,10 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
       clearInterval(outage);
     }
     expect(r.acted).toBe(true);
+    expect(oneCopyCounting(604)).toBe('DEST');
     // The restore had reached DEST: it runs there, and vzmigrate learned so by asking again.
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).toMatch(/answer to the restore request was lost/);
-    expect(oneCopyCounting(604)).toBe('DEST');
     expect(src.vzctl('status', '604').stdout).toMatch(/deleted/);
     cleanBoth(604);
   }, 120_000);
