@@ -271,6 +271,34 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     cleanBoth(604);
   }, 120_000);
 
+  it('DEST cannot be asked at all: left stopped here (never twice), the next command asks again', async () => {
+    const { src } = rig;
+    startWithWorkload(src, 607, rig.ctAddr(37));
+    marker('slow', true);
+    let outage: NodeJS.Timeout | undefined;
+    let r;
+    try {
+      // The cut lasts 8 s; vzmigrate asks for 2 s only (VZKIT_MIGRATE_ASK_SECS).
+      r = await migrateWith(rig, ['--online', rig.destAddr, '607'], 'restore on DEST', 500, (pid) => {
+        const t0 = Date.now();
+        outage = setInterval(() => (Date.now() - t0 < 8000 ? killSshBelow(pid) : clearInterval(outage)), 10);
+      }, { VZKIT_MIGRATE_ASK_SECS: '2' });
+    } finally {
+      marker('slow', false);
+      clearInterval(outage);
+    }
+    expect(r.code, r.out + r.err).toBe(17);
+    expect(r.err).toMatch(/could not be asked whether it runs the container.*stays stopped here/);
+    // Not thawed here: DEST's copy is the only one running.
+    expect(running(src, 607)).toBe(false);
+    expect(running(rig.dst, 607)).toBe(true);
+    expect(fs.existsSync(path.join(src.root, 'run', '607.migrating'))).toBe(true);
+    // DEST is reachable again: the next locked command on the source settles it.
+    src.ok('set', '607', '--description', 'settled', '--save');
+    expect(fs.existsSync(path.join(src.root, 'run', '607.migrating'))).toBe(false);
+    expect(oneCopyCounting(607)).toBe('DEST');
+  }, 120_000);
+
   it('restart mode: copies while running, syncs the rest after the stop, reports the downtime', async () => {
     const { src, dst } = rig;
     startWithWorkload(src, 605, rig.ctAddr(35));
