@@ -184,20 +184,29 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     const dry = src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', '--dry-run', rig.destAddr, '601']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/trial criu dump succeeded/);
-    // A task in a nested UTS namespace (what systemd's ProtectHostname= makes).
+    // A task in a nested UTS namespace (what systemd's ProtectHostname= makes), another in a nested IPC one.
     src.ok('exec', '601', 'sh', '-c', "setsid unshare -u sleep 1000 </dev/null >/dev/null 2>&1 &");
+    src.ok('exec', '601', 'sh', '-c', "setsid unshare -i sleep 1001 </dev/null >/dev/null 2>&1 &");
+    const find = (cmd: string) => Number(spawnSync('pgrep', ['-f', '-x', cmd], { encoding: 'utf8' }).stdout.trim().split('\n').find((p) => p && fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(src.node)) ?? 0);
     let pid = 0;
-    expect(waitFor(() => (pid = Number(spawnSync('pgrep', ['-f', '-x', 'sleep 1000'], { encoding: 'utf8' }).stdout.trim().split('\n').find((p) => fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(src.node)) ?? 0)) > 0, 5000)).toBe(true);
+    let pid2 = 0;
+    expect(waitFor(() => (pid = find('sleep 1000')) > 0 && (pid2 = find('sleep 1001')) > 0, 5000)).toBe(true);
     const bad = src.vzctl('suspend', '601', '--check');
     expect(bad.code).toBe(16);
-    expect(bad.stdout).toContain(`pid ${pid} (sleep): runs in a nested uts namespace`);
+    // One line per blocker, all of them (CRIU itself would stop at the first).
+    expect(bad.stdout.trim().split('\n').sort()).toEqual(
+      ['CT 601 cannot be checkpointed now:', `pid ${pid} (sleep): runs in a nested uts namespace, which CRIU cannot checkpoint`, `pid ${pid2} (sleep): runs in a nested ipc namespace, which CRIU cannot checkpoint`].sort(),
+    );
     const json = JSON.parse(src.vzctl('--json', 'suspend', '601', '--check').stdout);
-    expect(json).toMatchObject({ checkpointable: false, blockers: [{ pid, comm: 'sleep', ns: 'uts' }] });
+    expect(json).toMatchObject({ checkpointable: false, by: 'scan' });
+    expect(json.blockers).toEqual(expect.arrayContaining([expect.objectContaining({ pid, comm: 'sleep', ns: 'uts' }), expect.objectContaining({ pid: pid2, comm: 'sleep', ns: 'ipc' })]));
+    expect(json.blockers).toHaveLength(2);
     const mig = src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', '--dry-run', rig.destAddr, '601']);
     expect(mig.code).toBe(16);
     expect(mig.stderr).toContain(`pid ${pid} (sleep): runs in a nested uts namespace`);
     const mj = JSON.parse(src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', '--dry-run', '--json', rig.destAddr, '601']).stdout);
-    expect(mj).toMatchObject({ ok: false, exit: 16, stage: 'preflight', checkpointable: false, blockers: [{ pid, ns: 'uts' }] });
+    expect(mj).toMatchObject({ ok: false, exit: 16, stage: 'preflight', checkpointable: false });
+    expect(mj.blockers.map((b: { pid: number; ns: string }) => `${b.pid} ${b.ns}`).sort()).toEqual([`${pid} uts`, `${pid2} ipc`].sort());
     // A real --online migration refuses the same way before it copies or freezes anything.
     const real = src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', rig.destAddr, '601']);
     expect(real.code).toBe(16);
