@@ -65,10 +65,10 @@ export interface MigrateResult {
   notes: string[];
 }
 
-/** A pre-flight that found what stops the checkpoint: one line per blocker in the message. */
 /** No reply from DEST at all (as opposed to its refusal): what it did is unknown. */
 class NoAnswer extends StageFailure {}
 
+/** A pre-flight that found what stops the checkpoint: one line per blocker in the message. */
 export class NotCheckpointable extends StageFailure {
   constructor(readonly blockers: Blocker[]) {
     super(MigExit.CHECKPOINT, `the container cannot be checkpointed now:\n${blockers.map(formatBlocker).join('\n')}`);
@@ -148,7 +148,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       ctx.warn(`CT ${ctid}: could not make sure that ${o.dest} does not run it (${(e as Error).message}): it stays stopped here; the next vzctl command on it asks ${o.dest} again`);
     }
   };
-  /** DEST's answer was lost: ask it again; true when it runs the container, with its proof. */
+  /** DEST's answer was lost: ask it again. Returns a reply with DEST's proof when it runs it; else the stage fails. */
   const destRunsIt = (what: string): Record<string, unknown> => {
     let st;
     try {
