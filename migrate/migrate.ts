@@ -31,7 +31,7 @@ import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
 import { consoleKey, criuPath, dumpMadeRemaps, externalMounts, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta, writeStoppedHook } from './criu.js';
-import { checkCheckpointable, formatBlocker, scanBlockers, type Blocker } from './precheck.js';
+import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from './precheck.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, remoteCommand, type DestTarget } from './resolve.js';
 
 export interface MigrateOptions {
@@ -72,6 +72,21 @@ class NoAnswer extends StageFailure {}
 export class NotCheckpointable extends StageFailure {
   constructor(readonly blockers: Blocker[]) {
     super(MigExit.CHECKPOINT, `the container cannot be checkpointed now:\n${blockers.map(formatBlocker).join('\n')}`);
+  }
+}
+
+/** A CRIU log of our own dump directory, capped (it is read for its error lines only). */
+function readSmall(file: string): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(4 << 20);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
   }
 }
 
@@ -205,10 +220,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
-        // What CRIU is known to refuse, named task by task, before anything is copied or frozen.
+        // What no CRIU gets past, named task by task, before anything is copied or frozen (the
+        // rest is CRIU's to decide: the dry run's trial dump, or the dump itself).
         // The monitor's "<socket>.ctl" exists exactly when sysinfo(2) is intercepted (protocol.h).
         if (online) {
-          const blockers = scanBlockers(initPidOf(), ctx.cgroup(ctid).pids(), fs.existsSync(`${p.socket}.ctl`));
+          const blockers = certainBlockers(initPidOf(), ctx.cgroup(ctid).pids(), fs.existsSync(`${p.socket}.ctl`));
           if (blockers.length) throw new NotCheckpointable(blockers);
         }
         await ssh.connect();
@@ -342,7 +358,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         fs.rmSync(hookDir, { recursive: true, force: true });
         // A failed dump's error comes first (the sync then fails too when the line was cut).
         const s = sync ? await Promise.allSettled([sync]) : [];
-        if (d[0]!.status === 'rejected') throw d[0]!.reason;
+        if (d[0]!.status === 'rejected') {
+          // What stopped CRIU, task by task, when it is something inside (not the line or the disk).
+          const inside = blockersFromLog(readSmall(path.join(localDump, 'dump.log')), initPid).filter((b) => b.ns);
+          throw inside.length ? new NotCheckpointable(inside) : d[0]!.reason;
+        }
         if (s[0]?.status === 'rejected') throw s[0].reason;
         // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
         // (link remaps), which must go along: a sync now.

@@ -4,7 +4,7 @@
  *   1. a scan of /proc for what CRIU is known to refuse, which names every offender (CRIU stops
  *      at the first): a task in a nested UTS/IPC/PID/user/cgroup/time namespace, a session
  *      whose leader is outside the container's pid namespace, the sysinfo(2) listener;
- *   2. when the scan finds nothing, CRIU itself decides: `criu dump --leave-running` with the
+ *   2. unless the scan found a blocker that no CRIU gets past, CRIU itself decides: `criu dump --leave-running` with the
  *      real dump's arguments into a throw-away directory on tmpfs (removed after), its log
  *      mapped to "pid N (comm): reason". The tasks are stopped for as long as that dump takes
  *      (a busybox container: tens of ms) and run on after it; its images cost the container's
@@ -23,6 +23,11 @@ export interface Blocker {
   /** The namespace kind, when a namespace is the cause. */
   ns?: string;
   reason: string;
+  /**
+   * False where the CRIU in use may do better than upstream 4.1.1 (nested UTS and IPC namespaces,
+   * which a patched CRIU can dump, native/criu-patches): then the trial dump has the last word.
+   */
+  certain?: boolean;
 }
 
 export interface CheckResult {
@@ -36,6 +41,8 @@ export interface CheckResult {
 
 /** Namespace kinds upstream CRIU cannot dump when a task inside has its own (mnt and net it can). */
 export const NESTED_UNSUPPORTED = ['uts', 'ipc', 'pid', 'user', 'cgroup', 'time'];
+/** Of those, the ones a patched CRIU may handle: found by the scan, decided by the trial dump. */
+const NESTED_MAYBE = new Set(['uts', 'ipc']);
 
 export function formatBlocker(b: Blocker): string {
   return `pid ${b.pid} (${b.comm}): ${b.reason}`;
@@ -89,7 +96,7 @@ export function scanBlockers(initPid: number, cgroupPids: number[], sysinfoListe
   const out: Blocker[] = [];
   const comm = (p: number) => procComm(p) ?? '?';
   if (sysinfoListener) {
-    out.push({ pid: initPid, comm: comm(initPid), reason: 'sysinfo(2) interception is on (its seccomp listener cannot be restored): set "sysinfo_intercept: false" in vzkit.yaml and restart the container' });
+    out.push({ pid: initPid, comm: comm(initPid), certain: true, reason: 'sysinfo(2) interception is on (its seccomp listener cannot be restored): set "sysinfo_intercept: false" in vzkit.yaml and restart the container' });
   }
   const initNs = new Map(NESTED_UNSUPPORTED.map((k) => [k, nsIno(initPid, k)]));
   const initPidNs = initNs.get('pid');
@@ -98,12 +105,12 @@ export function scanBlockers(initPid: number, cgroupPids: number[], sysinfoListe
     for (const kind of NESTED_UNSUPPORTED) {
       const own = nsIno(pid, kind);
       if (own !== undefined && initNs.get(kind) !== undefined && own !== initNs.get(kind)) {
-        out.push({ pid, comm: comm(pid), ns: kind, reason: `runs in a nested ${kind} namespace, which CRIU cannot checkpoint` });
+        out.push({ pid, comm: comm(pid), ns: kind, certain: !NESTED_MAYBE.has(kind), reason: `runs in a nested ${kind} namespace, which CRIU cannot checkpoint` });
       }
     }
     // In init's own pid namespace, sid 0 means the session leader is outside it.
     if (nsIno(pid, 'pid') === initPidNs && nsSid(pid) === 0) {
-      out.push({ pid, comm: comm(pid), ns: 'pid', reason: 'its session leader is outside the container\'s pid namespace (a process left by an exec without its own session): CRIU cannot checkpoint it' });
+      out.push({ pid, comm: comm(pid), ns: 'pid', certain: true, reason: 'its session leader is outside the container\'s pid namespace (a process left by an exec without its own session): CRIU cannot checkpoint it' });
     }
   }
   return out;
@@ -130,9 +137,11 @@ export function blockersFromLog(log: string, initPid: number): Blocker[] {
       out.push({ pid, comm: comm(pid), reason: `criu: ${line}` });
     }
   }
-  // CRIU repeats a cause on its way out: the first of each is enough.
+  // CRIU repeats a cause on its way out: the first of each is enough; and once a cause is known,
+  // the generic lines after it ("Can't make utsns id") are its echoes.
   const seen = new Set<string>();
-  return out.filter((b) => (seen.has(formatBlocker(b)) ? false : (seen.add(formatBlocker(b)), true)));
+  const once = out.filter((b) => (seen.has(formatBlocker(b)) ? false : (seen.add(formatBlocker(b)), true)));
+  return once.some((b) => b.ns) ? once.filter((b) => b.ns) : once;
 }
 
 /** The trial dump (2. above). */
@@ -160,8 +169,17 @@ export function trialDump(criu: string, initPid: number, ctid: number): { ok: bo
 
 export function checkCheckpointable(criu: string, o: { ctid: number; initPid: number; cgroupPids: number[]; sysinfoListener: boolean }): CheckResult {
   const found = scanBlockers(o.initPid, o.cgroupPids, o.sysinfoListener);
-  // A known blocker: CRIU would refuse too, and a trial would only stop the tasks for nothing.
-  if (found.length) return { checkpointable: false, blockers: found, by: 'scan' };
+  // A certain blocker: CRIU would refuse too, and a trial would only stop the tasks for nothing.
+  if (found.some((b) => b.certain)) return { checkpointable: false, blockers: found, by: 'scan' };
   const t = trialDump(criu, o.initPid, o.ctid);
-  return { checkpointable: t.ok, blockers: t.blockers, by: 'criu', trialMs: t.ms };
+  if (t.ok) return { checkpointable: true, blockers: [], by: 'criu', trialMs: t.ms };
+  // CRIU stops at its first blocker: the scan's others follow it, each once.
+  const key = (b: Blocker) => `${b.pid} ${b.ns ?? ''}`;
+  const named = new Set(t.blockers.map(key));
+  return { checkpointable: false, blockers: [...t.blockers, ...found.filter((b) => !named.has(key(b)))], by: 'criu', trialMs: t.ms };
+}
+
+/** The scan's blockers that no CRIU gets past: a real migration refuses on these before it starts. */
+export function certainBlockers(initPid: number, cgroupPids: number[], sysinfoListener: boolean): Blocker[] {
+  return scanBlockers(initPid, cgroupPids, sysinfoListener).filter((b) => b.certain);
 }
