@@ -184,6 +184,7 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     const dry = src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', '--dry-run', rig.destAddr, '601']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/trial criu dump succeeded/);
+    console.log(`figure: ${dry.stdout.match(/checkpoint check: .*/)?.[0]}`); // how long the trial stopped the tasks
     // A task in a nested UTS namespace (what systemd's ProtectHostname= makes), another in a nested IPC one.
     src.ok('exec', '601', 'sh', '-c', "setsid unshare -u sleep 1000 </dev/null >/dev/null 2>&1 &");
     src.ok('exec', '601', 'sh', '-c', "setsid unshare -i sleep 1001 </dev/null >/dev/null 2>&1 &");
