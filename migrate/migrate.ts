@@ -256,7 +256,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           // The dry run asks CRIU itself (a dump that leaves it running, into tmpfs, thrown away).
           const c = checkCheckpointable(criu, { ctid, initPid: initPidOf(), cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: fs.existsSync(`${p.socket}.ctl`) });
           if (!c.checkpointable) throw new NotCheckpointable(c.blockers);
-          notes.push(`checkpoint check: a trial criu dump succeeded (the tasks were stopped for ${Math.round(c.trialMs ?? 0)} ms)`);
+          notes.push(`checkpoint check: a trial criu dump succeeded (it took ${Math.round(c.trialMs ?? 0)} ms; the tasks were stopped during part of it)`);
         }
       },
     },

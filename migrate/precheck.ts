@@ -35,7 +35,7 @@ export interface CheckResult {
   blockers: Blocker[];
   /** "scan" (found by the /proc scan) or "criu" (the trial dump's verdict). */
   by: 'scan' | 'criu';
-  /** How long the trial dump held the tasks stopped, ms. */
+  /** How long the trial dump took, ms (the tasks are stopped during part of it). */
   trialMs?: number;
 }
 
