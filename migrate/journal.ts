@@ -22,7 +22,8 @@ import { probeRuntime } from '../src/core/runtime-state.js';
 import { helperPath } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
-import { registerRecovery } from '../src/core/recovery.js';
+import { registerRecovery, type Wants } from '../src/core/recovery.js';
+import { startLocked } from '../src/core/ops/start.js';
 import { thawAfterDump } from './criu.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, type DestTarget } from './resolve.js';
 
@@ -36,6 +37,8 @@ export interface MigJournal {
   requestSent?: boolean;
   /** Restart mode: DEST started it. */
   started?: boolean;
+  /** Restart mode: it was stopped here for the final sync. */
+  restartStopped?: boolean;
   /** vzmigrate ended without learning whether DEST runs it. */
   inDoubt?: boolean;
   /** To ask DEST again: its ssh options and remote vzmigrate. */
@@ -76,7 +79,7 @@ function readJournal(ctx: Context, ctid: number): MigJournal | undefined {
 }
 
 /** Finishes the source side of a vzmigrate that was killed (see above). Under the container's lock. */
-export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
+export async function recoverInterruptedMigration(ctx: Context, ctid: number, o: { wants?: Wants } = {}): Promise<void> {
   const j = readJournal(ctx, ctid);
   if (!j || (j.pid !== process.pid && pidAlive(j.pid))) return;
   const p = ctx.paths(ctid);
@@ -107,10 +110,22 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
     cleanupRuntime(ctx, ctid, { unmount: true });
     ctx.db().setState(ctid, 'stopped', 'migrated out; vzmigrate was killed');
     ctx.warn(`CT ${ctid}: a killed vzmigrate had already started it on ${j.dest}: its stopped copy here was cleaned up (the files stay)`);
-  } else if (j.dumped && alive) {
-    thawAfterDump(helperPath(), j.initPid!, ctx.cgroup(ctid).pids());
-    ctx.warn(`CT ${ctid}: a killed vzmigrate had checkpointed it for ${j.dest}: it was thawed and runs on here`);
-    if (!j.requestSent) {
+  } else {
+    if (j.dumped && alive) {
+      thawAfterDump(helperPath(), j.initPid!, ctx.cgroup(ctid).pids());
+      ctx.warn(`CT ${ctid}: a killed vzmigrate had checkpointed it for ${j.dest}: it was thawed and runs on here`);
+    }
+    // Restart mode, stopped here and not running on DEST: started again here, unless the command
+    // being run decides (stop and destroy leave it stopped, start and restart start it themselves).
+    if (j.restartStopped && o.wants === undefined && !probeRuntime(p).running) {
+      try {
+        await startLocked(ctx, ctid);
+        ctx.warn(`CT ${ctid}: a killed vzmigrate --restart had stopped it for ${j.dest}: it was started again here`);
+      } catch (e) {
+        ctx.warn(`CT ${ctid}: a killed vzmigrate --restart had stopped it; starting it again failed: ${(e as Error).message}`);
+      }
+    }
+    if (!j.requestSent && (j.dumped || j.restartStopped)) {
       // What DEST received (record, files, page server): taken back if it can be reached now,
       // else the next vzmigrate replaces it (receive.ts).
       try {
@@ -131,7 +146,7 @@ export function recoverInterruptedMigration(ctx: Context, ctid: number): void {
 }
 
 // The next locked operation on the container (src/core/lock.ts) runs it through core's registry.
-registerRecovery({ kind: 'migrating', recover: (ctx, ctid) => recoverInterruptedMigration(ctx, ctid) });
+registerRecovery({ kind: 'migrating', recover: (ctx, ctid, o) => recoverInterruptedMigration(ctx, ctid, o) });
 
 function readCmdline(pid: number): string {
   try {

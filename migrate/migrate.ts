@@ -281,9 +281,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   if (restart) {
     stages.push({
       name: 'stop',
-      run: () => {
+      run: async () => {
         stopAt = performance.now();
-        return stopLocked(ctx, ctid, {});
+        updateJournal(ctx, ctid, { restartStopped: true }); // killed from here on: started again by the next command
+        await stopLocked(ctx, ctid, {});
       },
       undo: async () => {
         if (inDoubt) return ctx.warn(`CT ${ctid}: not started again here: ${o.dest} may run it`);

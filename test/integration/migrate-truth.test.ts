@@ -343,6 +343,19 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     cleanBoth(605);
   }, 120_000);
 
+  it('restart mode: vzmigrate SIGKILLed after the stop: the next command starts it here again, DEST keeps nothing', async () => {
+    const { src } = rig;
+    startWithWorkload(src, 608, rig.ctAddr(38));
+    const r = await migrateWith(rig, ['--restart', rig.destAddr, '608'], 'sync the rest', 0, (pid) => process.kill(pid, 'SIGKILL'));
+    expect(r.signal).toBe('SIGKILL');
+    expect(running(src, 608)).toBe(false); // stopped for the final sync
+    src.ok('set', '608', '--description', 'after the kill', '--save');
+    expect(fs.existsSync(path.join(src.root, 'run', '608.migrating'))).toBe(false);
+    expect({ src: running(src, 608), dst: running(rig.dst, 608) }).toEqual({ src: true, dst: false });
+    waitWorkload(src, 608);
+    destHoldsNothing(608);
+  }, 120_000);
+
   it('restart mode: a start that fails on DEST starts it here again, DEST keeps nothing', async () => {
     const { src } = rig;
     startWithWorkload(src, 606, rig.ctAddr(36));
