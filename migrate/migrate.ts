@@ -71,7 +71,7 @@ class NoAnswer extends StageFailure {}
 /** A pre-flight that found what stops the checkpoint: one line per blocker in the message. */
 export class NotCheckpointable extends StageFailure {
   constructor(readonly blockers: Blocker[]) {
-    super(MigExit.CHECKPOINT, `the container cannot be checkpointed now:\n${blockers.map(formatBlocker).join('\n')}`);
+    super(MigExit.CHECKPOINT, `the container cannot be checkpointed now (vzmigrate --restart moves it with a restart):\n${blockers.map(formatBlocker).join('\n')}`);
   }
 }
 

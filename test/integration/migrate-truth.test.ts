@@ -212,7 +212,7 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     // A real --online migration: its dump fails, naming the task CRIU stopped at; it runs on here.
     const real = src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, '--online', rig.destAddr, '601']);
     expect(real.code).toBe(16);
-    expect(real.stderr).toMatch(new RegExp(`stage "freeze and dump" failed: the container cannot be checkpointed now:\\n(pid ${pid} \\(sleep\\): runs in a nested uts|pid ${pid2} \\(sleep\\): runs in a nested ipc) namespace`));
+    expect(real.stderr).toMatch(new RegExp(`stage "freeze and dump" failed: the container cannot be checkpointed now \\(vzmigrate --restart moves it with a restart\\):\\n(pid ${pid} \\(sleep\\): runs in a nested uts|pid ${pid2} \\(sleep\\): runs in a nested ipc) namespace`));
     expect(oneCopyCounting(601)).toBe('source');
     destHoldsNothing(601);
     // The same container moves with a restart migration.
