@@ -23,8 +23,8 @@ import { currentAddresses } from '../src/core/net.js';
 import { stopLocked } from '../src/core/ops/stop.js';
 import { startLocked } from '../src/core/ops/start.js';
 import { destroyLocked } from '../src/core/ops/destroy.js';
-import { checkCheckpointable, prepareDump } from '../src/core/ops/suspend.js';
-import { helperPath, packageRoot } from '../src/core/install.js';
+import { checkCheckpointable as checkSettings, prepareDump } from '../src/core/ops/suspend.js';
+import { helperPath } from '../src/core/install.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { mountViewIn, removeViewDir, shiftMap } from '../src/sys/idmapmount.js';
@@ -32,12 +32,19 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { criuPath, dumpMadeRemaps, hasDirtyTracking, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
+import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
+import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from './precheck.js';
+import { DestUnreachable, destState, dropOnDest, proofProblem, remoteCommand, type DestTarget } from './resolve.js';
 
 export interface MigrateOptions {
   dest: string;
   ctid: number;
   online: boolean;
+  /**
+   * Restart mode (--restart; OpenVZ's vzmigrate without --live does the same for a running
+   * container): copy while it runs, stop, sync the rest, start on DEST.
+   */
+  restart?: boolean;
   /** -r no: keep the (stopped) container here afterwards. */
   removeSource: boolean;
   keepDst: boolean;
@@ -45,6 +52,8 @@ export interface MigrateOptions {
   dryRun: boolean;
   /** Fault injection for the tests: the restore on DEST fails in its network step. */
   injectRestoreFail?: boolean;
+  /** Fault injection for the tests: the start on DEST fails (restart mode, offline). */
+  injectStartFail?: boolean;
   /** Called when a stage begins (tests cut the connection at a given stage). */
   onStage?: (name: string) => void;
 }
@@ -52,13 +61,35 @@ export interface MigrateOptions {
 export interface MigrateResult {
   timings: StageTiming[];
   frozenMs?: number;
+  /** Restart mode: from the stop here to running on DEST. */
+  downtimeMs?: number;
   online: boolean;
   notes: string[];
 }
 
-/** The remote vzmigrate: $VZKIT_REMOTE_VZMIGRATE, else the same install path as this one. */
-function remoteCommand(): string {
-  return process.env.VZKIT_REMOTE_VZMIGRATE ?? path.join(packageRoot(), 'dist', 'vzmigrate');
+/** No reply from DEST at all (as opposed to its refusal): what it did is unknown. */
+class NoAnswer extends StageFailure {}
+
+/** A pre-flight that found what stops the checkpoint: one line per blocker in the message. */
+export class NotCheckpointable extends StageFailure {
+  constructor(readonly blockers: Blocker[]) {
+    super(MigExit.CHECKPOINT, `the container cannot be checkpointed now (vzmigrate --restart moves it with a restart):\n${blockers.map(formatBlocker).join('\n')}`);
+  }
+}
+
+/** A CRIU log of our own dump directory, capped (it is read for its error lines only). */
+function readSmall(file: string): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(4 << 20);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
 
 function freePort(): Promise<number> {
@@ -99,6 +130,9 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   const online = o.online && wasRunning;
   const notes: string[] = [];
   if (o.online && !wasRunning) notes.push('the container is not running: migrating offline');
+  const initPidOf = () => probe.initPid!;
+  // sysinfo(2) interception blocks a checkpoint only when this CRIU cannot give its listener back.
+  const sysinfoBlocks = () => interceptsSysinfo(p.socket) && !criuRestoresListeners(criuPath());
   const t = ctx.target(ctid);
   const isDir = fs.statSync(t.privatePath).isDirectory();
   // Online, a file system image goes tree to tree (receive-image.ts): DEST mounts an empty image
@@ -108,17 +142,60 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   const tree = online && storage.geometry ? storage.geometry(t) : undefined;
   let destMount = '';
   const ssh = new Ssh(o.dest, o.sshOpts);
+  const inject = { ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}), ...(o.injectStartFail ? { inject_start_fail: true } : {}) };
   const remote = (verb: string, req: Record<string, unknown>, exitOnFail: number): Record<string, unknown> => {
-    const r = ssh.run([remoteCommand(), '--receive', verb, String(ctid)], JSON.stringify({ ...req, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }));
+    const r = ssh.run([remoteCommand(), '--receive', verb, String(ctid)], JSON.stringify({ ...req, ...inject }));
     let reply: Record<string, unknown> | undefined;
     try {
       reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
     } catch {
       reply = undefined;
     }
-    if (!reply) throw new StageFailure(exitOnFail, `DEST: ${verb}: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
+    if (!reply) throw new NoAnswer(exitOnFail, `DEST: ${verb}: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
     if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? exitOnFail, `DEST: ${reply.error as string}`);
     return reply;
+  };
+  const target: DestTarget = { dest: o.dest, sshOpts: o.sshOpts, ctid, remote: remoteCommand() };
+  // After the restore or start request went to DEST: whether DEST took the container back again
+  // (destCleared), or could not be asked at all (inDoubt: then nothing here is restarted or
+  // thawed, so it never runs twice; the journal keeps the question for the next command).
+  let requestSent = false;
+  let destCleared = false;
+  let inDoubt = false;
+  const undoOnDest = () => {
+    if (!requestSent || destCleared || inDoubt) return;
+    try {
+      dropOnDest(target, o.keepDst);
+      destCleared = true;
+    } catch (e) {
+      inDoubt = true;
+      updateJournal(ctx, ctid, { inDoubt: true });
+      ctx.warn(`CT ${ctid}: could not make sure that ${o.dest} does not run it (${(e as Error).message}): it stays stopped here; the next vzctl command on it asks ${o.dest} again`);
+    }
+  };
+  /** DEST's answer was lost: ask it again. Returns a reply with DEST's proof when it runs it; else the stage fails. */
+  const destRunsIt = (what: string): Record<string, unknown> => {
+    let st;
+    try {
+      st = destState(target);
+    } catch (e) {
+      inDoubt = true;
+      updateJournal(ctx, ctid, { inDoubt: true });
+      throw new StageFailure(what === 'restore' ? MigExit.RESTORE : MigExit.START_VPS, `no answer to the ${what} request, and ${o.dest} could not be asked whether it runs the container (${(e as Error).message}): it stays stopped here so that it never runs twice; the next vzctl command on it asks again`);
+    }
+    if (!st.running) {
+      destCleared = !st.exists;
+      throw new StageFailure(what === 'restore' ? MigExit.RESTORE : MigExit.START_VPS, `no answer to the ${what} request; ${o.dest} does not run the container`);
+    }
+    notes.push(`the answer to the ${what} request was lost; ${o.dest} was asked again: it runs the container`);
+    return { ok: true, proof: st.proof, initPid: st.proof?.initPid };
+  };
+  /** A reply that proves DEST runs it, else DEST's copy goes (undo) and the stage fails. */
+  const requireProof = (reply: Record<string, unknown>, exit: number) => {
+    const problem = proofProblem(reply.proof as Record<string, unknown> | undefined);
+    if (problem) throw new StageFailure(exit, problem);
+    const pr = reply.proof as Record<string, unknown>;
+    notes.push(`DEST runs it: init pid ${String(pr.initPid)} with ${String(pr.tasks)} tasks in its own cgroup`);
   };
   let destPrivate = '';
   let destDump = '';
@@ -175,7 +252,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   const dstOf = () => (tree ? `${destMount}/` : isDir ? `${destPrivate}/` : destPrivate);
   const abortDest = () => {
     if (!registered) return;
-    remote('abort', { keepPrivate: o.keepDst }, 1);
+    // Over a connection of its own, asked again for a while: the master may be what broke.
+    dropOnDest(target, o.keepDst, 30_000);
   };
 
   const stages: Stage[] = [
@@ -183,14 +261,18 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
-        // Settings that rule a checkpoint out (the sysinfo listener, nesting): before anything is touched.
+        // Settings that rule a checkpoint out (the sysinfo listener without vzkit's CRIU, nesting),
+        // then what no CRIU gets past, named task by task, before anything is copied or frozen (the
+        // rest is CRIU's to decide: the dry run's trial dump, or the dump itself).
         if (online) {
           try {
-            checkCheckpointable(ctx, ctid);
+            checkSettings(ctx, ctid);
           } catch (e) {
             const v = e as VzError;
             throw new StageFailure(MigExit.CHECKPOINT, `${v.message}${v.hint ? ` (${v.hint}; or migrate offline)` : ''}`);
           }
+          const blockers = certainBlockers(initPidOf(), ctx.cgroup(ctid).pids(), sysinfoBlocks());
+          if (blockers.length) throw new NotCheckpointable(blockers);
         }
         await ssh.connect();
         updateJournal(ctx, ctid, { sshPid: ssh.masterPid() });
@@ -221,16 +303,15 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         // An older DEST cannot move a dump's user namespace, nor shift inside an image.
         if (info.rebase !== true) anySlot = false;
         notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
+        if (online && o.dryRun) {
+          // The dry run asks CRIU itself (a dump that leaves it running, into tmpfs, thrown away).
+          const c = checkCheckpointable(criu, { ctid, initPid: initPidOf(), cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: sysinfoBlocks() });
+          if (!c.checkpointable) throw new NotCheckpointable(c.blockers);
+          notes.push(`checkpoint check: a trial criu dump succeeded (it took ${Math.round(c.trialMs ?? 0)} ms; the tasks were stopped during part of it)`);
+        }
       },
     },
   ];
-  if (!online && wasRunning) {
-    stages.push({
-      name: 'stop',
-      run: () => stopLocked(ctx, ctid, {}),
-      undo: async () => void (await startLocked(ctx, ctid)),
-    });
-  }
   stages.push({
     name: 'register',
     run: () => {
@@ -240,7 +321,9 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       destDump = r.dumpDir as string;
       destBase = r.uidBase as number;
     },
-    undo: abortDest,
+    undo: () => {
+      if (!inDoubt) abortDest();
+    },
   });
   if (tree) {
     stages.push({
@@ -269,6 +352,25 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   }
   // Online, files that vanish while the tree is copied (rsync's exit 24) are for the final sync.
   stages.push({ name: 'copy files', run: () => rsync(src(), dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]) });
+  // Restart mode (a running container, not live): it keeps running through the first copy.
+  const restart = !online && wasRunning;
+  let stopAt = 0;
+  let downtimeMs: number | undefined;
+  if (restart) {
+    stages.push({
+      name: 'stop',
+      run: async () => {
+        stopAt = performance.now();
+        updateJournal(ctx, ctid, { restartStopped: true }); // killed from here on: started again by the next command
+        await stopLocked(ctx, ctid, {});
+      },
+      undo: async () => {
+        if (inDoubt) return ctx.warn(`CT ${ctid}: not started again here: ${o.dest} may run it`);
+        await startLocked(ctx, ctid);
+      },
+    });
+    stages.push({ name: 'sync the rest', run: () => rsync(src(), dstOf(), 'the private area (final)') });
+  }
   if (online) {
     let dumped = false;
     let localPort = 0;
@@ -336,7 +438,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         fs.rmSync(hookDir, { recursive: true, force: true });
         // A failed dump's error comes first (the sync then fails too when the line was cut).
         const s = sync ? await Promise.allSettled([sync]) : [];
-        if (d[0]!.status === 'rejected') throw d[0]!.reason;
+        if (d[0]!.status === 'rejected') {
+          // What stopped CRIU, task by task, when it is something inside (not the line or the disk).
+          const inside = blockersFromLog(readSmall(path.join(localDump, 'dump.log')), initPid).filter((b) => b.ns);
+          throw inside.length ? new NotCheckpointable(inside) : d[0]!.reason;
+        }
         if (s[0]?.status === 'rejected') throw s[0].reason;
         // No flag (no network-lock step), or CRIU linked deleted-but-open files into the tree
         // (link remaps), which must go along: a sync now.
@@ -346,6 +452,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       undo: () => {
         // A failed dump resumed the tasks itself (CRIU); after a good one they are stopped. The
         // tasks are listed now, not before the dump: a child forked in between is stopped too.
+        if (inDoubt) return ctx.warn(`CT ${ctid}: left stopped (frozen) here: ${o.dest} may run it`);
         if (dumped && probeRuntime(p).running) thawAfterDump(helperPath(), initPid, ctx.cgroup(ctid).pids());
       },
     };
@@ -357,7 +464,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         // The images besides the pages (which the page server wrote there) go with the request:
         // they are small, and a separate copy would cost another session while frozen.
         const images = readImages(localDump);
-        pending.child.stdin!.end(JSON.stringify({ go: true, images, ...(o.injectRestoreFail ? { inject_restore_fail: true } : {}) }) + '\n');
+        // From here on DEST may run it: a lost answer is asked again, never guessed (resolve.ts).
+        requestSent = true;
+        updateJournal(ctx, ctid, { requestSent: true });
+        const tasks = ctx.cgroup(ctid).pids().length; // stopped: what was dumped
+        pending.child.stdin!.end(JSON.stringify({ go: true, images, tasks, ...inject }) + '\n');
         const r = await pending.out;
         let reply: Record<string, unknown> | undefined;
         try {
@@ -365,11 +476,18 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         } catch {
           reply = undefined;
         }
-        if (!reply) throw new StageFailure(MigExit.RESTORE, `DEST: restore: ${(r.stderr || r.stdout).trim() || `ssh exited ${r.code}`}`);
-        if (!reply.ok) throw new StageFailure((reply.exit as number | undefined) ?? MigExit.RESTORE, `DEST: ${reply.error as string}`);
+        if (reply && !reply.ok) {
+          destCleared = true; // DEST undid its restore itself (resume's undo, proof.ts)
+          throw new StageFailure((reply.exit as number | undefined) ?? MigExit.RESTORE, `DEST: ${reply.error as string}`);
+        }
+        if (!reply) reply = destRunsIt('restore');
+        requireProof(reply, MigExit.RESTORE);
         frozenMs = performance.now() - frozenAt;
         updateJournal(ctx, ctid, { restored: true });
+        notes.push(`${tasks} tasks were dumped here`);
       },
+      // Before the thaw here (the dump's undo): DEST's copy goes first, so it never runs twice.
+      undo: undoOnDest,
     });
     stages.push({
       name: 'stop source',
@@ -387,7 +505,26 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       },
     });
   } else {
-    stages.push({ name: 'start on DEST', run: () => void remote('start', { run: wasRunning, fromBase: row.uidBase }, MigExit.START_VPS) });
+    stages.push({
+      name: 'start on DEST',
+      run: () => {
+        if (!wasRunning) return void remote('start', { run: false, fromBase: row.uidBase }, MigExit.START_VPS);
+        requestSent = true;
+        updateJournal(ctx, ctid, { requestSent: true });
+        let reply: Record<string, unknown>;
+        try {
+          reply = remote('start', { run: true, fromBase: row.uidBase }, MigExit.START_VPS);
+        } catch (e) {
+          if (!(e instanceof NoAnswer)) throw e;
+          reply = destRunsIt('start');
+        }
+        requireProof(reply, MigExit.START_VPS);
+        downtimeMs = performance.now() - stopAt;
+        updateJournal(ctx, ctid, { started: true });
+      },
+      // Before the start here again (the stop's undo).
+      undo: undoOnDest,
+    });
   }
   if (o.removeSource) {
     stages.push({
@@ -407,17 +544,18 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     return { timings: [], online, notes };
   }
   // Killed from here on, the next operation on the container finishes the source side (journal.ts).
-  writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest, tmp: [localDump, ssh.dir], control: ssh.control });
+  writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest, sshOpts: o.sshOpts, remote: remoteCommand(), keepDst: o.keepDst, tmp: [localDump, ssh.dir], control: ssh.control });
   try {
     const res = await runStages(stages, ctx.warn, o.onStage);
-    return { timings: res.timings, frozenMs, online, notes };
+    return { timings: res.timings, frozenMs, downtimeMs, online, notes };
   } finally {
     try {
       unview();
     } catch (e) {
       ctx.warn(`the idmapped view ${viewDir}: ${(e as Error).message}`);
     }
-    removeJournal(ctx, ctid);
+    // In doubt, the question stays for the next command on the container (journal.ts).
+    if (!inDoubt) removeJournal(ctx, ctid);
     ssh.close();
     fs.rmSync(localDump, { recursive: true, force: true });
   }

@@ -27,6 +27,7 @@ import { criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
+import { proveRunning, type RunProof } from './proof.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -223,7 +224,34 @@ async function restore(ctx: Context, ctid: number, images: Record<string, string
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
     // adoptMount: an image mounted by mount-image is this restore's (its stop unmounts it).
     const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid), adoptMount: true });
-    return { initPid: res.initPid, monitorPid: res.monitorPid };
+    const proof = await provenOrStopped(ctx, ctid, res.initPid, 'restored', MigExit.RESTORE);
+    return { initPid: res.initPid, monitorPid: res.monitorPid, proof };
+  });
+}
+
+/**
+ * The proof that this node runs it (proof.ts), or the copy here is stopped (back to "creating",
+ * for abort to clean up) and the request fails: no false success.
+ */
+async function provenOrStopped(ctx: Context, ctid: number, initPid: number, what: string, exit: number): Promise<RunProof> {
+  const proof = proveRunning(ctx, ctid, initPid);
+  if (proof.ok) return proof;
+  try {
+    await stopLocked(ctx, ctid, { fast: true });
+  } finally {
+    cleanupRuntime(ctx, ctid, { unmount: true });
+    ctx.db().setState(ctid, 'creating', `migration: ${what}, but not proven`);
+  }
+  throw new StageFailure(exit, `${what} on DEST, but ${proof.why}: stopped there again`);
+}
+
+/** Does this node run the container now, with the proof? Under its lock: a restore in progress is waited for. */
+async function resolve(ctx: Context, ctid: number): Promise<Reply> {
+  return withLock(ctx, ctid, () => {
+    const row = ctx.db().getContainer(ctid);
+    const probe = probeRuntime(ctx.paths(ctid));
+    if (!row || !probe.running) return { exists: Boolean(row), running: false };
+    return { exists: true, running: true, proof: proveRunning(ctx, ctid, probe.initPid!) };
   });
 }
 
@@ -245,8 +273,9 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
     ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
     if (!run) return {};
+    if (process.env.VZKIT_INJECT_START_FAIL) throw new StageFailure(MigExit.START_VPS, 'injected start failure');
     const res = await startLocked(ctx, ctid);
-    return { initPid: res.initPid };
+    return { initPid: res.initPid, proof: await provenOrStopped(ctx, ctid, res.initPid, 'started', MigExit.START_VPS) };
   });
 }
 
@@ -279,11 +308,16 @@ export async function receiveMain(argv: string[]): Promise<number> {
   const [verb, id] = argv;
   const ctid = Number(id);
   let reply: Reply;
+  // The source may be gone (connection cut, vzmigrate killed): an unread answer must not end
+  // this process half way through a restore (EPIPE), the source asks again (resolve.ts).
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const ctx = new Context({ progress: () => {}, warn: (m) => process.stderr.write(`vzkit: warning: ${m}\n`) });
   try {
     const input = fs.readFileSync(0, 'utf8');
     const q = input.trim() ? (JSON.parse(input) as Record<string, unknown>) : {};
     if (q.inject_restore_fail) process.env.VZKIT_INJECT_RESTORE_FAIL = '1';
+    if (q.inject_start_fail) process.env.VZKIT_INJECT_START_FAIL = '1';
     if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
     if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
     else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);
@@ -299,6 +333,7 @@ export async function receiveMain(argv: string[]): Promise<number> {
       reply = await restore(ctx, ctid, q.images as Record<string, string> | undefined);
     }
     else if (verb === 'start') reply = await start(ctx, ctid, Boolean(q.run), Number(q.fromBase));
+    else if (verb === 'resolve') reply = await resolve(ctx, ctid);
     else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));
     else throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
     process.stdout.write(JSON.stringify({ ok: true, ...reply }) + '\n');

@@ -111,3 +111,12 @@ function readCpuinfo(): string {
 export function shq(s: string): string {
   return /^[A-Za-z0-9_\-./=:,@+]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * One command on DEST over a connection of its own (not the master's, which may be the thing
+ * that broke): what asks DEST after a lost answer, also from a later process (journal.ts).
+ */
+export function sshOnce(dest: string, opts: string[], argv: string[], input: string, timeoutMs = 60_000): RemoteResult {
+  const r = spawnSync('ssh', ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=2', ...opts, dest, '--', ...argv.map(shq)], { input, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  return { code: r.status ?? 255, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? r.error.message : '') };
+}

@@ -1,4 +1,5 @@
 import type { Verb } from './verb.js';
+import { formatBlocker } from '../../migrate/precheck.js';
 
 /** vzctl suspend / chkpnt: checkpoint to disk and stop. */
 export const suspend: Verb = {
@@ -8,9 +9,17 @@ export const suspend: Verb = {
   builder: (y) =>
     y
       .positional('ctid', { type: 'string' })
-      .option('dumpfile', { type: 'string', describe: 'dump directory (default ROOT/dump/CTID)', requiresArg: true }),
+      .option('dumpfile', { type: 'string', describe: 'dump directory (default ROOT/dump/CTID)', requiresArg: true })
+      .option('check', { type: 'boolean', describe: 'only say whether it can be checkpointed now, and what stops it (exit 16 if not)' }),
   async run(args, svc, out) {
     const ctid = svc.resolve(String(args.ctid));
+    if (args.check) {
+      const r = await svc.checkSuspend(ctid);
+      out.result({ ctid, checkpointable: r.checkpointable, by: r.by, blockers: r.blockers.map((b) => ({ ...b, line: formatBlocker(b) })) }, () =>
+        r.checkpointable ? `CT ${ctid} can be checkpointed` : [`CT ${ctid} cannot be checkpointed now:`, ...r.blockers.map(formatBlocker)].join('\n'),
+      );
+      return r.checkpointable ? 0 : 16; // VZ_CHKPNT_ERROR, as a failed suspend
+    }
     const dir = await svc.suspend(ctid, args.dumpfile as string | undefined);
     out.result({ ctid, suspended: true, dumpfile: dir });
     return 0;

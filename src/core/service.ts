@@ -18,7 +18,7 @@ import { buildTemplate, listTemplates, removeTemplate } from './ops/template.js'
 import { compactDisk, diskQuota } from './disk.js';
 import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
-import { suspendContainer } from './ops/suspend.js';
+import { checkSuspend, suspendContainer } from './ops/suspend.js';
 import { resumeContainer, type ResumeOptions } from './ops/resume.js';
 import { dumpContainer, type DumpRequest } from '../backup/dump.js';
 import { restoreContainer, type RestoreRequest } from '../backup/restore.js';
@@ -99,6 +99,9 @@ export class ContainerService {
   compact(ctid: number) {
     requireContainer(this.ctx, ctid);
     return withLock(this.ctx, ctid, () => compactDisk(this.ctx, ctid));
+  }
+  checkSuspend(ctid: number) {
+    return checkSuspend(this.ctx, ctid);
   }
   suspend(ctid: number, dumpDir?: string) {
     return suspendContainer(this.ctx, ctid, { dumpDir });

@@ -16,6 +16,7 @@ import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
 import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
 import { featureOn } from '../../config/features.js';
+import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../../migrate/precheck.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -100,6 +101,21 @@ export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: st
     },
     meta: (criu: string, cgroups: string[]): DumpMeta => ({ ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, cgroups, initPid, at: new Date().toISOString(), sysinfo }),
   };
+}
+
+/**
+ * vzctl suspend --check: can it be checkpointed right now, and if not, which tasks stop it
+ * (migrate/precheck.ts). The container runs on either way.
+ */
+export async function checkSuspend(ctx: Context, ctid: number): Promise<CheckResult> {
+  return withLock(ctx, ctid, () => {
+    requireContainer(ctx, ctid);
+    const probe = probeRuntime(ctx.paths(ctid));
+    if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to check: container is not running', { ctid });
+    // Settings first (one line, as suspend says it), then the trial dump.
+    checkCheckpointable(ctx, ctid);
+    return trialCheckpoint(criuPath(), { ctid, initPid: probe.initPid!, cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: false });
+  });
 }
 
 export async function suspendContainer(ctx: Context, ctid: number, opts: SuspendOptions = {}): Promise<string> {

@@ -29,7 +29,11 @@ export class MigrationRig {
   private sshd?: ChildProcess;
   private backSshd?: ChildProcess;
 
-  constructor(extraConfig = '') {
+  /** destEnv: more environment for vzkit on DEST (sshd SetEnv), e.g. a VZKIT_CRIU of its own. */
+  constructor(
+    extraConfig = '',
+    private readonly destEnv: Record<string, string> = {},
+  ) {
     this.src = new TestNode(extraConfig);
     // The same uid pool on both nodes, as two nodes set up alike have: slot N is the same host
     // range on each, so a migration into a node whose same slot is taken can be tested.
@@ -117,8 +121,9 @@ export class MigrationRig {
         // A session whose client was killed with its namespace gone would otherwise wait forever.
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
-        // DEST restores with the same CRIU as the source (a test build in its own prefix).
-        `SetEnv VZKIT_CONFIG=${vzkitConfig}${process.env.VZKIT_CRIU ? ` VZKIT_CRIU=${process.env.VZKIT_CRIU}` : ''}`,
+        // DEST restores with the same CRIU as the source (a test build in its own prefix), plus the
+        // test's own environment for DEST (destEnv).
+        `SetEnv VZKIT_CONFIG=${vzkitConfig}${Object.entries({ ...(process.env.VZKIT_CRIU ? { VZKIT_CRIU: process.env.VZKIT_CRIU } : {}), ...this.destEnv }).map(([k, v]) => ` ${k}=${v}`).join('')}`,
         '',
       ].join('\n');
   }

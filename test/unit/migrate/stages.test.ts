@@ -40,8 +40,12 @@ describe('migration stages', () => {
 describe('vzmigrate command line', () => {
   it('parses vzmigrate options', () => {
     expect(parseArgs(['--online', '-r', 'no', '--keep-dst', '--ssh=-p 2222 -i key', '-t', '--dry-run', 'host', '101'])).toEqual({
-      online: true, remove: false, keepDst: true, ssh: '-p 2222 -i key', times: true, dryRun: true, quiet: false, pos: ['host', '101'],
+      online: true, restart: false, json: false, remove: false, keepDst: true, ssh: '-p 2222 -i key', times: true, dryRun: true, quiet: false, pos: ['host', '101'],
     });
+    // OpenVZ's spellings: --live, --check-only; restart mode and --json.
+    expect(parseArgs(['--live', '--check-only', '--json', 'h', '1'])).toMatchObject({ online: true, dryRun: true, json: true });
+    expect(parseArgs(['--restart', 'h', '1'])).toMatchObject({ online: false, restart: true });
+    expect(() => parseArgs(['--restart', '--online', 'h', '1'])).toThrow(/exclude each other/);
     expect(() => parseArgs(['-r', 'maybe', 'h', '1'])).toThrow(/yes or no/);
     expect(() => parseArgs(['h'])).toThrow(/DEST and CTID/);
     expect(() => parseArgs(['--bogus', 'h', '1'])).toThrow(/unknown option/);
