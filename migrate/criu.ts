@@ -388,7 +388,10 @@ function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid:
   // systemd's service sandboxing (PrivateTmp, ProtectHostname, ...) makes namespaces inside.
   const hint = /nested \w+ namespace/.test(tail)
     ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
-    : undefined;
+    : /PSI trigger/.test(tail)
+      ? // native/criu-patches/0013: a trigger cannot be restored (the owner would spin); vzkit hides /proc/pressure from starts on.
+        'a process inside watches resource pressure (a PSI trigger), which CRIU cannot restore: a container started before vzkit hid /proc/pressure needs a restart; otherwise stop that program, or stop the container first (offline vzmigrate, vzdump --mode stop)'
+      : undefined;
   return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${log})`, { ctid, hint });
 }
 

@@ -264,8 +264,13 @@ static void protect_proc(int proc)
 	static const char *const ro[] = { "bus", "fs", "irq" };
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
 		rebind_readonly(proc, ro[i], ro[i]);
+	/* "pressure" (PSI) too: host-wide figures, and the one thing systemd (254+) checks before it
+	 * watches memory pressure (sd-event's is_pressure_supported(): PID 1, every service, user
+	 * managers). A PSI trigger lives in the open file and CRIU restores the fd without it: poll()
+	 * then reports EPOLLPRI|EPOLLERR for ever and PID 1, journald and logind spin after a restore.
+	 * Without /proc/pressure systemd runs as on a kernel without PSI: no watch, nothing to lose. */
 	static const char *const hidden[] = { "kcore", "kmsg", "keys", "timer_list", "sched_debug", "latency_stats",
-					      "timer_stats", "acpi", "scsi", "asound", "sysrq-trigger" };
+					      "timer_stats", "acpi", "scsi", "asound", "sysrq-trigger", "pressure" };
 	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
 		mask(proc, hidden[i], hidden[i]);
 }

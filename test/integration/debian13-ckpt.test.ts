@@ -1,0 +1,260 @@
+/**
+ * Checkpoint of a stock Debian 13 VPS (systemd 257; issue 14): `vzctl suspend` / `vzctl resume`
+ * with users logged in, i.e. with `(sd-pam)` running: one `su - alice` session started by vzctl
+ * exec and one SSH login of root from the host, open across the restore. What broke before:
+ * systemd's memory-pressure watches (a PSI trigger lives in the open file, CRIU restores the fd
+ * without it, and PID 1, journald and logind then spin on EPOLLPRI|EPOLLERR; with
+ * ProtectControlGroups= the bound memory.pressure file also failed the restore with move_mount
+ * EINVAL), and `(sd-pam)`, whose exe CRIU opened O_PATH (`PR_SET_MM_MAP failed with -9`).
+ * vzkit hides /proc/pressure, so systemd sets no watch (documented as off); the CRIU patches
+ * 0010-0013 fix the rest. The same with `vzmigrate --online` on the two-node rig. Template
+ * cache as debian.test.ts's; run with VZKIT_DEBIAN_TESTS=1.
+ * VZKIT_CRIU names another criu build (e.g. VZKIT_CRIU_PREFIX's of native/criu.sh).
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { TestNode, isRoot, pidsInNode, waitFor } from './harness.js';
+import { MigrationRig } from './migrate/rig.js';
+
+const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
+const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
+const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1' && fs.existsSync('/usr/bin/ssh');
+const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
+const BUILD_MS = 900_000;
+const CT = '813';
+const ADDR = `198.18.${10 + Math.floor(Math.random() * 240)}.${100 + Math.floor(Math.random() * 100)}`;
+/** CPU time (ticks of 10 ms) a process may use in 5 s after a restore: an idle systemd uses 0-2, the PSI spin used 60-450. */
+const IDLE_TICKS = 25;
+// sysinfo(2) interception is another part of issue 14: off here, not depended on.
+const NODE_CONFIG = `template_cache: ${CACHE}\nsysinfo_intercept: false\n`;
+
+/** utime + stime of a host pid, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const after = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(after[11]) + Number(after[12]);
+}
+
+/** Helpers bound to one node and container. */
+function guest(n: TestNode, ct: string) {
+  const exec = (...cmd: string[]) => n.run('vzctl', ['exec', ct, ...cmd], { timeout: 120_000 });
+  const running = () => {
+    for (let i = 0; i < 100; i++) {
+      const r = exec('systemctl', 'is-system-running', '--wait');
+      if (!/Failed to connect to bus/.test(r.stderr)) return r.stdout.trim();
+      spawnSync('sleep', ['0.1']);
+    }
+    return 'no bus';
+  };
+  /** "PID USER COMM" of the login sessions' processes, in the container's pid namespace. */
+  const sessionProcs = () =>
+    exec('ps', '-eo', 'pid=,user=,comm=,args=')
+      .stdout.split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[2] === '(sd-pam)' || (f[2] === 'systemd' && f[4] === '--user') || f.slice(3).join(' ') === 'sleep 100813')
+      .map((f) => f.slice(0, 3).join(' '))
+      .sort();
+  /** Host pids of init and of two daemons with memory-pressure watches in a stock boot. */
+  const hostPids = () => {
+    const init = Number(fs.readFileSync(path.join(n.root, 'run', `${ct}.pid`), 'utf8').trim().split(/\s+/)[1]);
+    const ns = fs.readlinkSync(`/proc/${init}/ns/pid`);
+    const byComm = (comm: string) => {
+      for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        try {
+          if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm && fs.readlinkSync(`/proc/${p}/ns/pid`) === ns) return Number(p);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      throw new Error(`no ${comm} in the container`);
+    };
+    return { 'PID 1': init, 'systemd-journald': byComm('systemd-journal'), 'systemd-logind': byComm('systemd-logind') };
+  };
+  const psiFds = () => exec('sh', '-c', 'ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c "pressure$" || true').stdout.trim();
+  /** After a restore: nothing spins, PID 1 and the daemons that had watches use next to no CPU in 5 s. */
+  const idle = async () => {
+    const pids = hostPids();
+    const ticks0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuTicks(p)]));
+    await new Promise((res) => setTimeout(res, 5000));
+    const used = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuTicks(p) - ticks0[k]!]));
+    if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(`CPU ticks (10 ms) in the 5 s after the restore: ${JSON.stringify(used)}\n`);
+    for (const [k, v] of Object.entries(used)) expect({ [k]: v < IDLE_TICKS }, JSON.stringify(used)).toEqual({ [k]: true });
+  };
+  /** Two logins: alice through su (pam_systemd: user@1000.service and its (sd-pam)), root over SSH (the caller's). */
+  const loginAlice = () => {
+    expect(exec('useradd', '-m', '-s', '/bin/bash', 'alice').code).toBe(0);
+    expect(exec('sh', '-c', "setsid su - alice -c 'sleep 100813' </dev/null >/dev/null 2>&1 &").code).toBe(0);
+  };
+  const pam = () => sessionProcs().filter((p) => p.endsWith('(sd-pam)')).map((p) => p.split(' ')[1]).sort();
+  return { exec, running, sessionProcs, hostPids, psiFds, idle, loginAlice, pam };
+}
+
+/** An SSH session of the host's, to root@addr, that runs what it is given. */
+function sshSession(key: string, addr: string) {
+  const child = spawn('ssh', ['-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=0', `root@${addr}`, 'sh'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const ask = async (cmd: string, mark: string, ms = 30_000) => {
+    child.stdin!.write(`${cmd}; echo ${mark}\n`);
+    const end = Date.now() + ms;
+    while (!out.includes(mark) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return out;
+  };
+  return { child, ask };
+}
+
+describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users logged in', () => {
+  let n: TestNode;
+  let tmp: string;
+  let ssh: ReturnType<typeof sshSession> | undefined;
+  let g: ReturnType<typeof guest>;
+  const exec = (...cmd: string[]) => g.exec(...cmd);
+  const running = () => g.running();
+  const psiFds = () => g.psiFds();
+
+
+  beforeAll(() => {
+    fs.mkdirSync(CACHE, { recursive: true });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-deb13ckpt-'));
+    n = new TestNode(NODE_CONFIG);
+    g = guest(n, CT);
+    const b = n.run('vzctl', ['template', 'build', 'debian-13'], { timeout: BUILD_MS });
+    if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
+  }, BUILD_MS);
+  afterAll(() => {
+    ssh?.child.kill('SIGKILL');
+    n?.cleanup();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('a stock Debian 13 boots with the memory-pressure watch off; a program that sets a PSI trigger itself: suspend refuses in one line (CRIU patch 0013) and the container runs on', () => {
+    n.ok('create', CT, '--ostemplate', 'debian-13', '--hostname', `deb${CT}`, '--ipadd', ADDR, '--ram', '384M');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vzkit-test', '-f', path.join(tmp, 'id_ed25519')]);
+    n.ok('set', CT, '--ssh-key', fs.readFileSync(path.join(tmp, 'id_ed25519.pub'), 'utf8').trim());
+    n.ok('start', CT, '--wait');
+    expect(running()).toBe('running');
+    // The memory-pressure watch is off: no PSI for systemd to find, so no trigger anywhere.
+    expect(exec('test', '-e', '/proc/pressure/memory').code).not.toBe(0);
+    expect(psiFds()).toBe('0');
+
+    const pid0 = fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8');
+    // Unprivileged triggers need a 2 s window; system.slice is the container root's (systemd made it).
+    const w = exec('sh', '-c', `setsid bash -c 'exec 3<>/sys/fs/cgroup/system.slice/memory.pressure && printf "some 200000 2000000" >&3 && exec sleep 100814' </dev/null >/dev/null 2>&1 &`);
+    expect(w.code, w.stderr).toBe(0);
+    expect(waitFor(() => exec('pgrep', '-f', 'sleep 100814').code === 0, 10_000)).toBe(true);
+    const s = n.vzctl('suspend', CT);
+    expect(s.code).toBe(16);
+    expect(s.stderr.trim().split('\n')[0]).toMatch(/PSI trigger is set on \/sys\/fs\/cgroup\/system.slice\/memory.pressure/);
+    expect(s.stderr).toMatch(/restart|stop that program/);
+    // Never stopped: the same init and monitor, running, the program too.
+    expect(fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8')).toBe(pid0);
+    expect(n.ok('status', CT)).toMatch(/running/);
+    expect(running()).toBe('running');
+    expect(exec('pgrep', '-f', 'sleep 100814').code).toBe(0);
+    expect(exec('pkill', '-f', 'sleep 100814').code).toBe(0);
+  }, 300_000);
+
+  it('a stock Debian 13 VPS with a su session and an SSH login ((sd-pam) running): suspend, resume, sessions alive, PID 1 idle', async () => {
+    expect(psiFds()).toBe('0');
+    g.loginAlice();
+    ssh = sshSession(path.join(tmp, 'id_ed25519'), ADDR);
+    expect(await ssh.ask('id -un', 'MARK-BEFORE')).toMatch(/root\nMARK-BEFORE/);
+    expect(waitFor(() => g.pam().join(',') === 'alice,root', 30_000), g.sessionProcs().join('; ')).toBe(true);
+    const procs0 = g.sessionProcs();
+    expect(procs0).toHaveLength(5); // two user managers, two (sd-pam), alice's sleep
+
+    const t0 = Date.now();
+    const s = n.vzctl('suspend', CT);
+    expect(s.code, s.stderr).toBe(0);
+    const t1 = Date.now();
+    const r = n.vzctl('resume', CT);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(`suspend ${t1 - t0} ms, resume ${Date.now() - t1} ms (vzctl commands)\n`);
+
+    // Booted, nothing failed, the same session processes, nothing spinning.
+    expect(running()).toBe('running');
+    expect(exec('systemctl', '--failed', '--no-legend', '--plain').stdout.trim()).toBe('');
+    expect(g.sessionProcs()).toEqual(procs0);
+    await g.idle();
+    expect(psiFds()).toBe('0');
+    // The sessions work: the SSH one runs a command, alice's user manager answers.
+    expect(await ssh.ask('id -un; systemctl is-system-running', 'MARK-AFTER')).toMatch(/root\nrunning\nMARK-AFTER/);
+    expect(ssh.child.exitCode).toBe(null);
+    expect(exec('su', '-', 'alice', '-c', 'systemctl --user is-system-running').stdout.trim()).toBe('running');
+    expect(exec('loginctl', 'list-users', '--no-legend').stdout).toMatch(/alice/);
+    expect(spawnSync('busybox', ['ping', '-c1', '-W2', ADDR]).status).toBe(0);
+    ssh.child.stdin!.end('exit\n');
+  }, 300_000);
+});
+
+describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with systemd: vzmigrate --online with users logged in', () => {
+  let rig: MigrationRig;
+  let tmp: string;
+  let ssh: ReturnType<typeof sshSession> | undefined;
+  let route: string | undefined;
+  const mig = (...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
+
+  beforeAll(() => {
+    fs.mkdirSync(CACHE, { recursive: true });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-deb13mig-'));
+    rig = new MigrationRig(NODE_CONFIG);
+    rig.setup();
+    // The host's SSH client reaches the container on DEST through DEST's link (as debian-ckpt's test).
+    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
+    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
+    for (const node of [rig.src, rig.dst]) {
+      const b = node.run('vzctl', ['template', 'build', 'debian-13'], { timeout: BUILD_MS });
+      if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
+    }
+  }, BUILD_MS);
+  afterAll(() => {
+    ssh?.child.kill('SIGKILL');
+    if (route) spawnSync('ip', ['route', 'del', route]);
+    rig?.close();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('online, with a su session and an SSH login open: both go on on DEST, running with 0 failed, PID 1 idle, nothing left here', async () => {
+    const { src, dst } = rig;
+    const ct = '814';
+    const gs = guest(src, ct);
+    const gd = guest(dst, ct);
+    const addr = rig.ctAddr(14);
+    src.ok('create', ct, '--ostemplate', 'debian-13', '--hostname', `deb${ct}`, '--ipadd', addr, '--ram', '384M');
+    const key = path.join(tmp, 'id_ed25519');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vzkit-test', '-f', key]);
+    src.ok('set', ct, '--ssh-key', fs.readFileSync(`${key}.pub`, 'utf8').trim());
+    src.ok('start', ct, '--wait');
+    expect(gs.running()).toBe('running');
+    // After the move the host reaches the address through DEST's link: a /30 under the source's /32.
+    route = `${addr.replace(/\.\d+$/, '.12')}/30`;
+    expect(spawnSync('ip', ['route', 'add', route, 'via', rig.destAddr]).status).toBe(0);
+    gs.loginAlice();
+    ssh = sshSession(key, addr);
+    expect(await ssh.ask('hostname', 'MARK-BEFORE')).toMatch(new RegExp(`deb${ct}\nMARK-BEFORE`));
+    expect(waitFor(() => gs.pam().join(',') === 'alice,root', 30_000), gs.sessionProcs().join('; ')).toBe(true);
+    const procs0 = gs.sessionProcs();
+
+    const r = mig('--online', '-t', rig.destAddr, ct);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    if (process.env.VZKIT_TEST_SHOW_TIMES) process.stdout.write(r.stdout);
+    expect(await ssh.ask('cat /proc/sys/kernel/hostname; systemctl is-system-running', 'MARK-AFTER')).toMatch(new RegExp(`deb${ct}\nrunning\nMARK-AFTER`));
+    expect(ssh.child.exitCode).toBe(null);
+    expect(dst.ok('status', ct)).toMatch(/running/);
+    expect(gd.exec('systemctl', '--failed', '--no-legend', '--plain').stdout.trim()).toBe('');
+    expect(gd.sessionProcs()).toEqual(procs0);
+    await gd.idle();
+    expect(gd.exec('su', '-', 'alice', '-c', 'systemctl --user is-system-running').stdout.trim()).toBe('running');
+    expect(rig.pingFromDest(addr)).toBe(true);
+    expect(src.vzctl('status', ct).stdout).toMatch(/deleted/);
+    expect(pidsInNode(src.node)).toEqual([]);
+    ssh.child.stdin!.end('exit\n');
+    dst.ok('stop', ct);
+    dst.ok('destroy', ct);
+  }, 600_000);
+});
