@@ -4,7 +4,8 @@
 # - the tests that need what these machines' kernel or root lacks (cgroup v2, ext4/XFS project
 #   quotas, online ext4 resize), in the test VM (see README.md here): each vCPU under qemu's
 #   software emulation takes a whole host core;
-# - the Debian tests (debootstrap, systemd boots, SSH): test/integration/debian.test.ts.
+# - the Debian tests (debootstrap, systemd boots, SSH, checkpoint/restore and live migration of
+#   Debian 12 and 13): test/integration/debian*.test.ts.
 # VZKIT_VM_TESTS=0 skips them (e.g. on a host without the Debian archive).
 set -e
 if [ "${VZKIT_VM_TESTS:-1}" = 0 ]; then echo "vm tests: skipped (VZKIT_VM_TESTS=0)"; exit 0; fi
@@ -18,4 +19,5 @@ trap 'rm -rf "$cfg"' EXIT
 printf 'root: %s/root\nnode: tbuild\ntemplate_cache: %s\n' "$cfg" "$cache" >"$cfg/vzkit.yaml"
 for t in debian-12 debian-13; do VZKIT_CONFIG="$cfg/vzkit.yaml" dist/vzctl template build "$t"; done
 VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
-  test/integration/debian.test.ts test/integration/cgroup-v2 test/integration/quota
+  test/integration/debian.test.ts test/integration/debian-ckpt.test.ts test/integration/debian13-ckpt.test.ts \
+  test/integration/cgroup-v2 test/integration/quota
