@@ -2,12 +2,14 @@
  * "N MS\n" every 100 ms (N counts up from 1, MS is CLOCK_REALTIME in ms); "mem FILE MIB" fills
  * MIB MiB with a fixed pseudo-random pattern and writes the FNV-1a checksum of that memory to
  * FILE at start and on every SIGUSR1 (recomputed from memory, so a restore that lost or
- * changed a page shows). */
+ * changed a page shows). "shm KEY TEXT" makes a SysV shm segment with that key in its ipc
+ * namespace, writes TEXT into it and stays attached; "shmcat KEY" prints "SHMID TEXT" of it. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +26,21 @@ static void write_sum(const char *file, const uint8_t *p, size_t n)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && strcmp(argv[1], "shmcat") == 0) {
+		int id = shmget((key_t)atol(argv[2]), 0, 0);
+		char *p = id < 0 ? (char *)-1 : shmat(id, NULL, SHM_RDONLY);
+		if (p == (char *)-1) { perror("shm"); return 1; }
+		printf("%d %.*s\n", id, 4096, p);
+		return 0;
+	}
 	setsid();
+	if (argc >= 4 && strcmp(argv[1], "shm") == 0) {
+		int id = shmget((key_t)atol(argv[2]), 4096, IPC_CREAT | IPC_EXCL | 0600);
+		char *p = id < 0 ? (char *)-1 : shmat(id, NULL, 0);
+		if (p == (char *)-1) { perror("shm"); return 1; }
+		snprintf(p, 4096, "%s", argv[3]);
+		for (;;) pause();
+	}
 	if (argc >= 3 && strcmp(argv[1], "counter") == 0) {
 		for (long n = 1;; n++) {
 			struct timespec ts;
