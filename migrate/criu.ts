@@ -46,6 +46,44 @@ export function criuVersion(criu = criuPath()): string {
   return /Version:\s*(\S+)/.exec(r.stdout ?? '')?.[1] ?? 'unknown';
 }
 
+/**
+ * The namespace kinds this CRIU dumps and restores nested beyond upstream's mount and network:
+ * ["uts", "ipc"] with vzkit's patch (native/criu-patches/0003-nested-uts-ipc.patch, probed as
+ * `criu check --feature nested_uts_ipc`), else none. The container's seccomp policy then leaves
+ * them allowed (native/harden.h). A probe costs 0.1-0.3 s (criu check reads the kernel's
+ * features), too much for every vzctl exec: the answer is kept in cacheDir, keyed by the binary's
+ * path, size and mtime, so a rebuilt or replaced CRIU is asked again.
+ */
+export function criuNestedKinds(cacheDir: string): string[] {
+  let criu: string;
+  let st: fs.Stats;
+  try {
+    criu = criuPath();
+    st = fs.statSync(criu);
+  } catch {
+    return []; // no CRIU: nothing is checkpointed here, the strict policy costs nothing
+  }
+  const key = `${criu} ${st.size} ${st.mtimeMs}`;
+  const file = path.join(cacheDir, 'criu-nested-kinds');
+  try {
+    const [k, kinds] = fs.readFileSync(file, 'utf8').split('\n');
+    if (k === key) return kinds ? kinds.split(',') : [];
+  } catch {
+    // not probed yet
+  }
+  const r = childProcess().spawnSync(criu, ['check', '--feature', 'nested_uts_ipc'], { encoding: 'utf8', timeout: 10_000 });
+  const kinds = r.status === 0 ? ['uts', 'ipc'] : [];
+  try {
+    fs.mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
+    const tmp = `${file}.${process.pid}`;
+    fs.writeFileSync(tmp, `${key}\n${kinds.join(',')}\n`, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch {
+    // asked again next time
+  }
+  return kinds;
+}
+
 /** Memory tracking (soft-dirty) for iterative pre-dumps; missing on these kernels. */
 export function hasDirtyTracking(criu = criuPath()): boolean {
   const r = childProcess().spawnSync(criu, ['check', '--feature', 'mem_dirty_track'], { encoding: 'utf8' });

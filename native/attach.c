@@ -49,6 +49,8 @@ struct opts {
 	const char *sysinfo_ctl; /* the monitor's "<socket>.ctl", or NULL */
 	char **cap_drop;         /* capability numbers for the bounding set, as init has it */
 	bool nesting;            /* the container's namespace policy, as init has it (harden.h) */
+	char **ns_allow;         /* kinds allowed anyway (--ns-allow, harden_ns_mask) */
+	size_t nns_allow;
 	size_t ncap_drop;
 	char **cgroups, **envs;
 	size_t ncgroups, nenvs;
@@ -60,9 +62,9 @@ static noreturn void usage(bool enter)
 {
 	if (enter)
 		diex_(EXIT_HELPER_FAILED, "usage: ctspawn enter --pid PID [--cgroup FILE]... [--env K=V]... "
-					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting]");
+					   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting] [--ns-allow KIND]...");
 	diex_(EXIT_HELPER_FAILED, "usage: ctspawn exec --pid PID [--cgroup FILE]... [--env K=V]... "
-				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting] [--timeout MS] -- CMD [ARG]...");
+				   "[--cwd DIR] [--uid N] [--gid N] [--sysinfo-ctl PATH] [--nesting] [--ns-allow KIND]... [--timeout MS] -- CMD [ARG]...");
 }
 
 static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
@@ -73,6 +75,7 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 		{ "uid", required_argument, NULL, 'u' }, { "gid", required_argument, NULL, 'g' },
 		{ "sysinfo-ctl", required_argument, NULL, 's' }, { "cap-drop", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' }, { "nesting", no_argument, NULL, 'n' },
+		{ "ns-allow", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long v;
@@ -80,7 +83,8 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 	o->cgroups = calloc(argc, sizeof(char *));
 	o->envs = calloc(argc, sizeof(char *));
 	o->cap_drop = calloc(argc, sizeof(char *));
-	if (!o->cgroups || !o->envs || !o->cap_drop)
+	o->ns_allow = calloc(argc, sizeof(char *));
+	if (!o->cgroups || !o->envs || !o->cap_drop || !o->ns_allow)
 		diex_(EXIT_HELPER_FAILED, "out of memory");
 	opterr = 0;
 	int c;
@@ -120,6 +124,9 @@ static void parse_opts(int argc, char **argv, bool enter, struct opts *o)
 			break;
 		case 'n':
 			o->nesting = true;
+			break;
+		case 'a':
+			o->ns_allow[o->nns_allow++] = optarg;
 			break;
 		case 't':
 			if (enter || parse_ll(optarg, 1, 86400000, &v) < 0)
@@ -349,7 +356,11 @@ static void join_container(const struct opts *o)
 		sysinfo_register(sictl);
 	/* The same policy as init's (harden.h): a process that joins from the host must not be
 	 * a way around it. */
-	if (harden_seccomp(o->nesting) < 0)
+	unsigned long allow = 0;
+	const char *badns = NULL;
+	if (harden_ns_mask(o->ns_allow, &allow, &badns) < 0)
+		diex_(EXIT_HELPER_FAILED, "unknown namespace kind --ns-allow %s", badns);
+	if (harden_seccomp(o->nesting, allow) < 0)
 		die_(EXIT_HELPER_FAILED, "seccomp: install the deny filter");
 	const char *bad = NULL;
 	if (harden_caps(o->cap_drop, &bad) < 0)

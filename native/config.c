@@ -59,6 +59,7 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		{ "cgroup_mount", JT_STR, false, &cfg->cgroup_mount },
 		{ "on_reboot", JT_ARR, false, &cfg->on_reboot },
 		{ "cap_drop", JT_ARR, false, &cfg->cap_drop },
+		{ "ns_allow", JT_ARR, false, &cfg->ns_allow },
 		{ "criu", JT_STR, false, &cfg->criu },
 		{ "criu_args", JT_ARR, false, &cfg->criu_args },
 		{ "console_key", JT_STR, false, &cfg->console_key },

@@ -28,6 +28,7 @@ struct config {
 	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
 	char **cap_drop;           /* capability numbers dropped from init's bounding set */
 	bool nesting;              /* namespaces CRIU cannot dump are allowed inside (harden.h) */
+	char **ns_allow;           /* kinds this node's CRIU dumps nested, allowed anyway ("uts", "ipc") */
 	/* "ctspawn restore" only (protocol.h, RESTORE): */
 	const char *criu;          /* path of the criu binary */
 	char **criu_args;          /* arguments after "criu restore" that node chose */

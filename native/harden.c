@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 #ifndef CLONE_NEWTIME
@@ -65,11 +66,13 @@ const struct harden_ns harden_ns_blocked[] = {
  * unprivileged caller gets and what systemd takes as "namespaces unavailable, carry on"
  * (ProtectHostname= logs a warning). clone3 passes its flags in memory, which seccomp cannot
  * read: ENOSYS for all of it, as Docker's default profile does; glibc (2.34+) then uses clone. */
-static int add_ns_rules(scmp_filter_ctx ctx)
+static int add_ns_rules(scmp_filter_ctx ctx, unsigned long allow)
 {
 	int rc;
 	for (const struct harden_ns *n = harden_ns_blocked; n->name; n++) {
 		uint32_t bit = n->flag;
+		if (n->flag & allow)
+			continue; /* this node's CRIU dumps it nested (harden_ns_mask) */
 		/* One rule per kind and syscall: rules of one syscall are OR'ed. Arguments are compared
 		 * as 32 bits (they are ints/low flags on both ABIs). */
 		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1, SCMP_A0_32(SCMP_CMP_MASKED_EQ, bit, bit))) < 0)
@@ -83,7 +86,23 @@ static int add_ns_rules(scmp_filter_ctx ctx)
 	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 }
 
-scmp_filter_ctx harden_filter(bool nesting)
+int harden_ns_mask(char *const *names, unsigned long *mask, const char **bad)
+{
+	*mask = 0;
+	for (; names && *names; names++) {
+		const struct harden_ns *n = harden_ns_blocked;
+		while (n->name && strcmp(n->name, *names) != 0)
+			n++;
+		if (!n->name) {
+			*bad = *names;
+			return -1;
+		}
+		*mask |= n->flag;
+	}
+	return 0;
+}
+
+scmp_filter_ctx harden_filter(bool nesting, unsigned long allow)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx) {
@@ -117,7 +136,7 @@ scmp_filter_ctx harden_filter(bool nesting)
 		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(r->err), nr, 0)) < 0)
 			goto fail;
 	}
-	if (!nesting && (rc = add_ns_rules(ctx)) < 0)
+	if (!nesting && (rc = add_ns_rules(ctx, allow)) < 0)
 		goto fail;
 	return ctx;
 fail:
@@ -126,9 +145,9 @@ fail:
 	return NULL;
 }
 
-int harden_seccomp(bool nesting)
+int harden_seccomp(bool nesting, unsigned long allow)
 {
-	scmp_filter_ctx ctx = harden_filter(nesting);
+	scmp_filter_ctx ctx = harden_filter(nesting, allow);
 	if (!ctx)
 		return -1;
 	int rc = seccomp_load(ctx);

@@ -55,13 +55,19 @@ struct harden_ns {
 /* The namespace kinds refused without nesting, ended by { NULL, 0 }. */
 extern const struct harden_ns harden_ns_blocked[];
 
+/* The CLONE_NEW* mask of the kinds in names (NULL-terminated, as in harden_ns_blocked): the
+ * kinds this node's CRIU can dump nested after all (vzkit's CRIU patch 0003: "uts", "ipc"),
+ * left allowed without nesting. 0, or -1 with *bad set to the unknown name. */
+int harden_ns_mask(char *const *names, unsigned long *mask, const char **bad);
+
 /* Builds the filter without loading it (the unit test exports and replays it); nesting: leave
- * namespace creation alone. NULL with errno on failure; seccomp_release() it. */
-scmp_filter_ctx harden_filter(bool nesting);
+ * namespace creation alone; allow: kinds (CLONE_NEW*) not refused even without nesting. NULL
+ * with errno on failure; seccomp_release() it. */
+scmp_filter_ctx harden_filter(bool nesting, unsigned long allow);
 
 /* Installs the deny filter on the calling thread (no_new_privs or CAP_SYS_ADMIN in its user
  * namespace needed). 0, or -1 with errno. */
-int harden_seccomp(bool nesting);
+int harden_seccomp(bool nesting, unsigned long allow);
 
 /* Drops the capabilities numbered in caps (strings of decimal numbers, NULL-terminated) from
  * the bounding set of the calling thread; what its exec'd program gets as root is then

@@ -172,7 +172,11 @@ noreturn void init_main(struct start_ctx *ctx)
 	if (cfg->sysinfo_memcg)
 		intercept_sysinfo(ctx);
 	/* The policy (harden.h) last, so none of our own setup runs through it. */
-	if (harden_seccomp(cfg->nesting) < 0)
+	unsigned long allow = 0;
+	const char *badns = NULL;
+	if (harden_ns_mask(cfg->ns_allow, &allow, &badns) < 0)
+		child_fail(EINVAL, "seccomp: unknown namespace kind in ns_allow");
+	if (harden_seccomp(cfg->nesting, allow) < 0)
 		child_fail(errno, "seccomp: install the deny filter");
 	const char *bad = NULL;
 	if (harden_caps(cfg->cap_drop, &bad) < 0)

@@ -18,6 +18,8 @@ export interface JoinTarget {
   capDrop?: number[];
   /** The container allows namespaces CRIU cannot dump (feature nesting; native/harden.h). */
   nesting?: boolean;
+  /** Kinds allowed anyway: this node's CRIU dumps them nested (migrate/criu.ts criuNestedKinds). */
+  nsAllow?: string[];
 }
 
 function run(helper: string, args: string[]): Promise<number> {
@@ -56,6 +58,7 @@ function joinArgs(t: JoinTarget, env: string[] = []): string[] {
   if (t.sysinfoCtl) a.push('--sysinfo-ctl', t.sysinfoCtl);
   for (const c of t.capDrop ?? []) a.push('--cap-drop', String(c));
   if (t.nesting) a.push('--nesting');
+  for (const k of t.nsAllow ?? []) a.push('--ns-allow', k);
   return a;
 }
 

@@ -63,6 +63,8 @@ export interface SpawnConfig {
   cap_drop?: string[];
   /** Namespaces CRIU cannot dump are allowed inside (feature nesting); default: refused (native/harden.h). */
   nesting?: boolean;
+  /** Kinds allowed without nesting: this node's CRIU dumps them nested ("uts", "ipc"; native/harden.h). */
+  ns_allow?: string[];
   /** restore only: the criu binary, its arguments after "restore", the dumped console's key. */
   criu?: string;
   criu_args?: string[];

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { capDropList } from '../../config/caps.js';
 import { featureOn } from '../../config/features.js';
+import { criuNestedKinds } from '../../../migrate/criu.js';
 import type { Context } from '../context.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
@@ -26,6 +27,7 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
     capDrop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined),
     // The container's namespace policy (native/harden.h), as its init has it.
     nesting: featureOn(params.features, 'nesting'),
+    nsAllow: criuNestedKinds(ctx.cfg.paths.run),
     ...(fs.existsSync(ctl) ? { sysinfoCtl: ctl } : {}),
   };
 }

@@ -18,6 +18,7 @@ import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
 import { baseSpawnConfig } from '../spawn-config.js';
 import { featureOn } from '../../config/features.js';
+import { criuNestedKinds } from '../../../migrate/criu.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
@@ -127,7 +128,8 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       ...(typeof params.ram === 'number' ? { shm_size: String(Math.max(1, Math.floor(params.ram / 2 / 4096)) * 4096) } : {}),
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
       cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
-      ...(featureOn(params.features, 'nesting') ? { nesting: true } : {}),
+      // Without nesting, the kinds this node's CRIU dumps nested stay allowed (native/harden.h).
+      ...(featureOn(params.features, 'nesting') ? { nesting: true } : { ns_allow: criuNestedKinds(ctx.cfg.paths.run) }),
       // `reboot` inside: the monitor starts the container again through vzctl (same env).
       on_reboot: [process.execPath, path.join(packageRoot(), 'dist', 'vzctl'), 'start', String(ctid)],
     };

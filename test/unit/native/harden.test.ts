@@ -86,6 +86,22 @@ describe('seccomp namespace policy (nesting off, the default), replayed with arg
     }
   });
 
+  it('a node whose CRIU dumps nested UTS and IPC (patch 0003) allows just those two kinds', () => {
+    const out = spawnSync(buildExport(dir), [path.join(dir, 'allow.bpf'), 'allow=uts,ipc'], { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`harden-export: ${out.stderr}`);
+    const p = parseBpf(fs.readFileSync(path.join(dir, 'allow.bpf')));
+    for (const [name, flag] of Object.entries(NS_BLOCKED)) {
+      const want = name === 'uts' || name === 'ipc' ? RET_ALLOW : retErrno(EPERM);
+      expect(call(p, AUDIT_ARCH_X86_64, nr64.get('unshare')!, flag), `unshare ${name}`).toBe(want);
+      expect(call(p, AUDIT_ARCH_X86_64, nr64.get('setns')!, 3, flag), `setns ${name}`).toBe(want);
+      expect(call(p, AUDIT_ARCH_I386, nr32.get('unshare')!, flag), `unshare ${name} (i386)`).toBe(want);
+      if (name !== 'time') expect(call(p, AUDIT_ARCH_X86_64, nr64.get('clone')!, flag | SIGCHLD), `clone ${name}`).toBe(want);
+    }
+    // Together with a kind still refused: refused.
+    expect(call(p, AUDIT_ARCH_X86_64, nr64.get('unshare')!, NS_BLOCKED.uts! | NS_BLOCKED.pid!)).toBe(retErrno(EPERM));
+    expect(spawnSync(buildExport(dir), [path.join(dir, 'bad.bpf'), 'allow=net'], { encoding: 'utf8' }).status).toBe(2);
+  });
+
   it('mount and network namespaces, fork-style clone, threads and setns into them stay allowed', () => {
     expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('unshare')!, CLONE_NEWNS | CLONE_NEWNET)).toBe(RET_ALLOW);
     expect(call(prog, AUDIT_ARCH_X86_64, nr64.get('clone')!, 0x01200000 | SIGCHLD)).toBe(RET_ALLOW); // fork()
