@@ -84,6 +84,28 @@ export function criuNestedKinds(cacheDir: string): string[] {
   return kinds;
 }
 
+/**
+ * The nested namespace kinds among criuNestedKinds' ("uts", "ipc") that processes of a container
+ * use now: a process whose namespace differs from init's. For vzmigrate's pre-flight (DEST's CRIU
+ * must restore them); the links of /proc/PID/ns are the kernel's, a process gone meanwhile is skipped.
+ */
+export function nestedKindsInUse(initPid: number, pids: number[]): string[] {
+  const ns = (pid: number, kind: string) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/${kind}`);
+    } catch {
+      return undefined;
+    }
+  };
+  return ['uts', 'ipc'].filter((kind) => {
+    const init = ns(initPid, kind);
+    return init !== undefined && pids.some((p) => {
+      const own = ns(p, kind);
+      return own !== undefined && own !== init;
+    });
+  });
+}
+
 /** Memory tracking (soft-dirty) for iterative pre-dumps; missing on these kernels. */
 export function hasDirtyTracking(criu = criuPath()): boolean {
   const r = childProcess().spawnSync(criu, ['check', '--feature', 'mem_dirty_track'], { encoding: 'utf8' });

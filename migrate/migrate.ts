@@ -32,7 +32,7 @@ import { Ssh } from './ssh.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
+import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, nestedKindsInUse, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
 import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from './precheck.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, remoteCommand, type DestTarget } from './resolve.js';
 
@@ -261,6 +261,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       name: 'preflight',
       run: async () => {
         let cpuinfo: string | undefined;
+        let nested: string[] = [];
         // Settings that rule a checkpoint out (the sysinfo listener without vzkit's CRIU, nesting),
         // then what no CRIU gets past, named task by task, before anything is copied or frozen (the
         // rest is CRIU's to decide: the dry run's trial dump, or the dump itself).
@@ -285,6 +286,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           } finally {
             fs.rmSync(dir, { recursive: true, force: true });
           }
+          // Asked of DEST before anything is frozen: its CRIU must restore these too.
+          if (probe.initPid) nested = nestedKindsInUse(probe.initPid, ctx.cgroup(ctid).pids());
           if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
           if (tree) notes.push('image layout: its files are copied into an image of the same size made on DEST, so the final sync moves only what changed');
@@ -292,7 +295,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         anySlot = online ? (ctx.storage(ctid).caps.tree === true || !!tree) && viewWorks() : true;
         const info = remote(
           'info',
-          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot },
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot, nested },
           MigExit.CANT_CONNECT,
         );
         const problems = info.problems as Array<{ exit: number; msg: string }>;

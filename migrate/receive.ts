@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuPath, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
@@ -41,6 +41,8 @@ export interface InfoRequest {
   cpuinfo?: string;
   /** A private area left by an earlier --keep-dst run may be reused. */
   reuse?: boolean;
+  /** Nested namespace kinds in use inside (online; migrate/criu.ts nestedKindsInUse): DEST's CRIU must restore them. */
+  nested?: string[];
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
   /** The files can go into any slot DEST gives: online, the source copies them through an
@@ -140,6 +142,16 @@ function info(ctx: Context, q: InfoRequest): Reply {
       criu = criuPath();
       const chk = spawnSync(criu, ['check'], { encoding: 'utf8' });
       if (chk.status !== 0) problems.push({ exit: MigExit.RESTORE, msg: `criu check fails on DEST: ${(chk.stderr || chk.stdout).trim()}` });
+      // Processes in nested UTS/IPC namespaces: only a CRIU with vzkit's patch 0003 restores them.
+      const nested = Array.isArray(q.nested) ? q.nested.filter((k): k is string => k === 'uts' || k === 'ipc') : [];
+      const have = nested.length ? criuNestedKinds(ctx.cfg.paths.run) : [];
+      const missing = nested.filter((k) => !have.includes(k));
+      if (missing.length) {
+        problems.push({
+          exit: MigExit.RESTORE,
+          msg: `processes inside run in nested ${missing.join(' and ')} namespaces, which DEST's CRIU (${criu}) cannot restore: it lacks vzkit's patch 0003-nested-uts-ipc (sh native/criu.sh on DEST)`,
+        });
+      }
       if (q.cpuinfo) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));
         try {

@@ -8,6 +8,9 @@
  * A stock Debian 12 container (cached template) suspends and resumes with systemd-logind in the
  * UTS namespace of its own that ProtectHostname=yes gives it.
  *
+ * vzmigrate --online carries them to a DEST whose CRIU has the patch, and refuses, before
+ * freezing anything, a DEST whose CRIU lacks it.
+ *
  * Fails, not skips, when the CRIU in use ($VZKIT_CRIU, else /opt/vzkit/criu) lacks the patch.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -16,11 +19,15 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { TestNode, isRoot } from './harness.js';
 import { removeWorkloadBinary, workloadBinary } from './criu/workload.js';
+import { MigrationRig } from './migrate/rig.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
 const debianCached = fs.existsSync(path.join(CACHE, 'debian-12', 'etc', 'os-release'));
+/** The machine's shared CRIU, built without patch 0003 (main's): a DEST that cannot restore them. */
+const SHARED_CRIU = '/opt/vzkit/criu/sbin/criu';
+const sharedLacksPatch = fs.existsSync(SHARED_CRIU) && spawnSync(SHARED_CRIU, ['check', '--feature', 'nested_uts_ipc']).status !== 0;
 
 /** Whether this CRIU has vzkit's nested UTS/IPC patch: the feature probe the patch adds. */
 function nestedProbe(): { ok: boolean; what: string } {
@@ -203,4 +210,67 @@ describe.skipIf(!criuReady || !debianCached)('stock Debian 12 with systemd-login
     expect(running()).toBe('running');
     expect(exec('systemctl', 'is-active', 'systemd-logind').stdout.trim()).toBe('active');
   }, 240_000);
+});
+
+describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespaces', () => {
+  /** A busybox container with a shell in nested UTS+IPC namespaces and a sibling sleep sharing them. */
+  const setup = (rig: MigrationRig, ct: string, host: number) => {
+    rig.src.ok('create', ct, '--ostemplate', 'busybox', '--hostname', `ct${ct}`, '--ipadd', rig.ctAddr(host));
+    rig.src.ok('start', ct);
+    rig.src.ok('exec', ct, 'sh', '-c', "setsid unshare -u -i sh -c 'hostname mig-inner; sleep 1000003 & wait' </dev/null >/dev/null 2>&1 &");
+  };
+  /** "uts-of-sh = uts-of-sleep != init's, and the nested hostname", from inside. */
+  const state = (n: TestNode, ct: string) =>
+    n
+      .vzctl('exec', ct, 'sh', '-c', [
+        "s=$(ps -o pid,args | awk '$2==\"sh\" && /hostname mig-inne[r]/ {print $1}'); c=$(ps -o pid,args | awk '$2==\"sleep\" && $3==\"1000003\" {print $1}')",
+        'echo "$s $c"',
+        '[ "$(readlink /proc/$s/ns/uts)" = "$(readlink /proc/$c/ns/uts)" ] && echo shared-uts',
+        '[ "$(readlink /proc/$s/ns/ipc)" = "$(readlink /proc/$c/ns/ipc)" ] && echo shared-ipc',
+        '[ "$(readlink /proc/$s/ns/uts)" != "$(readlink /proc/1/ns/uts)" ] && echo own-uts',
+        'nsenter -t $c -u hostname; hostname',
+      ].join('; '))
+      .stdout.trim()
+      .split('\n');
+  const mig = (rig: MigrationRig, ...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
+
+  it.skipIf(!sharedLacksPatch)('a DEST whose CRIU lacks the patch is refused before freezing; the container runs on untouched', () => {
+    const rig = new MigrationRig('sysinfo_intercept: false\n', { destCriu: SHARED_CRIU });
+    try {
+      rig.setup();
+      setup(rig, '321', 21);
+      spawnSync('sleep', ['0.5']);
+      const before = state(rig.src, '321');
+      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct321']);
+      const r = mig(rig, '--online', rig.destAddr, '321');
+      expect(r.code, r.stderr + r.stdout).toBe(17);
+      expect(r.stderr).toMatch(/nested uts and ipc namespaces, which DEST's CRIU \(\/opt\/vzkit\/criu\/sbin\/criu\) cannot restore: it lacks vzkit's patch 0003/);
+      expect(r.stdout + r.stderr).not.toMatch(/freeze and dump/);
+      expect(rig.src.ok('status', '321')).toMatch(/running/);
+      expect(state(rig.src, '321')).toEqual(before);
+      expect(rig.dst.vzctl('status', '321').stdout).toMatch(/deleted/);
+    } finally {
+      rig.close();
+    }
+  }, 300_000);
+
+  it('to a DEST whose CRIU has it: the nested namespaces, their sharing and hostname arrive', () => {
+    const rig = new MigrationRig('sysinfo_intercept: false\n', { destCriu: CRIU });
+    try {
+      rig.setup();
+      setup(rig, '322', 22);
+      spawnSync('sleep', ['0.5']);
+      const before = state(rig.src, '322');
+      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct322']);
+      const r = mig(rig, '--online', rig.destAddr, '322');
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(rig.dst.ok('status', '322')).toMatch(/running/);
+      expect(state(rig.dst, '322')).toEqual(before); // same pids too
+      expect(rig.src.vzctl('status', '322').stdout).toMatch(/deleted/);
+      rig.dst.ok('stop', '322', '--fast');
+      rig.dst.ok('destroy', '322');
+    } finally {
+      rig.close();
+    }
+  }, 300_000);
 });

@@ -115,7 +115,7 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
   let hookDir: string;
   beforeAll(() => {
     hookDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-truth-'));
-    rig = new MigrationRig('sysinfo_intercept: false\n', { VZKIT_CRIU: makeCriuWrapper(hookDir) });
+    rig = new MigrationRig('sysinfo_intercept: false\n', { destEnv: { VZKIT_CRIU: makeCriuWrapper(hookDir) } });
     rig.setup();
   }, 60_000);
   afterAll(() => {

@@ -29,11 +29,14 @@ export class MigrationRig {
   private sshd?: ChildProcess;
   private backSshd?: ChildProcess;
 
-  /** destEnv: more environment for vzkit on DEST (sshd SetEnv), e.g. a VZKIT_CRIU of its own. */
-  constructor(
-    extraConfig = '',
-    private readonly destEnv: Record<string, string> = {},
-  ) {
+  /** DEST's CRIU: opts.destCriu, else the source's ($VZKIT_CRIU), else vzkit's default. */
+  readonly destCriu?: string;
+  /** More environment for vzkit on DEST (sshd SetEnv), e.g. a VZKIT_CRIU wrapper of a test's own. */
+  private readonly destEnv: Record<string, string>;
+
+  constructor(extraConfig = '', opts: { destCriu?: string; destEnv?: Record<string, string> } = {}) {
+    this.destCriu = opts.destCriu ?? process.env.VZKIT_CRIU;
+    this.destEnv = opts.destEnv ?? {};
     this.src = new TestNode(extraConfig);
     // The same uid pool on both nodes, as two nodes set up alike have: slot N is the same host
     // range on each, so a migration into a node whose same slot is taken can be tested.
@@ -121,9 +124,9 @@ export class MigrationRig {
         // A session whose client was killed with its namespace gone would otherwise wait forever.
         'ClientAliveInterval 2',
         'ClientAliveCountMax 3',
-        // DEST restores with the same CRIU as the source (a test build in its own prefix), plus the
-        // test's own environment for DEST (destEnv).
-        `SetEnv VZKIT_CONFIG=${vzkitConfig}${Object.entries({ ...(process.env.VZKIT_CRIU ? { VZKIT_CRIU: process.env.VZKIT_CRIU } : {}), ...this.destEnv }).map(([k, v]) => ` ${k}=${v}`).join('')}`,
+        // DEST runs the same CRIU build as the source when a test names one (VZKIT_CRIU), or its own,
+        // plus the test's own environment for DEST (destEnv, which wins).
+        `SetEnv VZKIT_CONFIG=${vzkitConfig}${Object.entries({ ...(this.destCriu ? { VZKIT_CRIU: this.destCriu } : {}), ...this.destEnv }).map(([k, v]) => ` ${k}=${v}`).join('')}`,
         '',
       ].join('\n');
   }
