@@ -67,7 +67,7 @@ export function criuNestedKinds(cacheDir: string): string[] {
   const file = path.join(cacheDir, 'criu-nested-kinds');
   try {
     const [k, kinds] = fs.readFileSync(file, 'utf8').split('\n');
-    if (k === key) return kinds ? kinds.split(',') : [];
+    if (k === key) return (kinds ?? '').split(',').filter((x) => x === 'uts' || x === 'ipc');
   } catch {
     // not probed yet
   }
