@@ -27,7 +27,9 @@
  * a kind in harden_ns_blocked (UTS, IPC, PID, user, cgroup, time: what CRIU cannot dump nested)
  * -> EPERM; clone3 -> ENOSYS (its flags are in memory, out of seccomp's reach; glibc falls back
  * to clone). systemd carries on without the namespace on EPERM (ProtectHostname= warns), so a
- * stock systemd guest stays checkpointable. Mount and network namespaces stay allowed.
+ * stock systemd guest stays checkpointable. Mount and network namespaces stay allowed, and so
+ * do the kinds this node's CRIU dumps nested (UTS and IPC with vzkit's patch 0003: "ns_allow"
+ * in the spawn config, --ns-allow for exec/enter), so ProtectHostname= keeps working there.
  * One table by name (harden.c), made into BPF by libseccomp: the i386 ABI (int 0x80, from a
  * 32-bit or a 64-bit program) gets the same list by its own numbers. The x32 ABI (x86_64 with
  * __X32_SYSCALL_BIT) is refused whole with ENOSYS, as a kernel without x32 support (Debian's

@@ -3,7 +3,8 @@
  *   nesting  namespaces inside the container of the kinds CRIU cannot checkpoint (UTS, IPC, PID,
  *            user, cgroup, time: Docker, `unshare -p`, systemd's ProtectHostname=). Off by
  *            default: the container's seccomp policy refuses to create them with EPERM (clone3
- *            with ENOSYS) and the container stays live-migratable; on, they are allowed and the
+ *            with ENOSYS) and the container stays live-migratable (UTS and IPC stay allowed on a
+ *            node whose CRIU dumps them nested: patch 0003, native/harden.h); on, they are allowed and the
  *            container can no longer be checkpointed (suspend, vzdump --mode snapshot and
  *            vzmigrate --online refuse it before freezing anything).
  */
