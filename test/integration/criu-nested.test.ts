@@ -213,11 +213,19 @@ describe.skipIf(!criuReady || !debianCached)('stock Debian 12 with systemd-login
 });
 
 describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespaces', () => {
-  /** A busybox container with a shell in nested UTS+IPC namespaces and a sibling sleep sharing them. */
+  /**
+   * A busybox container with a shell in nested UTS+IPC namespaces, a sibling sleep sharing them and
+   * a SysV shm segment in each IPC namespace (the same key and id): with a page server, both IPC
+   * namespaces' dumpers send shm pages over its one socket.
+   */
   const setup = (rig: MigrationRig, ct: string, host: number) => {
     rig.src.ok('create', ct, '--ostemplate', 'busybox', '--hostname', `ct${ct}`, '--ipadd', rig.ctAddr(host));
+    const priv = path.join(rig.src.root, 'private', ct);
+    fs.copyFileSync(workloadBinary(), path.join(priv, 'workload'));
+    fs.chmodSync(path.join(priv, 'workload'), 0o755);
     rig.src.ok('start', ct);
-    rig.src.ok('exec', ct, 'sh', '-c', "setsid unshare -u -i sh -c 'hostname mig-inner; sleep 1000003 & wait' </dev/null >/dev/null 2>&1 &");
+    rig.src.ok('exec', ct, 'sh', '-c', 'setsid /workload shm 4242 mig-root-text </dev/null >/dev/null 2>&1 &');
+    rig.src.ok('exec', ct, 'sh', '-c', "setsid unshare -u -i sh -c 'hostname mig-inner; /workload shm 4242 mig-nested-text & sleep 1000003 & wait' </dev/null >/dev/null 2>&1 &");
   };
   /** "uts-of-sh = uts-of-sleep != init's, and the nested hostname", from inside. */
   const state = (n: TestNode, ct: string) =>
@@ -229,9 +237,11 @@ describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespac
         '[ "$(readlink /proc/$s/ns/ipc)" = "$(readlink /proc/$c/ns/ipc)" ] && echo shared-ipc',
         '[ "$(readlink /proc/$s/ns/uts)" != "$(readlink /proc/1/ns/uts)" ] && echo own-uts',
         'nsenter -t $c -u hostname; hostname',
+        'nsenter -t $c -i /workload shmcat 4242; /workload shmcat 4242',
       ].join('; '))
       .stdout.trim()
       .split('\n');
+  afterAll(() => removeWorkloadBinary());
   const mig = (rig: MigrationRig, ...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
 
   it.skipIf(!sharedLacksPatch)('a DEST whose CRIU lacks the patch is refused before freezing; the container runs on untouched', () => {
@@ -241,7 +251,7 @@ describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespac
       setup(rig, '321', 21);
       spawnSync('sleep', ['0.5']);
       const before = state(rig.src, '321');
-      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct321']);
+      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct321', '0 mig-nested-text', '0 mig-root-text']);
       const r = mig(rig, '--online', rig.destAddr, '321');
       expect(r.code, r.stderr + r.stdout).toBe(17);
       expect(r.stderr).toMatch(/nested uts and ipc namespaces, which DEST's CRIU \(\/opt\/vzkit\/criu\/sbin\/criu\) cannot restore: it lacks vzkit's patch 0003/);
@@ -261,7 +271,7 @@ describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespac
       setup(rig, '322', 22);
       spawnSync('sleep', ['0.5']);
       const before = state(rig.src, '322');
-      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct322']);
+      expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct322', '0 mig-nested-text', '0 mig-root-text']);
       const r = mig(rig, '--online', rig.destAddr, '322');
       expect(r.code, r.stderr + r.stdout).toBe(0);
       expect(rig.dst.ok('status', '322')).toMatch(/running/);
