@@ -308,7 +308,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         notes.push(`DEST ${info.node as string}: vzkit ${info.version as string}${online ? `, criu ${info.criu as string}` : ''}`);
         if (online && o.dryRun) {
           // The dry run asks CRIU itself (a dump that leaves it running, into tmpfs, thrown away).
-          const c = checkCheckpointable(criu, { ctid, initPid: initPidOf(), cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: sysinfoBlocks() });
+          const c = checkCheckpointable(criu, { ctid, initPid: initPidOf(), cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: sysinfoBlocks(), cgroupRoot: `/${ctx.cfg.node}/${ctid}` });
           if (!c.checkpointable) throw new NotCheckpointable(c.blockers);
           notes.push(`checkpoint check: a trial criu dump succeeded (it took ${Math.round(c.trialMs ?? 0)} ms; the tasks were stopped during part of it)`);
         }

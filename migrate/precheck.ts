@@ -121,7 +121,11 @@ export function scanBlockers(initPid: number, cgroupPids: number[], sysinfoListe
 export function blockersFromLog(log: string, initPid: number): Blocker[] {
   const out: Blocker[] = [];
   const comm = (p: number) => procComm(p) ?? '?';
+  // The task being dumped when an error names none ("Dumping task (pid: N)" precedes its files).
+  let current = 0;
   for (const raw of log.split('\n')) {
+    const d = /Dumping task \(pid: (\d+)/.exec(raw);
+    if (d) current = Number(d[1]);
     if (!/Error \(/.test(raw)) continue;
     const line = raw.replace(/^\([0-9. ]+\)\s*/, '').replace(/^Error \([^)]*\):\s*/, '').trim();
     let m: RegExpExecArray | null;
@@ -134,7 +138,7 @@ export function blockersFromLog(log: string, initPid: number): Blocker[] {
     } else if (!/Dumping FAILED|RLIMIT_NOFILE|cgroupd: recv req error/.test(line)) {
       // Which task: CRIU names it as "pid N", "task N" or "N" after a verb; else init stands for the whole.
       const p = /\b(?:pid|task|of|for)\s+(\d+)\b/.exec(line);
-      const pid = p && pidAlive(Number(p[1])) ? Number(p[1]) : initPid;
+      const pid = p && pidAlive(Number(p[1])) ? Number(p[1]) : current && pidAlive(current) ? current : initPid;
       out.push({ pid, comm: comm(pid), reason: `criu: ${line}` });
     }
   }
@@ -146,12 +150,13 @@ export function blockersFromLog(log: string, initPid: number): Blocker[] {
 }
 
 /** The trial dump (2. above). */
-export function trialDump(criu: string, initPid: number, ctid: number): { ok: boolean; blockers: Blocker[]; ms: number } {
+/** cgroupRoot: the container's cgroup as the host names it (/NODE/CTID): the same external mounts as the real dump. */
+export function trialDump(criu: string, initPid: number, ctid: number, cgroupRoot: string): { ok: boolean; blockers: Blocker[]; ms: number } {
   // tmpfs: the images never reach a disk, and nothing is left behind.
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
   const dir = fs.mkdtempSync(path.join(base, `vzkit-check-${ctid}-`));
   try {
-    const args = dumpArgs({ initPid, dir, leaveRunning: true }, externalMounts(initPid), consoleKey(initPid));
+    const args = dumpArgs({ initPid, dir, leaveRunning: true }, externalMounts(initPid, cgroupRoot), consoleKey(initPid));
     const t0 = performance.now();
     const r = childProcess().spawnSync(criu, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
     const ms = performance.now() - t0;
@@ -168,11 +173,11 @@ export function trialDump(criu: string, initPid: number, ctid: number): { ok: bo
   }
 }
 
-export function checkCheckpointable(criu: string, o: { ctid: number; initPid: number; cgroupPids: number[]; sysinfoListener: boolean }): CheckResult {
+export function checkCheckpointable(criu: string, o: { ctid: number; initPid: number; cgroupPids: number[]; sysinfoListener: boolean; cgroupRoot: string }): CheckResult {
   const found = scanBlockers(o.initPid, o.cgroupPids, o.sysinfoListener);
   // A certain blocker: CRIU would refuse too, and a trial would only stop the tasks for nothing.
   if (found.some((b) => b.certain)) return { checkpointable: false, blockers: found, by: 'scan' };
-  const t = trialDump(criu, o.initPid, o.ctid);
+  const t = trialDump(criu, o.initPid, o.ctid, o.cgroupRoot);
   if (t.ok) return { checkpointable: true, blockers: [], by: 'criu', trialMs: t.ms };
   // CRIU stops at its first blocker: the scan's others follow it, each once.
   const key = (b: Blocker) => `${b.pid} ${b.ns ?? ''}`;

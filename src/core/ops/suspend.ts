@@ -114,7 +114,7 @@ export async function checkSuspend(ctx: Context, ctid: number): Promise<CheckRes
     if (!probe.running) throw new VzError('NOT_RUNNING', 'unable to check: container is not running', { ctid });
     // Settings first (one line, as suspend says it), then the trial dump.
     checkCheckpointable(ctx, ctid);
-    return trialCheckpoint(criuPath(), { ctid, initPid: probe.initPid!, cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: false });
+    return trialCheckpoint(criuPath(), { ctid, initPid: probe.initPid!, cgroupPids: ctx.cgroup(ctid).pids(), sysinfoListener: false, cgroupRoot: `/${ctx.cfg.node}/${ctid}` });
   });
 }
 
