@@ -135,7 +135,7 @@ export function blockersFromLog(log: string, initPid: number): Blocker[] {
     } else if ((m = /session leader of (?:zombie process )?(\d+)\(\d+\) is outside of its pid namespace/.exec(line))) {
       const pid = Number(m[1]);
       out.push({ pid, comm: comm(pid), ns: 'pid', reason: 'its session leader is outside the container\'s pid namespace: CRIU cannot checkpoint it' });
-    } else if (!/Dumping FAILED|RLIMIT_NOFILE|cgroupd: recv req error/.test(line)) {
+    } else if (!/Dumping FAILED|RLIMIT_NOFILE|cgroupd: recv req error|Dump files \(pid: \d+\) failed/.test(line)) {
       // Which task: CRIU names it as "pid N", "task N" or "N" after a verb; else init stands for the whole.
       const p = /\b(?:pid|task|of|for)\s+(\d+)\b/.exec(line);
       const pid = p && pidAlive(Number(p[1])) ? Number(p[1]) : current && pidAlive(current) ? current : initPid;

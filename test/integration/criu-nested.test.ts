@@ -15,6 +15,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { TestNode, isRoot } from './harness.js';
@@ -25,9 +26,15 @@ const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
 const debianCached = fs.existsSync(path.join(CACHE, 'debian-12', 'etc', 'os-release'));
-/** The machine's shared CRIU, built without patch 0003 (main's): a DEST that cannot restore them. */
-const SHARED_CRIU = '/opt/vzkit/criu/sbin/criu';
-const sharedLacksPatch = fs.existsSync(SHARED_CRIU) && spawnSync(SHARED_CRIU, ['check', '--feature', 'nested_uts_ipc']).status !== 0;
+/**
+ * A DEST whose CRIU lacks patch 0003: the run's CRIU behind a wrapper that answers the patch's
+ * feature probe as an unpatched build does ("Unknown feature"); everything else is the real one.
+ */
+function unpatchedCriu(dir: string): string {
+  const w = path.join(dir, 'criu-without-0003');
+  fs.writeFileSync(w, `#!/bin/sh\nfor a; do [ "$a" = nested_uts_ipc ] && { echo "Unknown feature nested_uts_ipc" >&2; exit 1; }; done\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+  return w;
+}
 
 /** Whether this CRIU has vzkit's nested UTS/IPC patch: the feature probe the patch adds. */
 function nestedProbe(): { ok: boolean; what: string } {
@@ -244,8 +251,11 @@ describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespac
   afterAll(() => removeWorkloadBinary());
   const mig = (rig: MigrationRig, ...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
 
-  it.skipIf(!sharedLacksPatch)('a DEST whose CRIU lacks the patch is refused before freezing; the container runs on untouched', () => {
-    const rig = new MigrationRig('sysinfo_intercept: false\n', { destCriu: SHARED_CRIU });
+  it('a DEST whose CRIU lacks the patch is refused before freezing; the container runs on untouched', () => {
+    const wdir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-criu0003-'));
+    fs.chmodSync(wdir, 0o755);
+    const noPatch = unpatchedCriu(wdir);
+    const rig = new MigrationRig('sysinfo_intercept: false\n', { destCriu: noPatch });
     try {
       rig.setup();
       setup(rig, '321', 21);
@@ -254,13 +264,14 @@ describe.skipIf(!criuReady)('vzmigrate --online with nested UTS and IPC namespac
       expect(before.slice(1)).toEqual(['shared-uts', 'shared-ipc', 'own-uts', 'mig-inner', 'ct321', '0 mig-nested-text', '0 mig-root-text']);
       const r = mig(rig, '--online', rig.destAddr, '321');
       expect(r.code, r.stderr + r.stdout).toBe(17);
-      expect(r.stderr).toMatch(/nested uts and ipc namespaces, which DEST's CRIU \(\/opt\/vzkit\/criu\/sbin\/criu\) cannot restore: it lacks vzkit's patch 0003/);
+      expect(r.stderr).toContain(`nested uts and ipc namespaces, which DEST's CRIU (${noPatch}) cannot restore: it lacks vzkit's patch 0003`);
       expect(r.stdout + r.stderr).not.toMatch(/freeze and dump/);
       expect(rig.src.ok('status', '321')).toMatch(/running/);
       expect(state(rig.src, '321')).toEqual(before);
       expect(rig.dst.vzctl('status', '321').stdout).toMatch(/deleted/);
     } finally {
       rig.close();
+      fs.rmSync(wdir, { recursive: true, force: true });
     }
   }, 300_000);
 
