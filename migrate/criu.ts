@@ -131,6 +131,9 @@ export interface DumpMeta {
   mounts: ExternalMount[];
   /** The container's cgroup2 tree at dump time: directories relative to its cgroup, parents first. */
   cgroups?: string[];
+  /** Controllers enabled in cgroup.subtree_control, by directory of that tree ('' = the
+   * container's cgroup): a v2 systemd enables them for its slices; made again before restore. */
+  cgroupControllers?: Record<string, string[]>;
   /** Host pids inside, for the log and the tests. */
   initPid: number;
   at: string;
@@ -274,6 +277,9 @@ export const MAX_CGROUP_DIRS = 4096;
 
 /** The file the dump's action script writes the cgroup tree into, in the dump directory. */
 export const CGROUP_TREE_FILE = 'cgroup-tree';
+/** Beside it: "REL\0CONTROLLERS\0" per directory, the container's cgroup included (REL ''). */
+export const CGROUP_CTL_FILE = 'cgroup-controllers';
+const CONTROLLERS = new Set(['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb', 'rdma', 'misc']);
 
 /**
  * Reads the tree the action script recorded ("find -printf '%P\\0'"); undefined if none. After
@@ -299,6 +305,63 @@ export function readCgroupTree(dir: string): string[] | undefined {
 }
 
 /** The container's cgroup2 tree, walked now (no symlinks in a cgroupfs; depth-first, parents first). */
+/**
+ * The action script that enables the dumped controllers again (cgroup.subtree_control, parents
+ * first), or undefined when none were enabled. Not before the restore: CRIU moves the root task
+ * into the container's cgroup to make its cgroup namespace there, which v2 refuses (EBUSY) once
+ * that cgroup enables controllers ("no internal processes"). So at post-setup-namespaces, once
+ * the root task has moved on into its own cgroup (init.scope), and before CRIU restores the
+ * inotify watches on files (memory.events...) that exist only with the controllers on.
+ */
+export function writeControllersHook(file: string, unifiedDir: string, tree: string[], controllers: Record<string, string[]>): string | undefined {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const known = new Set(['', ...tree]);
+  const writes: string[] = [];
+  for (const rel of ['', ...sortTree(tree)]) {
+    const ctl = (controllers[rel] ?? []).filter((c) => CONTROLLERS.has(c));
+    if (!known.has(rel) || !validCgroupPath(rel) || !ctl.length) continue;
+    writes.push(`printf '%s' ${q(ctl.map((c) => `+${c}`).join(' '))} > ${q(path.join(unifiedDir, rel, 'cgroup.subtree_control'))} || exit 1`);
+  }
+  if (!controllers['']?.length || !writes.length) return undefined;
+  const procs = q(path.join(unifiedDir, 'cgroup.procs'));
+  const lines = [
+    '#!/bin/sh',
+    '[ "$CRTOOLS_SCRIPT_ACTION" = post-setup-namespaces ] || exit 0',
+    // cgroupfs files have no size: read them. 10 s at most, then the writes fail with EBUSY.
+    `i=0; while [ -n "$(cat ${procs})" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done`,
+    ...writes,
+    'exit 0',
+    '',
+  ];
+  fs.writeFileSync(file, lines.join('\n'), { mode: 0o700 });
+  return file;
+}
+
+/** The controllers the hook recorded (CGROUP_CTL_FILE), checked and size-capped; the file goes. */
+export function readCgroupControllers(dir: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  let raw: Buffer;
+  try {
+    const fd = fs.openSync(path.join(dir, CGROUP_CTL_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      raw = Buffer.alloc(MAX_CGROUP_DIRS * 1400);
+      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return out;
+  }
+  fs.rmSync(path.join(dir, CGROUP_CTL_FILE), { force: true });
+  const f = raw.toString('utf8').split('\0');
+  for (let i = 0; i + 1 < f.length && Object.keys(out).length < MAX_CGROUP_DIRS; i += 2) {
+    const rel = f[i]!;
+    const ctl = f[i + 1]!.split(/\s+/).filter((c) => CONTROLLERS.has(c));
+    if (validCgroupPath(rel) && ctl.length) out[rel] = ctl;
+  }
+  return out;
+}
+
 export function walkCgroupTree(root: string): string[] {
   const out: string[] = [];
   let over = false;
@@ -484,6 +547,10 @@ export function writeDumpHook(dir: string, o: { flag?: string; cgroupDir?: strin
   const lines = ['#!/bin/sh', '[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0'];
   if (o.cgroupDir && o.treeDir) {
     lines.push(`/usr/bin/find ${q(o.cgroupDir)} -mindepth 1 -type d -printf '%P\\0' > ${q(path.join(o.treeDir, CGROUP_TREE_FILE))} || exit 1`);
+    // The controllers each directory enables for its children (v2: systemd's slices), while stopped.
+    lines.push(
+      `/usr/bin/find ${q(o.cgroupDir)} -type d -exec /bin/sh -c 'for d do r=\${d#"$0"}; printf "%s\\0%s\\0" "\${r#/}" "$(cat "$d/cgroup.subtree_control")"; done' ${q(o.cgroupDir)} {} + > ${q(path.join(o.treeDir, CGROUP_CTL_FILE))} || exit 1`,
+    );
   }
   if (o.flag) lines.push(`: > ${q(o.flag)}`);
   lines.push('exit 0', '');

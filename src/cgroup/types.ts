@@ -61,6 +61,11 @@ export interface CgroupManager {
   unifiedDir(): string | undefined;
   /** Moves a host pid into the container's cgroup(s). */
   addProcess(pid: number): void;
+  /** Moves a host pid into a (new) leaf below the container's cgroup2 directory (v2: the container's
+   * own cgroup may enable controllers for children, and then holds no task); v1: addProcess. */
+  addProcessBelow(pid: number, leaf: string): void;
+  /** Removes such a leaf (best effort: a leaf still in use stays until destroy). */
+  removeBelow(leaf: string): void;
   /** The cgroup.procs files a helper writes its own pid into to join (exec/enter). */
   /** cgroup.procs files that exec/enter join: init's own cgroup on cgroup2 (see join.ts), given its pid. */
   procsFiles(initPid?: number): string[];

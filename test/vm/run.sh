@@ -21,7 +21,9 @@ trap 'exit 130' INT TERM
 
 mkdir "$tmp/out"
 { printf 'cd %q || exit 126\nexec' "$PWD"; printf ' %q' "$@"; echo; } >"$tmp/out/cmd"
-truncate -s 64M "$tmp/disk.img" # a virtio disk, so io.max has a device to limit
+# A virtio disk (sparse), so io.max has a device to limit; VZKIT_VM_DISK_MB makes it big enough
+# for a file system of containers (debian-v2.sh).
+truncate -s "${VZKIT_VM_DISK_MB:-64}M" "$tmp/disk.img"
 
 # Under TCG the guest's TSC ticks at the host's rate; tell the guest that rate so it need not
 # calibrate (microvm has no good reference timer for that; without it, it was seen to hang). The kernel

@@ -82,6 +82,13 @@ export class CgroupV1Manager implements CgroupManager {
     }
   }
 
+  /** v1: the container's own cgroups take the task (only a v2 container cgroup refuses it). */
+  addProcessBelow(pid: number): void {
+    this.addProcess(pid);
+  }
+
+  removeBelow(): void {}
+
   procsFiles(initPid?: number): string[] {
     // The controller-less cgroup2 of a hybrid host is where a systemd inside keeps its units.
     return this.h.list.map((h) => (h.name === 'unified' ? joinProcsFile(h.mount, this.ct(h), initPid) : join(this.ct(h), 'cgroup.procs')));

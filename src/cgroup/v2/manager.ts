@@ -1,6 +1,7 @@
 /** CgroupManager for a unified (cgroup v2) host: one directory, <fsRoot>/<node>/<ctid>. */
 import { delegateDirs } from '../delegate.js';
 import { basename, join } from 'node:path';
+import { rmdirSync } from 'node:fs';
 import { joinProcsFile } from '../join.js';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
@@ -57,6 +58,20 @@ export class CgroupV2Manager implements CgroupManager {
 
   addProcess(pid: number): void {
     writeValue(join(this.dir, 'cgroup.procs'), pid, `adding pid ${pid} to the cgroup`, this.o.ctid);
+  }
+
+  addProcessBelow(pid: number, leaf: string): void {
+    const d = join(this.dir, leaf);
+    mkdirCgroup(d, this.fake);
+    writeValue(join(d, 'cgroup.procs'), pid, `adding pid ${pid} to the cgroup`, this.o.ctid);
+  }
+
+  removeBelow(leaf: string): void {
+    try {
+      rmdirSync(join(this.dir, leaf));
+    } catch {
+      // in use or gone: destroy removes the tree
+    }
   }
 
   procsFiles(initPid?: number): string[] {

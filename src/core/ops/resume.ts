@@ -20,7 +20,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
-import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath } from '../../../migrate/criu.js';
+import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath, writeControllersHook } from '../../../migrate/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
 
@@ -90,6 +90,13 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     // make the missing ones host root's. The undo above (destroy) removes them with the rest.
     const unified = cg.unifiedDir();
     if (unified && meta.cgroups?.length) recreateCgroupTree(unified, meta.cgroups, row.uidBase);
+    // v2, controllers the container's systemd enabled for its slices: enabled again during the
+    // restore (writeControllersHook says when and why); criu itself starts in a leaf of its own,
+    // since the container's cgroup then holds no task, and CRIU moves each task to its cgroup.
+    const ctlHook =
+      cg.version === 2 && unified && meta.cgroups?.length ? writeControllersHook(path.join(ctx.cfg.paths.run, `${ctid}.criu-cgroup-hook`), unified, meta.cgroups, meta.cgroupControllers ?? {}) : undefined;
+    if (ctlHook) undo.add('remove the cgroup hook', () => fs.rmSync(ctlHook, { force: true }));
+    const leaf = ctlHook ? '.vzkit-restore' : undefined;
     for (const f of [p.statusfile, p.socket, p.pidfile]) fs.rmSync(f, { force: true });
     undo.add('remove run files', () => {
       for (const f of [p.pidfile, p.socket]) fs.rmSync(f, { force: true });
@@ -131,7 +138,7 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       criu,
       // --cgroup-root: this node's container cgroup (the same path in every hierarchy); without
       // it the tasks would go back into the dumping node's cgroups.
-      criu_args: restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook, `/${ctx.cfg.node}/${ctid}`),
+      criu_args: [...restoreArgs(dir, t.mountPath, meta.mounts, sources, net.hook, `/${ctx.cfg.node}/${ctid}`), ...(ctlHook ? ['--action-script', ctlHook] : [])],
       console_key: meta.consoleKey,
     };
     let res: StartResult;
@@ -142,9 +149,11 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
         config,
         monitorLog: p.monitorLog,
         ctid,
-        joinCgroups: (pid) => cg.addProcess(pid),
+        joinCgroups: (pid) => (leaf ? cg.addProcessBelow(pid, leaf) : cg.addProcess(pid)),
         timeoutMs: 120_000,
       });
+      if (leaf) cg.removeBelow(leaf); // empty now: criu has ended, its tasks are in their cgroups
+      if (ctlHook) fs.rmSync(ctlHook, { force: true });
     } catch (e) {
       const tail = criuLogTail(path.join(dir, 'restore.log'));
       // The dump may be gone by the time someone looks (a migration undone): keep its log.

@@ -14,7 +14,7 @@ import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
-import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
+import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
 import { featureOn } from '../../config/features.js';
 import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../../migrate/precheck.js';
 
@@ -99,7 +99,7 @@ export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: st
         return [];
       }
     },
-    meta: (criu: string, cgroups: string[]): DumpMeta => ({ ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, cgroups, initPid, at: new Date().toISOString(), sysinfo }),
+    meta: (criu: string, cgroups: string[]): DumpMeta => ({ ctid, node: ctx.cfg.node, criu, consoleKey: key, mounts, cgroups, cgroupControllers: readCgroupControllers(dir), initPid, at: new Date().toISOString(), sysinfo }),
   };
 }
 

@@ -15,13 +15,13 @@ const cache = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/te
 const enabled = process.env.VZKIT_V2_VM === '1' && process.getuid?.() === 0 && fs.existsSync(path.join(cache, 'debian-12/.vzkit-complete'));
 
 describe.skipIf(!enabled)('Debian 12 with systemd on cgroup v2 (VM)', () => {
-  it('boots to running with controllers delegated; exec joins init.scope; stop and destroy clean up', () => {
+  it('boots to running with controllers delegated; exec joins init.scope; suspend and resume; stop and destroy clean up', () => {
     const r = spawnSync(path.join(REPO, 'test/vm/run.sh'), ['sh', path.join(REPO, 'test/vm/debian-v2.sh')], {
       cwd: REPO,
       encoding: 'utf8',
       timeout: 900_000,
       maxBuffer: 64 << 20,
-      env: { ...process.env, VZKIT_VM_MEM: '1536' },
+      env: { ...process.env, VZKIT_VM_MEM: '1536', VZKIT_VM_DISK_MB: '2048' },
     });
     expect(r.status, r.stderr).toBe(0);
     const steps = new Map<string, { rc: number; out: string }>();
@@ -30,7 +30,7 @@ describe.skipIf(!enabled)('Debian 12 with systemd on cgroup v2 (VM)', () => {
       const [name, rc] = head!.split(' rc=');
       steps.set(name!, { rc: Number(rc), out: rest.join('\n') });
     }
-    for (const s of ['create', 'start', 'running', 'failed', 'cgroup', 'stop', 'status', 'destroy', 'gone']) {
+    for (const s of ['create', 'start', 'running', 'failed', 'cgroup', 'suspend', 'resume', 'resumed', 'failed2', 'stop', 'status', 'destroy', 'gone']) {
       expect({ step: s, rc: steps.get(s)?.rc }).toEqual({ step: s, rc: 0 });
     }
     expect(steps.get('running')!.out.trim()).toBe('running');
@@ -39,6 +39,14 @@ describe.skipIf(!enabled)('Debian 12 with systemd on cgroup v2 (VM)', () => {
     expect(steps.get('controllers')!.out).toMatch(/memory/);
     expect(steps.get('tree')!.out).toMatch(/system\.slice/);
     expect(steps.get('memory.max')!.out.trim()).toBe(String(256 * 2 ** 20));
+    // Suspended and resumed (CRIU): systemd runs on, init back in the container's cgroup tree
+    // (init.scope below it), the limit and the controllers delegated to systemd kept.
+    const [state, cgroup, max, controllers] = steps.get('resumed')!.out.trim().split('\n');
+    expect(state).toBe('running');
+    expect(cgroup).toBe('0::/dv2/101/init.scope');
+    expect(max).toBe(String(256 * 2 ** 20));
+    expect(controllers).toMatch(/memory/);
+    expect(steps.get('failed2')!.out.trim()).toBe('');
     expect(steps.get('status')!.out.trim()).toBe('CTID 101 exist unmounted down');
   }, 1_000_000);
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CGROUP_TREE_FILE, readCgroupTree, validCgroupPath, walkCgroupTree, writeDumpHook } from '../../../migrate/criu.js';
+import { CGROUP_CTL_FILE, CGROUP_TREE_FILE, readCgroupControllers, readCgroupTree, recreateCgroupTree, validCgroupPath, walkCgroupTree, writeControllersHook, writeDumpHook } from '../../../migrate/criu.js';
 import { featureOn, parseFeatures, showFeatures } from '../../../src/config/features.js';
 import { parseParams } from '../../../src/config/params.js';
 
@@ -21,6 +21,11 @@ describe('the cgroup tree of a dump', () => {
     cg = path.join(dir, 'cg');
     for (const d of tree) fs.mkdirSync(path.join(cg, d), { recursive: true });
     fs.writeFileSync(path.join(cg, 'system.slice', 'cgroup.events'), 'populated 0\n');
+    // What a v2 systemd enables for its slices (the files of a real cgroup2 directory).
+    for (const d of ['', ...tree]) fs.writeFileSync(path.join(cg, d, 'cgroup.subtree_control'), '');
+    fs.writeFileSync(path.join(cg, 'cgroup.subtree_control'), 'memory pids\n');
+    fs.writeFileSync(path.join(cg, 'system.slice', 'cgroup.subtree_control'), 'memory\n');
+    fs.writeFileSync(path.join(cg, "system.slice/o'dd name.service", 'cgroup.subtree_control'), 'pids bogus\n');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -43,6 +48,26 @@ describe('the cgroup tree of a dump', () => {
     expect(fs.existsSync(path.join(out, CGROUP_TREE_FILE))).toBe(false);
     expect(readCgroupTree(out)).toBeUndefined();
     expect(walkCgroupTree(cg)).toEqual(got);
+    // The controllers each directory enables (the container's own cgroup is ''); unknown words go.
+    expect(readCgroupControllers(out)).toEqual({ '': ['memory', 'pids'], 'system.slice': ['memory'], "system.slice/o'dd name.service": ['pids'] });
+    expect(fs.existsSync(path.join(out, CGROUP_CTL_FILE))).toBe(false);
+    // Made again: the directories, then (the restore's hook, once the container's cgroup has no
+    // task) the controllers, parents first; a name outside the tree is not written.
+    const again = path.join(dir, 'again');
+    fs.mkdirSync(again);
+    recreateCgroupTree(again, got, process.getuid!());
+    fs.writeFileSync(path.join(again, 'cgroup.procs'), '');
+    const hook = writeControllersHook(path.join(dir, 'ctl-hook'), again, got, { '': ['memory', 'pids'], 'system.slice': ['memory'], 'not/in/tree': ['pids'] })!;
+    const h = (action: string) => spawnSync(hook, [], { env: { ...process.env, CRTOOLS_SCRIPT_ACTION: action }, encoding: 'utf8' });
+    expect(h('setup-namespaces').status).toBe(0);
+    expect(fs.existsSync(path.join(again, 'system.slice', 'cgroup.subtree_control'))).toBe(false);
+    const hr = h('post-setup-namespaces');
+    expect(hr.status, hr.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(again, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +pids');
+    expect(fs.readFileSync(path.join(again, 'system.slice', 'cgroup.subtree_control'), 'utf8')).toBe('+memory');
+    expect(fs.existsSync(path.join(again, 'not'))).toBe(false);
+    // Nothing enabled at dump: no hook.
+    expect(writeControllersHook(path.join(dir, 'ctl-hook2'), again, got, {})).toBeUndefined();
   });
 
   it('names vzkit cannot make again are refused before the dump, and left out after it', () => {
