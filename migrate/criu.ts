@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../src/sys/childproc.js';
 import { parseMountinfo } from '../src/sys/mounts.js';
+import { readSmallFile } from '../src/sys/smallfile.js';
 import { VzError } from '../src/core/errors.js';
 import { delegateDirs } from '../src/cgroup/delegate.js';
 
@@ -287,21 +288,10 @@ const CONTROLLERS = new Set(['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb',
  * restored is left out (CRIU makes it again if tasks were in it).
  */
 export function readCgroupTree(dir: string): string[] | undefined {
-  let raw: Buffer;
-  try {
-    // Size-capped: the names are the container's (the walk before the dump bounded their number).
-    const fd = fs.openSync(path.join(dir, CGROUP_TREE_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      raw = Buffer.alloc(MAX_CGROUP_DIRS * 1280);
-      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-  fs.rmSync(path.join(dir, CGROUP_TREE_FILE), { force: true });
-  return sortTree(raw.toString('utf8').split('\0').filter((d) => d !== '' && validCgroupPath(d))).slice(0, MAX_CGROUP_DIRS);
+  // Size-capped: the names are the container's (the walk before the dump bounded their number).
+  const raw = takeRecorded(dir, CGROUP_TREE_FILE, MAX_CGROUP_DIRS * 1280);
+  if (raw === undefined) return undefined;
+  return sortTree(raw.split('\0').filter((d) => d !== '' && validCgroupPath(d))).slice(0, MAX_CGROUP_DIRS);
 }
 
 /** The container's cgroup2 tree, walked now (no symlinks in a cgroupfs; depth-first, parents first). */
@@ -337,23 +327,20 @@ export function writeControllersHook(file: string, unifiedDir: string, tree: str
   return file;
 }
 
+/** A file the dump's action script wrote beside the images: read once (regular file, no link,
+ * size-capped: the names in it are the container's), then removed so it does not go along. */
+function takeRecorded(dir: string, name: string, max: number): string | undefined {
+  const r = readSmallFile(path.join(dir, name), max);
+  fs.rmSync(path.join(dir, name), { force: true });
+  return r.ok ? Buffer.from(r.text, 'latin1').toString('utf8') : undefined;
+}
+
 /** The controllers the hook recorded (CGROUP_CTL_FILE), checked and size-capped; the file goes. */
 export function readCgroupControllers(dir: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  let raw: Buffer;
-  try {
-    const fd = fs.openSync(path.join(dir, CGROUP_CTL_FILE), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      raw = Buffer.alloc(MAX_CGROUP_DIRS * 1400);
-      raw = raw.subarray(0, fs.readSync(fd, raw, 0, raw.length, 0));
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return out;
-  }
-  fs.rmSync(path.join(dir, CGROUP_CTL_FILE), { force: true });
-  const f = raw.toString('utf8').split('\0');
+  const raw = takeRecorded(dir, CGROUP_CTL_FILE, MAX_CGROUP_DIRS * 1400);
+  if (raw === undefined) return out;
+  const f = raw.split('\0');
   for (let i = 0; i + 1 < f.length && Object.keys(out).length < MAX_CGROUP_DIRS; i += 2) {
     const rel = f[i]!;
     const ctl = f[i + 1]!.split(/\s+/).filter((c) => CONTROLLERS.has(c));

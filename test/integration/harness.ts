@@ -130,3 +130,20 @@ export function pidsInNode(node: string): number[] {
   }
   return out;
 }
+
+/** Host pids below `root` (children, grandchildren...), from /proc's parent links. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const [c, pp] of parent) if (pp === pid) (out.push(c), walk(c));
+  };
+  walk(root);
+  return out;
+}

@@ -6,53 +6,18 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { REPO, isRoot, pidsInNode, waitFor } from './harness.js';
-import { MigrationRig } from './migrate/rig.js';
+import { spawnSync } from 'node:child_process';
+import { isRoot, pidsInNode, waitFor } from './harness.js';
+import { MigrationRig, killSshBelow, migrateWith } from './migrate/rig.js';
 import { counter, counterGaps, installWorkload, memsum, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
 
 const criuReady = isRoot && spawnSync(process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu', ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
 
-/** Host pids below `root` (children, grandchildren...). */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const [c, pp] of parent) if (pp === pid) (out.push(c), walk(c));
-  };
-  walk(root);
-  return out;
-}
 
 /** Runs vzmigrate; when `stage` begins, waits `afterMs` and kills every ssh it started. */
-function migrateAndCut(rig: MigrationRig, args: string[], stage: string | undefined, afterMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string; cut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, ...args], { env: { ...rig.src.env, ...env } });
-    let out = '';
-    let err = '';
-    let cut = false;
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (stage && !cut && out.includes(`Stage: ${stage}\n`)) {
-        cut = true;
-        setTimeout(() => {
-          for (const pid of descendants(child.pid!)) {
-            try {
-              if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh') process.kill(pid, 'SIGKILL');
-            } catch {}
-          }
-        }, afterMs);
-      }
-    });
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code: code ?? 128, out, err, cut }));
-  });
+async function migrateAndCut(rig: MigrationRig, args: string[], stage: string | undefined, afterMs: number, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string; cut: boolean }> {
+  const r = await migrateWith(rig, args, stage, afterMs, killSshBelow, env);
+  return { code: r.code ?? 128, out: r.out, err: r.err, cut: r.acted };
 }
 
 describe.skipIf(!criuReady)('vzmigrate faults', () => {

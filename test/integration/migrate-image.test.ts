@@ -8,9 +8,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { REPO, isRoot, listMountsUnder, waitFor } from './harness.js';
-import { MigrationRig } from './migrate/rig.js';
+import { spawnSync } from 'node:child_process';
+import { isRoot, listMountsUnder, waitFor } from './harness.js';
+import { MigrationRig, killSshBelow, migrateWith } from './migrate/rig.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0 && fs.existsSync('/usr/sbin/sshd');
@@ -23,45 +23,11 @@ function loopsUnder(dir: string): string[] {
   return spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(dir));
 }
 
-/** Host pids below `root`. */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const [c, pp] of parent) if (pp === pid) (out.push(c), walk(c));
-  };
-  walk(root);
-  return out;
-}
 
 /** Runs vzmigrate; with `cutAt`, kills every ssh it started 800 ms after that stage begins. */
-function migrate(rig: MigrationRig, args: string[], env: NodeJS.ProcessEnv = {}, cutAt?: string): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, ...args], { env: { ...rig.src.env, ...env } });
-    let out = '';
-    let err = '';
-    let cut = false;
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (!cutAt || cut || !out.includes(`Stage: ${cutAt}\n`)) return;
-      cut = true;
-      setTimeout(() => {
-        for (const pid of descendants(child.pid!)) {
-          try {
-            if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh') process.kill(pid, 'SIGKILL');
-          } catch {}
-        }
-      }, 800);
-    });
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code: code ?? 128, out, err }));
-  });
+async function migrate(rig: MigrationRig, args: string[], env: NodeJS.ProcessEnv = {}, cutAt?: string): Promise<{ code: number; out: string; err: string }> {
+  const r = await migrateWith(rig, args, cutAt, 800, killSshBelow, env);
+  return { code: r.code ?? 128, out: r.out, err: r.err };
 }
 
 /** Numbers 1..n, one a line, none missing or twice. */

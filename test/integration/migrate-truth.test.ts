@@ -17,9 +17,9 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
-import { REPO, isRoot, pidsInNode, waitFor, type TestNode } from './harness.js';
-import { MigrationRig } from './migrate/rig.js';
+import { spawnSync } from 'node:child_process';
+import { isRoot, pidsInNode, waitFor, type TestNode } from './harness.js';
+import { MigrationRig, killSshBelow, migrateWith } from './migrate/rig.js';
 import { counter, counterGaps, installWorkload, removeWorkloadBinary, waitWorkload } from './criu/workload.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
@@ -48,58 +48,6 @@ exit 0
   return wrapper;
 }
 
-/** Host pids below `root`. */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      parent.set(Number(p), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const [c, pp] of parent) if (pp === pid) (out.push(c), walk(c));
-  };
-  walk(root);
-  return out;
-}
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  out: string;
-  err: string;
-}
-
-/**
- * Runs vzmigrate; when `stage` begins and `afterMs` passed, `act` runs with vzmigrate's pid.
- */
-function migrateWith(rig: MigrationRig, args: string[], stage: string | undefined, afterMs: number, act: (pid: number) => void, env: NodeJS.ProcessEnv = {}): Promise<Run & { acted: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, ...args], { env: { ...rig.src.env, ...env } });
-    let out = '';
-    let err = '';
-    let acted = false;
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (stage && !acted && out.includes(`Stage: ${stage}\n`)) {
-        acted = true;
-        setTimeout(() => act(child.pid!), afterMs);
-      }
-    });
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code, signal) => resolve({ code, signal, out, err, acted }));
-  });
-}
-
-function killSshBelow(pid: number): void {
-  for (const p of descendants(pid)) {
-    try {
-      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'ssh') process.kill(p, 'SIGKILL');
-    } catch {}
-  }
-}
 
 function running(n: TestNode, ct: number): boolean {
   try {

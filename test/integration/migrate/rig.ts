@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { TestNode, waitFor } from '../harness.js';
+import { REPO, TestNode, descendants, waitFor } from '../harness.js';
 
 const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8' });
 function must(cmd: string, args: string[]): string {
@@ -194,5 +194,42 @@ export class MigrationRig {
     sh('ip', ['netns', 'del', this.ns]);
     if (fs.existsSync(`/sys/class/net/${this.hostIf}`)) sh('ip', ['link', 'del', this.hostIf]);
     for (const f of this.fences()) sh('ip', ['route', 'del', 'unreachable', f]);
+  }
+}
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+}
+
+/**
+ * Runs vzmigrate; when `stage` begins and `afterMs` passed, `act` runs with vzmigrate's pid.
+ */
+export function migrateWith(rig: MigrationRig, args: string[], stage: string | undefined, afterMs: number, act: (pid: number) => void, env: NodeJS.ProcessEnv = {}): Promise<Run & { acted: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, ...args], { env: { ...rig.src.env, ...env } });
+    let out = '';
+    let err = '';
+    let acted = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (stage && !acted && out.includes(`Stage: ${stage}\n`)) {
+        acted = true;
+        setTimeout(() => act(child.pid!), afterMs);
+      }
+    });
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code, signal) => resolve({ code, signal, out, err, acted }));
+  });
+}
+
+/** Kills every ssh below pid (vzmigrate's connections to DEST). */
+export function killSshBelow(pid: number): void {
+  for (const p of descendants(pid)) {
+    try {
+      if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'ssh') process.kill(p, 'SIGKILL');
+    } catch {}
   }
 }
