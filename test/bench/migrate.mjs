@@ -339,9 +339,10 @@ function criuLogMs(file) {
 /**
  * One CT of one kind, measured: boot, the floor on that same CT (vzctl suspend + resume: CRIU's
  * dump and restore run times from their logs), then `vzmigrate --online -t` to DEST (frozen and
- * total time), systemd's state there, destroy. Throws when a step fails (the caller cleans up).
+ * total time), systemd's state there, destroy. Fills `m` as it goes; throws when a step fails
+ * (the caller cleans up; what `m` holds by then still counts, e.g. the floor).
  */
-async function debianRun(rig, id, kind, binary, settleMs) {
+async function debianRun(rig, id, kind, binary, settleMs, m) {
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   // On both until it is gone: a failed migration may leave its one copy on either node.
   rig.srcIds.add(id);
@@ -355,10 +356,12 @@ async function debianRun(rig, id, kind, binary, settleMs) {
   rig.src.vzctl(['resume', String(id), '-q', '--keep-dump']);
   const t2 = nowMs();
   const restore = criuLogMs(path.join(dumpDir, 'restore.log'));
+  Object.assign(m, { dump, restore, suspendMs: t1 - t0, resumeMs: t2 - t1 });
   fs.rmSync(dumpDir, { recursive: true, force: true });
   const resumed = await systemState(rig.src, id);
   await sleep(settleMs);
   const loadBefore = load();
+  m.load = loadBefore;
   const t3 = nowMs();
   const r = run(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOpts}`, '--online', '-t', rig.dest, String(id)], { env: rig.src.env, timeout: 600_000 });
   const wall = nowMs() - t3;
@@ -370,7 +373,7 @@ async function debianRun(rig, id, kind, binary, settleMs) {
   rig.dst.vzctl(['stop', '--fast', String(id), '-q']);
   rig.dst.vzctl(['destroy', String(id), '-q']);
   rig.dstIds.delete(id);
-  return { frozen, total, wall, stages, dump, restore, suspendMs: t1 - t0, resumeMs: t2 - t1, states: `${booted}/${resumed}/${onDest}`, load: loadBefore };
+  return Object.assign(m, { frozen, total, wall, stages, states: `${booted}/${resumed}/${onDest}` });
 }
 
 /**
@@ -412,16 +415,25 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
     for (let i = 0; i < reps; i++) {
       for (const k of [...kinds.slice(i % kinds.length), ...kinds.slice(0, i % kinds.length)]) {
         const id = ctid++;
+        const m = {};
         try {
-          const m = await debianRun(rig, id, k, binary, settleMs);
+          await debianRun(rig, id, k, binary, settleMs, m);
           res.get(k.name).push(m);
           loads.push(m.load);
           log(`migrate-debian ${k.name} (CT ${id}): frozen ${Math.round(m.frozen)} ms, total ${Math.round(m.total)} ms; floor dump ${m.dump} + restore ${m.restore} ms; systemd ${m.states}; load ${m.load} (${m.stages})`);
         } catch (e) {
-          const msg = String(e.message ?? e).split('\n')[0].slice(0, 600);
+          if (state.interrupted) throw e; // rig.close() removes it
+          // The command line (ssh options) is left out; vzmigrate's own line says the rest.
+          let msg = String(e.message ?? e).split('\n')[0].replace(/^vzmigrate .*? exited (\d+): /, 'vzmigrate exited $1: ').slice(0, 600);
+          // What a failed migration left: the source should still run its one copy.
+          const st = (n) => run(path.join(REPO, 'dist/vzctl'), ['status', String(id)], { env: n.env, allowFail: true }).stdout.trim().replace(/^CTID \d+ /, '');
+          msg += ` [afterwards: source ${st(rig.src)}; DEST ${st(rig.dst)}]`;
+          if (Number.isFinite(m.dump)) {
+            res.get(k.name).push(m); // its floor still counts
+            msg += ` [its floor: dump ${m.dump} + restore ${m.restore} ms]`;
+          }
           failed.push(`${k.name} (CT ${id}): ${msg}`);
           log(`migrate-debian ${k.name} (CT ${id}) FAILED: ${msg}`);
-          if (state.interrupted) throw e; // rig.close() removes it
           // vzmigrate leaves one copy, on either node: both are asked.
           for (const [n, ids] of [[rig.src, rig.srcIds], [rig.dst, rig.dstIds]]) {
             for (const verb of ['stop', 'destroy']) run(path.join(REPO, 'dist/vzctl'), [verb, ...(verb === 'stop' ? ['--fast'] : []), String(id), '-q'], { env: n.env, allowFail: true });
@@ -445,7 +457,7 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
     }
     notes.push(`migrate-debian: default node config (sysinfo_intercept on), CRIU ${CRIU}${nested ? ' (nested_uts_ipc: patch 0003)' : ' WITHOUT nested_uts_ipc'}, default profile (512M RAM, cpulimit 100); ${reps} round(s), ${settleMs} ms idle after boot and after the resume; load average (1/5/15 min) at the start and before each vzmigrate: ${loads.join('; ')}`);
     for (const k of kinds) {
-      const xs = res.get(k.name);
+      const xs = res.get(k.name).filter((x) => x.stages !== undefined);
       if (!xs.length) continue;
       const ms = (f) => xs.map((x) => Math.round(f(x))).join('/');
       notes.push(`migrate-debian ${k.name}: frozen ${ms((x) => x.frozen)} ms, total ${ms((x) => x.total)} ms, vzmigrate wall ${ms((x) => x.wall)} ms; floor dump ${ms((x) => x.dump)} + restore ${ms((x) => x.restore)} ms (vzctl suspend ${ms((x) => x.suspendMs)}, resume ${ms((x) => x.resumeMs)} ms); systemd booted/resumed/on DEST: ${xs.map((x) => x.states).join(', ')}; stages of each run: ${xs.map((x) => `[${x.stages}]`).join(' ')}`);
