@@ -403,6 +403,9 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
   ];
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const failed = [];
+  // A failed run's logs (results/*.log are not committed).
+  const keepLogs = path.join(REPO, 'test/bench/results/last-logs-migrate-debian');
+  fs.rmSync(keepLogs, { recursive: true, force: true });
   try {
     const listed = rig.src.vzctl(['template', 'list']).stdout;
     if (!/^debian-12\s+yes\b/m.test(listed)) throw new Error(`debian-12 is not cached (or stale) in ${DEB_CACHE}:\n${listed}`);
@@ -432,8 +435,17 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
             res.get(k.name).push(m); // its floor still counts
             msg += ` [its floor: dump ${m.dump} + restore ${m.restore} ms]`;
           }
+          if (m.load) loads.push(m.load);
           failed.push(`${k.name} (CT ${id}): ${msg}`);
           log(`migrate-debian ${k.name} (CT ${id}) FAILED: ${msg}`);
+          // Its logs on both nodes (monitor, console, a failed CRIU's log), before the destroy.
+          for (const [side, n] of [['src', rig.src], ['dst', rig.dst]]) {
+            const dir = path.join(n.root, 'log');
+            for (const f of fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.startsWith(`${id}.`)) : []) {
+              fs.mkdirSync(path.join(keepLogs, String(id), side), { recursive: true });
+              fs.copyFileSync(path.join(dir, f), path.join(keepLogs, String(id), side, f));
+            }
+          }
           // vzmigrate leaves one copy, on either node: both are asked.
           for (const [n, ids] of [[rig.src, rig.srcIds], [rig.dst, rig.dstIds]]) {
             for (const verb of ['stop', 'destroy']) run(path.join(REPO, 'dist/vzctl'), [verb, ...(verb === 'stop' ? ['--fast'] : []), String(id), '-q'], { env: n.env, allowFail: true });
@@ -466,14 +478,12 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
     if (failed.length) throw new Error(`${failed.length} of ${reps * kinds.length} runs failed (see the notes); first: ${failed[0]}`);
   } catch (e) {
     // Both nodes' logs (monitors, kept CRIU logs) for a look; the rig's dir goes with the run.
-    const keep = path.join(REPO, 'test/bench/results/last-logs-migrate-debian');
-    fs.rmSync(keep, { recursive: true, force: true });
     for (const [side, n] of [['src', rig.src], ['dst', rig.dst]]) {
       try {
-        fs.cpSync(path.join(n.root, 'log'), path.join(keep, side), { recursive: true });
+        fs.cpSync(path.join(n.root, 'log'), path.join(keepLogs, side), { recursive: true });
       } catch {}
     }
-    log(`kept both nodes' logs in ${keep}`);
+    log(`kept the logs in ${keepLogs}`);
     throw e;
   } finally {
     rig.close();
