@@ -357,14 +357,38 @@ async function debianRun(rig, id, kind, binary, settleMs, m) {
   const t2 = nowMs();
   const restore = criuLogMs(path.join(dumpDir, 'restore.log'));
   Object.assign(m, { dump, restore, suspendMs: t1 - t0, resumeMs: t2 - t1 });
+  if (process.env.VZBENCH_TRACE) {
+    const keep = path.join(path.resolve(process.env.VZBENCH_TRACE), String(id));
+    fs.mkdirSync(keep, { recursive: true });
+    for (const f of ['dump.log', 'restore.log']) fs.copyFileSync(path.join(dumpDir, f), path.join(keep, `floor-${f}`));
+  }
   fs.rmSync(dumpDir, { recursive: true, force: true });
   const resumed = await systemState(rig.src, id);
   await sleep(settleMs);
   const loadBefore = load();
   m.load = loadBefore;
+  // VZBENCH_TRACE=DIR: copies the migration's CRIU logs into DIR/CTID as they grow (source dump
+  // with the page server, DEST restore), for their run times inside the frozen time. Off by
+  // default: the copying costs CPU while frozen.
+  const trace = process.env.VZBENCH_TRACE ? path.join(path.resolve(process.env.VZBENCH_TRACE), String(id)) : null;
+  let poller;
+  if (trace) {
+    fs.mkdirSync(trace, { recursive: true });
+    const destDump = path.join(rig.dst.root, 'dump', `${id}.migrate`);
+    poller = spawn('sh', ['-c', `while :; do for f in /tmp/vzmigrate-${id}-*/dump.log; do [ -f "$f" ] && cp "$f" ${trace}/dump.log; done; [ -f ${destDump}/restore.log ] && cp ${destDump}/restore.log ${trace}/restore.log; sleep 0.02; done`], { stdio: 'ignore' });
+  }
   const t3 = nowMs();
-  const r = run(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOpts}`, '--online', '-t', rig.dest, String(id)], { env: rig.src.env, timeout: 600_000 });
+  let r;
+  try {
+    r = run(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOpts}`, '--online', '-t', rig.dest, String(id)], { env: rig.src.env, timeout: 600_000 });
+  } finally {
+    poller?.kill('SIGKILL');
+  }
   const wall = nowMs() - t3;
+  if (trace) {
+    const logMs = (f) => (fs.existsSync(path.join(trace, f)) ? criuLogMs(path.join(trace, f)) : NaN);
+    Object.assign(m, { migDump: logMs('dump.log'), migRestore: logMs('restore.log') });
+  }
   rig.srcIds.delete(id);
   const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]) * 1000;
   const total = Number(/^\s+total\s+([\d.]+) s/m.exec(r.stdout)?.[1]) * 1000;
@@ -400,7 +424,8 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
     { name: '256 MiB, dir', mib: 256, layout: [] },
     { name: 'idle, image', mib: 0, layout: image },
     { name: '256 MiB, image', mib: 256, layout: image },
-  ];
+  ].filter((k) => !process.env.VZBENCH_KINDS || process.env.VZBENCH_KINDS.split(';').includes(k.name)); // e.g. "idle, dir;idle, image"
+  if (!kinds.length) throw new Error(`VZBENCH_KINDS: none of its kinds exists`);
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   const failed = [];
   // A failed run's logs (results/*.log are not committed).
@@ -463,6 +488,7 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
       row(`migrate --online Debian 12 ${k.name}: total time vs bare dump+restore`, med(k.name, (x) => x.total), fl(k.name), { ...fOpts, vzCmd: 'vzmigrate --online -t (total)' });
     }
     for (const what of ['idle', '256 MiB']) {
+      if (!res.has(`${what}, image`) || !res.has(`${what}, dir`)) continue;
       row(`migrate --online Debian 12 ${what}: image frozen time vs dir`, med(`${what}, image`, (x) => x.frozen), med(`${what}, dir`, (x) => x.frozen), {
         peerLabel: 'dir layout', vzCmd: 'vzmigrate --online, image layout 4 GiB (frozen time)', peerCmd: 'vzmigrate --online, dir layout (frozen time)',
       });
@@ -472,6 +498,7 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
       const xs = res.get(k.name).filter((x) => x.stages !== undefined);
       if (!xs.length) continue;
       const ms = (f) => xs.map((x) => Math.round(f(x))).join('/');
+      if (xs.some((x) => 'migDump' in x)) notes.push(`migrate-debian ${k.name}, CRIU inside the migration (VZBENCH_TRACE, last line seen): dump with the page server ${ms((x) => x.migDump)} ms, restore on DEST ${ms((x) => x.migRestore)} ms`);
       notes.push(`migrate-debian ${k.name}: frozen ${ms((x) => x.frozen)} ms, total ${ms((x) => x.total)} ms, vzmigrate wall ${ms((x) => x.wall)} ms; floor dump ${ms((x) => x.dump)} + restore ${ms((x) => x.restore)} ms (vzctl suspend ${ms((x) => x.suspendMs)}, resume ${ms((x) => x.resumeMs)} ms); systemd booted/resumed/on DEST: ${xs.map((x) => x.states).join(', ')}; stages of each run: ${xs.map((x) => `[${x.stages}]`).join(' ')}`);
     }
     for (const f of failed) notes.push(`migrate-debian FAILED ${f}`);
