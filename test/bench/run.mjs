@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // vzkit vs LXC, side by side on the same busybox rootfs. Not part of `npm test`; see README.md.
-// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate,migrate-image,backup]
+// Usage: node test/bench/run.mjs [--quick] [--only fixed,start,stop,exec,fleet,memory,limits,disk,net,debian,migrate,migrate-image,migrate-debian,backup]
 import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { cgroupMemory, hyperfine, median, memoryCgroupOf, memoryOf, nowMs, ppidOf, pool, rssPssOf, run, shQuiet, sleep, state, timeIt } from './lib.mjs';
 import { LxcSide, REPO, VzSide } from './sides.mjs';
-import { migrateImageSection, migrateSection } from './migrate.mjs';
+import { migrateDebianSection, migrateImageSection, migrateSection } from './migrate.mjs';
 
-const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate', 'migrate-image', 'backup'];
+const SECTIONS = ['fixed', 'start', 'stop', 'exec', 'fleet', 'memory', 'limits', 'disk', 'net', 'debian', 'migrate', 'migrate-image', 'migrate-debian', 'backup'];
 // Targets given for vzkit; the lead fills in more here. Keyed by row name.
 const TARGETS = {
   'vzctl status vs node -e 0': '<= 1.3x',
@@ -22,6 +22,14 @@ const TARGETS = {
   // issue 14: an image's frozen time does not grow with its size
   'migrate --online image 4 GiB: frozen time vs dir layout': '<= 1.2x',
   'migrate --online image 40 GiB: frozen time vs dir layout': '<= 1.2x',
+  // issue 14: a stock Debian 12 VPS (default node config): frozen time within 1.5x of the bare
+  // floor, under 1 s idle; the image layout's frozen time within 1.2x of the dir layout's
+  'migrate --online Debian 12 idle, dir: frozen time vs bare dump+restore': '<= 1.5x, < 1 s',
+  'migrate --online Debian 12 256 MiB, dir: frozen time vs bare dump+restore': '<= 1.5x',
+  'migrate --online Debian 12 idle, image: frozen time vs bare dump+restore': '<= 1.5x, < 1 s',
+  'migrate --online Debian 12 256 MiB, image: frozen time vs bare dump+restore': '<= 1.5x',
+  'migrate --online Debian 12 idle: image frozen time vs dir': '<= 1.2x',
+  'migrate --online Debian 12 256 MiB: image frozen time vs dir': '<= 1.2x',
 };
 
 const argv = process.argv.slice(2);
@@ -705,6 +713,7 @@ try {
   if (want('debian')) await section('debian', debianSection);
   if (want('migrate')) await section('migrate', () => migrateSection({ tmp, quick, row, notes, log }));
   if (want('migrate-image')) await section('migrate-image', () => migrateImageSection({ tmp, quick, row, notes, log }));
+  if (want('migrate-debian')) await section('migrate-debian', () => migrateDebianSection({ tmp, quick, row, notes, log }));
   if (want('fleet') || want('memory')) await section('fleet', fleetSection);
   if (want('backup')) await section('backup', backupSection);
 } finally {

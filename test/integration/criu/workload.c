@@ -3,12 +3,16 @@
  * MIB MiB with a fixed pseudo-random pattern and writes the FNV-1a checksum of that memory to
  * FILE at start and on every SIGUSR1 (recomputed from memory, so a restore that lost or
  * changed a page shows). "shm KEY TEXT" makes a SysV shm segment with that key in its ipc
- * namespace, writes TEXT into it and stays attached; "shmcat KEY" prints "SHMID TEXT" of it. */
+ * namespace, writes TEXT into it and stays attached; "shmcat KEY" prints "SHMID TEXT" of it.
+ * "watchlink PATH FILE" puts an inotify watch on PATH itself (IN_DONT_FOLLOW: a symlink, as
+ * systemd's PID 1 watches /etc/localtime), appends "watching" to FILE, then "event MASK" for each
+ * event. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +44,21 @@ int main(int argc, char **argv)
 		if (p == (char *)-1) { perror("shm"); return 1; }
 		snprintf(p, 4096, "%s", argv[3]);
 		for (;;) pause();
+	}
+	if (argc >= 4 && strcmp(argv[1], "watchlink") == 0) {
+		int fd = inotify_init1(0);
+		if (fd < 0 || inotify_add_watch(fd, argv[2], IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DONT_FOLLOW) < 0) { perror("inotify"); return 1; }
+		FILE *f = fopen(argv[3], "a");
+		if (f) { fprintf(f, "watching\n"); fclose(f); }
+		char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		for (;;) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+			for (char *p = buf; n > 0 && p < buf + n;) {
+				const struct inotify_event *e = (const struct inotify_event *)p;
+				if ((f = fopen(argv[3], "a"))) { fprintf(f, "event %x\n", e->mask); fclose(f); }
+				p += sizeof(*e) + e->len;
+			}
+		}
 	}
 	if (argc >= 3 && strcmp(argv[1], "counter") == 0) {
 		for (long n = 1;; n++) {
