@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { median, nowMs, run, sleep, state } from './lib.mjs';
-import { REPO } from './sides.mjs';
+import { REPO, rmCgroupTree } from './sides.mjs';
 
 // VZKIT_CRIU: another CRIU build (vzkit honours it; DEST gets it through its sshd's SetEnv).
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
@@ -31,18 +31,6 @@ class Node {
 }
 
 /** rmdir a cgroup directory and its sub-cgroups (systemd's slices and scopes), deepest first. */
-function rmCgroupTree(dir) {
-  let entries;
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) rmCgroupTree(path.join(dir, e.name));
-  try {
-    fs.rmdirSync(dir);
-  } catch {}
-}
 
 /** Mount points at or below dir, deepest first. */
 function mountsUnder(dir) {

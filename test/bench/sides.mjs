@@ -9,7 +9,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const CG = '/sys/fs/cgroup';
 
 /** rmdir a cgroup dir and its sub-cgroups, deepest first; ignores what is busy or gone. */
-function rmCgroupTree(dir) {
+export function rmCgroupTree(dir) {
   let entries;
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
