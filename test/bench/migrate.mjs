@@ -30,8 +30,6 @@ class Node {
   }
 }
 
-/** rmdir a cgroup directory and its sub-cgroups (systemd's slices and scopes), deepest first. */
-
 /** Mount points at or below dir, deepest first. */
 function mountsUnder(dir) {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
