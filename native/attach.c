@@ -180,6 +180,25 @@ static char **build_env(const struct opts *o)
 
 static int *cgroup_fds;
 static size_t ncgroup_fds;
+/* init's pidfd, kept until the command runs: a join step that fails because a stop raced
+ * with us (init exiting, its cgroup removed) must stay silent, like a pidfd_open ESRCH. */
+static int init_pidfd = -1;
+
+/* True once init has exited (a pidfd polls readable from then on, zombie or reaped). */
+static bool init_exited(void)
+{
+	struct pollfd p = { .fd = init_pidfd, .events = POLLIN };
+	return init_pidfd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* die_ for the join: silent EXIT_HELPER_FAILED when init has exited meanwhile, so vzctl
+ * says "container stopped" in one line of its own instead of a helper's errno. */
+#define die_join(...)                                       \
+	do {                                                \
+		if (init_exited())                          \
+			_exit(EXIT_HELPER_FAILED);          \
+		die_(EXIT_HELPER_FAILED, __VA_ARGS__);      \
+	} while (0)
 
 /* fork(), with the child moved into the container's cgroups before it runs anything. */
 static pid_t fork_joined(void)
@@ -207,7 +226,7 @@ static pid_t fork_joined(void)
 			int err = errno;
 			kill(child, SIGKILL);
 			errno = err;
-			die_(EXIT_HELPER_FAILED, "move pid %d into cgroup %zu", child, i);
+			die_join("move pid %d into cgroup %zu", child, i);
 		}
 	}
 	close(sync[1]);
@@ -292,12 +311,12 @@ static void sysinfo_register(int conn)
 	/* From here on a sysinfo call of ours or the command's waits for an answer: never run
 	 * anything unless the monitor has the listener. */
 	if (send_fd(conn, listener) < 0)
-		die_(EXIT_HELPER_FAILED, "cannot register sysinfo listener with the monitor: send");
+		die_join("cannot register sysinfo listener with the monitor: send");
 	int c = read_byte_timeout(conn, SICTL_ACK_MS);
 	if (c != SICTL_ACK) {
 		if (c >= 0)
 			errno = EPROTO;
-		die_(EXIT_HELPER_FAILED, "cannot register sysinfo listener with the monitor");
+		die_join("cannot register sysinfo listener with the monitor");
 	}
 	close(listener);
 	close(conn);
@@ -311,11 +330,12 @@ static void join_container(const struct opts *o)
 		_exit(EXIT_HELPER_FAILED);
 	if (pidfd < 0)
 		die_(EXIT_HELPER_FAILED, "pidfd_open %d", o->pid);
+	init_pidfd = pidfd;
 	/* The pidfd pins the process; signal 0 tells whether it is still running. */
 	if (pidfd_send_signal(pidfd, 0, NULL, 0) < 0) {
 		if (errno == ESRCH)
 			_exit(EXIT_HELPER_FAILED);
-		die_(EXIT_HELPER_FAILED, "container init %d", o->pid);
+		die_join("container init %d", o->pid);
 	}
 
 	/* Open the cgroups while their host paths still resolve. The command's process is moved
@@ -329,7 +349,7 @@ static void join_container(const struct opts *o)
 	for (size_t i = 0; i < o->ncgroups; i++) {
 		cgroup_fds[i] = open(o->cgroups[i], O_WRONLY | O_CLOEXEC);
 		if (cgroup_fds[i] < 0)
-			die_(EXIT_HELPER_FAILED, "open cgroup %s", o->cgroups[i]);
+			die_join("open cgroup %s", o->cgroups[i]);
 	}
 	ncgroup_fds = o->ncgroups;
 	int sictl = o->sysinfo_ctl ? sysinfo_connect(o->sysinfo_ctl) : -1;
@@ -348,8 +368,7 @@ static void join_container(const struct opts *o)
 		flags |= CLONE_NEWTIME;
 	/* One call: the kernel orders the joins (user namespace first) and does all or none. */
 	if (setns(pidfd, flags) < 0)
-		die_(EXIT_HELPER_FAILED, "setns into the namespaces of %d", o->pid);
-	close(pidfd);
+		die_join("setns into the namespaces of %d", o->pid);
 	/* Before the ids change: seccomp wants CAP_SYS_ADMIN (which setns gave us in the
 	 * container's user namespace) or no_new_privs, which would break setuid programs. */
 	if (sictl >= 0)
@@ -373,7 +392,7 @@ static void join_container(const struct opts *o)
 		die_(EXIT_HELPER_FAILED, "setresuid %u", o->uid);
 	const char *cwd = o->cwd ? o->cwd : "/";
 	if (chdir(cwd) < 0)
-		die_(EXIT_HELPER_FAILED, "chdir %s", cwd);
+		die_join("chdir %s", cwd);
 }
 
 static noreturn void exec_cmd(char **cmd, char **env)

@@ -253,6 +253,34 @@ describe.skipIf(!isRoot)('crash consistency and concurrency', () => {
     expect(truthful(n, ct)).toBe(`CTID ${ct} deleted unmounted down`);
   }, 300_000);
 
+  it('exec racing a stop: each exec runs, is killed, or says in one line that the container stopped', async () => {
+    const ct = '903';
+    n.ok('create', ct, '--ostemplate', 'busybox');
+    const run = (a: string[]) =>
+      new Promise<{ a: string[]; code: number | null; err: string }>((resolve) => {
+        const c = spawn(path.join(REPO, 'dist/vzctl'), a, { env: { ...n.env, VZKIT_LOCK_WAIT_MS: '60000' }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        c.stderr!.on('data', (d) => (err += d));
+        c.on('exit', (code) => resolve({ a, code, err }));
+      });
+    const bad: unknown[] = [];
+    for (let round = 0; round < 8; round++) {
+      n.ok('start', ct);
+      // The stop lands at a different point of the execs' joins each round.
+      const execs = Array.from({ length: 8 }, () => run(['exec', ct, 'true']));
+      await new Promise((r) => setTimeout(r, 20 + round * 15));
+      const [stop, ...rest] = await Promise.all([run(['stop', ct, '--fast']), ...execs]);
+      expect(stop.code).toBe(0);
+      for (const r of rest) {
+        const killed = r.code !== null && r.code > 128 && r.err === '';
+        const stopped = r.code === 31 && /^vzctl: .*(not running|stopped)/.test(r.err) && r.err.trim().split('\n').length === 1;
+        if (r.code !== 0 && !killed && !stopped) bad.push({ round, code: r.code, err: r.err });
+      }
+    }
+    expect(bad).toEqual([]);
+    n.ok('destroy', ct);
+  }, 300_000);
+
   it('20 containers created, started, listed, stopped and destroyed at once', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => String(910 + i));
     const all = (verb: string[]) =>

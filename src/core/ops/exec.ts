@@ -59,9 +59,22 @@ export async function enterContainer(ctx: Context, ctid: number): Promise<number
   return stoppedMeanwhile(ctx, ctid, t, await enterIn(t));
 }
 
-/** The helper exits EXIT_HELPER_FAILED without a word when init was gone before it could join. */
+/** init has exited: reaped, or a zombie its monitor has not reaped yet. */
+function initExited(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  // "pid (comm) S ...": comm may hold blanks and parentheses, the state follows the last ")".
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
+}
+
+/** The helper exits EXIT_HELPER_FAILED without a word when init exited before it could join. */
 function stoppedMeanwhile(ctx: Context, ctid: number, t: JoinTarget, code: number): number {
-  if (code === EXIT_HELPER_FAILED && !fs.existsSync(`/proc/${t.initPid}`)) {
+  if (code === EXIT_HELPER_FAILED && initExited(t.initPid)) {
     throw new VzError('NOT_RUNNING', 'container stopped before the command could start', { ctid });
   }
   return code;
