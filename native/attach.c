@@ -184,19 +184,32 @@ static size_t ncgroup_fds;
  * with us (init exiting, its cgroup removed) must stay silent, like a pidfd_open ESRCH. */
 static int init_pidfd = -1;
 
-/* True once init has exited (a pidfd polls readable from then on, zombie or reaped). */
-static bool init_exited(void)
+/* True once init has exited within ms (a pidfd polls readable from then on, zombie or reaped). */
+static bool init_exited(int ms)
 {
 	struct pollfd p = { .fd = init_pidfd, .events = POLLIN };
-	return init_pidfd >= 0 && poll(&p, 1, 0) > 0;
+	int r;
+	if (init_pidfd < 0)
+		return false;
+	do
+		r = poll(&p, 1, ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
 }
 
-/* die_ for the join: silent EXIT_HELPER_FAILED when init has exited meanwhile, so vzctl
- * says "container stopped" in one line of its own instead of a helper's errno. */
+/* How long a failed join step waits for init's exit: an init in the middle of its exit has
+ * already dropped its namespaces (setns: ESRCH) and left its cgroup (which a stop then
+ * removes) a moment before its pidfd says so. */
+#define EXIT_WAIT_MS 2000
+
+/* die_ for the join: silent EXIT_HELPER_FAILED when init exits meanwhile, so vzctl says
+ * "container stopped" in one line of its own instead of a helper's errno. */
 #define die_join(...)                                       \
 	do {                                                \
-		if (init_exited())                          \
+		int err_ = errno;                           \
+		if (init_exited(EXIT_WAIT_MS))              \
 			_exit(EXIT_HELPER_FAILED);          \
+		errno = err_;                               \
 		die_(EXIT_HELPER_FAILED, __VA_ARGS__);      \
 	} while (0)
 
@@ -208,7 +221,7 @@ static pid_t fork_joined(void)
 		die_(EXIT_HELPER_FAILED, "pipe");
 	pid_t child = fork();
 	if (child < 0)
-		die_(EXIT_HELPER_FAILED, "fork");
+		die_join("fork"); /* ENOMEM: the pid namespace died with its init */
 	if (child == 0) {
 		char c;
 		close(sync[1]);
