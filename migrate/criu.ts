@@ -198,7 +198,9 @@ export function writeMeta(dir: string, meta: DumpMeta): void {
 export function readImages(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (e.isFile()) out[e.name] = fs.readFileSync(path.join(dir, e.name)).toString('base64');
+    // CRIU's own log stays here: at -v4 it is larger than all the other images together, and
+    // it would cross to DEST while the container is frozen.
+    if (e.isFile() && !e.name.endsWith('.log')) out[e.name] = fs.readFileSync(path.join(dir, e.name)).toString('base64');
   }
   return out;
 }
@@ -526,12 +528,15 @@ export function runDumpAsync(criu: string, o: DumpOptions, mounts: ExternalMount
  * A CRIU action script for "network-lock": CRIU runs that step after it has stopped every task
  * (collect_pstree) and before it dumps them, so from then on the container's files and cgroups
  * no longer change. It records the container's cgroup2 tree (cgroupDir) into CGROUP_TREE_FILE
- * in treeDir, and creates `flag` when given (a migration's final sync starts then). Returns the
+ * in treeDir, and first creates `flag` when given (a migration's final sync starts then, and its
+ * frozen time counts from the flag's time). Returns the
  * script's path (in dir).
  */
 export function writeDumpHook(dir: string, o: { flag?: string; cgroupDir?: string; treeDir?: string }): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = ['#!/bin/sh', '[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0'];
+  // First: the flag's time is the freeze's (a migration's frozen time counts from it).
+  if (o.flag) lines.push(`: > ${q(o.flag)}`);
   if (o.cgroupDir && o.treeDir) {
     lines.push(`/usr/bin/find ${q(o.cgroupDir)} -mindepth 1 -type d -printf '%P\\0' > ${q(path.join(o.treeDir, CGROUP_TREE_FILE))} || exit 1`);
     // The controllers each directory enables for its children (v2: systemd's slices), while stopped.
@@ -539,7 +544,6 @@ export function writeDumpHook(dir: string, o: { flag?: string; cgroupDir?: strin
       `/usr/bin/find ${q(o.cgroupDir)} -type d -exec /bin/sh -c 'for d do r=\${d#"$0"}; printf "%s\\0%s\\0" "\${r#/}" "$(cat "$d/cgroup.subtree_control")"; done' ${q(o.cgroupDir)} {} + > ${q(path.join(o.treeDir, CGROUP_CTL_FILE))} || exit 1`,
     );
   }
-  if (o.flag) lines.push(`: > ${q(o.flag)}`);
   lines.push('exit 0', '');
   const script = path.join(dir, 'dump-hook');
   fs.writeFileSync(script, lines.join('\n'), { mode: 0o700 });

@@ -29,6 +29,7 @@ import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { mountViewIn, removeViewDir, shiftMap } from '../src/sys/idmapmount.js';
 import { Ssh } from './ssh.js';
+import { CTIME_MARGIN_S, changedSince } from './changed.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
@@ -61,6 +62,8 @@ export interface MigrateOptions {
 export interface MigrateResult {
   timings: StageTiming[];
   frozenMs?: number;
+  /** Inside the frozen window: when each step ended, in ms from the freeze (vzmigrate -t). */
+  frozenSteps?: StageTiming[];
   /** Restart mode: from the stop here to running on DEST. */
   downtimeMs?: number;
   online: boolean;
@@ -203,6 +206,8 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   let registered = false;
   let frozenAt = 0;
   let frozenMs: number | undefined;
+  const frozenSteps: StageTiming[] = [];
+  const step = (name: string): void => void frozenSteps.push({ name, ms: performance.now() - frozenAt });
   const criu = online ? criuPath() : '';
   const localDump = fs.mkdtempSync(path.join(os.tmpdir(), `vzmigrate-${ctid}-`));
   // VZKIT_RSYNC_BWLIMIT (KiB/s): a tuning knob, and how the tests make a copy last long enough to cut.
@@ -213,9 +218,13 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const r = spawnSync('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...oneFs, ...bwLimit(), ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (!okStatus.includes(r.status ?? -1)) throw new StageFailure(MigExit.COPY, `rsync of ${what}: ${(r.stderr ?? '').trim().split('\n').slice(-2).join('; ') || `exit ${r.status}`}`);
   };
-  const rsyncAsync = (src: string, dst: string, what: string, extra: string[]) =>
+  const rsyncAsync = (src: string, dst: string, what: string, extra: string[], input?: Buffer) =>
     new Promise<void>((resolve, reject) => {
-      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...oneFs, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const c = spawn('rsync', ['-aHAX', '--numeric-ids', '--sparse', ...oneFs, ...extra, '-e', ssh.rsyncShell(), src, `${o.dest}:${dst}`], { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+      if (input) {
+        c.stdin!.on('error', () => {}); // a dead rsync shows in its exit code
+        c.stdin!.end(input);
+      }
       let err = '';
       c.stderr!.on('data', (d) => (err += d));
       c.on('close', (code) => (code === 0 ? resolve() : reject(new StageFailure(MigExit.COPY, `rsync of ${what}: ${err.trim().split('\n').slice(-2).join('; ') || `exit ${code}`}`))));
@@ -354,7 +363,31 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     });
   }
   // Online, files that vanish while the tree is copied (rsync's exit 24) are for the final sync.
-  stages.push({ name: 'copy files', run: () => rsync(src(), dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]) });
+  // What changed after the first copy began is what the final sync sends (changed.ts).
+  let copyFrom0 = 0;
+  stages.push({
+    name: 'copy files',
+    run: () => {
+      copyFrom0 = Date.now() / 1000 - CTIME_MARGIN_S;
+      rsync(src(), dstOf(), 'the private area', ['--delete'], online ? [0, 24] : [0]);
+    },
+  });
+  /**
+   * The sync after the freeze (online) or the stop (restart): only the entries changed since the
+   * first copy began, a changed directory whole with --delete; the whole tree when that list
+   * cannot be had. Nothing changed: no rsync (and no SSH session) at all.
+   */
+  const syncChanged = async (what: string, extra: string[]): Promise<void> => {
+    const from = src();
+    const list = from.endsWith('/') && copyFrom0 ? await changedSince(from, copyFrom0, oneFs.length > 0) : null;
+    if (!list) {
+      notes.push(`${what}: the whole tree`);
+      return rsyncAsync(from, dstOf(), what, ['--delete', ...extra]);
+    }
+    notes.push(`${what}: ${list.length} changed ${list.length === 1 ? 'entry' : 'entries'} since the first copy began`);
+    if (!list.length) return;
+    return rsyncAsync(from, dstOf(), what, ['-r', '--delete', '--from0', '--files-from=-', ...extra], Buffer.from(list.join('\0') + '\0', 'latin1'));
+  };
   // Restart mode (a running container, not live): it keeps running through the first copy.
   const restart = !online && wasRunning;
   let stopAt = 0;
@@ -372,7 +405,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         await startLocked(ctx, ctid);
       },
     });
-    stages.push({ name: 'sync the rest', run: () => rsync(src(), dstOf(), 'the private area (final)') });
+    stages.push({ name: 'sync the rest', run: () => syncChanged('the private area (final)', bwLimit()) });
   }
   if (online) {
     let dumped = false;
@@ -382,10 +415,16 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     let pending: { child: ChildProcess; out: Promise<{ code: number; stdout: string; stderr: string }> } | undefined;
     const openRestoreSession = () => {
       const child = ssh.spawn([remoteCommand(), '--receive', 'restore', String(ctid)]);
+      // Resolved by DEST's answer line as soon as it comes (not by the session's end, which
+      // follows while the container would count as frozen), or by the end without one.
       const out = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         let stdout = '';
         let stderr = '';
-        child.stdout!.on('data', (d) => (stdout += d));
+        child.stdout!.on('data', (d) => {
+          stdout += d;
+          const line = stdout.endsWith('\n') ? stdout.trim().split('\n').pop() : undefined;
+          if (line?.startsWith('{"ok":')) resolve({ code: 0, stdout, stderr });
+        });
         child.stderr!.on('data', (d) => (stderr += d));
         child.on('close', (code) => resolve({ code: code ?? 255, stdout, stderr }));
       });
@@ -411,7 +450,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
     const finalSync = () => {
       // A tree copy reads through the page cache: nothing needs to reach the image file first.
       if (!tree) storage.flush?.(t);
-      return rsyncAsync(src(), dstOf(), 'the private area (final)', ['--delete', ...bwLimit()]);
+      return syncChanged('the private area (final)', bwLimit());
     };
     const dumpStage: Stage = {
       name: 'freeze and dump',
@@ -425,18 +464,33 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         const flag = path.join(hookDir, 'stopped');
         const prep = prepareDump(ctx, ctid, initPid, localDump, hookDir, flag);
         const { mounts, key, actionScript } = prep;
-        frozenAt = performance.now();
+        // The frozen time counts from CRIU's freeze, which its hook's flag dates (below); without
+        // a flag, from CRIU's start, which is earlier.
+        const dumpStart = performance.now();
+        frozenAt = dumpStart;
         // The tasks stay stopped: killed once DEST runs them, thawed if anything fails.
         dumped = true;
         updateJournal(ctx, ctid, { initPid, dumped: true });
         let sync: Promise<void> | undefined;
         const watch = setInterval(() => {
           if (sync || !fs.existsSync(flag)) return;
-          sync = finalSync();
+          // The hook made the flag right after CRIU froze every task: its time is the freeze's (a
+          // file time is coarse, up to a tick early, so the frozen time comes out a little long).
+          let ago = 0;
+          try {
+            ago = Math.max(0, Date.now() - fs.statSync(flag).mtimeMs);
+          } catch {
+            // gone already: the dump ended; the poll's time stands
+          }
+          frozenAt = performance.now() - ago;
+          frozenSteps.push({ name: 'criu dump started', ms: dumpStart - frozenAt });
+          step('freeze seen here');
+          sync = finalSync().then(() => step('file sync done'));
           sync.catch(() => {}); // settled below
         }, 5);
         const dump = runDumpAsync(criu, { initPid, dir: localDump, pageServer: { address: '127.0.0.1', port: localPort }, leaveStopped: true, actionScript }, mounts, key, ctid);
         const d = await Promise.allSettled([dump]);
+        step('dump done');
         clearInterval(watch);
         fs.rmSync(hookDir, { recursive: true, force: true });
         // A failed dump's error comes first (the sync then fails too when the line was cut).
@@ -472,7 +526,10 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         updateJournal(ctx, ctid, { requestSent: true });
         const tasks = ctx.cgroup(ctid).pids().length; // stopped: what was dumped
         pending.child.stdin!.end(JSON.stringify({ go: true, images, tasks, ...inject }) + '\n');
+        step('restore request sent');
+        const sentAt = performance.now() - frozenAt;
         const r = await pending.out;
+        step('DEST answered');
         let reply: Record<string, unknown> | undefined;
         try {
           reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
@@ -486,6 +543,11 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         if (!reply) reply = destRunsIt('restore');
         requireProof(reply, MigExit.RESTORE);
         frozenMs = performance.now() - frozenAt;
+        // DEST's own steps, from its receipt of the request (about when it was sent).
+        const destSteps = Array.isArray(reply.steps) ? (reply.steps as Array<{ name?: unknown; ms?: unknown }>) : [];
+        const answered = frozenSteps.pop()!;
+        for (const d of destSteps) if (typeof d.name === 'string' && typeof d.ms === 'number') frozenSteps.push({ name: `DEST: ${d.name}`, ms: sentAt + d.ms });
+        frozenSteps.push(answered);
         updateJournal(ctx, ctid, { restored: true });
         notes.push(`${tasks} tasks were dumped here`);
       },
@@ -550,7 +612,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
   writeJournal(ctx, ctid, { pid: process.pid, dest: o.dest, sshOpts: o.sshOpts, remote: remoteCommand(), keepDst: o.keepDst, tmp: [localDump, ssh.dir], control: ssh.control });
   try {
     const res = await runStages(stages, ctx.warn, o.onStage);
-    return { timings: res.timings, frozenMs, downtimeMs, online, notes };
+    return { timings: res.timings, frozenMs, ...(frozenSteps.length ? { frozenSteps } : {}), downtimeMs, online, notes };
   } finally {
     try {
       unview();

@@ -227,6 +227,10 @@ function killPageServer(ctx: Context, ctid: number): void {
 }
 
 async function restore(ctx: Context, ctid: number, images: Record<string, string> | undefined): Promise<Reply> {
+  // When each step ended, from the request (the source shows them under vzmigrate -t).
+  const t0 = performance.now();
+  const steps: Array<{ name: string; ms: number }> = [];
+  const step = (name: string) => steps.push({ name, ms: Math.round(performance.now() - t0) });
   return withLock(ctx, ctid, async () => {
     killPageServer(ctx, ctid);
     if (images) writeImages(dumpDir(ctx, ctid), images);
@@ -234,10 +238,15 @@ async function restore(ctx: Context, ctid: number, images: Record<string, string
     // The files came into this node's range (migrate.ts); the dump's user namespace goes there too.
     rebaseDump(dumpDir(ctx, ctid), row.uidBase, row.uidSize);
     ctx.db().setState(ctid, 'suspended', 'migrated in (online)');
+    step('images in place');
     // adoptMount: an image mounted by mount-image is this restore's (its stop unmounts it).
-    const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid), adoptMount: true });
+    // keepDump: its pages go after the answer, not while the source waits for it (receiveMain).
+    const res = await resumeLocked(ctx, ctid, { dumpDir: dumpDir(ctx, ctid), adoptMount: true, keepDump: true });
+    afterReply.push(() => fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true }));
+    step('resumed');
     const proof = await provenOrStopped(ctx, ctid, res.initPid, 'restored', MigExit.RESTORE);
-    return { initPid: res.initPid, monitorPid: res.monitorPid, proof };
+    step('proven');
+    return { initPid: res.initPid, monitorPid: res.monitorPid, proof, steps };
   });
 }
 
@@ -315,6 +324,9 @@ async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<
   });
 }
 
+/** Work that need not delay the answer (the source counts the wait as frozen time). */
+const afterReply: Array<() => void> = [];
+
 /** Entry: argv = [VERB, CTID], request on stdin. */
 export async function receiveMain(argv: string[]): Promise<number> {
   const [verb, id] = argv;
@@ -349,6 +361,7 @@ export async function receiveMain(argv: string[]): Promise<number> {
     else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));
     else throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
     process.stdout.write(JSON.stringify({ ok: true, ...reply }) + '\n');
+    for (const f of afterReply.splice(0)) f();
     return 0;
   } catch (e) {
     const exit = e instanceof StageFailure ? e.exit : isVzError(e) ? e.exit : 1;

@@ -99,7 +99,7 @@ export async function vzmigrateMain(argv: string[]): Promise<number> {
     });
     for (const n of res.notes) say(n);
     if (args.json) {
-      process.stdout.write(JSON.stringify({ ok: true, ctid, dest, mode, dry_run: args.dryRun, timings: res.timings, frozen_ms: res.frozenMs, downtime_ms: res.downtimeMs, notes: res.notes }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ ok: true, ctid, dest, mode, dry_run: args.dryRun, timings: res.timings, frozen_ms: res.frozenMs, frozen_steps: res.frozenSteps, downtime_ms: res.downtimeMs, notes: res.notes }, null, 2) + '\n');
       return 0;
     }
     if (args.times) {
@@ -108,6 +108,8 @@ export async function vzmigrateMain(argv: string[]): Promise<number> {
       for (const t of res.timings) process.stdout.write(`  ${t.name.padEnd(28)} ${(t.ms / 1000).toFixed(3)} s\n`);
       process.stdout.write(`  ${'total'.padEnd(28)} ${(total / 1000).toFixed(3)} s\n`);
       if (res.frozenMs !== undefined) process.stdout.write(`  ${'frozen time'.padEnd(28)} ${(res.frozenMs / 1000).toFixed(3)} s\n`);
+      // Where the frozen time went: each step's end, from the freeze.
+      for (const t of res.frozenSteps ?? []) process.stdout.write(`    ${`+ ${t.name}`.padEnd(26)} ${(t.ms / 1000).toFixed(3)} s\n`);
       // Restart mode: from the stop here to running on DEST.
       if (res.downtimeMs !== undefined) process.stdout.write(`  ${'downtime'.padEnd(28)} ${(res.downtimeMs / 1000).toFixed(3)} s\n`);
     }

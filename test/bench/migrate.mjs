@@ -169,6 +169,9 @@ async function online(rig, ctid, mib, binary, ctOpts) {
   const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]) * 1000;
   const total = Number(/^\s+total\s+([\d.]+) s/m.exec(r.stdout)?.[1]) * 1000;
   const stages = [...r.stdout.matchAll(/^ {2}(\S.*?)\s{2,}([\d.]+) s$/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+  // Inside the frozen window (vzmigrate -t): when each step ended, from the freeze.
+  const steps = [...r.stdout.matchAll(/^ {4}\+ (\S.*?)\s{2,}([\d.]+) s$/gm)].map((m) => `${m[1]} +${m[2]}`).join(', ');
+  const synced = /\(final\): (.*)$/m.exec(r.stdout)?.[1] ?? '';
   rig.dst.vzctl(['stop', '--fast', String(ctid), '-q']);
   rig.dst.vzctl(['destroy', String(ctid), '-q']);
   rig.dstIds.delete(ctid);
@@ -322,6 +325,12 @@ function criuLogMs(file) {
   return Math.round(Number(stamps[stamps.length - 1][1]) * 1000);
 }
 
+/** When a dump froze the tasks ("Seized task", right after the freezer's freeze), in ms from its start. */
+function criuSeizeMs(file) {
+  const m = /^\((\d+\.\d+)\) Seized task/m.exec(fs.readFileSync(file, 'utf8'));
+  return m ? Math.round(Number(m[1]) * 1000) : 0;
+}
+
 /**
  * One CT of one kind, measured: boot, the floor on that same CT (vzctl suspend + resume: CRIU's
  * dump and restore run times from their logs), then `vzmigrate --online -t` to DEST (frozen and
@@ -338,7 +347,9 @@ async function debianRun(rig, id, kind, binary, settleMs, m) {
   const t0 = nowMs();
   rig.src.vzctl(['suspend', String(id), '-q']);
   const t1 = nowMs();
-  const dump = criuLogMs(path.join(dumpDir, 'dump.log'));
+  // The floor's frozen part: its dump from the freeze on (what comes before runs beside the
+  // tasks), like vzmigrate's frozen time, which counts from CRIU's freeze too.
+  const dump = criuLogMs(path.join(dumpDir, 'dump.log')) - criuSeizeMs(path.join(dumpDir, 'dump.log'));
   rig.src.vzctl(['resume', String(id), '-q', '--keep-dump']);
   const t2 = nowMs();
   const restore = criuLogMs(path.join(dumpDir, 'restore.log'));
@@ -379,11 +390,14 @@ async function debianRun(rig, id, kind, binary, settleMs, m) {
   const frozen = Number(/frozen time\s+([\d.]+) s/.exec(r.stdout)?.[1]) * 1000;
   const total = Number(/^\s+total\s+([\d.]+) s/m.exec(r.stdout)?.[1]) * 1000;
   const stages = [...r.stdout.matchAll(/^ {2}(\S.*?)\s{2,}([\d.]+) s$/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+  // Inside the frozen window (vzmigrate -t): when each step ended, from the freeze.
+  const steps = [...r.stdout.matchAll(/^ {4}\+ (\S.*?)\s{2,}([\d.]+) s$/gm)].map((m) => `${m[1]} +${m[2]}`).join(', ');
+  const synced = /\(final\): (.*)$/m.exec(r.stdout)?.[1] ?? '';
   const onDest = await systemState(rig.dst, id);
   rig.dst.vzctl(['stop', '--fast', String(id), '-q']);
   rig.dst.vzctl(['destroy', String(id), '-q']);
   rig.dstIds.delete(id);
-  return Object.assign(m, { frozen, total, wall, stages, states: `${booted}/${resumed}/${onDest}` });
+  return Object.assign(m, { frozen, total, wall, stages: `${stages}; frozen: ${steps}; final sync: ${synced}`, states: `${booted}/${resumed}/${onDest}` });
 }
 
 /**
@@ -468,7 +482,7 @@ export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
     }
     const med = (k, f) => median(res.get(k).map(f));
     const fl = (k) => med(k, (x) => x.dump + x.restore);
-    const fOpts = { peerLabel: 'criu dump+restore', vzCmd: 'vzmigrate --online -t (frozen time)', peerCmd: 'criu dump + criu restore of the same CT, local disk (vzctl suspend/resume, CRIU logs)' };
+    const fOpts = { peerLabel: 'criu dump+restore', vzCmd: "vzmigrate --online -t (frozen time: from CRIU's freeze to DEST's answer)", peerCmd: 'criu dump (from its freeze) + criu restore of the same CT, local disk (vzctl suspend/resume, CRIU logs)' };
     for (const k of kinds) {
       row(`migrate --online Debian 12 ${k.name}: frozen time vs bare dump+restore`, med(k.name, (x) => x.frozen), fl(k.name), fOpts);
       row(`migrate --online Debian 12 ${k.name}: total time vs bare dump+restore`, med(k.name, (x) => x.total), fl(k.name), { ...fOpts, vzCmd: 'vzmigrate --online -t (total)' });
