@@ -39,6 +39,12 @@ export function hasLimitKeys(params: Record<string, unknown>): boolean {
 export function applyLimits(ctx: Context, ctid: number, params: Record<string, unknown>, withDevices = false): void {
   const host = hostInfo(ctx.paths(ctid).private);
   const limits = limitsFromParams(params, host);
+  // io.max and blkio name a block device: without one under the private area (overlay, 9p,
+  // tmpfs) there is nothing to limit, which is said rather than passed over.
+  const io = (['iolimit', 'iopslimit'] as const).filter((k) => typeof params[k] === 'number' && (params[k] as number) > 0);
+  if (io.length && !host.storageDevice) {
+    ctx.warn(`CT ${ctid}: ${io.join(' and ')} not applied: the private area ${ctx.paths(ctid).private} is on no block device of its own (e.g. overlay, 9p, tmpfs)`);
+  }
   // The full device list only at start: rewriting it ("deny all" first) under running tasks
   // would briefly cut them off their devices. Live changes go through applyDevicesLive.
   if (withDevices) limits.devices = deviceRules(ctid, params);

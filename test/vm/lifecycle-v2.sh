@@ -30,6 +30,18 @@ step resume vzctl resume 101
 sleep 2
 step resumed sh -c 'cat /tmp/v2t/root/root/101/c; cat /proc/$(cut -d" " -f2 /tmp/v2t/root/run/101.pid)/cgroup; cat /sys/fs/cgroup/vt2/101/memory.max'
 step free vzctl exec 101 free -m
+# A RAM limit below what the container uses: refused (21) and the old limit kept, as on v1; v2
+# alone would OOM-kill the container. ~40 MiB pinned in a tmpfs (no swap to go to).
+step swap0 vzctl set 101 --swap 0 --save
+step ram-pin vzctl exec 101 sh -c 'mkdir -p /run/pin && mount -t tmpfs tmpfs /run/pin && dd if=/dev/zero of=/run/pin/x bs=1M count=40 2>/dev/null'
+step ram-low vzctl set 101 --ram 16M --save
+step ram-kept sh -c 'cat /sys/fs/cgroup/vt2/101/memory.max /sys/fs/cgroup/vt2/101/memory.high; vzctl status 101; vzlist -H -o ram 101'
+step ram-unpin vzctl exec 101 sh -c 'rm -f /run/pin/x; umount /run/pin'
+step ram-48 vzctl set 101 --ram 48M
+step ram-48-max cat /sys/fs/cgroup/vt2/101/memory.max
+step ram-96 vzctl set 101 --ram 96M
+step iolimit vzctl set 101 --iolimit 10M --save
+step iolimit-off vzctl set 101 --iolimit 0 --save
 step delegate vzctl exec 101 sh -c 'mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && mkdir /tmp/cg/sub && echo $$ > /tmp/cg/sub/cgroup.procs && echo delegated'
 step list vzlist -a -o ctid,status,ram,numproc.l
 step stop vzctl stop 101

@@ -43,6 +43,19 @@ describe.skipIf(!enabled)('lifecycle on cgroup v2 (VM)', () => {
     expect(cgroup).toBe('0::/vt2/101');
     expect(max).toBe(String(96 * 2 ** 20));
     expect(out('free')).toMatch(/^Mem:\s+96\s/m);
+    // Below the usage: one line, 21, the old limit and memory.high as they were, still running.
+    expect(rc('ram-low')).toBe(21);
+    expect(out('ram-low').trim()).toMatch(/^vzctl: .*memory limit 16M? refused: the container uses \d+(\.\d+)?[KMG].*could not be reclaimed/);
+    expect(out('ram-low').trim().split('\n')).toHaveLength(1);
+    const [kmax, khigh, kstatus, kram] = out('ram-kept').trim().split('\n');
+    expect({ kmax, khigh, kstatus, kram: kram?.trim() }).toEqual({ kmax: String(96 * 2 ** 20), khigh: 'max', kstatus: 'CTID 101 exist mounted running', kram: '96M' });
+    for (const s of ['swap0', 'ram-pin', 'ram-unpin', 'ram-48', 'ram-96']) expect({ step: s, rc: rc(s) }).toEqual({ step: s, rc: 0 });
+    expect(out('ram-48-max').trim()).toBe(String(48 * 2 ** 20));
+    // An I/O limit where the private area has no block device (here an overlay): said, not skipped silently.
+    expect(rc('iolimit')).toBe(0);
+    expect(out('iolimit').trim()).toMatch(/^vzkit: warning: CT 101: iolimit not applied: the private area \S+ is on no block device of its own/);
+    expect(rc('iolimit-off')).toBe(0);
+    expect(out('iolimit-off')).not.toMatch(/warning/);
     expect(out('delegate')).toContain('delegated');
     expect(out('list')).toMatch(/101\s+running\s+96M\s+32/);
     expect(out('status').trim()).toBe('CTID 101 exist unmounted down');
