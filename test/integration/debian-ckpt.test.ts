@@ -22,8 +22,8 @@ const NESTED_UTS_IPC = criuReady && spawnSync(CRIU, ['check', '--feature', 'nest
 const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1';
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
 const BUILD_MS = 900_000;
-// sysinfo(2) interception is another engineer's part of issue 14: off here, not depended on.
-const NODE_CONFIG = `template_cache: ${CACHE}\nsysinfo_intercept: false\n`;
+// The default node config otherwise (sysinfo(2) intercepted: CRIU patch 0002 hands its listeners back).
+const NODE_CONFIG = `template_cache: ${CACHE}\n`;
 
 /** The customer's unit: every sandboxing option that makes namespaces, and a counter "N MS" every 100 ms. */
 const UNIT = `[Unit]
