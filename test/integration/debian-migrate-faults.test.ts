@@ -43,6 +43,17 @@ ExecStart=/usr/local/bin/vzkit-workload mem /run/ballast.sum ${BALLAST_MIB}
 WantedBy=multi-user.target
 `;
 
+/** DEST's criu: the real one, whose post-restore action script waits 2 s while `dir`/slow exists (a window to cut in). */
+function slowRestoreCriu(dir: string): string {
+  const hook = path.join(dir, 'hook');
+  fs.writeFileSync(hook, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && [ -e ${dir}/slow ] && sleep 2\nexit 0\n`, { mode: 0o755 });
+  const wrapper = path.join(dir, 'criu');
+  // vzkit reads a CRIU's ability to give seccomp listeners back from its binary (criu.ts): the
+  // wrapper says it for the real one it runs, so the sysinfo listener of the default config goes.
+  fs.writeFileSync(wrapper, `#!/bin/sh\n# ${CRIU} restores CRIU_SECCOMP_LISTENER_FD\nif [ "$1" = restore ]; then exec ${CRIU} "$@" --action-script ${hook}; fi\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
+
 /** The container's init on this node: alive, and not stopped (a dumped copy's tasks stay stopped). */
 function initState(n: TestNode): 'running' | 'stopped' | 'none' {
   try {
@@ -105,7 +116,7 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
   beforeAll(() => {
     fs.mkdirSync(CACHE, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debfaults-'));
-    rig = new MigrationRig(NODE_CONFIG);
+    rig = new MigrationRig(NODE_CONFIG, { destEnv: { VZKIT_CRIU: slowRestoreCriu(tmp) } });
     rig.setup();
     // The host's SSH client reaches the container on DEST through DEST's link (debian-ckpt.test.ts).
     const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
@@ -148,9 +159,10 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
   /**
    * Exactly one copy runs, on `where`, whole; the other node holds nothing of it (DEST: no
    * record, files, dump, cgroups, processes, interfaces, page server; the source after a move:
-   * its stopped record and files only, as the README says, no process, cgroup, mount or route).
+   * removed, or after a killed vzmigrate its stopped record and files only, as the README says;
+   * no process, cgroup, mount or route).
    */
-  async function oneCopy(where: 'source' | 'DEST', before: number): Promise<void> {
+  async function oneCopy(where: 'source' | 'DEST', before: number, srcRecord: 'deleted' | 'down' = 'down'): Promise<void> {
     const { src, dst } = rig;
     const [here, there] = where === 'source' ? [src, dst] : [dst, src];
     expect({ where, here: initState(here), there: initState(there) }).toEqual({ where, here: 'running', there: 'none' });
@@ -181,7 +193,7 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
       const links = spawnSync('ip', ['-n', rig.ns, '-o', 'link'], { encoding: 'utf8' }).stdout;
       expect(links.split('\n').filter((l) => l.includes(dst.node))).toEqual([]);
     } else {
-      expect(src.ok('status', CT)).toMatch(/exist unmounted down/);
+      expect(src.ok('status', CT)).toMatch(srcRecord === 'down' ? /exist unmounted down/ : /deleted/);
       expect(spawnSync('ip', ['route', 'show', `${addr}/32`], { encoding: 'utf8' }).stdout.trim()).toBe('');
       const links = spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).stdout;
       expect(links.split('\n').filter((l) => l.includes(src.node))).toEqual([]);
@@ -290,6 +302,38 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
     await oneCopy('source', before);
     // The killed run's temporary directories went with the recovery.
     expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`vzmigrate-${CT}-`))).toEqual([]);
+  }, 600_000);
+
+  it('the SSH connection cut for 3 s while DEST restores (frozen here, the answer lost): DEST is asked again and runs it, exit 0, the SSH session answers from there; moved back the same way', async () => {
+    const { src, dst } = rig;
+    const before = guest(src).counter(CT).length;
+    const slow = path.join(tmp, 'slow');
+    fs.writeFileSync(slow, '');
+    let outage: NodeJS.Timeout | undefined;
+    let r;
+    try {
+      r = await mig(['-t'], 'restore on DEST', 500, (pid) => {
+        const t0 = Date.now();
+        outage = setInterval(() => (Date.now() - t0 < 3000 ? killSshBelow(pid) : clearInterval(outage)), 10);
+      });
+    } finally {
+      fs.rmSync(slow, { force: true });
+      clearInterval(outage);
+    }
+    expect(r.acted).toBe(true);
+    // The request had reached DEST: it restored, and vzmigrate learned so by asking again.
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/answer to the restore request was lost; .* was asked again: it runs the container/);
+    console.log(`figure: frozen time with the answer lost for 3 s: ${/frozen time\s+([\d.]+) s/.exec(r.out)?.[1]} s`);
+    await oneCopy('DEST', before, 'deleted');
+    // Back to the source, online, from DEST (the way back of the rig): the session goes along again.
+    rig.setupBack();
+    const mid = guest(dst).counter(CT).length;
+    const back = rig.fromDest(path.join(REPO, 'dist/vzmigrate'), [`--ssh=${rig.sshOptions()}`, '--online', rig.srcAddr, CT]);
+    expect(back.status, back.stderr + back.stdout).toBe(0);
+    await oneCopy('source', mid);
+    expect(dst.vzctl('status', CT).stdout).toMatch(/deleted/);
   }, 600_000);
 
   it('vzmigrate SIGKILLed once DEST restored (frozen here): never two running; the next vzctl command cleans the copy here, DEST runs it with the SSH session', async () => {
