@@ -43,14 +43,18 @@ ExecStart=/usr/local/bin/vzkit-workload mem /run/ballast.sum ${BALLAST_MIB}
 WantedBy=multi-user.target
 `;
 
-/** DEST's criu: the real one, whose post-restore action script waits 2 s while `dir`/slow exists (a window to cut in). */
-function slowRestoreCriu(dir: string): string {
+/**
+ * DEST's criu: the real one, whose post-restore action script waits 2 s while `dir`/slow exists
+ * (a window to cut in). vzkit reads a CRIU's ability to give seccomp listeners back from its
+ * binary (criu.ts): the wrapper names it for the real one it runs (the sysinfo listener of the
+ * default config goes along), or, with listeners false, does not (a CRIU without patch 0002).
+ */
+function writeCriuWrapper(dir: string, listeners = true): string {
   const hook = path.join(dir, 'hook');
   fs.writeFileSync(hook, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && [ -e ${dir}/slow ] && sleep 2\nexit 0\n`, { mode: 0o755 });
   const wrapper = path.join(dir, 'criu');
-  // vzkit reads a CRIU's ability to give seccomp listeners back from its binary (criu.ts): the
-  // wrapper says it for the real one it runs, so the sysinfo listener of the default config goes.
-  fs.writeFileSync(wrapper, `#!/bin/sh\n# ${CRIU} restores CRIU_SECCOMP_LISTENER_FD\nif [ "$1" = restore ]; then exec ${CRIU} "$@" --action-script ${hook}; fi\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+  const says = listeners ? `# ${CRIU} restores CRIU_SECCOMP_LISTENER_FD\n` : '';
+  fs.writeFileSync(wrapper, `#!/bin/sh\n${says}if [ "$1" = restore ]; then exec ${CRIU} "$@" --action-script ${hook}; fi\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
   return wrapper;
 }
 
@@ -111,12 +115,11 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
   let session: Session | undefined;
   let addr: string;
   let sum0: string;
-  const sessions = () => session!;
 
   beforeAll(() => {
     fs.mkdirSync(CACHE, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debfaults-'));
-    rig = new MigrationRig(NODE_CONFIG, { destEnv: { VZKIT_CRIU: slowRestoreCriu(tmp) } });
+    rig = new MigrationRig(NODE_CONFIG, { destEnv: { VZKIT_CRIU: writeCriuWrapper(tmp) } });
     rig.setup();
     // The host's SSH client reaches the container on DEST through DEST's link (debian-ckpt.test.ts).
     const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
@@ -176,8 +179,8 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
     expect(memsum(here)).toBe(sum0);
     expect(spawnSync('busybox', ['ping', '-c1', '-W2', addr]).status).toBe(0);
     // The SSH session opened before the first migration answers, from this copy.
-    expect(sessions().alive()).toBe(true);
-    expect(await sessions().ask('cat /proc/sys/kernel/hostname; systemctl is-system-running')).toBe(`deb${CT}\nrunning\n`);
+    expect(session!.alive()).toBe(true);
+    expect(await session!.ask('cat /proc/sys/kernel/hostname; systemctl is-system-running')).toBe(`deb${CT}\nrunning\n`);
     // The other node: no process in its cgroups, no cgroup directory, no mount, no interface.
     waitFor(() => pidsInNode(there.node).length === 0 && cgroupDirs(there).length === 0, 10_000);
     expect(pidsInNode(there.node)).toEqual([]);
@@ -227,6 +230,23 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
     expect(await session.ask('hostname')).toBe(`deb${CT}\n`);
     await oneCopy('source', 0);
   }, 600_000);
+
+  it("DEST's CRIU cannot give the sysinfo listener back: refused in preflight (exit 17, one line), nothing frozen or left on DEST", async () => {
+    const { src } = rig;
+    const before = guest(src).counter(CT).length;
+    writeCriuWrapper(tmp, false);
+    let r;
+    try {
+      r = await mig([], undefined, 0, () => {});
+    } finally {
+      writeCriuWrapper(tmp, true);
+    }
+    expect(r.code, r.out + r.err).toBe(17);
+    oneErrorLine(r.err, /^vzmigrate: stage "preflight" failed: it intercepts sysinfo\(2\), and DEST's CRIU \(\S+\) cannot give its seccomp listeners back: it lacks vzkit's patch 0002-seccomp-notify-listener/);
+    // Asked before anything was copied or frozen (it used to fail at the restore, after the freeze).
+    expect(r.out.match(/^Stage: .*$/gm)).toEqual(['Stage: preflight']);
+    await oneCopy('source', before);
+  }, 300_000);
 
   it('the restore fails on DEST: exit 17 in one line, thawed here with its SSH session, DEST keeps nothing', async () => {
     const before = guest(rig.src).counter(CT).length;
