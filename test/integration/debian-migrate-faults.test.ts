@@ -10,7 +10,10 @@
  * both nodes: init alive and not stopped, vzctl status, its cgroups, nothing of it on the other
  * node), it is whole (is-system-running = running, 0 failed units, the counter goes on without a
  * reset, the same memory), the SSH session answers, and vzmigrate's exit code and one error line
- * are the documented ones. Run with VZKIT_DEBIAN_TESTS=1 like debian.test.ts.
+ * are the documented ones. The cases: DEST's CRIU cannot give the sysinfo listener back (refused
+ * in preflight), the restore fails on DEST, the SSH connection cut during the page transfer,
+ * vzmigrate SIGKILLed once dumped, the SSH connection cut while DEST restores (the answer lost),
+ * vzmigrate SIGKILLed once DEST restored. Run with VZKIT_DEBIAN_TESTS=1 like debian.test.ts.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
