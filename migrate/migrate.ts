@@ -304,7 +304,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         anySlot = online ? (ctx.storage(ctid).caps.tree === true || !!tree) && viewWorks() : true;
         const info = remote(
           'info',
-          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot, nested },
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot, nested, sysinfo: online && interceptsSysinfo(p.socket) },
           MigExit.CANT_CONNECT,
         );
         const problems = info.problems as Array<{ exit: number; msg: string }>;

@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuNestedKinds, criuPath, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuRestoresListeners, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
@@ -43,6 +43,8 @@ export interface InfoRequest {
   reuse?: boolean;
   /** Nested namespace kinds in use inside (online; migrate/criu.ts nestedKindsInUse): DEST's CRIU must restore them. */
   nested?: string[];
+  /** Online: it intercepts sysinfo(2), so DEST's CRIU must give the listener back (as resume requires). */
+  sysinfo?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
   /** The files can go into any slot DEST gives: online, the source copies them through an
@@ -151,6 +153,10 @@ function info(ctx: Context, q: InfoRequest): Reply {
           exit: MigExit.RESTORE,
           msg: `processes inside run in nested ${missing.join(' and ')} namespaces, which DEST's CRIU (${criu}) cannot restore: it lacks vzkit's patch 0003-nested-uts-ipc (sh native/criu.sh on DEST)`,
         });
+      }
+      // resume refuses such a dump (sysinfo would fail with ENOSYS): asked now, before the freeze.
+      if (q.sysinfo === true && !criuRestoresListeners(criu)) {
+        problems.push({ exit: MigExit.RESTORE, msg: `it intercepts sysinfo(2), and DEST's CRIU (${criu}) cannot give its seccomp listeners back: it lacks vzkit's patch 0002-seccomp-notify-listener (sh native/criu.sh on DEST)` });
       }
       if (q.cpuinfo) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));

@@ -36,6 +36,15 @@ export interface DestTarget {
 const LOCKED_EXIT = 9;
 
 /**
+ * How long one attempt may run once it reached DEST: as long as its command needs (an abort
+ * removes a whole private area: seconds for a stock Debian on a loaded disk). The window bounds
+ * the asking, not the command: a killed ssh does not stop the command there, which would go on
+ * unseen (an abort then deletes the record and dump dir of the next vzmigrate's register). A dead
+ * link fails at ssh's ConnectTimeout and ServerAlive checks (sshOnce), an unreachable DEST at once.
+ */
+const ATTEMPT_MS = 600_000;
+
+/**
  * Runs `vzmigrate --receive VERB CTID` on DEST until it answers (ok or a definite refusal), for
  * up to windowMs. Throws DestUnreachable when no answer came.
  */
@@ -43,7 +52,7 @@ export function askDest(t: DestTarget, verb: string, req: Record<string, unknown
   const t0 = Date.now();
   let last = '';
   for (let attempt = 0; ; attempt++) {
-    const r = sshOnce(t.dest, t.sshOpts, [t.remote ?? remoteCommand(), '--receive', verb, String(t.ctid)], JSON.stringify(req), Math.max(5000, windowMs));
+    const r = sshOnce(t.dest, t.sshOpts, [t.remote ?? remoteCommand(), '--receive', verb, String(t.ctid)], JSON.stringify(req), Math.max(ATTEMPT_MS, windowMs));
     let reply: Record<string, unknown> | undefined;
     try {
       reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
