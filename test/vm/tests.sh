@@ -19,5 +19,6 @@ trap 'rm -rf "$cfg"' EXIT
 printf 'root: %s/root\nnode: tbuild\ntemplate_cache: %s\n' "$cfg" "$cache" >"$cfg/vzkit.yaml"
 for t in debian-12 debian-13; do VZKIT_CONFIG="$cfg/vzkit.yaml" dist/vzctl template build "$t"; done
 VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
-  test/integration/debian.test.ts test/integration/debian-ckpt.test.ts test/integration/debian13-ckpt.test.ts test/integration/debian-migrate-faults.test.ts \
+  --reporter=default --reporter=json --outputFile.json=test/results/serial.json \
+  test/integration/debian.test.ts test/integration/debian-ckpt.test.ts test/integration/debian13-ckpt.test.ts test/integration/debian-migrate-faults.test.ts test/integration/criu-nested.test.ts \
   test/integration/cgroup-v2 test/integration/quota
