@@ -444,6 +444,9 @@ sleep 0.5
 busy=$(printf '' | timeout 5 "$CTSPAWN" console "$T/ct.sock" 2>&1 || true)
 grep -q 'console is busy' <<<"$busy" || fail "second client: $busy"
 exec 7<&-
+# The first client would hold the console for the rest of its 3 s: later steps attach again.
+pkill -f -- "$CTSPAWN console $T/ct.sock" || true
+for _ in $(seq 50); do pgrep -f -- "$CTSPAWN console $T/ct.sock" >/dev/null || break; sleep 0.1; done
 pass "second console client is turned away"
 
 kill -TERM "$MPID"; sleep 0.2

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { REPO, TestNode, isRoot, pidsInNode, waitFor } from './harness.js';
-import { guest, memoryLimit } from './debian-guest.js';
+import { BUILD_MS, debianRig, guest, memoryLimit } from './debian-guest.js';
 import { MigrationRig } from './migrate/rig.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
@@ -21,7 +21,6 @@ const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).sta
 const NESTED_UTS_IPC = criuReady && spawnSync(CRIU, ['check', '--feature', 'nested_uts_ipc'], { encoding: 'utf8' }).status === 0;
 const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1';
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
-const BUILD_MS = 900_000;
 // The default node config otherwise (sysinfo(2) intercepted: CRIU patch 0002 hands its listeners back).
 const NODE_CONFIG = `template_cache: ${CACHE}\n`;
 
@@ -140,16 +139,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 12 with sy
   beforeAll(() => {
     fs.mkdirSync(CACHE, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debmig-'));
-    rig = new MigrationRig(NODE_CONFIG);
-    rig.setup();
-    // The host's SSH client reaches the container on DEST through DEST's link: DEST forwards
-    // what comes in on it (vzkit sets forwarding on the containers' veth ends only).
-    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
-    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
-    for (const node of [rig.src, rig.dst]) {
-      const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
-      if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
-    }
+    rig = debianRig(NODE_CONFIG);
   }, BUILD_MS);
   afterAll(() => {
     sshSession?.kill('SIGKILL');

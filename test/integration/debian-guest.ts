@@ -9,6 +9,27 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { TestNode, waitFor } from './harness.js';
 import { counterGaps } from './criu/workload.js';
+import { MigrationRig } from './migrate/rig.js';
+
+/** How long a Debian template build may take (debootstrap from the archive, once per machine). */
+export const BUILD_MS = 900_000;
+
+/**
+ * The two-node rig with Debian 12 cached on both nodes. The host's SSH client reaches a
+ * container on DEST through DEST's link: DEST forwards what comes in on it (vzkit sets
+ * forwarding on the containers' veth ends only).
+ */
+export function debianRig(nodeConfig: string, opts: ConstructorParameters<typeof MigrationRig>[1] = {}): MigrationRig {
+  const rig = new MigrationRig(nodeConfig, opts);
+  rig.setup();
+  const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
+  if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
+  for (const node of [rig.src, rig.dst]) {
+    const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
+    if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
+  }
+  return rig;
+}
 
 /** The customer's unit: every sandboxing option that makes namespaces, and a counter "N MS" every 100 ms. */
 export const UNIT = `[Unit]

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { REPO, isRoot, listMountsUnder, pidsInNode, waitFor, type TestNode } from './harness.js';
-import { guest, memoryLimit } from './debian-guest.js';
+import { BUILD_MS, debianRig, guest, memoryLimit } from './debian-guest.js';
 import { MigrationRig, killSshBelow, migrateWith } from './migrate/rig.js';
 import { removeWorkloadBinary, workloadBinary } from './criu/workload.js';
 
@@ -29,7 +29,6 @@ const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
 const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1' && fs.existsSync('/usr/sbin/sshd');
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
-const BUILD_MS = 900_000;
 // The default node config: sysinfo_intercept is on (its listener goes through the checkpoint).
 const NODE_CONFIG = `template_cache: ${CACHE}\n`;
 const CT = '821';
@@ -122,15 +121,7 @@ describe.skipIf(!enabled)('Debian 12 with systemd, default node config: vzmigrat
   beforeAll(() => {
     fs.mkdirSync(CACHE, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-debfaults-'));
-    rig = new MigrationRig(NODE_CONFIG, { destEnv: { VZKIT_CRIU: writeCriuWrapper(tmp) } });
-    rig.setup();
-    // The host's SSH client reaches the container on DEST through DEST's link (debian-ckpt.test.ts).
-    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
-    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
-    for (const node of [rig.src, rig.dst]) {
-      const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
-      if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
-    }
+    rig = debianRig(NODE_CONFIG, { destEnv: { VZKIT_CRIU: writeCriuWrapper(tmp) } });
   }, BUILD_MS);
   afterAll(() => {
     session?.child.kill('SIGKILL');

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { guest } from './debian-guest.js';
 import { TestNode, isRoot, REPO } from './harness.js';
 import { checkPassword } from '../../src/sys/crypt.js';
 
@@ -26,15 +27,8 @@ describe.skipIf(!enabled)('Debian containers with systemd (real debootstrap, rea
   let tmp: string; // made in beforeAll: a skipped file still runs this body, never its hooks
 
   const exec = (ctid: string, ...cmd: string[]) => n.run('vzctl', ['exec', ctid, ...cmd], { timeout: 120_000 });
-  /** systemd's state once its boot is over; until its bus socket exists systemctl cannot ask. */
-  const running = (ctid: string) => {
-    for (let i = 0; i < 100; i++) {
-      const r = exec(ctid, 'systemctl', 'is-system-running', '--wait');
-      if (!/Failed to connect to bus/.test(r.stderr)) return r.stdout.trim();
-      spawnSync('sleep', ['0.1']);
-    }
-    return 'no bus';
-  };
+  /** systemd's state once its boot is over (debian-guest.ts). */
+  const running = (ctid: string) => guest(n).running(ctid);
   const ssh = (addr: string, cmd: string) =>
     spawnSync('ssh', ['-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${addr}`, cmd], {
       encoding: 'utf8',

@@ -56,7 +56,7 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
   };
   /**
    * What the host shows of itself that an injected ip command or a stray file would change (the
-   * links named after this node: other engineers' tests come and go on the same machine).
+   * links and network namespaces named after this node: other tests come and go on the same machine).
    */
   const hostState = () => ({
     links: sh('ip', ['-o', 'link', 'show'])
@@ -64,7 +64,12 @@ describe.skipIf(!isRoot)('vzrestore of crafted archives (root, real containers)'
       .map((l) => l.split(':')[1]?.trim() ?? '')
       .filter((l) => l.startsWith(n.node))
       .sort(),
-    netns: sh('ip', ['netns', 'list']),
+    // This node's only (an injected one is named after it, line 137): other tests' rigs come and go.
+    netns: sh('ip', ['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter((x) => x.startsWith(n.node))
+      .sort(),
     hosts: sha('/etc/hosts'),
     markers: fs.readdirSync(n.dir).filter((f) => f.startsWith('INJECTED')),
     dumps: fs.existsSync(path.join(n.root, 'dump')) ? fs.readdirSync(path.join(n.root, 'dump')) : [],

@@ -10,6 +10,7 @@ import { probeRuntime } from '../runtime-state.js';
 import { execIn, execCapture, enterIn, attachConsole, type JoinTarget } from '../../runtime/attach.js';
 import { helperPath } from '../install.js';
 import { EXIT_HELPER_FAILED } from '../../runtime/protocol.js';
+import { pidAlive } from '../../sys/proc.js';
 
 function joinTarget(ctx: Context, ctid: number): JoinTarget {
   const probe = probeRuntime(ctx.paths(ctid));
@@ -59,22 +60,9 @@ export async function enterContainer(ctx: Context, ctid: number): Promise<number
   return stoppedMeanwhile(ctx, ctid, t, await enterIn(t));
 }
 
-/** init has exited: reaped, or a zombie its monitor has not reaped yet. */
-function initExited(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return true;
-  }
-  // "pid (comm) S ...": comm may hold blanks and parentheses, the state follows the last ")".
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'Z' || state === 'X';
-}
-
 /** The helper exits EXIT_HELPER_FAILED without a word when init exited before it could join. */
 function stoppedMeanwhile(ctx: Context, ctid: number, t: JoinTarget, code: number): number {
-  if (code === EXIT_HELPER_FAILED && initExited(t.initPid)) {
+  if (code === EXIT_HELPER_FAILED && !pidAlive(t.initPid)) { // reaped, or a zombie not yet reaped
     throw new VzError('NOT_RUNNING', 'container stopped before the command could start', { ctid });
   }
   return code;
