@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuNestedKinds, criuPath, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuRestoresPsi, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
@@ -43,6 +43,8 @@ export interface InfoRequest {
   reuse?: boolean;
   /** Nested namespace kinds in use inside (online; migrate/criu.ts nestedKindsInUse): DEST's CRIU must restore them. */
   nested?: string[];
+  /** Pressure files open inside (online; migrate/criu.ts pressureFilesInUse): DEST's CRIU must set PSI triggers again. */
+  psi?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
   /** The files can go into any slot DEST gives: online, the source copies them through an
@@ -150,6 +152,14 @@ function info(ctx: Context, q: InfoRequest): Reply {
         problems.push({
           exit: MigExit.RESTORE,
           msg: `processes inside run in nested ${missing.join(' and ')} namespaces, which DEST's CRIU (${criu}) cannot restore: it lacks vzkit's patch 0003-nested-uts-ipc (sh native/criu.sh on DEST)`,
+        });
+      }
+      // systemd's memory-pressure watches: a CRIU without vzkit's patch 0015 would restore them
+      // without their triggers (protobuf-c skips the unknown field) and PID 1 would spin.
+      if (q.psi === true && !criuRestoresPsi(ctx.cfg.paths.run)) {
+        problems.push({
+          exit: MigExit.RESTORE,
+          msg: `processes inside watch memory pressure (PSI triggers), which DEST's CRIU (${criu}) cannot set again: it lacks vzkit's patch 0015-psi-trigger-restore (sh native/criu.sh on DEST)`,
         });
       }
       if (q.cpuinfo) {

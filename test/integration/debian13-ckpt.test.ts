@@ -2,14 +2,17 @@
  * Checkpoint of a stock Debian 13 VPS (systemd 257; issue 14): `vzctl suspend` / `vzctl resume`
  * with users logged in, i.e. with `(sd-pam)` running: one `su - alice` session started by vzctl
  * exec and one SSH login of root from the host, open across the restore. What broke before:
- * systemd's memory-pressure watches (a PSI trigger lives in the open file, CRIU restores the fd
- * without it, and PID 1, journald and logind then spin on EPOLLPRI|EPOLLERR; with
+ * systemd's memory-pressure watches (a PSI trigger lives in the open file, CRIU restored the fd
+ * without it, and PID 1, journald and logind then spun on EPOLLPRI|EPOLLERR; with
  * ProtectControlGroups= the bound memory.pressure file also failed the restore with move_mount
  * EINVAL), and `(sd-pam)`, whose exe CRIU opened O_PATH (`PR_SET_MM_MAP failed with -9`).
- * vzkit hides /proc/pressure, so systemd sets no watch (documented as off); the CRIU patches
- * 0010-0013 fix the rest. The same with `vzmigrate --online` on the two-node rig. Template
- * cache as debian.test.ts's; run with VZKIT_DEBIAN_TESTS=1.
- * VZKIT_CRIU names another criu build (e.g. VZKIT_CRIU_PREFIX's of native/criu.sh).
+ * With CRIU patch 0015 (`criu check --feature psi_trigger`) the watch is on: vzkit shows
+ * /proc/pressure read-only, systemd sets its triggers on its cgroups' memory.pressure, and CRIU
+ * records each trigger at dump and sets it again at restore; a trigger CRIU cannot attribute is
+ * refused in one line. The CRIU patches 0010-0012 fix the rest. The same with `vzmigrate
+ * --online` on the two-node rig. Template cache as debian.test.ts's; run with
+ * VZKIT_DEBIAN_TESTS=1. VZKIT_CRIU names another criu build (e.g. VZKIT_CRIU_PREFIX's of
+ * native/criu.sh).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
@@ -36,6 +39,40 @@ function cpuTicks(pid: number): number {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const after = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return Number(after[11]) + Number(after[12]);
+}
+
+/**
+ * poll(2) of a host process's fd, taken with pidfd_getfd(2) (the same open file): a pressure file
+ * with a PSI trigger reports nothing (or POLLPRI on an event); without one POLLERR at once.
+ */
+const POLL_PY = `import ctypes, os, select, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pidfd = os.pidfd_open(int(sys.argv[1]))
+f = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
+if f < 0:
+    sys.exit('pidfd_getfd: ' + os.strerror(ctypes.get_errno()))
+p = select.poll()
+p.register(f, select.POLLPRI)
+ev = p.poll(0)
+print(ev[0][1] if ev else 0)`;
+const POLLERR = 8;
+
+/** The open *.pressure files of a host pid: fd number, path, and whether a PSI trigger is set on it. */
+function pressureWatches(pid: number): { fd: number; path: string; trigger: boolean }[] {
+  const out: { fd: number; path: string; trigger: boolean }[] = [];
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let l: string;
+    try {
+      l = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (!l.endsWith('.pressure') && !l.startsWith('/proc/pressure/')) continue;
+    const r = spawnSync('python3', ['-c', POLL_PY, String(pid), fd], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0) throw new Error(`poll ${pid}/${fd}: ${r.stderr}`);
+    out.push({ fd: Number(fd), path: l, trigger: (Number(r.stdout.trim()) & POLLERR) === 0 });
+  }
+  return out;
 }
 
 /** Helpers bound to one node and container. */
@@ -74,6 +111,21 @@ function guest(n: TestNode, ct: string) {
     return { 'PID 1': init, 'systemd-journald': byComm('systemd-journal'), 'systemd-logind': byComm('systemd-logind') };
   };
   const psiFds = () => exec('sh', '-c', 'ls -l /proc/[0-9]*/fd/ 2>/dev/null | grep -c "pressure$" || true').stdout.trim();
+  /**
+   * PID 1, journald and logind each watch their own cgroup's memory.pressure with a working PSI
+   * trigger (poll blocks): "NAME PATH trigger|NO TRIGGER" lines, for one comparison.
+   */
+  const watches = () =>
+    Object.entries(hostPids()).map(([k, pid]) => {
+      const w = pressureWatches(pid);
+      return w.length ? w.map((x) => `${k} ${x.path} ${x.trigger ? 'trigger' : 'NO TRIGGER'}`).join('; ') : `${k} no watch`;
+    });
+  const expectWatches = () =>
+    expect(watches()).toEqual([
+      'PID 1 /sys/fs/cgroup/init.scope/memory.pressure trigger',
+      'systemd-journald /sys/fs/cgroup/system.slice/systemd-journald.service/memory.pressure trigger',
+      'systemd-logind /sys/fs/cgroup/system.slice/systemd-logind.service/memory.pressure trigger',
+    ]);
   /** After a restore: nothing spins, PID 1 and the daemons that had watches use next to no CPU in 5 s. */
   const idle = async () => {
     const pids = hostPids();
@@ -89,7 +141,7 @@ function guest(n: TestNode, ct: string) {
     expect(exec('sh', '-c', "setsid su - alice -c 'sleep 100813' </dev/null >/dev/null 2>&1 &").code).toBe(0);
   };
   const pam = () => sessionProcs().filter((p) => p.endsWith('(sd-pam)')).map((p) => p.split(' ')[1]).sort();
-  return { exec, running, sessionProcs, hostPids, psiFds, idle, loginAlice, pam };
+  return { exec, running, sessionProcs, hostPids, psiFds, watches, expectWatches, idle, loginAlice, pam };
 }
 
 /** An SSH session of the host's, to root@addr, that runs what it is given. */
@@ -132,35 +184,68 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('a stock Debian 13 boots with the memory-pressure watch off; a program that sets a PSI trigger itself: suspend refuses in one line (CRIU patch 0013) and the container runs on', () => {
+  it('a stock Debian 13 boots with the memory-pressure watch on (PID 1, journald, logind: working PSI triggers); a program that sets a trigger CRIU cannot attribute: suspend refuses in one line (CRIU patch 0015) and the container runs on', () => {
     n.ok('create', CT, '--ostemplate', 'debian-13', '--hostname', `deb${CT}`, '--ipadd', ADDR, '--ram', '384M');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vzkit-test', '-f', path.join(tmp, 'id_ed25519')]);
     n.ok('set', CT, '--ssh-key', fs.readFileSync(path.join(tmp, 'id_ed25519.pub'), 'utf8').trim());
     n.ok('start', CT, '--wait');
     expect(running()).toBe('running');
-    // The memory-pressure watch is off: no PSI for systemd to find, so no trigger anywhere.
-    expect(exec('test', '-e', '/proc/pressure/memory').code).not.toBe(0);
-    expect(psiFds()).toBe('0');
+    // PSI is shown, read-only: systemd finds it, and the host-wide files take no trigger from inside.
+    expect(exec('cat', '/proc/pressure/memory').stdout).toMatch(/^some avg10=/);
+    expect(exec('sh', '-c', 'echo "some 200000 2000000" > /proc/pressure/memory').code).not.toBe(0);
+    g.expectWatches();
 
     const pid0 = fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8');
     // Unprivileged triggers need a 2 s window; system.slice is the container root's (systemd made it).
+    // Not systemd's, no $MEMORY_PRESSURE_WATCH: CRIU cannot know what was written.
     const w = exec('sh', '-c', `setsid bash -c 'exec 3<>/sys/fs/cgroup/system.slice/memory.pressure && printf "some 200000 2000000" >&3 && exec sleep 100814' </dev/null >/dev/null 2>&1 &`);
     expect(w.code, w.stderr).toBe(0);
     expect(waitFor(() => exec('pgrep', '-f', 'sleep 100814').code === 0, 10_000)).toBe(true);
     const s = n.vzctl('suspend', CT);
     expect(s.code).toBe(16);
-    expect(s.stderr.trim().split('\n')[0]).toMatch(/PSI trigger is set on \/sys\/fs\/cgroup\/system.slice\/memory.pressure/);
-    expect(s.stderr).toMatch(/restart|stop that program/);
+    expect(s.stderr.trim().split('\n')[0]).toMatch(/PSI trigger is set on \/sys\/fs\/cgroup\/system.slice\/memory.pressure, which cannot be restored: its owner has no \$MEMORY_PRESSURE_WATCH/);
+    expect(s.stderr).toMatch(/stop that program/);
     // Never stopped: the same init and monitor, running, the program too.
     expect(fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8')).toBe(pid0);
     expect(n.ok('status', CT)).toMatch(/running/);
     expect(running()).toBe('running');
     expect(exec('pgrep', '-f', 'sleep 100814').code).toBe(0);
     expect(exec('pkill', '-f', 'sleep 100814').code).toBe(0);
+    expect(waitFor(() => exec('pgrep', '-f', 'sleep 100814').code !== 0, 10_000)).toBe(true);
   }, 300_000);
 
-  it('a stock Debian 13 VPS with a su session and an SSH login ((sd-pam) running): suspend, resume, sessions alive, PID 1 idle', async () => {
-    expect(psiFds()).toBe('0');
+  it('a program of its own that follows systemd\'s protocol ($MEMORY_PRESSURE_WATCH/WRITE): its trigger survives suspend/resume', () => {
+    const file = '/sys/fs/cgroup/system.slice/memory.pressure';
+    const b64 = Buffer.from('some 150000 2000000').toString('base64');
+    const w = exec('sh', '-c', `MEMORY_PRESSURE_WATCH=${file} MEMORY_PRESSURE_WRITE=${b64} setsid bash -c 'exec 3<>${file} && printf "some 150000 2000000" >&3 && exec sleep 100815' </dev/null >/dev/null 2>&1 &`);
+    expect(w.code, w.stderr).toBe(0);
+    expect(waitFor(() => exec('pgrep', '-f', 'sleep 100815').code === 0, 10_000)).toBe(true);
+    const host = () => {
+      const init = Number(fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8').trim().split(/\s+/)[1]);
+      const ns = fs.readlinkSync(`/proc/${init}/ns/pid`);
+      return Number(
+        fs.readdirSync('/proc').find((p) => {
+          try {
+            return /^\d+$/.test(p) && fs.readlinkSync(`/proc/${p}/ns/pid`) === ns && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\x00100815\x00';
+          } catch {
+            return false;
+          }
+        }),
+      );
+    };
+    expect(pressureWatches(host())).toEqual([{ fd: 3, path: file, trigger: true }]);
+    const s = n.vzctl('suspend', CT);
+    expect(s.code, s.stderr).toBe(0);
+    const r = n.vzctl('resume', CT);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(pressureWatches(host())).toEqual([{ fd: 3, path: file, trigger: true }]);
+    g.expectWatches();
+    expect(exec('pkill', '-f', 'sleep 100815').code).toBe(0);
+    expect(waitFor(() => exec('pgrep', '-f', 'sleep 100815').code !== 0, 10_000)).toBe(true);
+  }, 300_000);
+
+  it('a stock Debian 13 VPS with a su session and an SSH login ((sd-pam) running): suspend, resume, sessions alive, the memory-pressure watches working, PID 1 idle', async () => {
+    g.expectWatches();
     g.loginAlice();
     ssh = sshSession(path.join(tmp, 'id_ed25519'), ADDR);
     expect(await ssh.ask('id -un', 'MARK-BEFORE')).toMatch(/root\nMARK-BEFORE/);
@@ -180,8 +265,10 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     expect(running()).toBe('running');
     expect(exec('systemctl', '--failed', '--no-legend', '--plain').stdout.trim()).toBe('');
     expect(g.sessionProcs()).toEqual(procs0);
+    // The watches came back with their triggers (poll blocks), and nothing spins on them.
+    g.expectWatches();
     await g.idle();
-    expect(psiFds()).toBe('0');
+    expect(Number(psiFds())).toBeGreaterThanOrEqual(3);
     // The sessions work: the SSH one runs a command, alice's user manager answers.
     expect(await ssh.ask('id -un; systemctl is-system-running', 'MARK-AFTER')).toMatch(/root\nrunning\nMARK-AFTER/);
     expect(ssh.child.exitCode).toBe(null);
@@ -219,7 +306,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('online, with a su session and an SSH login open: both go on on DEST, running with 0 failed, PID 1 idle, nothing left here', async () => {
+  it('online, with a su session and an SSH login open: both go on on DEST, running with 0 failed, the memory-pressure watches working, PID 1 idle, nothing left here', async () => {
     const { src, dst } = rig;
     const ct = '814';
     const gs = guest(src, ct);
@@ -231,6 +318,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     src.ok('set', ct, '--ssh-key', fs.readFileSync(`${key}.pub`, 'utf8').trim());
     src.ok('start', ct, '--wait');
     expect(gs.running()).toBe('running');
+    gs.expectWatches();
     // After the move the host reaches the address through DEST's link: a /30 under the source's /32.
     route = `${addr.replace(/\.\d+$/, '.12')}/30`;
     expect(spawnSync('ip', ['route', 'add', route, 'via', rig.destAddr]).status).toBe(0);
@@ -248,6 +336,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     expect(dst.ok('status', ct)).toMatch(/running/);
     expect(gd.exec('systemctl', '--failed', '--no-legend', '--plain').stdout.trim()).toBe('');
     expect(gd.sessionProcs()).toEqual(procs0);
+    gd.expectWatches();
     await gd.idle();
     expect(gd.exec('su', '-', 'alice', '-c', 'systemctl --user is-system-running').stdout.trim()).toBe('running');
     expect(rig.pingFromDest(addr)).toBe(true);
