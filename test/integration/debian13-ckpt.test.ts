@@ -302,12 +302,18 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
   let tmp: string;
   let ssh: ReturnType<typeof sshSession> | undefined;
   let route: string | undefined;
+  let destCriu: string;
   const mig = (...args: string[]) => rig.src.run('vzmigrate', [`--ssh=${rig.sshOptions()}`, ...args], { timeout: 300_000 });
 
   beforeAll(() => {
     fs.mkdirSync(CACHE, { recursive: true });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-deb13mig-'));
-    rig = new MigrationRig(NODE_CONFIG);
+    fs.chmodSync(tmp, 0o755);
+    // DEST's CRIU: the run's, behind a wrapper that first answers patch 0015's feature probe as
+    // a build without it does; rewritten later (vzkit asks a changed binary again).
+    destCriu = path.join(tmp, 'criu-dest');
+    fs.writeFileSync(destCriu, `#!/bin/sh\nfor a; do [ "$a" = psi_trigger ] && { echo "Unknown feature psi_trigger" >&2; exit 1; }; done\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+    rig = new MigrationRig(NODE_CONFIG, { destCriu });
     rig.setup();
     // The host's SSH client reaches the container on DEST through DEST's link (as debian-ckpt's test).
     const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
@@ -323,6 +329,28 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     rig?.close();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
+
+  it('a DEST whose CRIU lacks patch 0015 is refused before freezing, in one line; the container runs on here', () => {
+    const { src, dst } = rig;
+    const ct = '816';
+    const gs = guest(src, ct);
+    src.ok('create', ct, '--ostemplate', 'debian-13', '--hostname', `deb${ct}`, '--ipadd', rig.ctAddr(16), '--ram', '384M');
+    src.ok('start', ct, '--wait');
+    expect(gs.running()).toBe('running');
+    gs.expectWatches();
+    const pid0 = gs.hostPids()['PID 1'];
+    const r = mig('--online', rig.destAddr, ct);
+    expect(r.code, r.stderr + r.stdout).toBe(17);
+    expect(r.stderr).toContain(`processes inside watch memory pressure (PSI triggers), which DEST's CRIU (${destCriu}) cannot set again: it lacks vzkit's patch 0015-psi-trigger-restore`);
+    expect(r.stdout + r.stderr).not.toMatch(/freeze and dump/);
+    expect(gs.hostPids()['PID 1']).toBe(pid0);
+    expect(gs.running()).toBe('running');
+    expect(dst.vzctl('status', ct).stdout).toMatch(/deleted/);
+    src.ok('stop', ct);
+    src.ok('destroy', ct);
+    // From here on DEST's CRIU has the patch.
+    fs.writeFileSync(destCriu, `#!/bin/sh\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+  }, 300_000);
 
   it('online, with a su session and an SSH login open: both go on on DEST, running with 0 failed, the memory-pressure watches working, PID 1 idle, nothing left here', async () => {
     const { src, dst } = rig;
