@@ -142,7 +142,22 @@ function guest(n: TestNode, ct: string) {
     expect(exec('sh', '-c', "setsid su - alice -c 'sleep 100813' </dev/null >/dev/null 2>&1 &").code).toBe(0);
   };
   const pam = () => sessionProcs().filter((p) => p.endsWith('(sd-pam)')).map((p) => p.split(' ')[1]).sort();
-  return { exec, running, sessionProcs, hostPids, psiFds, watches, expectWatches, idle, loginAlice, pam };
+  /** The user managers' (systemd --user of root and alice) watches, as watches() words them. */
+  const userWatches = () => {
+    const init = hostPids()['PID 1'];
+    const ns = fs.readlinkSync(`/proc/${init}/ns/pid`);
+    const out: string[] = [];
+    for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== init)) {
+      try {
+        if (fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'systemd' || fs.readlinkSync(`/proc/${p}/ns/pid`) !== ns) continue;
+        for (const w of pressureWatches(Number(p))) out.push(`${w.path} ${w.trigger ? 'trigger' : 'NO TRIGGER'}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return out.sort();
+  };
+  return { exec, running, sessionProcs, hostPids, psiFds, watches, expectWatches, userWatches, idle, loginAlice, pam };
 }
 
 /** An SSH session of the host's, to root@addr, that runs what it is given. */
@@ -185,7 +200,7 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('a stock Debian 13 boots with the memory-pressure watch on (PID 1, journald, logind: working PSI triggers); a program that sets a trigger CRIU cannot attribute: suspend refuses in one line (CRIU patch 0015) and the container runs on', () => {
+  it('a stock Debian 13 boots with the memory-pressure watch on (PID 1, journald, logind: working PSI triggers); a program that sets a trigger CRIU cannot attribute, or PID 1 with DefaultMemoryPressureThresholdSec= set: suspend refuses in one line (CRIU patch 0015) and the container runs on', () => {
     n.ok('create', CT, '--ostemplate', 'debian-13', '--hostname', `deb${CT}`, '--ipadd', ADDR, '--ram', '384M');
     spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'vzkit-test', '-f', path.join(tmp, 'id_ed25519')]);
     n.ok('set', CT, '--ssh-key', fs.readFileSync(path.join(tmp, 'id_ed25519.pub'), 'utf8').trim());
@@ -213,6 +228,15 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     expect(exec('pgrep', '-f', 'sleep 100814').code).toBe(0);
     expect(exec('pkill', '-f', 'sleep 100814').code).toBe(0);
     expect(waitFor(() => exec('pgrep', '-f', 'sleep 100814').code !== 0, 10_000)).toBe(true);
+    // PID 1 applies DefaultMemoryPressureThresholdSec= to its own watch, which CRIU cannot read
+    // back: with it configured, the dump refuses PID 1's trigger rather than guess.
+    expect(exec('sh', '-c', 'mkdir -p /etc/systemd/system.conf.d && echo "[Manager]\nDefaultMemoryPressureThresholdSec=100ms" > /etc/systemd/system.conf.d/psi.conf').code).toBe(0);
+    const c = n.vzctl('suspend', CT);
+    expect(c.code).toBe(16);
+    expect(c.stderr.trim().split('\n')[0]).toMatch(/PSI trigger is set on \/sys\/fs\/cgroup\/init.scope\/memory.pressure, which cannot be restored: systemd's DefaultMemoryPressureThresholdSec= is set/);
+    expect(exec('rm', '/etc/systemd/system.conf.d/psi.conf').code).toBe(0);
+    expect(fs.readFileSync(path.join(n.root, 'run', `${CT}.pid`), 'utf8')).toBe(pid0);
+    expect(running()).toBe('running');
   }, 300_000);
 
   it('a program of its own that follows systemd\'s protocol ($MEMORY_PRESSURE_WATCH/WRITE): its trigger survives suspend/resume and fires on real memory pressure', () => {
@@ -270,6 +294,12 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     expect(waitFor(() => g.pam().join(',') === 'alice,root', 30_000), g.sessionProcs().join('; ')).toBe(true);
     const procs0 = g.sessionProcs();
     expect(procs0).toHaveLength(5); // two user managers, two (sd-pam), alice's sleep
+    // The user managers watch their own init.scope's memory.pressure, as PID 1 does.
+    const users0 = g.userWatches();
+    expect(users0).toEqual([
+      '/sys/fs/cgroup/user.slice/user-0.slice/user@0.service/init.scope/memory.pressure trigger',
+      '/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/init.scope/memory.pressure trigger',
+    ]);
 
     const t0 = Date.now();
     const s = n.vzctl('suspend', CT);
@@ -285,6 +315,7 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     expect(g.sessionProcs()).toEqual(procs0);
     // The watches came back with their triggers (poll blocks), and nothing spins on them.
     g.expectWatches();
+    expect(g.userWatches()).toEqual(users0);
     await g.idle();
     expect(Number(psiFds())).toBeGreaterThanOrEqual(3);
     // The sessions work: the SSH one runs a command, alice's user manager answers.
