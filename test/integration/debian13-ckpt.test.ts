@@ -326,6 +326,43 @@ describe.skipIf(!enabled)('Debian 13 with systemd: suspend and resume with users
     expect(spawnSync('busybox', ['ping', '-c1', '-W2', ADDR]).status).toBe(0);
     ssh.child.stdin!.end('exit\n');
   }, 300_000);
+
+  it('CAP_SYS_RESOURCE (the kernel takes a trigger\'s class from its opener): a 1 s window survives suspend/resume while its owner keeps the capability; an owner that dropped it is refused in one line', () => {
+    const ct = '817';
+    const g7 = guest(n, ct);
+    n.ok('create', ct, '--ostemplate', 'debian-13', '--hostname', `deb${ct}`, '--ram', '384M');
+    n.ok('set', ct, '--capability', 'sys_resource:on', '--save');
+    n.ok('start', ct, '--wait');
+    expect(g7.running()).toBe('running');
+    const file = '/sys/fs/cgroup/system.slice/memory.pressure';
+    const trig = 'some 50000 1000000'; // a 1 s window: only a privileged opener may set it
+    const env = `MEMORY_PRESSURE_WATCH=${file} MEMORY_PRESSURE_WRITE=${Buffer.from(trig).toString('base64')}`;
+    const run = (tag: string, then: string) =>
+      g7.exec('sh', '-c', `${env} setsid bash -c 'exec 3<>${file} && printf "${trig}" >&3 && exec ${then} sleep ${tag}' </dev/null >/dev/null 2>&1 &`);
+    const pidOf = (tag: string) => {
+      let pid = 0;
+      waitFor(() => (pid = Number(spawnSync('pgrep', ['-f', '-x', `sleep ${tag}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0] || 0)) > 0, 10_000);
+      return pid;
+    };
+    // Kept: set again at restore by an opener with the capability.
+    expect(run('100817', '').code).toBe(0);
+    expect(pressureWatches(pidOf('100817'))).toEqual([{ fd: 3, path: file, trigger: true }]);
+    const s = n.vzctl('suspend', ct);
+    expect(s.code, s.stderr).toBe(0);
+    const r = n.vzctl('resume', ct);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(pressureWatches(pidOf('100817'))).toEqual([{ fd: 3, path: file, trigger: true }]);
+    g7.expectWatches();
+    // Dropped after the write (the file keeps its opener's credentials): refused, running on.
+    expect(run('100818', 'setpriv --bounding-set -sys_resource').code).toBe(0);
+    expect(pressureWatches(pidOf('100818'))).toEqual([{ fd: 3, path: file, trigger: true }]);
+    const d = n.vzctl('suspend', ct);
+    expect(d.code).toBe(16);
+    expect(d.stderr.trim().split('\n')[0]).toMatch(/PSI trigger is set on \/sys\/fs\/cgroup\/system.slice\/memory.pressure, which cannot be restored: its 1000000 us window needs CAP_SYS_RESOURCE, which its owner does not have now/);
+    expect(g7.running()).toBe('running');
+    n.ok('stop', ct);
+    n.ok('destroy', ct);
+  }, 300_000);
 });
 
 describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with systemd: vzmigrate --online with users logged in', () => {
