@@ -48,41 +48,82 @@ export function criuVersion(criu = criuPath()): string {
 }
 
 /**
- * The namespace kinds this CRIU dumps and restores nested beyond upstream's mount and network:
- * ["uts", "ipc"] with vzkit's patch (native/criu-patches/0003-nested-uts-ipc.patch, probed as
- * `criu check --feature nested_uts_ipc`), else none. The container's seccomp policy then leaves
- * them allowed (native/harden.h). A probe costs 0.1-0.3 s (criu check reads the kernel's
- * features), too much for every vzctl exec: the answer is kept in cacheDir, keyed by the binary's
- * path, size and mtime, so a rebuilt or replaced CRIU is asked again.
+ * Whether this node's CRIU has a vzkit patch, probed as `criu check --feature NAME`. A probe costs
+ * 0.1-0.3 s (criu check reads the kernel's features), too much for every vzctl exec: the answer
+ * is kept in cacheDir (file criu-feature-NAME), keyed by the binary's path, size and mtime, so a
+ * rebuilt or replaced CRIU is asked again. No CRIU: false.
  */
-export function criuNestedKinds(cacheDir: string): string[] {
+function criuHasFeature(cacheDir: string, feature: 'nested_uts_ipc' | 'psi_trigger'): boolean {
   let criu: string;
   let st: fs.Stats;
   try {
     criu = criuPath();
     st = fs.statSync(criu);
   } catch {
-    return []; // no CRIU: nothing is checkpointed here, the strict policy costs nothing
+    return false; // no CRIU: nothing is checkpointed here
   }
   const key = `${criu} ${st.size} ${st.mtimeMs}`;
-  const file = path.join(cacheDir, 'criu-nested-kinds');
+  const file = path.join(cacheDir, `criu-feature-${feature}`);
   try {
-    const [k, kinds] = fs.readFileSync(file, 'utf8').split('\n');
-    if (k === key) return (kinds ?? '').split(',').filter((x) => x === 'uts' || x === 'ipc');
+    const [k, v] = fs.readFileSync(file, 'utf8').split('\n');
+    if (k === key) return v === 'yes';
   } catch {
     // not probed yet
   }
-  const r = childProcess().spawnSync(criu, ['check', '--feature', 'nested_uts_ipc'], { encoding: 'utf8', timeout: 10_000 });
-  const kinds = r.status === 0 ? ['uts', 'ipc'] : [];
+  const r = childProcess().spawnSync(criu, ['check', '--feature', feature], { encoding: 'utf8', timeout: 10_000 });
+  const has = r.status === 0;
   try {
     fs.mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
     const tmp = `${file}.${process.pid}`;
-    fs.writeFileSync(tmp, `${key}\n${kinds.join(',')}\n`, { mode: 0o644 });
+    fs.writeFileSync(tmp, `${key}\n${has ? 'yes' : 'no'}\n`, { mode: 0o644 });
     fs.renameSync(tmp, file);
   } catch {
     // asked again next time
   }
-  return kinds;
+  return has;
+}
+
+/**
+ * The namespace kinds this CRIU dumps and restores nested beyond upstream's mount and network:
+ * ["uts", "ipc"] with vzkit's patch (native/criu-patches/0003-nested-uts-ipc.patch, probed as
+ * `criu check --feature nested_uts_ipc`), else none. The container's seccomp policy then leaves
+ * them allowed (native/harden.h).
+ */
+export function criuNestedKinds(cacheDir: string): string[] {
+  return criuHasFeature(cacheDir, 'nested_uts_ipc') ? ['uts', 'ipc'] : [];
+}
+
+/**
+ * Whether this CRIU sets PSI triggers again at restore (native/criu-patches/0015-psi-trigger-restore
+ * .patch, `criu check --feature psi_trigger`): then a systemd container is shown /proc/pressure and
+ * keeps its memory-pressure watch across suspend/resume and migration; without it the watch stays off.
+ */
+export function criuRestoresPsi(cacheDir: string): boolean {
+  return criuHasFeature(cacheDir, 'psi_trigger');
+}
+
+/**
+ * Whether a process of the container has a pressure file open (a cgroup's *.pressure or
+ * /proc/pressure/*): a PSI trigger may be set on it, which only DEST's CRIU with patch 0015 sets
+ * again. For vzmigrate's pre-flight; the links of /proc/PID/fd are the kernel's.
+ */
+export function pressureFilesInUse(pids: number[]): boolean {
+  return pids.some((p) => {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${p}/fd`);
+    } catch {
+      return false; // gone meanwhile
+    }
+    return fds.some((fd) => {
+      try {
+        const l = fs.readlinkSync(`/proc/${p}/fd/${fd}`);
+        return l.endsWith('.pressure') || l.startsWith('/proc/pressure/');
+      } catch {
+        return false;
+      }
+    });
+  });
 }
 
 /**
@@ -501,8 +542,8 @@ function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid:
   const hint = /nested \w+ namespace/.test(tail)
     ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
     : /PSI trigger/.test(tail)
-      ? // native/criu-patches/0013: a trigger cannot be restored (the owner would spin); vzkit hides /proc/pressure from starts on.
-        'a process inside watches resource pressure (a PSI trigger), which CRIU cannot restore: a container started before vzkit hid /proc/pressure needs a restart; otherwise stop that program, or stop the container first (offline vzmigrate, vzdump --mode stop)'
+      ? // native/criu-patches/0015: a trigger whose parameters CRIU cannot tell is refused (restored without it, its owner would spin).
+        'a process inside watches resource pressure with a PSI trigger CRIU cannot tell (only systemd\'s memory-pressure watches are restored): stop that program, or stop the container first (offline vzmigrate, vzdump --mode stop)'
       : undefined;
   return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${log})`, { ctid, hint });
 }
@@ -569,6 +610,15 @@ export function recreateCgroupTree(unifiedDir: string, tree: string[], uid: numb
     }
   }
   delegateDirs(made, uid, uid);
+  // systemd made these inside, as the container's root, which then owned every file in them (the
+  // kernel gives a new cgroup's files to its creator): memory.pressure above all, which the
+  // restore opens read-write to set the PSI trigger of systemd's memory-pressure watch again.
+  // The container's own directory, made by vzkit, keeps its limits the host's (delegateDirs).
+  for (const d of made) {
+    for (const f of fs.readdirSync(d, { withFileTypes: true })) {
+      if (f.isFile()) fs.chownSync(path.join(d, f.name), uid, uid);
+    }
+  }
   return made;
 }
 

@@ -33,7 +33,7 @@ import { CTIME_MARGIN_S, changedSince } from './changed.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, nestedKindsInUse, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
+import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, nestedKindsInUse, pressureFilesInUse, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
 import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from './precheck.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, remoteCommand, type DestTarget } from './resolve.js';
 
@@ -271,6 +271,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
       run: async () => {
         let cpuinfo: string | undefined;
         let nested: string[] = [];
+        let psi = false;
         // Settings that rule a checkpoint out (the sysinfo listener without vzkit's CRIU, nesting),
         // then what no CRIU gets past, named task by task, before anything is copied or frozen (the
         // rest is CRIU's to decide: the dry run's trial dump, or the dump itself).
@@ -297,6 +298,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
           }
           // Asked of DEST before anything is frozen: its CRIU must restore these too.
           if (probe.initPid) nested = nestedKindsInUse(probe.initPid, ctx.cgroup(ctid).pids());
+          psi = pressureFilesInUse(ctx.cgroup(ctid).pids());
           if (hasDirtyTracking(criu)) notes.push('memory tracking is available, but iterative pre-dumps are not implemented: one final dump');
           else notes.push('no memory tracking (soft-dirty) on this kernel: pre-dumps skipped, one final dump');
           if (tree) notes.push('image layout: its files are copied into an image of the same size made on DEST, so the final sync moves only what changed');
@@ -304,7 +306,7 @@ async function migrateLocked(ctx: Context, o: MigrateOptions): Promise<MigrateRe
         anySlot = online ? (ctx.storage(ctid).caps.tree === true || !!tree) && viewWorks() : true;
         const info = remote(
           'info',
-          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot, nested, sysinfo: online && interceptsSysinfo(p.socket) },
+          { ctid, ips: currentAddresses(ctx, ctid, wasRunning, params), bytes: usedBytes(t.privatePath), uidBase: row.uidBase, uidSize: row.uidSize, online, params, cpuinfo, reuse: o.keepDst, isDir, anySlot, nested, psi, sysinfo: online && interceptsSysinfo(p.socket) },
           MigExit.CANT_CONNECT,
         );
         const problems = info.problems as Array<{ exit: number; msg: string }>;

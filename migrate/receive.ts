@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/cli/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuNestedKinds, criuPath, criuRestoresListeners, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from './criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
@@ -45,6 +45,8 @@ export interface InfoRequest {
   nested?: string[];
   /** Online: it intercepts sysinfo(2), so DEST's CRIU must give the listener back (as resume requires). */
   sysinfo?: boolean;
+  /** Pressure files open inside (online; migrate/criu.ts pressureFilesInUse): DEST's CRIU must set PSI triggers again. */
+  psi?: boolean;
   /** The private area is a directory (its ownership can be shifted offline). */
   isDir?: boolean;
   /** The files can go into any slot DEST gives: online, the source copies them through an
@@ -157,6 +159,14 @@ function info(ctx: Context, q: InfoRequest): Reply {
       // resume refuses such a dump (sysinfo would fail with ENOSYS): asked now, before the freeze.
       if (q.sysinfo === true && !criuRestoresListeners(criu)) {
         problems.push({ exit: MigExit.RESTORE, msg: `it intercepts sysinfo(2), and DEST's CRIU (${criu}) cannot give its seccomp listeners back: it lacks vzkit's patch 0002-seccomp-notify-listener (sh native/criu.sh on DEST)` });
+      }
+      // systemd's memory-pressure watches: a CRIU without vzkit's patch 0015 would restore them
+      // without their triggers (protobuf-c skips the unknown field) and PID 1 would spin.
+      if (q.psi === true && !criuRestoresPsi(ctx.cfg.paths.run)) {
+        problems.push({
+          exit: MigExit.RESTORE,
+          msg: `processes inside watch memory pressure (PSI triggers), which DEST's CRIU (${criu}) cannot set again: it lacks vzkit's patch 0015-psi-trigger-restore (sh native/criu.sh on DEST)`,
+        });
       }
       if (q.cpuinfo) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzmigrate-cpu-'));

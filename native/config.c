@@ -176,6 +176,18 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		}
 		cfg->nesting = nest->b;
 	}
+	const struct jval *pr = json_get(&cfg->obj, "pressure");
+	if (pr && pr->type != JT_NULL) {
+		if (pr->type != JT_BOOL) {
+			snprintf(err, errlen, "config: \"pressure\" must be a boolean");
+			goto bad;
+		}
+		cfg->pressure = pr->b;
+	}
+	if (cfg->pressure && !cfg->cgroup_mount) {
+		snprintf(err, errlen, "config: \"pressure\" needs \"cgroup_mount\"");
+		goto bad;
+	}
 	return 0;
 bad:
 	json_free(&cfg->obj);

@@ -28,6 +28,7 @@ struct config {
 	char **on_reboot;          /* run by the monitor after teardown when init ended by a reboot */
 	char **cap_drop;           /* capability numbers dropped from init's bounding set */
 	bool nesting;              /* namespaces CRIU cannot dump are allowed inside (harden.h) */
+	bool pressure;             /* /proc/pressure shown (read-only): systemd watches memory pressure */
 	char **ns_allow;           /* kinds this node's CRIU dumps nested, allowed anyway ("uts", "ipc") */
 	/* "ctspawn restore" only (protocol.h, RESTORE): */
 	const char *criu;          /* path of the criu binary */

@@ -85,6 +85,10 @@
  *   cgroup_mount  optional: "cgroup2" mounts a cgroup2 on /sys/fs/cgroup inside (after the
  *                 cgroup namespace is made, so rooted at the container's cgroup); for systemd,
  *                 which then runs in unified mode, also on a v1 hybrid host. Absent: nothing.
+ *   pressure      optional boolean, only with cgroup_mount: /proc/pressure (PSI) is shown, read-only,
+ *                 instead of hidden; systemd (254+) then watches memory pressure on its own
+ *                 cgroups' memory.pressure files. For a node whose CRIU sets PSI triggers again
+ *                 at restore (patch 0015); without it a trigger breaks every checkpoint.
  *   on_reboot     optional array: argv (absolute path first) the monitor execs after its teardown
  *                 when init was killed by SIGHUP, i.e. reboot(2) inside; signals unblocked.
  *   loadavg_file  optional: host path where the monitor keeps the container's load averages

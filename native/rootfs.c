@@ -250,7 +250,7 @@ static void mask(int dirfd, const char *name, const char *where)
  * container's own network namespace); the host-wide triggers and leaks masked; bus, fs and irq
  * read-only. The user namespace already refuses most writes; this is the second wall. A fresh
  * proc mount inside (a nested container) is then refused by the kernel, as under Docker. */
-static void protect_proc(int proc)
+static void protect_proc(int proc, bool pressure)
 {
 	int net = open_tree(proc, "sys/net", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
 	if (net < 0)
@@ -264,14 +264,18 @@ static void protect_proc(int proc)
 	static const char *const ro[] = { "bus", "fs", "irq" };
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
 		rebind_readonly(proc, ro[i], ro[i]);
-	/* "pressure" (PSI) too: host-wide figures, and the one thing systemd (254+) checks before it
-	 * watches memory pressure (sd-event's is_pressure_supported(): PID 1, every service, user
-	 * managers). A PSI trigger lives in the open file and CRIU restores the fd without it: poll()
-	 * then reports EPOLLPRI|EPOLLERR for ever and PID 1, journald and logind spin after a restore.
-	 * Without /proc/pressure systemd runs as on a kernel without PSI: no watch, nothing to lose. */
+	/* "pressure" (PSI): the one thing systemd (254+) checks before it watches memory pressure
+	 * (sd-event's is_pressure_supported(): PID 1, every service, user managers). With the
+	 * container's cgroup2 and a CRIU that sets PSI triggers again at restore (patch 0015),
+	 * shown read-only: systemd reads it, then sets its triggers on its own cgroups'
+	 * memory.pressure; the host-wide files take none from inside (as Docker's /proc/sys).
+	 * Otherwise hidden, and systemd runs as on a kernel without PSI: no watch, nothing to lose. */
+	if (pressure)
+		rebind_readonly(proc, "pressure", "/proc/pressure");
 	static const char *const hidden[] = { "kcore", "kmsg", "keys", "timer_list", "sched_debug", "latency_stats",
 					      "timer_stats", "acpi", "scsi", "asound", "sysrq-trigger", "pressure" };
-	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+	size_t nhidden = sizeof(hidden) / sizeof(hidden[0]) - (pressure ? 1 : 0);
+	for (size_t i = 0; i < nhidden; i++)
 		mask(proc, hidden[i], hidden[i]);
 }
 
@@ -291,7 +295,7 @@ void rootfs_setup(const struct config *cfg, const char *pts_path, int slave_fd)
 	int at = open_dir(root, "proc", 0555, "/proc");
 	int proc = mount_fs("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, at, "/proc");
 	close(at);
-	protect_proc(proc);
+	protect_proc(proc, cfg->pressure);
 	close(proc);
 	at = open_dir(root, "sys", 0555, "/sys");
 	int sys = mount_fs("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,

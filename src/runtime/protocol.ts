@@ -57,6 +57,8 @@ export interface SpawnConfig {
   loadavg_file?: string;
   /** "cgroup2": the container's own cgroup2 view on /sys/fs/cgroup (systemd). */
   cgroup_mount?: 'cgroup2';
+  /** /proc/pressure shown read-only (with cgroup_mount): systemd watches memory pressure; else hidden. */
+  pressure?: boolean;
   /** What the monitor runs after a reboot from inside (init killed by SIGHUP). */
   on_reboot?: string[];
   /** Capability numbers (as strings) dropped from init's bounding set. */

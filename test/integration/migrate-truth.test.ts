@@ -133,8 +133,8 @@ describe.skipIf(!criuReady)('vzmigrate tells the truth', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/trial criu dump succeeded/);
     console.log(`figure: ${dry.stdout.match(/checkpoint check: .*/)?.[0]}`); // how long the trial stopped the tasks
-    // A task holding a PSI trigger (CRIU patch 0013 refuses it: restored without it, its owner
-    // would spin). Nested UTS/IPC namespaces are no blocker any more (patch 0003; the namespace
+    // A task holding a PSI trigger CRIU cannot attribute (not systemd's protocol nor systemd's
+    // default: CRIU patch 0015 refuses it, as restored without it its owner would spin). Nested UTS/IPC namespaces are no blocker any more (patch 0003; the namespace
     // policy blocks the kinds no CRIU dumps), so this is what a tenant can still make.
     // (busybox containers have no cgroup2 mount: the tenant makes one, which vzkit dumps as external.)
     src.ok('exec', '601', 'sh', '-c', "mkdir -p /tmp/cg && mount -t cgroup2 none /tmp/cg && mkdir -p /tmp/cg/psi && setsid sh -c 'exec 3<>/tmp/cg/psi/memory.pressure && printf \"some 200000 2000000\" >&3 && exec sleep 1000' </dev/null >/dev/null 2>&1 &");

@@ -18,7 +18,7 @@ import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
 import { baseSpawnConfig } from '../spawn-config.js';
 import { featureOn } from '../../config/features.js';
-import { criuNestedKinds } from '../../../migrate/criu.js';
+import { criuNestedKinds, criuRestoresPsi } from '../../../migrate/criu.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../crash.js';
 import { prepareNetStart } from '../net.js';
@@ -127,6 +127,9 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       // Half the RAM limit, in whole pages (tmpfs rounds up anyway); the memory cgroup bounds it as well.
       ...(typeof params.ram === 'number' ? { shm_size: String(Math.max(1, Math.floor(params.ram / 2 / 4096)) * 4096) } : {}),
       ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
+      // systemd's memory-pressure watch (on its cgroups' memory.pressure): on where this node's
+      // CRIU sets PSI triggers again at restore (patch 0015), else /proc/pressure stays hidden.
+      ...(params._init_type === 'systemd' && criuRestoresPsi(ctx.cfg.paths.run) ? { pressure: true } : {}),
       cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
       // Without nesting, the kinds this node's CRIU dumps nested stay allowed (native/harden.h).
       ...(featureOn(params.features, 'nesting') ? { nesting: true } : { ns_allow: criuNestedKinds(ctx.cfg.paths.run) }),
