@@ -31,8 +31,8 @@ const CT = '813';
 const ADDR = `198.18.${10 + Math.floor(Math.random() * 240)}.${100 + Math.floor(Math.random() * 100)}`;
 /** CPU time (ticks of 10 ms) a process may use in 5 s after a restore: an idle systemd uses 0-2, the PSI spin used 60-450. */
 const IDLE_TICKS = 25;
-// sysinfo(2) interception is another part of issue 14: off here, not depended on.
-const NODE_CONFIG = `template_cache: ${CACHE}\nsysinfo_intercept: false\n`;
+// The default node config otherwise (sysinfo(2) intercepted: CRIU patch 0002 hands its listeners back).
+const NODE_CONFIG = `template_cache: ${CACHE}\n`;
 
 /** utime + stime of a host pid, in clock ticks. */
 function cpuTicks(pid: number): number {
