@@ -18,7 +18,10 @@ if (!files.length) {
 
 /** test id ("file > full name") -> the statuses it had, one per report that listed it. */
 const seen = new Map();
+/** file -> report name -> how many of its tests ran there (passed or failed). */
+const perFile = new Map();
 const missing = [];
+const label = (f) => path.basename(f, '.json');
 for (const f of files) {
   if (!fs.existsSync(f)) {
     missing.push(f);
@@ -28,10 +31,12 @@ for (const f of files) {
   for (const file of report.testResults ?? []) {
     const rel = path.relative(REPO, file.name);
     if (!rel.startsWith('test/integration/')) continue;
+    if (!perFile.has(rel)) perFile.set(rel, new Map());
     for (const t of file.assertionResults ?? []) {
       const id = `${rel} > ${t.fullName}`;
       if (!seen.has(id)) seen.set(id, []);
       seen.get(id).push(t.status);
+      if (t.status === 'passed' || t.status === 'failed') perFile.get(rel).set(label(f), (perFile.get(rel).get(label(f)) ?? 0) + 1);
     }
   }
 }
@@ -39,6 +44,12 @@ for (const f of files) {
 const ran = [...seen].filter(([, s]) => s.some((x) => x === 'passed' || x === 'failed'));
 const failed = ran.filter(([, s]) => s.includes('failed'));
 const never = [...seen].filter(([, s]) => !s.some((x) => x === 'passed' || x === 'failed'));
+// Where each file's tests ran: one column per report (host: the v1 host, serial: the Debian and
+// VM-driving files, v2: the files run inside the cgroup v2 VM).
+const cols = files.filter((f) => !missing.includes(f)).map(label);
+const w = Math.max(4, ...[...perFile.keys()].map((k) => k.length));
+console.log(`${'file'.padEnd(w)}  ${cols.map((c) => c.padStart(6)).join(' ')}`);
+for (const [rel, m] of [...perFile].sort()) console.log(`${rel.padEnd(w)}  ${cols.map((c) => String(m.get(c) ?? '-').padStart(6)).join(' ')}`);
 console.log(`real-kernel tests: ${ran.length} ran (${ran.length - failed.length} passed, ${failed.length} failed), ${never.length} ran nowhere`);
 for (const [id] of never) console.log(`  ran nowhere: ${id}`);
 for (const f of missing) console.log(`  no report: ${f}`);

@@ -380,7 +380,8 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     // DEST's CRIU: the run's, behind a wrapper that first answers patch 0015's feature probe as
     // a build without it does; rewritten later (vzkit asks a changed binary again).
     destCriu = path.join(tmp, 'criu-dest');
-    fs.writeFileSync(destCriu, `#!/bin/sh\nfor a; do [ "$a" = psi_trigger ] && { echo "Unknown feature psi_trigger" >&2; exit 1; }; done\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+    // It names CRIU_SECCOMP_LISTENER_FD: vzkit reads patch 0002 from the binary's bytes (criuRestoresListeners).
+    fs.writeFileSync(destCriu, `#!/bin/sh\n# wraps a CRIU with CRIU_SECCOMP_LISTENER_FD (patch 0002)\nfor a; do [ "$a" = psi_trigger ] && { echo "Unknown feature psi_trigger" >&2; exit 1; }; done\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
     rig = new MigrationRig(NODE_CONFIG, { destCriu });
     rig.setup();
     // The host's SSH client reaches the container on DEST through DEST's link (as debian-ckpt's test).
@@ -417,7 +418,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     src.ok('stop', ct);
     src.ok('destroy', ct);
     // From here on DEST's CRIU has the patch.
-    fs.writeFileSync(destCriu, `#!/bin/sh\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(destCriu, `#!/bin/sh\n# wraps a CRIU with CRIU_SECCOMP_LISTENER_FD (patch 0002)\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
   }, 300_000);
 
   it('online, with a su session and an SSH login open: both go on on DEST, running with 0 failed, the memory-pressure watches working, PID 1 idle, nothing left here', async () => {

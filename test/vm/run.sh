@@ -5,7 +5,9 @@
 # with cgroup2 at /sys/fs/cgroup. Prints its stdout and stderr and exits with its exit code;
 # 124 if the VM ran past $VZKIT_VM_TIMEOUT seconds (default 900), 125 if it never ran COMMAND
 # (then the serial console log goes to stderr). Env: VZKIT_VM_CACHE, VZKIT_VM_MEM (MiB, 1024),
-# VZKIT_VM_CPUS (2), VZKIT_VM_MACHINE (microvm | pc), VZKIT_VM_VERBOSE=1 (console log always).
+# VZKIT_VM_CPUS (2), VZKIT_VM_MACHINE (microvm | pc), VZKIT_VM_VERBOSE=1 (console log always),
+# VZKIT_VM_KEEP=DIR (what COMMAND writes into /out/keep is copied there). The VM's environment is
+# empty: pass variables in COMMAND (env VAR=VALUE ...).
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir "$tmp/out"
+mkdir -p "$tmp/out/keep"
 { printf 'cd %q || exit 126\nexec' "$PWD"; printf ' %q' "$@"; echo; } >"$tmp/out/cmd"
 # A virtio disk (sparse), so io.max has a device to limit; VZKIT_VM_DISK_MB makes it big enough
 # for a file system of containers (debian-v2.sh).
@@ -64,6 +66,10 @@ set -e
 qpid=
 end=$(date +%s.%N)
 
+# What the command left in /out/keep (e.g. a test report) is copied to $VZKIT_VM_KEEP.
+if [ -n "${VZKIT_VM_KEEP:-}" ] && [ -d "$tmp/out/keep" ]; then
+  mkdir -p "$VZKIT_VM_KEEP" && cp -r "$tmp/out/keep/." "$VZKIT_VM_KEEP/"
+fi
 cat "$tmp/out/stdout" 2>/dev/null || true
 cat "$tmp/out/stderr" >&2 2>/dev/null || true
 if [ "${VZKIT_VM_VERBOSE:-}" = 1 ] || [ ! -s "$tmp/out/rc" ]; then
