@@ -28,8 +28,11 @@ mount -t devpts devpts /newroot/dev/pts
 # Nothing mounts a v1 hierarchy (and cgroup_no_v1=all forbids it): every controller is on v2.
 mount -t cgroup2 -o nsdelegate cgroup2 /newroot/sys/fs/cgroup || fail "mount cgroup2"
 
-# Loopback up, as on any host (CRIU's kernel feature probe connects to 127.0.0.1).
+# Loopback up, as on any host (CRIU's kernel feature probe connects to 127.0.0.1), and an address
+# of the host's own, as a real host has on its uplink: without one the host's packets to a routed
+# container leave with no usable IPv4 source and the answers never come back.
 ip link set lo up
+ip addr add 192.0.2.2/32 dev lo
 # switch_root, not chroot: the kernel refuses CLONE_NEWUSER to a chrooted task
 # (create_user_ns -> current_chrooted()), and vzctl start needs a user namespace.
 mkdir -p /newroot/out

@@ -28,4 +28,5 @@ VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 node node_modules/vitest/vit
 V2_FILES="test/integration/lifecycle.test.ts"
 VZKIT_VM_KEEP=test/results VZKIT_VM_TIMEOUT=${VZKIT_V2_SUITE_TIMEOUT:-3000} test/vm/run.sh \
   env VZKIT_REQUIRE_ALL="${VZKIT_REQUIRE_ALL:-}" node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
+  --testTimeout=600000 --hookTimeout=600000 \
   --reporter=default --reporter=json --outputFile.json=/out/keep/v2.json $V2_FILES
