@@ -15,17 +15,17 @@ import { MigrationRig } from './migrate/rig.js';
 export const BUILD_MS = 900_000;
 
 /**
- * The two-node rig with Debian 12 cached on both nodes. The host's SSH client reaches a
+ * The two-node rig with a Debian template (12 unless said) cached on both nodes. The host's SSH client reaches a
  * container on DEST through DEST's link: DEST forwards what comes in on it (vzkit sets
  * forwarding on the containers' veth ends only).
  */
-export function debianRig(nodeConfig: string, opts: ConstructorParameters<typeof MigrationRig>[1] = {}): MigrationRig {
+export function debianRig(nodeConfig: string, opts: ConstructorParameters<typeof MigrationRig>[1] = {}, template = 'debian-12'): MigrationRig {
   const rig = new MigrationRig(nodeConfig, opts);
   rig.setup();
   const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
   if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
   for (const node of [rig.src, rig.dst]) {
-    const b = node.run('vzctl', ['template', 'build', 'debian-12'], { timeout: BUILD_MS });
+    const b = node.run('vzctl', ['template', 'build', template], { timeout: BUILD_MS });
     if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
   }
   return rig;

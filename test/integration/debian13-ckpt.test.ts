@@ -21,12 +21,12 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { TestNode, isRoot, pidsInNode, waitFor } from './harness.js';
 import { MigrationRig } from './migrate/rig.js';
+import { BUILD_MS, debianRig } from './debian-guest.js';
 
 const CRIU = process.env.VZKIT_CRIU ?? '/opt/vzkit/criu/sbin/criu';
 const criuReady = isRoot && spawnSync(CRIU, ['check'], { encoding: 'utf8' }).status === 0;
 const enabled = criuReady && process.env.VZKIT_DEBIAN_TESTS === '1' && fs.existsSync('/usr/bin/ssh');
 const CACHE = process.env.VZKIT_TEST_TEMPLATE_CACHE ?? '/var/cache/vzkit-test/templates';
-const BUILD_MS = 900_000;
 const CT = '813';
 const ADDR = `198.18.${10 + Math.floor(Math.random() * 240)}.${100 + Math.floor(Math.random() * 100)}`;
 /** CPU time (ticks of 10 ms) a process may use in 5 s after a restore: an idle systemd uses 0-2, the PSI spin used 60-450. */
@@ -382,15 +382,7 @@ describe.skipIf(!enabled || !fs.existsSync('/usr/sbin/sshd'))('Debian 13 with sy
     destCriu = path.join(tmp, 'criu-dest');
     // It names CRIU_SECCOMP_LISTENER_FD: vzkit reads patch 0002 from the binary's bytes (criuRestoresListeners).
     fs.writeFileSync(destCriu, `#!/bin/sh\n# wraps a CRIU with CRIU_SECCOMP_LISTENER_FD (patch 0002)\nfor a; do [ "$a" = psi_trigger ] && { echo "Unknown feature psi_trigger" >&2; exit 1; }; done\nexec ${CRIU} "$@"\n`, { mode: 0o755 });
-    rig = new MigrationRig(NODE_CONFIG, { destCriu });
-    rig.setup();
-    // The host's SSH client reaches the container on DEST through DEST's link (as debian-ckpt's test).
-    const fw = spawnSync('nsenter', [`--net=/var/run/netns/${rig.ns}`, 'sysctl', '-qw', 'net.ipv4.conf.eth0.forwarding=1'], { encoding: 'utf8' });
-    if (fw.status !== 0) throw new Error(`forwarding on DEST's link: ${fw.stderr}`);
-    for (const node of [rig.src, rig.dst]) {
-      const b = node.run('vzctl', ['template', 'build', 'debian-13'], { timeout: BUILD_MS });
-      if (b.code !== 0) throw new Error(`template build: ${b.stderr}`);
-    }
+    rig = debianRig(NODE_CONFIG, { destCriu }, 'debian-13');
   }, BUILD_MS);
   afterAll(() => {
     ssh?.child.kill('SIGKILL');
