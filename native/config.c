@@ -24,6 +24,20 @@ static int id_field(const struct jobj *o, const char *key, unsigned *dst, char *
 	return 0;
 }
 
+/* An optional boolean: absent or null leaves *dst as it is. */
+static int opt_bool(const struct jobj *o, const char *key, bool *dst, char *err, size_t errlen)
+{
+	const struct jval *v = json_get(o, key);
+	if (!v || v->type == JT_NULL)
+		return 0;
+	if (v->type != JT_BOOL) {
+		snprintf(err, errlen, "config: \"%s\" must be a boolean", key);
+		return -1;
+	}
+	*dst = v->b;
+	return 0;
+}
+
 int config_parse(const char *line, size_t len, struct config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -160,30 +174,10 @@ int config_parse(const char *line, size_t len, struct config *cfg, char *err, si
 		snprintf(err, errlen, "config: \"loadavg_file\" must be an absolute path");
 		goto bad;
 	}
-	const struct jval *d = json_get(&cfg->obj, "debug");
-	if (d && d->type != JT_NULL) {
-		if (d->type != JT_BOOL) {
-			snprintf(err, errlen, "config: \"debug\" must be a boolean");
-			goto bad;
-		}
-		cfg->debug = d->b;
-	}
-	const struct jval *nest = json_get(&cfg->obj, "nesting");
-	if (nest && nest->type != JT_NULL) {
-		if (nest->type != JT_BOOL) {
-			snprintf(err, errlen, "config: \"nesting\" must be a boolean");
-			goto bad;
-		}
-		cfg->nesting = nest->b;
-	}
-	const struct jval *pr = json_get(&cfg->obj, "pressure");
-	if (pr && pr->type != JT_NULL) {
-		if (pr->type != JT_BOOL) {
-			snprintf(err, errlen, "config: \"pressure\" must be a boolean");
-			goto bad;
-		}
-		cfg->pressure = pr->b;
-	}
+	if (opt_bool(&cfg->obj, "debug", &cfg->debug, err, errlen) < 0 ||
+	    opt_bool(&cfg->obj, "nesting", &cfg->nesting, err, errlen) < 0 ||
+	    opt_bool(&cfg->obj, "pressure", &cfg->pressure, err, errlen) < 0)
+		goto bad;
 	if (cfg->pressure && !cfg->cgroup_mount) {
 		snprintf(err, errlen, "config: \"pressure\" needs \"cgroup_mount\"");
 		goto bad;
