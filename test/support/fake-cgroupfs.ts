@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { observeWrites } from '../../../src/cgroup/cgfs.js';
+import { observeWrites } from '../../src/cgroup/cgfs.js';
 
 export const UNLIMITED_V1 = '9223372036854771712';
 
