@@ -78,7 +78,7 @@ import {
   decodeFileAttr,
   EXT4_SB_OFFSET,
   decodeExt4Features,
-} from './structs.js';
+} from '../src/sys/quotactl.js';
 
 export type QuotaFs = 'ext4' | 'xfs';
 

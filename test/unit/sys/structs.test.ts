@@ -43,7 +43,7 @@ import {
   decodeExt4Features,
   SYS_file_getattr,
   SYS_file_setattr,
-} from '../../../quota/structs.js';
+} from '../../../src/sys/quotactl.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
 const bytes = (...groups: string[]): string => groups.join('').replace(/\s+/g, '');
