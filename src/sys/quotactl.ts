@@ -1,9 +1,12 @@
 /**
- * The kernel structures and command numbers of project quotas, as plain byte layouts (x86_64 and
- * every other 64-bit Linux ABI: these structs have only fixed-width fields). Pure functions, no
- * FFI, so they are unit-tested against hand-computed bytes. Sources: <linux/quota.h>,
- * <linux/dqblk_xfs.h>, <linux/fs.h>; sizes and offsets checked with gcc against the headers.
+ * quotactl(2): its command numbers and the structs it passes, as layouts (<linux/quota.h>,
+ * <linux/dqblk_xfs.h>; only fixed-width fields, so the same on every 64-bit Linux ABI). The
+ * encoders and decoders are pure, unit-tested against hand-computed bytes, and
+ * test/unit/sys/layouts.test.ts checks the layouts against the headers with gcc.
  */
+import { getLibc } from './libc.js';
+import { layout, s8, u16, u32, s32, u64, encode, decode, type Values } from './struct.js';
+
 
 // ---- quotactl(2) command numbers -------------------------------------------------------------
 
@@ -49,46 +52,22 @@ export const QIF_TIMES = QIF_BTIME | QIF_ITIME;
 export const QIF_ALL = QIF_LIMITS | QIF_USAGE | QIF_TIMES;
 export const IF_DQBLK_SIZE = 72;
 
-export interface IfDqblk {
-  bhardlimit: bigint; // 1 KiB blocks, 0 = none
-  bsoftlimit: bigint;
-  curspace: bigint; // bytes
-  ihardlimit: bigint;
-  isoftlimit: bigint;
-  curinodes: bigint;
-  btime: bigint; // Unix seconds when the block grace ends; 0 = under the soft limit
-  itime: bigint;
-  valid: number; // QIF_* mask
-}
+export const IF_DQBLK = layout('if_dqblk', '<linux/quota.h>', IF_DQBLK_SIZE, {
+  bhardlimit: u64('dqb_bhardlimit', 0), // 1 KiB blocks, 0 = none
+  bsoftlimit: u64('dqb_bsoftlimit', 8),
+  curspace: u64('dqb_curspace', 16), // bytes
+  ihardlimit: u64('dqb_ihardlimit', 24),
+  isoftlimit: u64('dqb_isoftlimit', 32),
+  curinodes: u64('dqb_curinodes', 40),
+  btime: u64('dqb_btime', 48), // Unix seconds when the block grace ends; 0 = under the soft limit
+  itime: u64('dqb_itime', 56),
+  valid: u32('dqb_valid', 64), // QIF_* mask; 68..71: tail padding, zero
+});
 
-export function encodeIfDqblk(q: IfDqblk): Buffer {
-  const b = Buffer.alloc(IF_DQBLK_SIZE);
-  b.writeBigUInt64LE(q.bhardlimit, 0);
-  b.writeBigUInt64LE(q.bsoftlimit, 8);
-  b.writeBigUInt64LE(q.curspace, 16);
-  b.writeBigUInt64LE(q.ihardlimit, 24);
-  b.writeBigUInt64LE(q.isoftlimit, 32);
-  b.writeBigUInt64LE(q.curinodes, 40);
-  b.writeBigUInt64LE(q.btime, 48);
-  b.writeBigUInt64LE(q.itime, 56);
-  b.writeUInt32LE(q.valid >>> 0, 64);
-  return b; // bytes 68..71: tail padding, zero
-}
+export type IfDqblk = Values<typeof IF_DQBLK>;
 
-export function decodeIfDqblk(b: Buffer): IfDqblk {
-  if (b.length < IF_DQBLK_SIZE) throw new RangeError(`if_dqblk needs ${IF_DQBLK_SIZE} bytes, got ${b.length}`);
-  return {
-    bhardlimit: b.readBigUInt64LE(0),
-    bsoftlimit: b.readBigUInt64LE(8),
-    curspace: b.readBigUInt64LE(16),
-    ihardlimit: b.readBigUInt64LE(24),
-    isoftlimit: b.readBigUInt64LE(32),
-    curinodes: b.readBigUInt64LE(40),
-    btime: b.readBigUInt64LE(48),
-    itime: b.readBigUInt64LE(56),
-    valid: b.readUInt32LE(64),
-  };
-}
+export const encodeIfDqblk = (q: IfDqblk): Buffer => encode(IF_DQBLK, q);
+export const decodeIfDqblk = (b: Buffer): IfDqblk => decode(IF_DQBLK, b);
 
 // ---- struct if_dqinfo (Q_GETINFO / Q_SETINFO), 24 bytes --------------------------------------
 
@@ -97,26 +76,17 @@ export const IIF_IGRACE = 2;
 export const IIF_FLAGS = 4;
 export const IF_DQINFO_SIZE = 24;
 
-export interface IfDqinfo {
-  bgrace: bigint; // seconds
-  igrace: bigint;
-  flags: number; // DQF_*
-  valid: number; // IIF_* mask
-}
+export const IF_DQINFO = layout('if_dqinfo', '<linux/quota.h>', IF_DQINFO_SIZE, {
+  bgrace: u64('dqi_bgrace', 0), // seconds
+  igrace: u64('dqi_igrace', 8),
+  flags: u32('dqi_flags', 16), // DQF_*
+  valid: u32('dqi_valid', 20), // IIF_* mask
+});
 
-export function encodeIfDqinfo(i: IfDqinfo): Buffer {
-  const b = Buffer.alloc(IF_DQINFO_SIZE);
-  b.writeBigUInt64LE(i.bgrace, 0);
-  b.writeBigUInt64LE(i.igrace, 8);
-  b.writeUInt32LE(i.flags >>> 0, 16);
-  b.writeUInt32LE(i.valid >>> 0, 20);
-  return b;
-}
+export type IfDqinfo = Values<typeof IF_DQINFO>;
 
-export function decodeIfDqinfo(b: Buffer): IfDqinfo {
-  if (b.length < IF_DQINFO_SIZE) throw new RangeError(`if_dqinfo needs ${IF_DQINFO_SIZE} bytes, got ${b.length}`);
-  return { bgrace: b.readBigUInt64LE(0), igrace: b.readBigUInt64LE(8), flags: b.readUInt32LE(16), valid: b.readUInt32LE(20) };
-}
+export const encodeIfDqinfo = (i: IfDqinfo): Buffer => encode(IF_DQINFO, i);
+export const decodeIfDqinfo = (b: Buffer): IfDqinfo => decode(IF_DQINFO, b);
 
 // ---- struct fs_disk_quota (Q_XGETQUOTA / Q_XSETQLIM), 112 bytes ------------------------------
 
@@ -154,51 +124,40 @@ export interface FsDiskQuota {
   bwarns: number;
 }
 
+/**
+ * struct fs_disk_quota, the fields vzkit uses; the realtime fields and padding stay zero. A timer is
+ * split as the kernel splits it: the low 32 bits in d_*timer, the next 8 in d_*timer_hi.
+ */
+export const FS_DISK_QUOTA = layout('fs_disk_quota', '<linux/dqblk_xfs.h>', FS_DISK_QUOTA_SIZE, {
+  version: s8('d_version', 0),
+  flags: s8('d_flags', 1),
+  fieldmask: u16('d_fieldmask', 2),
+  id: u32('d_id', 4),
+  blkHardlimit: u64('d_blk_hardlimit', 8),
+  blkSoftlimit: u64('d_blk_softlimit', 16),
+  inoHardlimit: u64('d_ino_hardlimit', 24),
+  inoSoftlimit: u64('d_ino_softlimit', 32),
+  bcount: u64('d_bcount', 40),
+  icount: u64('d_icount', 48),
+  itimer: s32('d_itimer', 56),
+  btimer: s32('d_btimer', 60),
+  iwarns: u16('d_iwarns', 64),
+  bwarns: u16('d_bwarns', 66),
+  itimerHi: s8('d_itimer_hi', 68),
+  btimerHi: s8('d_btimer_hi', 69),
+});
+
 export function encodeFsDiskQuota(q: FsDiskQuota): Buffer {
-  const b = Buffer.alloc(FS_DISK_QUOTA_SIZE);
-  b.writeInt8(q.version, 0);
-  b.writeInt8(q.flags, 1);
-  b.writeUInt16LE(q.fieldmask, 2);
-  b.writeUInt32LE(q.id >>> 0, 4);
-  b.writeBigUInt64LE(q.blkHardlimit, 8);
-  b.writeBigUInt64LE(q.blkSoftlimit, 16);
-  b.writeBigUInt64LE(q.inoHardlimit, 24);
-  b.writeBigUInt64LE(q.inoSoftlimit, 32);
-  b.writeBigUInt64LE(q.bcount, 40);
-  b.writeBigUInt64LE(q.icount, 48);
-  b.writeInt32LE(lo32(q.itimer), 56);
-  b.writeInt32LE(lo32(q.btimer), 60);
-  b.writeUInt16LE(q.iwarns, 64);
-  b.writeUInt16LE(q.bwarns, 66);
-  b.writeInt8(hi8(q.itimer), 68);
-  b.writeInt8(hi8(q.btimer), 69);
-  // 70: d_rtbtimer_hi, 71: d_padding2, 72..103: realtime fields, 104..111: d_padding4 - all zero
-  return b;
+  return encode(FS_DISK_QUOTA, { ...q, itimer: lo32(q.itimer), btimer: lo32(q.btimer), itimerHi: hi8(q.itimer), btimerHi: hi8(q.btimer) });
 }
 
 export function decodeFsDiskQuota(b: Buffer): FsDiskQuota {
-  if (b.length < FS_DISK_QUOTA_SIZE) throw new RangeError(`fs_disk_quota needs ${FS_DISK_QUOTA_SIZE} bytes, got ${b.length}`);
-  const fieldmask = b.readUInt16LE(2);
-  const big = (fieldmask & FS_DQ_BIGTIME) !== 0;
+  const { itimerHi, btimerHi, ...d } = decode(FS_DISK_QUOTA, b);
   // Without FS_DQ_BIGTIME the timers are the s32 alone; with it, the kernel stores the low 32 bits
   // (as a u32 in an s32 field) and the next 8 bits in d_*timer_hi.
+  const big = (d.fieldmask & FS_DQ_BIGTIME) !== 0;
   const time = (lo: number, hi: number): number => (big ? hi * 2 ** 32 + (lo >>> 0) : lo);
-  return {
-    version: b.readInt8(0),
-    flags: b.readInt8(1),
-    fieldmask,
-    id: b.readUInt32LE(4),
-    blkHardlimit: b.readBigUInt64LE(8),
-    blkSoftlimit: b.readBigUInt64LE(16),
-    inoHardlimit: b.readBigUInt64LE(24),
-    inoSoftlimit: b.readBigUInt64LE(32),
-    bcount: b.readBigUInt64LE(40),
-    icount: b.readBigUInt64LE(48),
-    itimer: time(b.readInt32LE(56), b.readInt8(68)),
-    btimer: time(b.readInt32LE(60), b.readInt8(69)),
-    iwarns: b.readUInt16LE(64),
-    bwarns: b.readUInt16LE(66),
-  };
+  return { ...d, itimer: time(d.itimer, itimerHi), btimer: time(d.btimer, btimerHi) };
 }
 
 function lo32(t: number): number {
@@ -214,101 +173,22 @@ export const FS_QUOTA_STAT_SIZE = 80;
 export const FS_QUOTA_PDQ_ACCT = 1 << 4;
 export const FS_QUOTA_PDQ_ENFD = 1 << 5;
 
-/** Only what this module needs: qs_flags (u16 at offset 2) and the block/inode grace limits. */
-export function decodeFsQuotaStat(b: Buffer): { flags: number; btimelimit: number; itimelimit: number } {
-  if (b.length < FS_QUOTA_STAT_SIZE) throw new RangeError(`fs_quota_stat needs ${FS_QUOTA_STAT_SIZE} bytes, got ${b.length}`);
-  return { flags: b.readUInt16LE(2), btimelimit: b.readInt32LE(60), itimelimit: b.readInt32LE(64) };
-}
+/** struct fs_quota_stat, only what vzkit reads: the flags and the block/inode grace limits. */
+export const FS_QUOTA_STAT = layout('fs_quota_stat', '<linux/dqblk_xfs.h>', FS_QUOTA_STAT_SIZE, {
+  flags: u16('qs_flags', 2),
+  btimelimit: s32('qs_btimelimit', 60),
+  itimelimit: s32('qs_itimelimit', 64),
+});
 
-// ---- struct fsxattr (FS_IOC_FSGETXATTR / FS_IOC_FSSETXATTR), 28 bytes ------------------------
+export const decodeFsQuotaStat = (b: Buffer): Values<typeof FS_QUOTA_STAT> => decode(FS_QUOTA_STAT, b);
 
-export const FSXATTR_SIZE = 28;
-export const FS_XFLAG_PROJINHERIT = 0x200;
+// ---- the syscall -------------------------------------------------------------------------------
 
-/** _IOC(dir, type, nr, size) = dir << 30 | size << 16 | type << 8 | nr; _IOC_READ 2, _IOC_WRITE 1. */
-export function ioc(dir: number, type: number, nr: number, size: number): number {
-  return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
-}
-export const FS_IOC_FSGETXATTR = ioc(2, 0x58, 31, FSXATTR_SIZE); // _IOR('X', 31, struct fsxattr) = 0x801c581f
-export const FS_IOC_FSSETXATTR = ioc(1, 0x58, 32, FSXATTR_SIZE); // _IOW('X', 32, struct fsxattr) = 0x401c5820
+export const SYS_quotactl = 179; // x86_64
 
-export interface Fsxattr {
-  xflags: number;
-  extsize: number;
-  nextents: number;
-  projid: number;
-  cowextsize: number;
-}
-
-export function encodeFsxattr(x: Fsxattr): Buffer {
-  const b = Buffer.alloc(FSXATTR_SIZE);
-  b.writeUInt32LE(x.xflags >>> 0, 0);
-  b.writeUInt32LE(x.extsize >>> 0, 4);
-  b.writeUInt32LE(x.nextents >>> 0, 8);
-  b.writeUInt32LE(x.projid >>> 0, 12);
-  b.writeUInt32LE(x.cowextsize >>> 0, 16);
-  return b; // 20..27: fsx_pad, zero
-}
-
-export function decodeFsxattr(b: Buffer): Fsxattr {
-  if (b.length < FSXATTR_SIZE) throw new RangeError(`fsxattr needs ${FSXATTR_SIZE} bytes, got ${b.length}`);
-  return {
-    xflags: b.readUInt32LE(0),
-    extsize: b.readUInt32LE(4),
-    nextents: b.readUInt32LE(8),
-    projid: b.readUInt32LE(12),
-    cowextsize: b.readUInt32LE(16),
-  };
-}
-
-// ---- struct file_attr (file_getattr(2) / file_setattr(2), Linux 6.17+), 24 bytes -------------
-
-/** Syscall numbers are the same on every architecture for syscalls this new. */
-export const SYS_file_getattr = 468;
-export const SYS_file_setattr = 469;
-export const FILE_ATTR_SIZE_VER0 = 24;
-
-export function encodeFileAttr(x: Fsxattr): Buffer {
-  const b = Buffer.alloc(FILE_ATTR_SIZE_VER0);
-  b.writeBigUInt64LE(BigInt(x.xflags >>> 0), 0); // fa_xflags is a u64
-  b.writeUInt32LE(x.extsize >>> 0, 8);
-  b.writeUInt32LE(x.nextents >>> 0, 12);
-  b.writeUInt32LE(x.projid >>> 0, 16);
-  b.writeUInt32LE(x.cowextsize >>> 0, 20);
-  return b;
-}
-
-export function decodeFileAttr(b: Buffer): Fsxattr {
-  if (b.length < FILE_ATTR_SIZE_VER0) throw new RangeError(`file_attr needs ${FILE_ATTR_SIZE_VER0} bytes, got ${b.length}`);
-  return {
-    xflags: Number(b.readBigUInt64LE(0) & 0xffffffffn),
-    extsize: b.readUInt32LE(8),
-    nextents: b.readUInt32LE(12),
-    projid: b.readUInt32LE(16),
-    cowextsize: b.readUInt32LE(20),
-  };
-}
-
-// ---- ext4 superblock features ----------------------------------------------------------------
-
-/** The ext4 superblock starts at byte 1024 of the device; these offsets are within it. */
-export const EXT4_SB_OFFSET = 1024;
-export const EXT4_SB_MAGIC_OFF = 0x38; // u16 0xEF53
-export const EXT4_SB_RO_COMPAT_OFF = 0x64; // u32 s_feature_ro_compat
-export const EXT4_SB_INODE_SIZE_OFF = 0x58; // u16 s_inode_size
-export const EXT4_FEATURE_RO_COMPAT_QUOTA = 0x100;
-export const EXT4_FEATURE_RO_COMPAT_PROJECT = 0x2000;
-export const EXT4_SUPER_MAGIC = 0xef53;
-export const XFS_SUPER_MAGIC = 0x58465342;
-
-export function decodeExt4Features(sb: Buffer): { magic: boolean; quota: boolean; project: boolean; inodeSize: number } {
-  const magic = sb.length >= 0x68 && sb.readUInt16LE(EXT4_SB_MAGIC_OFF) === EXT4_SUPER_MAGIC;
-  if (!magic) return { magic: false, quota: false, project: false, inodeSize: 0 };
-  const ro = sb.readUInt32LE(EXT4_SB_RO_COMPAT_OFF);
-  return {
-    magic,
-    quota: (ro & EXT4_FEATURE_RO_COMPAT_QUOTA) !== 0,
-    project: (ro & EXT4_FEATURE_RO_COMPAT_PROJECT) !== 0,
-    inodeSize: sb.readUInt16LE(EXT4_SB_INODE_SIZE_OFF),
-  };
+/** quotactl(cmd, special, id, buf); returns 0 or the errno. */
+export function quotactlRaw(cmd: number, special: string, id: number, buf: Buffer | null): number {
+  const libc = getLibc();
+  const r = Number(libc.syscall(SYS_quotactl, 'int', cmd, 'str', special, 'int', id | 0, 'void *', buf));
+  return r < 0 ? libc.errno() : 0;
 }
