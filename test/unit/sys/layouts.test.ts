@@ -16,6 +16,8 @@ import * as quotactl from '../../../src/sys/quotactl.js';
 import * as fsattr from '../../../src/sys/fsattr.js';
 import * as openat2 from '../../../src/sys/openat2.js';
 import { SYS_ioctl } from '../../../src/sys/ioctl.js';
+import * as ioprio from '../../../src/sys/ioprio.js';
+import * as mounts from '../../../src/sys/mounts.js';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
 const SYS = path.join(REPO, 'src/sys');
@@ -75,6 +77,13 @@ const CONSTANTS: Array<[string, number | bigint, string, string?]> = [
   ['FS_DQ_BIGTIME', quotactl.FS_DQ_BIGTIME, '<linux/dqblk_xfs.h>'],
   ['FS_QUOTA_PDQ_ACCT', quotactl.FS_QUOTA_PDQ_ACCT, '<linux/dqblk_xfs.h>'],
   ['FS_QUOTA_PDQ_ENFD', quotactl.FS_QUOTA_PDQ_ENFD, '<linux/dqblk_xfs.h>'],
+  ['__NR_ioprio_set', ioprio.SYS_ioprio_set, '<sys/syscall.h>'],
+  ['IOPRIO_WHO_PROCESS', ioprio.IOPRIO_WHO_PROCESS, '<linux/ioprio.h>'],
+  ['IOPRIO_CLASS_BE', ioprio.IOPRIO_CLASS_BE, '<linux/ioprio.h>'],
+  ['IOPRIO_CLASS_SHIFT', ioprio.IOPRIO_CLASS_SHIFT, '<linux/ioprio.h>'],
+  ['MS_BIND', mounts.MS_BIND, '<linux/mount.h>'],
+  ['MS_REC', mounts.MS_REC, '<linux/mount.h>'],
+  ['MS_PRIVATE', mounts.MS_PRIVATE, '<linux/mount.h>'],
 ];
 
 const WIDTH: Record<Exclude<Field['type'], 'chars'>, [number, boolean]> = {
@@ -189,16 +198,25 @@ describe('kernel struct layouts (gcc against the real headers)', () => {
 });
 
 describe('the syscall layer', () => {
-  it('struct layouts are defined only in src/sys', () => {
-    const offenders: string[] = [];
+  /** Files below src/, quota/ and migrate/ outside src/sys whose text matches `re`. */
+  function outsideSys(re: RegExp): string[] {
+    const hits: string[] = [];
     const walk = (dir: string): void => {
       for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) walk(p);
-        else if (e.name.endsWith('.ts') && !p.startsWith(SYS + path.sep) && /from '[./]*(src\/)?sys\/struct\.js'/.test(fs.readFileSync(p, 'utf8'))) offenders.push(path.relative(REPO, p));
+        else if (e.name.endsWith('.ts') && !p.startsWith(SYS + path.sep) && re.test(fs.readFileSync(p, 'utf8'))) hits.push(path.relative(REPO, p));
       }
     };
     for (const top of ['src', 'quota', 'migrate']) if (fs.existsSync(path.join(REPO, top))) walk(path.join(REPO, top));
-    expect(offenders).toEqual([]);
+    return hits;
+  }
+
+  it('struct layouts are defined only in src/sys', () => {
+    expect(outsideSys(/from '[./]*(src\/)?sys\/struct\.js'/)).toEqual([]);
+  });
+
+  it('koffi and the raw libc bindings are used only in src/sys', () => {
+    expect(outsideSys(/\bgetLibc\b|['"]koffi['"]/)).toEqual([]);
   });
 });
