@@ -29,13 +29,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { getLibc, errnoError, SYS_openat2 } from '../src/sys/libc.js';
+import { errnoError } from '../src/sys/libc.js';
 import { VzError, systemError, type ErrorCodeName } from '../src/core/errors.js';
 import { devNumbers, parseMountinfo, type MountInfo } from '../src/sys/mounts.js';
 
 export { parseMountinfo, type MountInfo };
 import {
   qcmd,
+  quotactlRaw,
   PRJQUOTA,
   Q_GETQUOTA,
   Q_SETQUOTA,
@@ -65,20 +66,10 @@ import {
   FS_QUOTA_PDQ_ACCT,
   FS_QUOTA_PDQ_ENFD,
   decodeFsQuotaStat,
-  FSXATTR_SIZE,
-  FS_IOC_FSGETXATTR,
-  FS_IOC_FSSETXATTR,
-  FS_XFLAG_PROJINHERIT,
-  encodeFsxattr,
-  decodeFsxattr,
-  SYS_file_getattr,
-  SYS_file_setattr,
-  FILE_ATTR_SIZE_VER0,
-  encodeFileAttr,
-  decodeFileAttr,
-  EXT4_SB_OFFSET,
-  decodeExt4Features,
-} from './structs.js';
+} from '../src/sys/quotactl.js';
+import { FS_XFLAG_PROJINHERIT, fsGetXattr, fsSetXattr, fileGetattr, fileSetattr } from '../src/sys/fsattr.js';
+import { openat2Raw, O_CLOEXEC, O_PATH, RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV } from '../src/sys/openat2.js';
+import { EXT4_SB_OFFSET, decodeExt4Features } from './ext4.js';
 
 export type QuotaFs = 'ext4' | 'xfs';
 
@@ -116,14 +107,6 @@ export interface GracePeriods {
 export const PROJID_MIN = 1;
 export const PROJID_MAX = 2 ** 32 - 2; // 0 is the default project, 2^32-1 is (qid_t)-1
 
-const SYS_ioctl = 16;
-const SYS_quotactl = 179;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const RESOLVE_NO_XDEV = 0x01n;
-const RESOLVE_NO_SYMLINKS = 0x04n;
-const RESOLVE_BENEATH = 0x08n;
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, O_NOATIME } = fs.constants;
 
 // ---- validation --------------------------------------------------------------------------------
@@ -166,31 +149,6 @@ export function bytesToBasicBlocks(bytes: number): bigint {
   return (BigInt(bytes) + BigInt(BBSIZE - 1)) / BigInt(BBSIZE);
 }
 
-// ---- syscalls ----------------------------------------------------------------------------------
-
-function lastErrno(): number {
-  return getLibc().errno();
-}
-
-function ioctl(fd: number, req: number, buf: Buffer): number {
-  const r = Number(getLibc().syscall(SYS_ioctl, 'int', fd, 'unsigned long', req, 'void *', buf));
-  return r < 0 ? lastErrno() : 0;
-}
-
-function openat2(dirfd: number, name: string, flags: number, resolve: bigint): number {
-  const how = Buffer.alloc(24);
-  how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
-  how.writeBigUInt64LE(resolve, 16);
-  const fd = Number(getLibc().syscall(SYS_openat2, 'int', dirfd, 'str', name, 'void *', how, 'size_t', 24));
-  return fd < 0 ? -lastErrno() : fd;
-}
-
-/** quotactl(2); returns 0 or the errno. */
-function rawQuotactl(cmd: number, special: string, id: number, buf: Buffer | null): number {
-  const r = Number(getLibc().syscall(SYS_quotactl, 'int', cmd, 'str', special, 'int', id | 0, 'void *', buf));
-  return r < 0 ? lastErrno() : 0;
-}
-
 const E = os.constants.errno;
 
 function quotactlError(what: string, device: string, fsType: string, errno: number): VzError {
@@ -226,12 +184,12 @@ function quotactlError(what: string, device: string, fsType: string, errno: numb
 }
 
 function quotactl(what: string, cmd: number, device: string, fsType: string, id: number, buf: Buffer | null): void {
-  const errno = rawQuotactl(cmd, device, id, buf);
+  const errno = quotactlRaw(cmd, device, id, buf);
   if (!errno) return;
   // ENOSYS is ambiguous: no quota support in the kernel for this fs, but also XFS's
   // get/set_dqblk with quotas off and Q_XGETQSTAT with no quota type on. Q_GETINFO tells them
   // apart: ENOSYS only without quota support, ESRCH when project quotas are off.
-  if (errno === E.ENOSYS && rawQuotactl(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE)) === E.ESRCH) {
+  if (errno === E.ENOSYS && quotactlRaw(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE)) === E.ESRCH) {
     const e = quotactlError(what, device, fsType, E.ESRCH);
     throw new VzError(e.code, e.message, { cause: errnoError('quotactl', errno, device) });
   }
@@ -329,10 +287,10 @@ export interface QuotaState {
 /** Q_XGETQSTAT for project quotas (works on ext4 and XFS; needs no privilege). */
 export function quotaState(device: string, fsType: QuotaFs): QuotaState {
   const buf = Buffer.alloc(FS_QUOTA_STAT_SIZE);
-  const errno = rawQuotactl(qcmd(Q_XGETQSTAT, PRJQUOTA), device, 0, buf);
+  const errno = quotactlRaw(qcmd(Q_XGETQSTAT, PRJQUOTA), device, 0, buf);
   if (errno) {
     // ENOSYS also when no quota type is on at all; Q_GETINFO's ESRCH says that is the case.
-    if (errno === E.ENOSYS && rawQuotactl(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE)) === E.ESRCH) {
+    if (errno === E.ENOSYS && quotactlRaw(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE)) === E.ESRCH) {
       return { accounting: false, enforced: false, bytesGrace: 0, inodesGrace: 0 };
     }
     throw quotactlError('reading the quota state', device, fsType, errno);
@@ -402,7 +360,7 @@ export function projectQuotaSupport(p: string): QuotaSupport {
   const enforcedOpt = fsType === 'ext4' ? opts.includes('prjquota') : opts.some((o) => o === 'prjquota' || o === 'pquota' || o === 'pqenforce');
   // Q_GETINFO answers on both file systems: ENOSYS = no quota support for this fs in the
   // kernel, ESRCH = project quotas off. Q_XGETQSTAT then tells accounting from enforcement.
-  const errno = rawQuotactl(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE));
+  const errno = quotactlRaw(qcmd(Q_GETINFO, PRJQUOTA), device, 0, Buffer.alloc(IF_DQINFO_SIZE));
   if (errno === E.ENOSYS) {
     const g = kernelQuotaGap(fsType);
     return { ok: false, ...base, device, reason: g ? `no project quotas on ${where}: ${g}` : quotactlError('probing quotas', device, fsType, errno).message };
@@ -428,36 +386,6 @@ export interface SetProjectResult {
   inodes: number;
   /** Inodes left alone: symlinks, device nodes, FIFOs and sockets the kernel cannot stamp, mount points. */
   skipped: number;
-}
-
-/** undefined: not probed yet; false: the kernel has no file_getattr/file_setattr (before 6.17). */
-let fileAttrSyscalls: boolean | undefined;
-
-/**
- * file_getattr(2) on `name` in the directory `dirFd`, never following a symlink. (It cannot take
- * an O_PATH fd of the inode itself: with AT_EMPTY_PATH it wants a real open file, EBADF.)
- */
-function fileGetattr(dirFd: number, name: string): { errno: number; attr?: ReturnType<typeof decodeFileAttr> } {
-  if (fileAttrSyscalls === false) return { errno: E.ENOSYS };
-  const buf = Buffer.alloc(FILE_ATTR_SIZE_VER0);
-  const r = Number(
-    getLibc().syscall(SYS_file_getattr, 'int', dirFd, 'str', name, 'void *', buf, 'size_t', FILE_ATTR_SIZE_VER0, 'unsigned int', AT_SYMLINK_NOFOLLOW),
-  );
-  if (r < 0) {
-    const errno = lastErrno();
-    if (errno === E.ENOSYS) fileAttrSyscalls = false;
-    return { errno };
-  }
-  fileAttrSyscalls = true;
-  return { errno: 0, attr: decodeFileAttr(buf) };
-}
-
-function fileSetattr(dirFd: number, name: string, attr: ReturnType<typeof decodeFileAttr>): number {
-  const buf = encodeFileAttr(attr);
-  const r = Number(
-    getLibc().syscall(SYS_file_setattr, 'int', dirFd, 'str', name, 'void *', buf, 'size_t', FILE_ATTR_SIZE_VER0, 'unsigned int', AT_SYMLINK_NOFOLLOW),
-  );
-  return r < 0 ? lastErrno() : 0;
 }
 
 /** Opens for the ioctl the inode an O_PATH fd refers to (no path lookup, so no race). */
@@ -490,13 +418,12 @@ function stampInode(pathFd: number, st: fs.Stats, projid: number, display: strin
   if (st.isFile() || st.isDirectory()) {
     const fd = reopen(pathFd, st.isDirectory());
     try {
-      const buf = Buffer.alloc(FSXATTR_SIZE);
-      let errno = ioctl(fd, FS_IOC_FSGETXATTR, buf);
-      if (errno) throw setProjectError(display, errno);
-      const cur = decodeFsxattr(buf);
+      const got = fsGetXattr(fd);
+      if (!got.attr) throw setProjectError(display, got.errno);
+      const cur = got.attr;
       const xflags = st.isDirectory() ? cur.xflags | FS_XFLAG_PROJINHERIT : cur.xflags;
       if (cur.projid === projid && cur.xflags === xflags) return 'set';
-      errno = ioctl(fd, FS_IOC_FSSETXATTR, encodeFsxattr({ ...cur, xflags, projid }));
+      const errno = fsSetXattr(fd, { ...cur, xflags, projid });
       if (errno) throw setProjectError(display, errno);
       return 'set';
     } finally {
@@ -561,7 +488,7 @@ export function setProject(dir: string, projid: number): SetProjectResult {
       }
       const name = cur.names[cur.i++]!.name;
       const childPath = path.join(cur.path, name);
-      const fd = openat2(cur.fd, name, O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+      const fd = openat2Raw(cur.fd, name, { flags: O_PATH | O_NOFOLLOW, resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV });
       if (fd < 0) {
         if (-fd === E.ENOENT) continue; // removed meanwhile
         if (-fd === E.EXDEV) {
@@ -602,10 +529,9 @@ export function getProject(p: string): { projid: number; inherit: boolean } | un
     if (st.isFile() || st.isDirectory()) {
       const rfd = reopen(fd, st.isDirectory());
       try {
-        const buf = Buffer.alloc(FSXATTR_SIZE);
-        const errno = ioctl(rfd, FS_IOC_FSGETXATTR, buf);
-        if (errno) throw systemError(`cannot read the project ID of ${p}`, errnoError('ioctl(FS_IOC_FSGETXATTR)', errno, p));
-        const x = decodeFsxattr(buf);
+        const got = fsGetXattr(rfd);
+        if (!got.attr) throw systemError(`cannot read the project ID of ${p}`, errnoError('ioctl(FS_IOC_FSGETXATTR)', got.errno, p));
+        const x = got.attr;
         return { projid: x.projid, inherit: (x.xflags & FS_XFLAG_PROJINHERIT) !== 0 };
       } finally {
         fs.closeSync(rfd);
@@ -669,7 +595,7 @@ function setDqblk(device: string, fsType: QuotaFs, projid: number, l: ReturnType
 export function getQuota(device: string, fsType: QuotaFs, projid: number): ProjectQuota {
   validateProjectId(projid);
   const buf = Buffer.alloc(IF_DQBLK_SIZE);
-  const errno = rawQuotactl(qcmd(Q_GETQUOTA, PRJQUOTA), device, projid, buf);
+  const errno = quotactlRaw(qcmd(Q_GETQUOTA, PRJQUOTA), device, projid, buf);
   // XFS has no dquot for a project that never held an inode or a limit: ENOENT, i.e. all zero.
   if (errno === E.ENOENT && fsType === 'xfs' && isBlockDevice(device)) buf.fill(0);
   else if (errno) quotactl(`reading the quota of project ${projid}`, qcmd(Q_GETQUOTA, PRJQUOTA), device, fsType, projid, buf);

@@ -1,11 +1,12 @@
 /**
  * File primitives for cgroupfs: reads that tolerate missing files, one-syscall writes whose
  * errno becomes a VzError naming file and value, and mkdir/rmdir that also work on the fake
- * trees the unit tests build (`fake`: plain directories + files instead of a cgroup mount).
+ * trees the unit tests build (`fake`: plain directories + files instead of a cgroup mount; what the
+ * kernel would do there is done by test/support/fake-cgroupfs.ts through emulateCgroupfs).
  */
 import { sleepMs } from '../sys/sleep.js';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { VzError, systemError } from '../core/errors.js';
 
 /** Anything at or above this reads as "unlimited" (v1 prints PAGE_COUNTER_MAX * PAGE_SIZE ~ 2^63). */
@@ -17,6 +18,23 @@ let observer: WriteObserver | undefined;
 /** Test hook: sees every successful write in order (a fake file only keeps the last value). */
 export function observeWrites(fn: WriteObserver | undefined): void {
   observer = fn;
+}
+
+/**
+ * What a tree that is no cgroupfs needs done by hand where the kernel would do it. Installed by the
+ * unit tests' fake cgroupfs (test/support/fake-cgroupfs.ts); nothing is installed in production.
+ */
+export interface CgroupfsEmulation {
+  /** After mkdir of a cgroup: the files the kernel would give it. */
+  created(dir: string): void;
+  /** Before rmdir of a cgroup: the plain files, which a kernel cgroup dir does not count. */
+  removing(dir: string): void;
+}
+let emulation: CgroupfsEmulation | undefined;
+
+/** Test hook: how fake trees (`fake` below) get what the kernel would do. */
+export function emulateCgroupfs(e: CgroupfsEmulation | undefined): void {
+  emulation = e;
 }
 
 function errno(e: unknown): string | undefined {
@@ -122,11 +140,7 @@ export function exists(path: string): boolean {
   return existsSync(path);
 }
 
-/**
- * mkdir one cgroup level; returns true if it was created. On a fake tree it also does what the
- * kernel does: give the new dir the parent's control files (empty), and a cgroup.controllers
- * listing what the parent enabled in cgroup.subtree_control.
- */
+/** mkdir one cgroup level; returns true if it was created. On a fake tree the emulation fills it in. */
 export function mkdirCgroup(dir: string, fake: boolean): boolean {
   try {
     mkdirSync(dir);
@@ -134,32 +148,19 @@ export function mkdirCgroup(dir: string, fake: boolean): boolean {
     if (errno(e) === 'EEXIST') return false;
     throw systemError(`cannot create cgroup ${dir}`, e, { code: 'SYSTEM' });
   }
-  if (fake) populateFake(dir);
+  if (fake) emulation?.created(dir);
   return true;
-}
-
-function populateFake(dir: string): void {
-  const parent = dirname(dir);
-  for (const f of readdirSync(parent, { withFileTypes: true })) {
-    if (f.isFile()) writeFileSync(join(dir, f.name), '');
-  }
-  const enabled = (readText(join(parent, 'cgroup.subtree_control')) ?? '').split(/\s+/).filter((c) => c && !c.startsWith('-'));
-  if (readText(join(parent, 'cgroup.controllers')) !== undefined) {
-    writeFileSync(join(dir, 'cgroup.controllers'), enabled.map((c) => c.replace(/^\+/, '')).join(' '));
-  }
 }
 
 /**
  * Removes a cgroup and every sub-cgroup below it, deepest first (a cgroup rmdir only succeeds
- * once it has no children and no tasks). Missing dirs are fine. On a fake tree the plain files
- * are unlinked first, so ENOTEMPTY still means "a child cgroup was left" as on the real fs.
+ * once it has no children and no tasks). Missing dirs are fine. On a fake tree the emulation
+ * unlinks the plain files first, so ENOTEMPTY still means "a child cgroup was left" as on the real fs.
  */
 export function removeCgroupTree(dir: string, fake: boolean): void {
   for (const c of subdirs(dir)) removeCgroupTree(join(dir, c), fake);
   try {
-    if (fake) {
-      for (const f of readdirSync(dir, { withFileTypes: true })) if (!f.isDirectory()) unlinkSync(join(dir, f.name));
-    }
+    if (fake) emulation?.removing(dir);
     rmdirSync(dir);
   } catch (e) {
     if (errno(e) === 'ENOENT') return;

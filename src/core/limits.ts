@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
 import { LIMIT_KEYS, limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
-import { getLibc, errnoError } from '../sys/libc.js';
+import { errnoError } from '../sys/libc.js';
+import { setBestEffortIoPrio } from '../sys/ioprio.js';
 import { childProcess } from '../sys/childproc.js';
 import { devNumbers } from '../sys/mounts.js';
 import type { DeviceRule } from '../cgroup/types.js';
@@ -94,16 +95,11 @@ export function applyLimitsLive(ctx: Context, ctid: number, stored: Record<strin
   }
 }
 
-const SYS_ioprio_set = 251;
-const IOPRIO_WHO_PROCESS = 1;
-const IOPRIO_CLASS_BE = 2;
-
 /** Sets the best-effort I/O priority level of every task of the container (children inherit it). */
 export function applyIoPrio(ctx: Context, ctid: number, level: number): void {
-  const libc = getLibc();
   for (const pid of ctx.cgroup(ctid).pids()) {
-    const r = Number(libc.syscall(SYS_ioprio_set, 'int', IOPRIO_WHO_PROCESS, 'int', pid, 'int', (IOPRIO_CLASS_BE << 13) | level));
-    if (r < 0 && libc.errno() !== 3 /* ESRCH: exited meanwhile */) throw errnoError('ioprio_set', libc.errno());
+    const errno = setBestEffortIoPrio(pid, level);
+    if (errno && errno !== 3 /* ESRCH: exited meanwhile */) throw errnoError('ioprio_set', errno);
   }
 }
 

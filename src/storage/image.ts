@@ -23,8 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
 import { sleepMs } from '../sys/sleep.js';
-import { getLibc, errnoError } from '../sys/libc.js';
-import { listMounts, mountsUnder, umount } from '../sys/mounts.js';
+import { listMounts, mountFs, mountsUnder, umount } from '../sys/mounts.js';
 import { detachLoop, findLoopsFor, setCapacity, withLoop } from '../sys/loop.js';
 import type { CompactResult, CreateOptions, DiskUsage, StorageDriver, StorageTarget } from './types.js';
 import { VzError, systemError, type ErrorCodeName } from '../core/errors.js';
@@ -58,8 +57,7 @@ function checkSize(bytes: number): number {
 }
 
 function mountExt4(dev: string, target: string, flags = 0): void {
-  const libc = getLibc();
-  if (libc.mount(dev, target, 'ext4', flags, null) !== 0) throw errnoError('mount', libc.errno(), target);
+  mountFs(dev, target, 'ext4', flags);
 }
 
 /** Unmounts everything at or below `dir`; the top one without MNT_DETACH unless it is busy. */

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { errnoError, getLibc } from './libc.js';
+import { layout, u16, u32, encode, decode } from './struct.js';
 
 const NAME = 'system.posix_acl_access';
 const VERSION = 2;
@@ -23,6 +24,14 @@ const UNDEFINED = 0xffffffff;
 const ENODATA = 61;
 const LOCK_EX = 2;
 
+/** The xattr's value: this header, then one entry per ACL entry. */
+export const ACL_HEADER = layout('posix_acl_xattr_header', '<linux/posix_acl_xattr.h>', 4, { version: u32('a_version', 0) });
+export const ACL_ENTRY = layout('posix_acl_xattr_entry', '<linux/posix_acl_xattr.h>', 8, {
+  tag: u16('e_tag', 0),
+  perm: u16('e_perm', 2),
+  id: u32('e_id', 4),
+});
+
 interface Entry {
   tag: number;
   perm: number;
@@ -30,23 +39,17 @@ interface Entry {
 }
 
 export function decodeAcl(b: Buffer): Entry[] {
-  if (b.length < 4 || b.readUInt32LE(0) !== VERSION || (b.length - 4) % 8) throw new Error('unknown ACL format');
+  const [h, e] = [ACL_HEADER.size, ACL_ENTRY.size];
+  if (b.length < h || decode(ACL_HEADER, b).version !== VERSION || (b.length - h) % e) throw new Error('unknown ACL format');
   const out: Entry[] = [];
-  for (let o = 4; o < b.length; o += 8) out.push({ tag: b.readUInt16LE(o), perm: b.readUInt16LE(o + 2), id: b.readUInt32LE(o + 4) });
+  for (let o = h; o < b.length; o += e) out.push(decode(ACL_ENTRY, b.subarray(o)));
   return out;
 }
 
 /** In the kernel's order: by tag, then by id (posix_acl_valid refuses anything else). */
 export function encodeAcl(entries: Entry[]): Buffer {
   const sorted = [...entries].sort((a, b) => a.tag - b.tag || a.id - b.id);
-  const b = Buffer.alloc(4 + 8 * sorted.length);
-  b.writeUInt32LE(VERSION, 0);
-  sorted.forEach((e, i) => {
-    b.writeUInt16LE(e.tag, 4 + 8 * i);
-    b.writeUInt16LE(e.perm, 6 + 8 * i);
-    b.writeUInt32LE(e.id, 8 + 8 * i);
-  });
-  return b;
+  return Buffer.concat([encode(ACL_HEADER, { version: VERSION }), ...sorted.map((e) => encode(ACL_ENTRY, e))]);
 }
 
 /**

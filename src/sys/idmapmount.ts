@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { getLibc, errnoError } from './libc.js';
+import { layout, u64, encode } from './struct.js';
 import { sleepMs } from './sleep.js';
 import { umount } from './mounts.js';
 
@@ -27,6 +28,12 @@ const MOUNT_ATTR_NOSUID = 0x2;
 const MOUNT_ATTR_NODEV = 0x4;
 const MOUNT_ATTR_NOEXEC = 0x8;
 const MOUNT_ATTR_IDMAP = 0x100000;
+
+/** struct mount_attr (mount_setattr(2)), the fields vzkit sets. */
+export const MOUNT_ATTR = layout('mount_attr', '<linux/mount.h>', 32, {
+  attrSet: u64('attr_set', 0),
+  userns: u64('userns_fd', 24),
+});
 
 /** One line of a uid_map: ids first..first+count-1 (on disk) appear as lower..lower+count-1. */
 export interface IdExtent {
@@ -104,10 +111,11 @@ export function mountIdmappedView(src: string, target: string, map: IdExtent[]):
   try {
     tree = Number(libc.syscall(SYS_open_tree, 'int', -100, 'str', src, 'unsigned int', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW));
     if (tree < 0) throw errnoError('open_tree', libc.errno(), src);
-    const attr = Buffer.alloc(32); // struct mount_attr: attr_set, attr_clr, propagation, userns_fd
-    attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), 0);
-    attr.writeBigUInt64LE(BigInt(userns), 24);
-    if (Number(libc.syscall(SYS_mount_setattr, 'int', tree, 'str', '', 'unsigned int', AT_EMPTY_PATH, 'void *', attr, 'size_t', 32)) < 0) {
+    const attr = encode(MOUNT_ATTR, {
+      attrSet: BigInt(MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC),
+      userns: BigInt(userns),
+    });
+    if (Number(libc.syscall(SYS_mount_setattr, 'int', tree, 'str', '', 'unsigned int', AT_EMPTY_PATH, 'void *', attr, 'size_t', MOUNT_ATTR.size)) < 0) {
       throw errnoError('mount_setattr (idmapped)', libc.errno(), src);
     }
     if (Number(libc.syscall(SYS_move_mount, 'int', tree, 'str', '', 'int', -100, 'str', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH)) < 0) {

@@ -38,7 +38,6 @@ export function getLibc(): Libc {
 
 export const SYS_pidfd_open = 434;
 export const SYS_pidfd_send_signal = 424;
-export const SYS_openat2 = 437;
 
 /** An Error with Node's usual errno fields, so callers handle FFI and fs failures alike. */
 export function errnoError(syscall: string, errno: number, path?: string): NodeJS.ErrnoException {

@@ -1,9 +1,7 @@
 /**
  * Loop devices through their ioctls (koffi's syscall; no losetup per call).
  *
- * Numbers and layouts are from <linux/loop.h> (checked with gcc on x86_64: struct loop_info64 is
- * 232 bytes, struct loop_config 304: fd@0, block_size@4, info@8, __reserved@240; inside
- * loop_info64: lo_offset@24, lo_sizelimit@32, lo_flags@52, lo_file_name@56 (64 bytes)).
+ * Numbers and layouts are from <linux/loop.h>; test/unit/sys/layouts.test.ts checks them against it.
  *
  * Two ways to attach:
  *  - `withLoop(image, fn)` attaches with LO_FLAGS_AUTOCLEAR and holds the device open while `fn`
@@ -17,10 +15,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { getLibc, errnoError } from './libc.js';
+import { ioctl } from './ioctl.js';
+import { layout, u32, u64, chars, embed, encode, decode, type Values } from './struct.js';
 import { childProcess } from './childproc.js';
-
-export const SYS_ioctl = 16; // x86_64
 
 export const LOOP_CLR_FD = 0x4c01;
 export const LOOP_GET_STATUS64 = 0x4c05;
@@ -32,75 +29,38 @@ export const LO_FLAGS_READ_ONLY = 1;
 export const LO_FLAGS_AUTOCLEAR = 4;
 
 export const LO_NAME_SIZE = 64;
-export const LOOP_INFO64_SIZE = 232;
-export const LOOP_CONFIG_SIZE = 304;
+
+/** struct loop_info64 (LOOP_GET_STATUS64), the fields vzkit reads. */
+export const LOOP_INFO64 = layout('loop_info64', '<linux/loop.h>', 232, {
+  device: u64('lo_device', 0),
+  inode: u64('lo_inode', 8),
+  offset: u64('lo_offset', 24),
+  sizelimit: u64('lo_sizelimit', 32),
+  number: u32('lo_number', 40),
+  flags: u32('lo_flags', 52),
+  fileName: chars('lo_file_name', 56, LO_NAME_SIZE), // informational only; truncated to 63 bytes
+});
+
+/** struct loop_config (LOOP_CONFIGURE): the backing fd, the block size, and a loop_info64 at 8. */
 export const LOOP_CONFIG_INFO_OFFSET = 8;
-export const LOOP_INFO64_OFFSETS = { offset: 24, sizelimit: 32, flags: 52, fileName: 56 } as const;
+export const LOOP_CONFIG = layout('loop_config', '<linux/loop.h>', 304, {
+  fd: u32('fd', 0),
+  blockSize: u32('block_size', 4), // 0: the kernel's default (512)
+  ...embed('info', LOOP_CONFIG_INFO_OFFSET, LOOP_INFO64.fields),
+});
 
 const EBUSY = 16;
 
-export interface LoopConfig {
-  fd: number;
-  blockSize?: number; // 0: the kernel's default (512)
-  flags?: number;
-  offset?: bigint;
-  sizelimit?: bigint;
-  fileName?: string; // informational only (LOOP_GET_STATUS64); truncated to 63 bytes
-}
+export type LoopConfig = Pick<Values<typeof LOOP_CONFIG>, 'fd'> &
+  Partial<Pick<Values<typeof LOOP_CONFIG>, 'blockSize' | 'flags' | 'offset' | 'sizelimit' | 'fileName'>>;
 
 /** struct loop_config as bytes (little endian). */
-export function encodeLoopConfig(c: LoopConfig): Buffer {
-  const b = Buffer.alloc(LOOP_CONFIG_SIZE);
-  b.writeUInt32LE(c.fd, 0);
-  b.writeUInt32LE(c.blockSize ?? 0, 4);
-  const i = LOOP_CONFIG_INFO_OFFSET;
-  b.writeBigUInt64LE(c.offset ?? 0n, i + LOOP_INFO64_OFFSETS.offset);
-  b.writeBigUInt64LE(c.sizelimit ?? 0n, i + LOOP_INFO64_OFFSETS.sizelimit);
-  b.writeUInt32LE(c.flags ?? 0, i + LOOP_INFO64_OFFSETS.flags);
-  if (c.fileName) {
-    const name = Buffer.from(c.fileName, 'utf8').subarray(0, LO_NAME_SIZE - 1);
-    name.copy(b, i + LOOP_INFO64_OFFSETS.fileName);
-  }
-  return b;
-}
+export const encodeLoopConfig = (c: LoopConfig): Buffer => encode(LOOP_CONFIG, c);
 
-export interface LoopInfo {
-  device: bigint;
-  inode: bigint;
-  offset: bigint;
-  sizelimit: bigint;
-  number: number;
-  flags: number;
-  fileName: string;
-}
+export type LoopInfo = Values<typeof LOOP_INFO64>;
 
 /** struct loop_info64 from bytes (as LOOP_GET_STATUS64 fills it). */
-export function decodeLoopInfo64(b: Buffer): LoopInfo {
-  const nameBytes = b.subarray(LOOP_INFO64_OFFSETS.fileName, LOOP_INFO64_OFFSETS.fileName + LO_NAME_SIZE);
-  const nul = nameBytes.indexOf(0);
-  return {
-    device: b.readBigUInt64LE(0),
-    inode: b.readBigUInt64LE(8),
-    offset: b.readBigUInt64LE(LOOP_INFO64_OFFSETS.offset),
-    sizelimit: b.readBigUInt64LE(LOOP_INFO64_OFFSETS.sizelimit),
-    number: b.readUInt32LE(40),
-    flags: b.readUInt32LE(LOOP_INFO64_OFFSETS.flags),
-    fileName: nameBytes.subarray(0, nul < 0 ? LO_NAME_SIZE : nul).toString('utf8'),
-  };
-}
-
-function ioctl(fd: number, req: number, arg: Buffer | number | null, what: string, p: string): number {
-  const libc = getLibc();
-  const r =
-    arg === null
-      ? libc.syscall(SYS_ioctl, 'int', fd, 'unsigned long', req)
-      : typeof arg === 'number'
-        ? libc.syscall(SYS_ioctl, 'int', fd, 'unsigned long', req, 'unsigned long', arg)
-        : libc.syscall(SYS_ioctl, 'int', fd, 'unsigned long', req, 'void *', arg);
-  const n = Number(r);
-  if (n < 0) throw errnoError(`ioctl ${what}`, libc.errno(), p);
-  return n;
-}
+export const decodeLoopInfo64 = (b: Buffer): LoopInfo => decode(LOOP_INFO64, b);
 
 /** /dev/loopN, made with mknod when no udev did it (major:minor from sysfs). */
 function ensureLoopNode(n: number): string {
@@ -222,7 +182,7 @@ export function setCapacity(dev: string): void {
 export function loopStatus(dev: string): LoopInfo {
   const fd = fs.openSync(dev, fs.constants.O_RDONLY);
   try {
-    const b = Buffer.alloc(LOOP_INFO64_SIZE);
+    const b = Buffer.alloc(LOOP_INFO64.size);
     ioctl(fd, LOOP_GET_STATUS64, b, 'LOOP_GET_STATUS64', dev);
     return decodeLoopInfo64(b);
   } finally {

@@ -70,6 +70,12 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/** mount(2) of a file system (`source` a device, or null); throws an errno Error naming `target`. */
+export function mountFs(source: string | null, target: string, fsType: string, flags = 0, data: string | null = null): void {
+  const libc = getLibc();
+  if (libc.mount(source, target, fsType, flags, data) !== 0) throw errnoError('mount', libc.errno(), target);
+}
+
 export function bindMount(src: string, target: string): void {
   const libc = getLibc();
   if (libc.mount(src, target, null, MS_BIND | MS_REC, null) !== 0) throw errnoError('mount', libc.errno(), target);

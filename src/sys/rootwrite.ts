@@ -13,15 +13,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { getLibc, errnoError, SYS_openat2 } from './libc.js';
 import { VzError } from '../core/errors.js';
-
-const RESOLVE_NO_XDEV = 0x01n;
-const RESOLVE_NO_MAGICLINKS = 0x02n;
-const RESOLVE_NO_SYMLINKS = 0x04n;
-const RESOLVE_IN_ROOT = 0x10n;
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
+import { openat2, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV } from './openat2.js';
 
 /**
  * The largest container file vzkit reads: 16 MiB. /etc/passwd, group and shadow of a big shared
@@ -40,14 +33,8 @@ export interface ResolveOpts {
 export function openInRoot(root: string, relPath: string, flags: number, mode = 0o644, opts: ResolveOpts = {}): number {
   const dirfd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    const how = Buffer.alloc(24);
-    how.writeBigUInt64LE(BigInt(flags | O_CLOEXEC), 0);
-    how.writeBigUInt64LE(flags & fs.constants.O_CREAT ? BigInt(mode) : 0n, 8);
-    how.writeBigUInt64LE(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (opts.noSymlinks ? RESOLVE_NO_SYMLINKS : 0n) | (opts.noXdev ? RESOLVE_NO_XDEV : 0n), 16);
-    const libc = getLibc();
-    const fd = Number(libc.syscall(SYS_openat2, 'int', dirfd, 'str', relPath, 'void *', how, 'size_t', 24));
-    if (fd < 0) throw errnoError('openat2', libc.errno(), path.join(root, relPath));
-    return fd;
+    const resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (opts.noSymlinks ? RESOLVE_NO_SYMLINKS : 0n) | (opts.noXdev ? RESOLVE_NO_XDEV : 0n);
+    return openat2(dirfd, relPath, { flags, mode: flags & fs.constants.O_CREAT ? mode : 0, resolve }, path.join(root, relPath));
   } finally {
     fs.closeSync(dirfd);
   }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { getQuota, type ProjectQuota, type QuotaFs } from '../../../quota/project.js';
-import { makeLoopFs, loopDevicesBackedBy } from '../../../quota/testfs.js';
+import { makeLoopFs, loopDevicesBackedBy } from '../../support/quota-testfs.js';
 
 const REPO = process.env.VZKIT_REPO ?? path.resolve(process.cwd());
 

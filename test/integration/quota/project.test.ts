@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { runScenario, MiB, type Report } from './scenario.js';
 import { runEntryInVm } from './vm-run.js';
 import { kernelQuotaGap, projectQuotaSupport, setProject, getProject, type QuotaFs } from '../../../quota/project.js';
-import { makeLoopFs, loopDevicesBackedBy, sweepStaleLoopFs, type LoopFs } from '../../../quota/testfs.js';
+import { makeLoopFs, loopDevicesBackedBy, sweepStaleLoopFs, type LoopFs } from '../../support/quota-testfs.js';
 import { getLibc } from '../../../src/sys/libc.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

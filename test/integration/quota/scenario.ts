@@ -26,7 +26,7 @@ import {
   type QuotaSupport,
   type QuotaState,
 } from '../../../quota/project.js';
-import { makeLoopFs, loopDevicesBackedBy, type LoopFs } from '../../../quota/testfs.js';
+import { makeLoopFs, loopDevicesBackedBy, type LoopFs } from '../../support/quota-testfs.js';
 import { getLibc } from '../../../src/sys/libc.js';
 
 export const MiB = 1024 * 1024;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { detectCgroupVersion, isCgroup2Mount } from '../../../src/cgroup/detect.js';
 import { discoverHierarchies, parseMountinfo } from '../../../src/cgroup/v1/hierarchy.js';
-import { fakeV1, fakeV2 } from './fakefs.js';
+import { fakeV1, fakeV2 } from '../../support/fake-cgroupfs.js';
 
 // Verbatim from a hybrid host (kernel 6.18): every controller on its own mount.
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

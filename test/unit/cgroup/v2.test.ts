@@ -5,7 +5,7 @@ import { createCgroupManager, listNodeCgroups, removeNodeCgroups } from '../../.
 import { DEFAULT_DEVICE_RULES } from '../../../src/cgroup/v1/devices.js';
 import { observeWrites } from '../../../src/cgroup/cgfs.js';
 import type { HelperResult } from '../../../src/cgroup/v2/devices.js';
-import { fakeV1, fakeV2, has, put, read, recordWrites } from './fakefs.js';
+import { fakeV1, fakeV2, has, put, read, recordWrites } from '../../support/fake-cgroupfs.js';
 
 const M = 2 ** 20;
 

@@ -11,11 +11,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { childProcess } from '../src/sys/childproc.js';
-import { getLibc, errnoError } from '../src/sys/libc.js';
-import { VzError } from '../src/core/errors.js';
-import { kernelQuotaGap, parseMountinfo, type QuotaFs } from './project.js';
-import { sleepMs } from '../src/sys/sleep.js';
+import { childProcess } from '../../src/sys/childproc.js';
+import { getLibc, errnoError } from '../../src/sys/libc.js';
+import { VzError } from '../../src/core/errors.js';
+import { kernelQuotaGap, parseMountinfo, type QuotaFs } from '../../quota/project.js';
+import { sleepMs } from '../../src/sys/sleep.js';
 
 export interface LoopFs {
   kind: QuotaFs;

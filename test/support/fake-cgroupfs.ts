@@ -5,11 +5,32 @@
  * Unlike the kernel, fake roots carry files that real roots lack (freezer.state, pids.max...),
  * because children only get what their parent has.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach } from 'vitest';
-import { observeWrites } from '../../../src/cgroup/cgfs.js';
+import { emulateCgroupfs, observeWrites, readText } from '../../src/cgroup/cgfs.js';
+
+/**
+ * What the kernel does in a cgroupfs, done by hand in a fake tree: a new cgroup gets the parent's
+ * control files (empty) and a cgroup.controllers listing what the parent enabled in
+ * cgroup.subtree_control; before rmdir, the plain files go.
+ */
+emulateCgroupfs({
+  created(dir) {
+    const parent = dirname(dir);
+    for (const f of readdirSync(parent, { withFileTypes: true })) {
+      if (f.isFile()) writeFileSync(join(dir, f.name), '');
+    }
+    const enabled = (readText(join(parent, 'cgroup.subtree_control')) ?? '').split(/\s+/).filter((c) => c && !c.startsWith('-'));
+    if (readText(join(parent, 'cgroup.controllers')) !== undefined) {
+      writeFileSync(join(dir, 'cgroup.controllers'), enabled.map((c) => c.replace(/^\+/, '')).join(' '));
+    }
+  },
+  removing(dir) {
+    for (const f of readdirSync(dir, { withFileTypes: true })) if (!f.isDirectory()) unlinkSync(join(dir, f.name));
+  },
+});
 
 export const UNLIMITED_V1 = '9223372036854771712';
 

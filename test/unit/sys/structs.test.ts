@@ -1,8 +1,7 @@
 /**
  * Byte layouts of the quota and fsxattr structs and the command numbers, against values worked
  * out by hand from <linux/quota.h>, <linux/dqblk_xfs.h> and <linux/fs.h> (x86_64, little
- * endian; sizes and offsets were checked with gcc: if_dqblk 72, if_dqinfo 24, fs_disk_quota
- * 112, fs_quota_stat 80, fsxattr 28, file_attr 24).
+ * endian); test/unit/sys/layouts.test.ts checks the same layouts against the headers with gcc.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -32,6 +31,8 @@ import {
   FS_DQ_BIGTIME,
   FS_QUOTA_PDQ_ACCT,
   FS_QUOTA_PDQ_ENFD,
+} from '../../../src/sys/quotactl.js';
+import {
   encodeFsxattr,
   decodeFsxattr,
   encodeFileAttr,
@@ -39,11 +40,11 @@ import {
   FS_IOC_FSGETXATTR,
   FS_IOC_FSSETXATTR,
   FS_XFLAG_PROJINHERIT,
-  ioc,
-  decodeExt4Features,
   SYS_file_getattr,
   SYS_file_setattr,
-} from '../../../quota/structs.js';
+} from '../../../src/sys/fsattr.js';
+import { ioc } from '../../../src/sys/ioctl.js';
+import { decodeExt4Features } from '../../../quota/ext4.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
 const bytes = (...groups: string[]): string => groups.join('').replace(/\s+/g, '');
