@@ -28,7 +28,7 @@ import path from 'node:path';
 import { childProcess } from '../src/sys/childproc.js';
 import { parseMountinfo } from '../src/sys/mounts.js';
 import { readSmallFile } from '../src/sys/smallfile.js';
-import { VzError } from '../src/core/errors.js';
+import { VzError } from '../src/base/errors.js';
 import { delegateDirs } from '../src/cgroup/delegate.js';
 
 export const CRIU_DEFAULT = '/opt/vzkit/criu/sbin/criu';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { Context } from '../src/core/context.js';
 import { cleanupRuntime } from '../src/core/cleanup.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
-import { helperPath } from '../src/core/install.js';
+import { helperPath } from '../src/base/package-root.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { registerRecovery, type Wants } from '../src/core/recovery.js';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { withLock } from '../core/lock.js';
 import { withRevert } from '../core/reverter.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { startLocked } from '../core/ops/start.js';
 import { resumeLocked } from '../core/ops/resume.js';

@@ -7,7 +7,7 @@
 import { parseDumpdir } from '../backup/dumpdir.js';
 import { runStandalone } from './standalone.js';
 import { writeErr } from './output.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
 import { MODES, type BackupMode } from '../backup/manifest.js';
 

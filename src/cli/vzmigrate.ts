@@ -6,7 +6,7 @@
  * Parse, one call into migrate/, render; exit codes in migrate/errors.ts.
  */
 import { Context } from '../core/context.js';
-import { isVzError } from '../core/errors.js';
+import { isVzError } from '../base/errors.js';
 import { requireRoot } from './output.js';
 import './recoveries.js';
 import { migrate, NotCheckpointable } from '../../migrate/migrate.js';

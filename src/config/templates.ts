@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { configError, joinPath, locate, readFields, requireKeys } from './fields.js';
 import type { FieldParsers } from './fields.js';
 import { paramByKey, parseParams } from './params.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
-import { VzError } from './errors.js';
+import { VzError } from '../base/errors.js';
 import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';

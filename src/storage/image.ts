@@ -27,7 +27,7 @@ import { getLibc, errnoError } from '../sys/libc.js';
 import { listMounts, mountsUnder, umount } from '../sys/mounts.js';
 import { detachLoop, findLoopsFor, setCapacity, withLoop } from '../sys/loop.js';
 import type { CompactResult, CreateOptions, DiskUsage, StorageDriver, StorageTarget } from './types.js';
-import { VzError, systemError, type ErrorCodeName } from '../core/errors.js';
+import { VzError, systemError, type ErrorCodeName } from '../base/errors.js';
 
 export const IMAGE_FILE = 'root.img';
 export const DEFAULT_IMAGE_SIZE = 2 * 1024 ** 3;

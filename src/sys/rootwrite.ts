@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { getLibc, errnoError, SYS_openat2 } from './libc.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 const RESOLVE_NO_XDEV = 0x01n;
 const RESOLVE_NO_MAGICLINKS = 0x02n;

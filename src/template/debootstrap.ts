@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { childProcess } from '../sys/childproc.js';
 
 export interface DebootstrapSpec {

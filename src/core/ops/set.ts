@@ -4,13 +4,13 @@
  */
 import type { Context } from '../context.js';
 import { LOCK_WAIT_MS, withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { parseParams, paramByKey } from '../../config/params.js';
 import { setHostnameIn } from '../../runtime/attach.js';
 import { parseHostname } from '../../config/names.js';
-import { helperPath } from '../install.js';
+import { helperPath } from '../../base/package-root.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
 import { DISK_KEYS, applyDiskLimits, checkDiskLimits, diskParams } from '../disk.js';

@@ -3,12 +3,12 @@
  * stops it; the monitor then sees init end and tears down the host side as after any stop.
  * A failed dump leaves the container running (CRIU resumes the tasks it froze).
  */
-import { crashPoint } from '../crash.js';
+import { crashPoint } from '../../base/inject.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
