@@ -28,6 +28,7 @@ import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
 import { proveRunning, type RunProof } from './proof.js';
+import { inject, injected } from '../src/base/inject.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -310,7 +311,7 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
     ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
     if (!run) return {};
-    if (process.env.VZKIT_INJECT_START_FAIL) throw new StageFailure(MigExit.START_VPS, 'injected start failure');
+    if (injected('START_FAIL')) throw new StageFailure(MigExit.START_VPS, 'injected start failure');
     const res = await startLocked(ctx, ctid);
     return { initPid: res.initPid, proof: await provenOrStopped(ctx, ctid, res.initPid, 'started', MigExit.START_VPS) };
   });
@@ -356,8 +357,8 @@ export async function receiveMain(argv: string[]): Promise<number> {
   try {
     const input = fs.readFileSync(0, 'utf8');
     const q = input.trim() ? (JSON.parse(input) as Record<string, unknown>) : {};
-    if (q.inject_restore_fail) process.env.VZKIT_INJECT_RESTORE_FAIL = '1';
-    if (q.inject_start_fail) process.env.VZKIT_INJECT_START_FAIL = '1';
+    if (q.inject_restore_fail) inject('RESTORE_FAIL');
+    if (q.inject_start_fail) inject('START_FAIL');
     if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
     if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
     else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);

@@ -15,6 +15,7 @@ import { MigExit, MigrateError } from '../../migrate/errors.js';
 import { splitSshOptions } from '../../migrate/ssh.js';
 import { receiveMain } from '../../migrate/receive.js';
 import { resolveCtid } from '../core/resolve.js';
+import { injected } from '../base/inject.js';
 
 const USAGE = 'usage: vzmigrate [--online|--restart] [-r yes|no] [--keep-dst] [--ssh=OPTIONS] [-t] [--dry-run] [--json] DEST CTID';
 
@@ -93,8 +94,8 @@ export async function vzmigrateMain(argv: string[]): Promise<number> {
       keepDst: args.keepDst,
       sshOpts: splitSshOptions(args.ssh),
       dryRun: args.dryRun,
-      injectRestoreFail: Boolean(process.env.VZKIT_INJECT_RESTORE_FAIL),
-      injectStartFail: Boolean(process.env.VZKIT_INJECT_START_FAIL),
+      injectRestoreFail: injected('RESTORE_FAIL'),
+      injectStartFail: injected('START_FAIL'),
       onStage: (name) => say(`Stage: ${name}`),
     });
     for (const n of res.notes) say(n);
