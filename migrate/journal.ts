@@ -24,7 +24,7 @@ import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { registerRecovery, type Wants } from '../src/core/recovery.js';
 import { startLocked } from '../src/core/ops/start.js';
-import { thawAfterDump } from './criu.js';
+import { thawAfterDump } from '../src/criu/criu.js';
 import { removeViewDir } from '../src/sys/idmapmount.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, type DestTarget } from './resolve.js';
 

@@ -33,8 +33,8 @@ import { CTIME_MARGIN_S, changedSince } from './changed.js';
 import { removeJournal, updateJournal, writeJournal } from './journal.js';
 import { runStages, type Stage, type StageTiming } from './stages.js';
 import { MigExit, MigrateError, StageFailure } from './errors.js';
-import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, nestedKindsInUse, pressureFilesInUse, readImages, runDumpAsync, thawAfterDump, writeMeta } from './criu.js';
-import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from './precheck.js';
+import { criuPath, criuRestoresListeners, dumpMadeRemaps, hasDirtyTracking, interceptsSysinfo, nestedKindsInUse, pressureFilesInUse, readImages, runDumpAsync, thawAfterDump, writeMeta } from '../src/criu/criu.js';
+import { blockersFromLog, certainBlockers, checkCheckpointable, formatBlocker, type Blocker } from '../src/criu/precheck.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, remoteCommand, type DestTarget } from './resolve.js';
 
 export interface MigrateOptions {

@@ -23,7 +23,7 @@ import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
 import { VERSION } from '../src/base/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from '../src/criu/criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';

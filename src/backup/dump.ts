@@ -27,7 +27,7 @@ import { stopLocked } from '../core/ops/stop.js';
 import { startLocked } from '../core/ops/start.js';
 import { checkCheckpointable, suspendLocked } from '../core/ops/suspend.js';
 import { resumeLocked } from '../core/ops/resume.js';
-import { criuPath } from '../../migrate/criu.js';
+import { criuPath } from '../criu/criu.js';
 import { archiveName, authFile, checksumFile, type Compression } from './names.js';
 import { makeManifest, manifestYaml, type BackupMode } from './manifest.js';
 import { CHECKPOINT_MEMBER, MANIFEST_MEMBER, writeArchive } from './tar.js';

@@ -10,7 +10,7 @@ import { isVzError } from '../base/errors.js';
 import { requireRoot } from './output.js';
 import './recoveries.js';
 import { migrate, NotCheckpointable } from '../../migrate/migrate.js';
-import { formatBlocker } from '../../migrate/precheck.js';
+import { formatBlocker } from '../criu/precheck.js';
 import { MigExit, MigrateError } from '../../migrate/errors.js';
 import { splitSshOptions } from '../../migrate/ssh.js';
 import { receiveMain } from '../../migrate/receive.js';

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { capDropList } from '../../config/caps.js';
 import { featureOn } from '../../config/features.js';
-import { criuNestedKinds } from '../../../migrate/criu.js';
+import { criuNestedKinds } from '../../criu/criu.js';
 import type { Context } from '../context.js';
 import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';

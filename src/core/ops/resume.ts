@@ -20,7 +20,7 @@ import type { SpawnConfig } from '../../runtime/protocol.js';
 import { applyIoPrio, applyLimits, prepareDevnodes } from '../limits.js';
 import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { prepareNetRestore } from '../net.js';
-import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath, writeControllersHook } from '../../../migrate/criu.js';
+import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath, writeControllersHook } from '../../criu/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
 

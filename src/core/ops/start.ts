@@ -18,7 +18,7 @@ import { lxcfsBinds } from '../../sys/lxcfs.js';
 import { checkDiskLimits, diskParams } from '../disk.js';
 import { baseSpawnConfig } from '../spawn-config.js';
 import { featureOn } from '../../config/features.js';
-import { criuNestedKinds, criuRestoresPsi } from '../../../migrate/criu.js';
+import { criuNestedKinds, criuRestoresPsi } from '../../criu/criu.js';
 import { capDropList } from '../../config/caps.js';
 import { crashPoint } from '../../base/inject.js';
 import { prepareNetStart } from '../net.js';

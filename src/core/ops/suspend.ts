@@ -14,9 +14,9 @@ import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
-import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
+import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../criu/criu.js';
 import { featureOn } from '../../config/features.js';
-import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../../migrate/precheck.js';
+import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../criu/precheck.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -105,7 +105,7 @@ export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: st
 
 /**
  * vzctl suspend --check: can it be checkpointed right now, and if not, which tasks stop it
- * (migrate/precheck.ts). The container runs on either way.
+ * (src/criu/precheck.ts). The container runs on either way.
  */
 export async function checkSuspend(ctx: Context, ctid: number): Promise<CheckResult> {
   return withLock(ctx, ctid, () => {
