@@ -19,7 +19,7 @@ import { VzError } from '../src/base/errors.js';
 import { requireContainer } from '../src/core/resolve.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
 import { cleanupRuntime } from '../src/core/cleanup.js';
-import { currentAddresses } from '../src/core/net.js';
+import { currentAddresses } from '../src/core/apply-net.js';
 import { stopLocked } from '../src/core/ops/stop.js';
 import { startLocked } from '../src/core/ops/start.js';
 import { destroyLocked } from '../src/core/ops/destroy.js';

@@ -29,7 +29,7 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../co
 import { getStorageDriver, type StorageTarget } from '../storage/index.js';
 import type { SoftHard } from '../config/limits.js';
 import { allAddresses, netFromParams } from '../net/config.js';
-import { checkRestoredAddresses } from '../core/net.js';
+import { checkRestoredAddresses } from '../core/apply-net.js';
 import { authFile, compressionOf } from './names.js';
 import { verifyChecksum } from './checksum.js';
 import { checkAuth, type AuthCheck } from './auth.js';

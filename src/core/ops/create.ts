@@ -15,8 +15,8 @@ import type { SoftHard } from '../../config/limits.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { crashPoint } from '../../base/inject.js';
-import { netConfigForCreate } from '../net.js';
-import { devnodeRules } from '../limits.js';
+import { netConfigForCreate } from '../apply-net.js';
+import { devnodeRules } from '../apply-limits.js';
 import { allAddresses } from '../../net/config.js';
 
 export interface CreateRequest {

@@ -14,9 +14,9 @@ import { helperPath } from '../../base/package-root.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
 import { DISK_KEYS, applyDiskLimits, checkDiskLimits, diskParams } from '../disk.js';
-import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
+import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../apply-limits.js';
 import { withRevert } from '../reverter.js';
-import { refreshHosts, setNet } from '../net.js';
+import { refreshHosts, setNet } from '../apply-net.js';
 import { NET_KEYS, pickDelta } from '../../net/config.js';
 import { ACCESS_KEYS, applyAccess } from '../access.js';
 
