@@ -14,7 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { VzError } from '../src/core/errors.js';
+import { VzError } from '../src/base/errors.js';
 
 const IMG_COMMON_MAGIC = 0x54564319;
 const USERNS_MAGIC = 0x55474906;

@@ -2,7 +2,7 @@
  * vzmigrate's exit codes, named after vzctl's vzmigrate (MIG_ERR_*), so scripts can tell a
  * failed connection from a failed copy or restore. The message always names the stage.
  */
-import { isVzError } from '../src/core/errors.js';
+import { isVzError } from '../src/base/errors.js';
 
 export const MigExit = {
   USAGE: 1, // bad command line

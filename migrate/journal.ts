@@ -19,12 +19,12 @@ import path from 'node:path';
 import type { Context } from '../src/core/context.js';
 import { cleanupRuntime } from '../src/core/cleanup.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
-import { helperPath } from '../src/core/install.js';
+import { helperPath } from '../src/base/package-root.js';
 import { pidAlive } from '../src/sys/proc.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { registerRecovery, type Wants } from '../src/core/recovery.js';
 import { startLocked } from '../src/core/ops/start.js';
-import { thawAfterDump } from './criu.js';
+import { thawAfterDump } from '../src/criu/criu.js';
 import { removeViewDir } from '../src/sys/idmapmount.js';
 import { DestUnreachable, destState, dropOnDest, proofProblem, type DestTarget } from './resolve.js';
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Context } from '../src/core/context.js';
 import { withLock } from '../src/core/lock.js';
-import { VzError, isVzError } from '../src/core/errors.js';
+import { VzError, isVzError } from '../src/base/errors.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
 import { cleanupRuntime } from '../src/core/cleanup.js';
 import { getStorageDriver } from '../src/storage/index.js';
@@ -21,13 +21,14 @@ import { resumeLocked } from '../src/core/ops/resume.js';
 import { startLocked } from '../src/core/ops/start.js';
 import { stopLocked } from '../src/core/ops/stop.js';
 import { checkDiskLimits, diskParams } from '../src/core/disk.js';
-import { VERSION } from '../src/cli/version.js';
+import { VERSION } from '../src/base/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
-import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from './criu.js';
+import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from '../src/criu/criu.js';
 import { MigExit, StageFailure } from './errors.js';
 import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
 import { proveRunning, type RunProof } from './proof.js';
+import { inject, injected } from '../src/base/inject.js';
 
 export interface InfoRequest {
   ctid: number;
@@ -310,7 +311,7 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
     ctx.db().setState(ctid, 'stopped', 'migrated in (offline)');
     fs.rmSync(dumpDir(ctx, ctid), { recursive: true, force: true });
     if (!run) return {};
-    if (process.env.VZKIT_INJECT_START_FAIL) throw new StageFailure(MigExit.START_VPS, 'injected start failure');
+    if (injected('START_FAIL')) throw new StageFailure(MigExit.START_VPS, 'injected start failure');
     const res = await startLocked(ctx, ctid);
     return { initPid: res.initPid, proof: await provenOrStopped(ctx, ctid, res.initPid, 'started', MigExit.START_VPS) };
   });
@@ -356,8 +357,8 @@ export async function receiveMain(argv: string[]): Promise<number> {
   try {
     const input = fs.readFileSync(0, 'utf8');
     const q = input.trim() ? (JSON.parse(input) as Record<string, unknown>) : {};
-    if (q.inject_restore_fail) process.env.VZKIT_INJECT_RESTORE_FAIL = '1';
-    if (q.inject_start_fail) process.env.VZKIT_INJECT_START_FAIL = '1';
+    if (q.inject_restore_fail) inject('RESTORE_FAIL');
+    if (q.inject_start_fail) inject('START_FAIL');
     if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
     if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
     else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);

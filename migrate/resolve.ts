@@ -8,7 +8,7 @@
  * copy here stays stopped (frozen), and the journal keeps the question for the next command.
  */
 import path from 'node:path';
-import { packageRoot } from '../src/core/install.js';
+import { packageRoot } from '../src/base/package-root.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { sshOnce } from './ssh.js';
 

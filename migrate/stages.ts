@@ -4,7 +4,7 @@
  * undo too: it may have done part of its work), and the error names the failed stage.
  */
 import { MigrateError, exitFor } from './errors.js';
-import { crashPoint } from '../src/core/crash.js';
+import { crashPoint } from '../src/base/inject.js';
 
 export interface Stage {
   name: string;

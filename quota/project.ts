@@ -30,7 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { errnoError } from '../src/sys/libc.js';
-import { VzError, systemError, type ErrorCodeName } from '../src/core/errors.js';
+import { VzError, systemError, type ErrorCodeName } from '../src/base/errors.js';
 import { devNumbers, parseMountinfo, type MountInfo } from '../src/sys/mounts.js';
 
 export { parseMountinfo, type MountInfo };

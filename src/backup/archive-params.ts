@@ -11,7 +11,7 @@
  * (vzrestore --trust-archive); the restore names what it dropped.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { paramByKey, parseParams } from '../config/params.js';
 import { DEFAULT_OFF } from '../config/caps.js';
 import { isInternalKey } from '../config/templates.js';

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { VzError, systemError } from '../core/errors.js';
+import { VzError, systemError } from '../base/errors.js';
 
 export const KEY_BYTES = 32;
 

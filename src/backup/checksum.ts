@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { readSmallFile } from '../sys/smallfile.js';
 import { checksumFile } from './names.js';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /**
  * A --dumpdir as given: no control characters (a newline would split the job table, the history

@@ -4,7 +4,7 @@
  * field is checked here as strictly as the command line would be; the params are checked by
  * archive-params.ts against the parameter table.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { sortedParams, toYaml } from '../config/export.js';
 import { parseYaml } from '../config/yamlfile.js';
 import { parseCtName } from '../config/names.js';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { withLock } from '../core/lock.js';
 import { withRevert } from '../core/reverter.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { probeRuntime } from '../core/runtime-state.js';
 import { startLocked } from '../core/ops/start.js';
 import { resumeLocked } from '../core/ops/resume.js';
@@ -29,7 +29,7 @@ import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../co
 import { getStorageDriver, type StorageTarget } from '../storage/index.js';
 import type { SoftHard } from '../config/limits.js';
 import { allAddresses, netFromParams } from '../net/config.js';
-import { checkRestoredAddresses } from '../core/net.js';
+import { checkRestoredAddresses } from '../core/apply-net.js';
 import { authFile, compressionOf } from './names.js';
 import { verifyChecksum } from './checksum.js';
 import { checkAuth, type AuthCheck } from './auth.js';

@@ -1,7 +1,7 @@
 /** rsync for suspend mode's two passes, and the tree size for progress. */
 import type { ChildProcess } from 'node:child_process';
 import { childProcess } from '../sys/childproc.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /**
  * Copies `src/` to `dst/` with owners, modes, hard links, ACLs, xattrs and holes (host ids: the

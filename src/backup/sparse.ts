@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
 import { openInRoot } from '../sys/rootwrite.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { finished } from './rsync.js';
 
 /** Holes smaller than this are not worth a cp of their own (rsync reads 4 MiB in a few ms). */

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import { childProcess } from '../sys/childproc.js';
-import { VzError, systemError } from '../core/errors.js';
+import { VzError, systemError } from '../base/errors.js';
 import type { Compression } from './names.js';
 import type { UserNs } from './userns.js';
 import { YAML_LIMITS } from '../config/yamlfile.js';

@@ -4,7 +4,7 @@
  * the kernel sends it SIGTERM and it writes the thaw value into the freezer file. After our own
  * thaw it is killed without doing anything.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { childProcess } from '../sys/childproc.js';
 
 export interface ThawGuard {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { childProcess } from '../sys/childproc.js';
 import { sleepMs } from '../sys/sleep.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export interface IdRange {
   base: number;

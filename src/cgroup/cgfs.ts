@@ -7,7 +7,7 @@
 import { sleepMs } from '../sys/sleep.js';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VzError, systemError } from '../core/errors.js';
+import { VzError, systemError } from '../base/errors.js';
 
 /** Anything at or above this reads as "unlimited" (v1 prints PAGE_COUNTER_MAX * PAGE_SIZE ~ 2^63). */
 const UNLIMITED_FLOOR = 2 ** 62;

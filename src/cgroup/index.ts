@@ -4,7 +4,7 @@
  * v2: /sys/fs/cgroup/vz/101).
  */
 import { join } from 'node:path';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import type { CgroupManager } from './types.js';
 import { DEFAULT_CGROUP_ROOT, detectCgroupVersion, isCgroup2Mount } from './detect.js';
 import { exists, removeCgroupTree, subdirs } from './cgfs.js';

@@ -1,7 +1,7 @@
 /** Pids of a cgroup subtree and killing them; shared by the v1 and v2 managers. */
 import { join } from 'node:path';
 import { cgroupTree, readPids } from './cgfs.js';
-import { systemError } from '../core/errors.js';
+import { systemError } from '../base/errors.js';
 
 /** Every pid in the given cgroups and their sub-cgroups (sorted, without duplicates). */
 export function treePids(dirs: string[]): number[] {

@@ -1,5 +1,5 @@
 /** Unit conversions between the v2 semantics of ResourceLimits and what each kernel file takes. */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /**
  * v2 cpu.weight (1..10000) <-> v1 cpu.shares, systemd's linear mapping: weight 100 (the v2

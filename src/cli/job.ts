@@ -6,7 +6,7 @@
  */
 import type { Verb } from './verb.js';
 import { renderTable } from './table.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { jobFromArgs, parseJobName, KEEP_FLAGS } from '../sched/spec.js';
 import { runJob } from '../sched/run.js';
 import type { ContainerService } from '../core/service.js';

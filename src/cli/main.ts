@@ -1,6 +1,6 @@
 /**
  * vzctl's entry: yargs parses, one verb runs, and this is the only place where errors become a
- * message and an exit code (vzctl's numbers, see core/errors.ts).
+ * message and an exit code (vzctl's numbers, see base/errors.ts).
  */
 import type { Verb } from './verb.js';
 import { Output, requireRoot } from './output.js';

@@ -1,6 +1,6 @@
 /** Human output by default, JSON with --json; errors go through here too. */
 import fs from 'node:fs';
-import { isVzError, VzError } from '../core/errors.js';
+import { isVzError, VzError } from '../base/errors.js';
 
 /**
  * Straight to fd 1 / 2: touching process.stdout builds a stream (and loads node:stream),

@@ -1,5 +1,5 @@
 import type { Verb } from './verb.js';
-import { formatBlocker } from '../../migrate/precheck.js';
+import { formatBlocker } from '../criu/precheck.js';
 
 /** vzctl suspend / chkpnt: checkpoint to disk and stop. */
 export const suspend: Verb = {

@@ -1,6 +1,6 @@
 import type { Verb } from './verb.js';
 import { renderTable } from './table.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export const template: Verb = {
   command: 'template <action> [name]',

@@ -4,10 +4,11 @@
  * files go, a container it stopped or froze runs again, no further container is started, and the
  * exit code is 130 (INTERRUPTED) whichever signal it was. A second signal meanwhile is ignored.
  */
-import { parseDumpdir } from '../backup/dumpdir.js';
+import { defaultDumpdir, parseDumpdir } from '../backup/dumpdir.js';
+import { dumpContainer } from '../backup/dump.js';
 import { runStandalone } from './standalone.js';
 import { writeErr } from './output.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
 import { MODES, type BackupMode } from '../backup/manifest.js';
 
@@ -49,11 +50,11 @@ export function vzdumpMain(argv: string[]): Promise<number> {
             continue;
           }
           try {
-            const r = await svc.dump({
+            const r = await dumpContainer(svc.ctx, {
               ctid,
               mode: args.mode as BackupMode,
               compression: args.compress as Compression,
-              dumpdir: dumpdir ?? svc.defaultDumpdir(),
+              dumpdir: dumpdir ?? defaultDumpdir(svc.ctx),
               progress: Boolean(process.stderr.isTTY) && !args.quiet && !args.json,
               signal: ac.signal,
             });

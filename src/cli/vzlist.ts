@@ -1,7 +1,7 @@
 /** vzlist: a table of containers (running by default), vzlist's options and field names. */
 import { Output, requireRoot, writeErr } from './output.js';
-import { VERSION } from './version.js';
-import { VzError } from '../core/errors.js';
+import { VERSION } from '../base/version.js';
+import { VzError } from '../base/errors.js';
 import { ContainerService } from '../core/service.js';
 
 import { renderTable, type Column } from './table.js';

@@ -6,15 +6,16 @@
  * Parse, one call into migrate/, render; exit codes in migrate/errors.ts.
  */
 import { Context } from '../core/context.js';
-import { isVzError } from '../core/errors.js';
+import { isVzError } from '../base/errors.js';
 import { requireRoot } from './output.js';
 import './recoveries.js';
 import { migrate, NotCheckpointable } from '../../migrate/migrate.js';
-import { formatBlocker } from '../../migrate/precheck.js';
+import { formatBlocker } from '../criu/precheck.js';
 import { MigExit, MigrateError } from '../../migrate/errors.js';
 import { splitSshOptions } from '../../migrate/ssh.js';
 import { receiveMain } from '../../migrate/receive.js';
 import { resolveCtid } from '../core/resolve.js';
+import { injected } from '../base/inject.js';
 
 const USAGE = 'usage: vzmigrate [--online|--restart] [-r yes|no] [--keep-dst] [--ssh=OPTIONS] [-t] [--dry-run] [--json] DEST CTID';
 
@@ -93,8 +94,8 @@ export async function vzmigrateMain(argv: string[]): Promise<number> {
       keepDst: args.keepDst,
       sshOpts: splitSshOptions(args.ssh),
       dryRun: args.dryRun,
-      injectRestoreFail: Boolean(process.env.VZKIT_INJECT_RESTORE_FAIL),
-      injectStartFail: Boolean(process.env.VZKIT_INJECT_START_FAIL),
+      injectRestoreFail: injected('RESTORE_FAIL'),
+      injectStartFail: injected('START_FAIL'),
       onStage: (name) => say(`Stage: ${name}`),
     });
     for (const n of res.notes) say(n);

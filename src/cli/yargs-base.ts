@@ -1,7 +1,7 @@
 /** The yargs set-up every vzkit command shares: --json, --quiet, strict parsing, errors as VzError. */
 import type { Argv } from 'yargs';
-import { VERSION } from './version.js';
-import { VzError } from '../core/errors.js';
+import { VERSION } from '../base/version.js';
+import { VzError } from '../base/errors.js';
 
 export async function baseYargs(argv: string[], prog: string, usage: string): Promise<Argv> {
   const { default: yargs } = await import('yargs');

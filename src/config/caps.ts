@@ -4,7 +4,7 @@
  * ones anyway; the defaults below also take the dangerous ones out of the bounding set, as LXC
  * (lxc.cap.drop) and Docker do, so a kernel bug in one of them is not reachable from inside.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { show } from './values.js';
 
 /** Linux capability numbers (linux/capability.h). */

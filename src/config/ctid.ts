@@ -2,7 +2,7 @@
  * Numeric container IDs. Container names may never be all digits, so any digit string on
  * the command line is a CTID; names are resolved elsewhere.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export const CTID_MIN = 1;
 export const CTID_MAX = 2147483647; // INT_MAX, as in vzctl (envid_t is a signed int)

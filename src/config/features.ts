@@ -8,7 +8,7 @@
  *            container can no longer be checkpointed (suspend, vzdump --mode snapshot and
  *            vzmigrate --online refuse it before freezing anything).
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { show } from './values.js';
 
 export const FEATURES = ['nesting'] as const;

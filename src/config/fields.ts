@@ -4,7 +4,7 @@
  * this turns them into INVALID_CONFIG located at the key. An INVALID_CONFIG error is
  * taken as already located (nested readFields / parseParams) and passes through as is.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import type { YamlDoc } from './yamlfile.js';
 
 export type FieldParsers = Record<string, (raw: unknown) => unknown>;

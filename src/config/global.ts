@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../core/install.js';
-import { VzError } from '../core/errors.js';
+import { packageRoot } from '../base/package-root.js';
+import { VzError } from '../base/errors.js';
 import { configError, readFields } from './fields.js';
 import { paramByKey } from './params.js';
 import { toInt, toMapping, toStr, toStringList } from './values.js';

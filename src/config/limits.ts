@@ -3,7 +3,7 @@
  * layer's ResourceLimits (v2 semantics). Host facts (CPU count, the storage device) come in
  * through `HostInfo` so the translation stays a pure function.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import type { ResourceLimits } from '../cgroup/types.js';
 import { parseSize } from './units.js';
 import { show, toInt } from './values.js';

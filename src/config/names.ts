@@ -1,5 +1,5 @@
 /** Validators for the names a user gives: host names (RFC 1123) and container names. */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { show } from './values.js';
 
 /** Returns the host name without a trailing dot, or throws BAD_HOSTNAME. */

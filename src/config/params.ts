@@ -3,7 +3,7 @@
  * YAML and the stored per-container config all go through it, so a parameter is named,
  * documented and validated in exactly one place. Adding a parameter = adding one literal.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { parseCtName, parseHostname } from './names.js';
 import { show, toBool, toInt, toStr } from './values.js';
 import * as L from './limits.js';

@@ -5,15 +5,27 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { configError, joinPath, locate, readFields, requireKeys } from './fields.js';
 import type { FieldParsers } from './fields.js';
 import { paramByKey, parseParams } from './params.js';
 import { parseSignal, toMapping, toStr, toStringList } from './values.js';
 import { loadYamlFile } from './yamlfile.js';
 import type { YamlDoc } from './yamlfile.js';
-import type { DebootstrapSpec } from '../template/debootstrap.js';
 
+/** The options of a debootstrap build (src/template/debootstrap.ts runs it). */
+export interface DebootstrapSpec {
+  type: 'debootstrap';
+  suite: string;
+  variant?: string;
+  mirror?: string;
+  components?: string[];
+  packages?: string[];
+  /** systemd units that cannot work in an unprivileged container: linked to /dev/null. */
+  mask?: string[];
+  /** Shell commands run in the new tree (chroot) after the install, in order. */
+  post_install?: string[];
+}
 /** How the root fs is made; `type` picks the builder, the other keys are that builder's options. */
 export type BuildSpec = { type: 'busybox' } | DebootstrapSpec;
 

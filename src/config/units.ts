@@ -2,7 +2,7 @@
  * Sizes as vzctl writes them: bytes, or a number with a binary K/M/G/T suffix.
  * Signals live in values.ts (parseSignal) next to the other scalar coercions.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { show } from './values.js';
 
 export { parseSignal } from './values.js';

@@ -4,7 +4,7 @@
  * VzError('INVALID') naming the key and the offending value.
  */
 import { constants } from 'node:os';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /** Shows a raw value in a message the way the user wrote it. */
 export function show(raw: unknown): string {

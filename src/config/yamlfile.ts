@@ -13,8 +13,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { EVENT_ID, YAMLException, constructFromEvents, getScalarValue, parseEvents } from 'js-yaml';
 import type { Event } from 'js-yaml';
-import { VzError } from '../core/errors.js';
-import type { ErrorCodeName } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
+import type { ErrorCodeName } from '../base/errors.js';
 
 export interface YamlDoc {
   file: string;

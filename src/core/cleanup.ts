@@ -7,7 +7,7 @@ import type { Context } from './context.js';
 import { sleepMs } from '../sys/sleep.js';
 import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from './runtime-state.js';
-import { hasNetLeftovers, netCleanup } from './net.js';
+import { hasNetLeftovers, netCleanup } from './apply-net.js';
 
 export function cleanupRuntime(ctx: Context, ctid: number, opts: { unmount: boolean }): void {
   const p = ctx.paths(ctid);

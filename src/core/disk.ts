@@ -4,7 +4,7 @@
  * is limited by its size. Callers never ask for a driver's name.
  */
 import type { Context } from './context.js';
-import { VzError } from './errors.js';
+import { VzError } from '../base/errors.js';
 import type { SoftHard } from '../config/limits.js';
 import type { DiskLimits, StorageDriver, StorageTarget } from '../storage/types.js';
 

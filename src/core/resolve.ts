@@ -2,7 +2,7 @@
 import { looksLikeCtid, parseCtid } from '../config/ctid.js';
 import type { ContainerRow } from '../state/types.js';
 import type { Context } from './context.js';
-import { VzError } from './errors.js';
+import { VzError } from '../base/errors.js';
 
 export function resolveCtid(ctx: Context, arg: string): number {
   if (looksLikeCtid(arg) || /^[-+]?\d+$/.test(arg)) return parseCtid(arg);

@@ -2,7 +2,7 @@
  * An undo list for multi-step operations (Incus's revert): each step that changes the world
  * registers how to take it back; on failure everything registered runs in reverse order.
  */
-import { crashPoint } from './crash.js';
+import { crashPoint } from '../base/inject.js';
 
 export class Reverter {
   private undos: Array<{ what: string; fn: () => void | Promise<void> }> = [];

@@ -1,6 +1,7 @@
 /**
  * ContainerService: the one object the CLI verbs talk to. Each operation lives in core/ops/ as a
- * small module; this class only binds them to a Context.
+ * small module; this class only binds them to a Context. Backups and migrations (src/backup,
+ * migrate/) sit above core and work over these operations; the CLI calls them directly.
  */
 import { Context, type Progress, type Status } from './context.js';
 import { resolveCtid } from './resolve.js';
@@ -20,9 +21,6 @@ import { withLock } from './lock.js';
 import { requireContainer } from './resolve.js';
 import { checkSuspend, suspendContainer } from './ops/suspend.js';
 import { resumeContainer, type ResumeOptions } from './ops/resume.js';
-import { dumpContainer, type DumpRequest } from '../backup/dump.js';
-import { restoreContainer, type RestoreRequest } from '../backup/restore.js';
-import { defaultDumpdir } from '../backup/dumpdir.js';
 
 export class ContainerService {
   readonly ctx: Context;
@@ -108,16 +106,6 @@ export class ContainerService {
   }
   resume(ctid: number, opts?: ResumeOptions) {
     return resumeContainer(this.ctx, ctid, opts);
-  }
-  dump(req: DumpRequest) {
-    return dumpContainer(this.ctx, req);
-  }
-  restore(req: RestoreRequest) {
-    return restoreContainer(this.ctx, req);
-  }
-  /** ROOT/backup, made on first use (a --dumpdir named by the user must exist). */
-  defaultDumpdir(): string {
-    return defaultDumpdir(this.ctx);
   }
   close(): void {
     this.ctx.close();

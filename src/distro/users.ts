@@ -6,7 +6,7 @@
  * host file, a FIFO, a huge file) can redirect, hang or bloat the command.
  */
 import fs from 'node:fs';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { openInRoot, readFileInRoot, removeFileInRoot, writeFileInRoot } from '../sys/rootwrite.js';
 
 const O_PATH = 0o10000000;

@@ -3,7 +3,7 @@
  * 2001:db8::1 and 2001:0db8:0:0::1 are one address for the conflict check), with a prefix.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export interface IpAddr {
   family: 4 | 6;

@@ -6,7 +6,7 @@
  * addresses and gateways), nameserver, searchdomain. The CLI's ipdel, netif_del, ifname, gw and
  * gw6 are changes to these and are never stored themselves.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { parseIp, type IpAddr } from './addr.js';
 import { hostIfname } from './ifname.js';
 import { stableMac } from './mac.js';

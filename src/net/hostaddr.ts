@@ -9,7 +9,7 @@
  * The host's routing tables (all of them: local, main and policy tables) come from one
  * `ip -j route show table all` per family; the decision is a pure function of them.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { childProcess } from '../sys/childproc.js';
 import { canonicalV6, v6Groups, type IpAddr } from './addr.js';
 import { ipCmd } from './iproute.js';

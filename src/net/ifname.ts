@@ -3,7 +3,7 @@
  * gives the host side of a container's veth pairs.
  */
 import { createHash } from 'node:crypto';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export const IFNAMSIZ = 16; // with the terminating NUL
 

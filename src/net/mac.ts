@@ -4,7 +4,7 @@
  * nodes never generate the same one. Locally administered, unicast.
  */
 import { createHash } from 'node:crypto';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export function stableMac(node: string, ctid: number, ifname: string, side: 'ct' | 'host'): string {
   const h = createHash('sha256').update(`vzkit\0${node}\0${ctid}\0${ifname}\0${side}`).digest();

@@ -3,7 +3,7 @@
  * them): each takes the CLI form (a string, or several when the flag is repeated) and the YAML
  * form (a sequence), and throws VzError INVALID naming the value.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { formatIp, parseGateway, parseIp } from './addr.js';
 import { checkIfname } from './ifname.js';
 import { parseMac } from './mac.js';

@@ -15,7 +15,7 @@ import { hostIfname } from './ifname.js';
 import { stableMac } from './mac.js';
 import { ROUTED_IFNAME, type NetConfig, type NetIf } from './config.js';
 import { parseStoredNetif } from './params.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export const ROUTED_GW4 = '169.254.0.1';
 export const ROUTED_GW6 = 'fe80::1';

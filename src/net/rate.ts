@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { childProcess } from '../sys/childproc.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { batchText, ipBatch, linkExists } from './iproute.js';
 
 /** "100M", "1.5G", "512k", "100mbit", "unlimited"/0 (none): bits per second, decimal as tc counts them. */

@@ -18,7 +18,7 @@ export interface JoinTarget {
   capDrop?: number[];
   /** The container allows namespaces CRIU cannot dump (feature nesting; native/harden.h). */
   nesting?: boolean;
-  /** Kinds allowed anyway: this node's CRIU dumps them nested (migrate/criu.ts criuNestedKinds). */
+  /** Kinds allowed anyway: this node's CRIU dumps them nested (src/criu/criu.ts criuNestedKinds). */
   nsAllow?: string[];
 }
 

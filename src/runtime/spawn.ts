@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import { childProcess } from '../sys/childproc.js';
 import type { Duplex } from 'node:stream';
 import { decode, encode, LineSplitter, STAGE_NAMES, Stage, type HelperMessage, type SpawnConfig } from './protocol.js';
-import { VzError } from '../core/errors.js';
-import { errnoName } from './errno.js';
+import { VzError } from '../base/errors.js';
+import { errnoName } from '../base/errno.js';
 import { rootIds, unreachableHint } from './reach.js';
 
 export interface StartResult {

@@ -1,6 +1,6 @@
 /** Cron expressions (node-cron's syntax: 5 fields, or 6 with seconds first). */
 import cron from 'node-cron';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export function checkSchedule(expr: string): string {
   const s = expr.trim();

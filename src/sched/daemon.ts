@@ -9,7 +9,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Context } from '../core/context.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { lockFile, type Lock } from '../sys/lock.js';
 import { pidAlive } from '../sys/proc.js';
 import { probeRuntime } from '../core/runtime-state.js';

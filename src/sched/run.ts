@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { lockFile, type Lock } from '../sys/lock.js';
 import { childProcess } from '../sys/childproc.js';
 import { dumpContainer } from '../backup/dump.js';

@@ -2,7 +2,7 @@
  * A job's definition from `vzctl job add` options: what it runs (backup or migrate), on which
  * containers, when, and its options as stored in the jobs table.
  */
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { checkSchedule } from './cron.js';
 import { COMPRESSIONS, type Compression } from '../backup/names.js';
 import { MODES, type BackupMode } from '../backup/manifest.js';

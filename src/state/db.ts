@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import fs, { existsSync } from 'node:fs';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { migrate, schemaVersion, SCHEMA_VERSION, tooNew } from './migrations.js';
 import { sqliteCode, toVzError } from './sqlerr.js';
 import { JobStore } from './jobs.js';

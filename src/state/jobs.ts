@@ -1,6 +1,6 @@
 /** The jobs and job_runs tables (vzd's scheduled backups and migrations). */
 import type Database from 'better-sqlite3';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { sqliteCode } from './sqlerr.js';
 
 export type JobKind = 'backup' | 'migrate';

@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /**
  * Schema migrations, applied in order, one transaction each; `PRAGMA user_version` holds the

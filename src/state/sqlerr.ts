@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 /** The extended SQLite result code (e.g. 'SQLITE_CONSTRAINT_UNIQUE'), or undefined for other errors. */
 export function sqliteCode(e: unknown): string | undefined {

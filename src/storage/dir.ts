@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bindMount, isMountPoint, mountsUnder, umount } from '../sys/mounts.js';
 import type { CreateOptions, DiskLimits, DiskUsage, StorageDriver, StorageTarget } from './types.js';
-import { VzError, systemError } from '../core/errors.js';
+import { VzError, systemError } from '../base/errors.js';
 import {
   clearProject,
   getProject,

@@ -26,7 +26,7 @@ import { sleepMs } from '../sys/sleep.js';
 import { listMounts, mountFs, mountsUnder, umount } from '../sys/mounts.js';
 import { detachLoop, findLoopsFor, setCapacity, withLoop } from '../sys/loop.js';
 import type { CompactResult, CreateOptions, DiskUsage, StorageDriver, StorageTarget } from './types.js';
-import { VzError, systemError, type ErrorCodeName } from '../core/errors.js';
+import { VzError, systemError, type ErrorCodeName } from '../base/errors.js';
 
 export const IMAGE_FILE = 'root.img';
 export const DEFAULT_IMAGE_SIZE = 2 * 1024 ** 3;

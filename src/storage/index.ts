@@ -1,7 +1,7 @@
 import { DirDriver } from './dir.js';
 import { ImageDriver } from './image.js';
 import type { StorageDriver } from './types.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 export function getStorageDriver(name = 'dir'): StorageDriver {
   if (name === 'dir') return new DirDriver();

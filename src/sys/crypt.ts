@@ -3,7 +3,7 @@
  * chpasswd use: yescrypt ("$y$", Debian 12's default) with a salt from the kernel's random pool.
  */
 import { createRequire } from 'node:module';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 type CryptFn = (phrase: string, setting: string) => string | null;
 type GensaltFn = (prefix: string, count: number, rbytes: null, nrbytes: number) => string | null;

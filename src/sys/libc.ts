@@ -3,7 +3,7 @@
  * Loaded lazily: commands that never lock or write into a container don't pay koffi's load time.
  */
 import { createRequire } from 'node:module';
-import { errnoName } from '../runtime/errno.js';
+import { errnoName } from '../base/errno.js';
 
 type Fn = (...args: unknown[]) => number | bigint;
 interface Libc {

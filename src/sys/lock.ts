@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { getLibc, errnoError } from './libc.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { sleepMs } from './sleep.js';
 
 const LOCK_EX = 2;

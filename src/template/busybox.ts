@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 
 const BUSYBOX = '/bin/busybox';
 

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { childProcess } from '../sys/childproc.js';
 import { lockFile } from '../sys/lock.js';
-import { VzError, systemError } from '../core/errors.js';
+import { VzError, systemError } from '../base/errors.js';
 import { buildBusybox } from './busybox.js';
-import { buildDebootstrap, type BuildStatus, type DebootstrapSpec } from './debootstrap.js';
-import type { BuildSpec } from '../config/templates.js';
+import { buildDebootstrap, type BuildStatus } from './debootstrap.js';
+import type { BuildSpec, DebootstrapSpec } from '../config/templates.js';
 import { mountsUnder, umount } from '../sys/mounts.js';
 
 export interface TemplateBuildSpec {

@@ -12,21 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
-import { VzError } from '../core/errors.js';
+import { VzError } from '../base/errors.js';
 import { childProcess } from '../sys/childproc.js';
-
-export interface DebootstrapSpec {
-  type: 'debootstrap';
-  suite: string;
-  variant?: string;
-  mirror?: string;
-  components?: string[];
-  packages?: string[];
-  /** systemd units that cannot work in an unprivileged container: linked to /dev/null. */
-  mask?: string[];
-  /** Shell commands run in the new tree (chroot) after the install, in order. */
-  post_install?: string[];
-}
+import type { DebootstrapSpec } from '../config/templates.js';
 
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 

@@ -1,5 +1,5 @@
 /**
- * Crash consistency: vzctl is SIGKILLed at every named crash point (src/core/crash.ts: each
+ * Crash consistency: vzctl is SIGKILLed at every named crash point (src/base/inject.ts: each
  * Reverter step and the marked points of stop and destroy) of create, start, set, stop and
  * destroy, and so are suspend, resume and vzdump (a vzdump --mode stop killed after its halt
  * leaves its journal: the next locked operation starts the container again by itself). Afterwards `vzctl status` tells the truth, the next operation succeeds, the

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import { TestNode, isRoot } from './harness.js';
-import { ErrorCode } from '../../src/core/errors.js';
+import { ErrorCode } from '../../src/base/errors.js';
 import { PARAMS } from '../../src/config/params.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);

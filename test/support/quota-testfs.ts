@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { childProcess } from '../../src/sys/childproc.js';
 import { getLibc, errnoError } from '../../src/sys/libc.js';
-import { VzError } from '../../src/core/errors.js';
+import { VzError } from '../../src/base/errors.js';
 import { kernelQuotaGap, parseMountinfo, type QuotaFs } from '../../quota/project.js';
 import { sleepMs } from '../../src/sys/sleep.js';
 

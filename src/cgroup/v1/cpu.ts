@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ResourceLimits } from '../types.js';
 import { readNumber, writeValue } from '../cgfs.js';
 import { weightToShares } from '../units.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 
 export function applyCpu(dir: string, limits: ResourceLimits, ctid?: number): void {
   if (limits.cpuWeight !== undefined) {

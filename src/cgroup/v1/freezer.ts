@@ -1,7 +1,7 @@
 /** v1 freezer: freezer.state goes THAWED -> FREEZING -> FROZEN; only FROZEN means every task stopped. */
 import { join } from 'node:path';
 import { readText, waitUntil, writeValue } from '../cgfs.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 
 const state = (dir: string): string => (readText(join(dir, 'freezer.state')) ?? '').trim();
 

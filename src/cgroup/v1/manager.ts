@@ -9,7 +9,7 @@ import { joinProcsFile } from '../join.js';
 import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
 import { killPids, treePids } from '../procs.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 import { discoverHierarchies, type Hierarchies, type Hierarchy } from './hierarchy.js';
 import { applyMemory, initMemory, memoryStats } from './memory.js';
 import { applyCpu, cpuUsageUs } from './cpu.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { CgroupStats, ResourceLimits } from '../types.js';
 import { exists, readKeyed, readNumber, writeValue } from '../cgfs.js';
 import { checkCount, formatBytes } from '../units.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 
 /** New cgroup dir: hierarchical accounting. Always on (and read-only) on kernels >= 6.x, so errors are ignored. */
 export function initMemory(dir: string): void {

@@ -7,8 +7,8 @@
  */
 import type { DeviceRule, ResourceLimits } from '../types.js';
 import { ruleLine } from '../v1/devices.js';
-import { VzError } from '../../core/errors.js';
-import { helperPath } from '../../core/install.js';
+import { VzError } from '../../base/errors.js';
+import { helperPath } from '../../base/package-root.js';
 import { childProcess } from '../../sys/childproc.js';
 
 export interface HelperResult {

@@ -1,7 +1,7 @@
 /** v2 freezer: cgroup.freeze=1 asks, cgroup.events "frozen 1" confirms every task stopped. */
 import { join } from 'node:path';
 import { readKeyed, waitUntil, writeValue } from '../cgfs.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 
 export const isFrozen = (dir: string): boolean => readKeyed(join(dir, 'cgroup.events')).get('frozen') === 1;
 

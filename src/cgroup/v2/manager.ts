@@ -7,7 +7,7 @@ import type { CgroupManager, CgroupStats, ResourceLimits } from '../types.js';
 import { exists, mkdirCgroup, readKeyed, removeCgroupTree, waitUntil, writeValue } from '../cgfs.js';
 import { isCgroup2Mount } from '../detect.js';
 import { killPids, treePids } from '../procs.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 import { enableControllers, missingControllerReason, type EnableRefusal } from './subtree.js';
 import { applyMemory, memoryStats } from './memory.js';
 import { applyCpu, cpuUsageUs } from './cpu.js';

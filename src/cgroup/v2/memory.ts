@@ -1,7 +1,7 @@
 /** v2 memory controller: RAM and swap are separate limits ("max" = unlimited). */
 import { join } from 'node:path';
 import type { CgroupStats, ResourceLimits } from '../types.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 import { exists, readKeyed, readNumber, readText, writeValue } from '../cgfs.js';
 import { checkCount, formatBytes } from '../units.js';
 

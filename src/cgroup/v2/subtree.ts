@@ -6,7 +6,7 @@
  */
 import { join, relative } from 'node:path';
 import { readPids, readText, writeValue } from '../cgfs.js';
-import { VzError } from '../../core/errors.js';
+import { VzError } from '../../base/errors.js';
 
 export const WANTED_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids', 'io'];
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
 import { withRevert } from '../reverter.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { loadOsTemplate, loadProfile, templateInternals } from '../../config/templates.js';
 import { parseParams } from '../../config/params.js';
 import { ensureTemplateCache, copyTemplate, isTemplateCached } from '../../template/cache.js';
@@ -14,9 +14,9 @@ import { getStorageDriver } from '../../storage/index.js';
 import type { SoftHard } from '../../config/limits.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
-import { crashPoint } from '../crash.js';
-import { netConfigForCreate } from '../net.js';
-import { devnodeRules } from '../limits.js';
+import { crashPoint } from '../../base/inject.js';
+import { netConfigForCreate } from '../apply-net.js';
+import { devnodeRules } from '../apply-limits.js';
 import { allAddresses } from '../../net/config.js';
 
 export interface CreateRequest {

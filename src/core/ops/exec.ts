@@ -2,13 +2,13 @@
 import fs from 'node:fs';
 import { capDropList } from '../../config/caps.js';
 import { featureOn } from '../../config/features.js';
-import { criuNestedKinds } from '../../../migrate/criu.js';
+import { criuNestedKinds } from '../../criu/criu.js';
 import type { Context } from '../context.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { execIn, execCapture, enterIn, attachConsole, type JoinTarget } from '../../runtime/attach.js';
-import { helperPath } from '../install.js';
+import { helperPath } from '../../base/package-root.js';
 import { EXIT_HELPER_FAILED } from '../../runtime/protocol.js';
 import { pidAlive } from '../../sys/proc.js';
 

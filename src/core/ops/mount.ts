@@ -1,7 +1,7 @@
 /** vzctl mount / umount: the private area on the container's root mount point, without starting. */
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 

@@ -4,19 +4,19 @@
  */
 import type { Context } from '../context.js';
 import { LOCK_WAIT_MS, withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { parseParams, paramByKey } from '../../config/params.js';
 import { setHostnameIn } from '../../runtime/attach.js';
 import { parseHostname } from '../../config/names.js';
-import { helperPath } from '../install.js';
+import { helperPath } from '../../base/package-root.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import { limitsFromParams } from '../../config/limits.js';
 import { DISK_KEYS, applyDiskLimits, checkDiskLimits, diskParams } from '../disk.js';
-import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../limits.js';
+import { applyDevicesLive, applyIoPrio, applyLimitsLive, devnodeRules, hostInfo, mergeDevnodes } from '../apply-limits.js';
 import { withRevert } from '../reverter.js';
-import { refreshHosts, setNet } from '../net.js';
+import { refreshHosts, setNet } from '../apply-net.js';
 import { NET_KEYS, pickDelta } from '../../net/config.js';
 import { ACCESS_KEYS, applyAccess } from '../access.js';
 

@@ -6,7 +6,7 @@ import { probeRuntime, lastExit } from '../runtime-state.js';
 import { isMountPoint, listMounts } from '../../sys/mounts.js';
 import type { ContainerRow } from '../../state/types.js';
 import type { QuotaReport } from '../disk.js';
-import { currentAddresses } from '../net.js';
+import { currentAddresses } from '../apply-net.js';
 import { showFeatures } from '../../config/features.js';
 
 export interface CtStatus {

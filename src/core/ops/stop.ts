@@ -1,10 +1,10 @@
 /** vzctl stop: the template's halt signal to init, SIGKILL after the timeout, then cleanup. */
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
-import { crashPoint } from '../crash.js';
+import { crashPoint } from '../../base/inject.js';
 import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
 import { pidAlive, sendSignal } from '../../sys/proc.js';
 import { signalNumber } from '../../config/values.js';

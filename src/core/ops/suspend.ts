@@ -3,20 +3,20 @@
  * stops it; the monitor then sees init end and tears down the host side as after any stop.
  * A failed dump leaves the container running (CRIU resumes the tasks it froze).
  */
-import { crashPoint } from '../crash.js';
+import { crashPoint } from '../../base/inject.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { withLock } from '../lock.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { pidAlive } from '../../sys/proc.js';
 import { sleepMs } from '../../sys/sleep.js';
-import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../../migrate/criu.js';
+import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../criu/criu.js';
 import { featureOn } from '../../config/features.js';
-import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../../migrate/precheck.js';
+import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../criu/precheck.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -105,7 +105,7 @@ export function prepareDump(ctx: Context, ctid: number, initPid: number, dir: st
 
 /**
  * vzctl suspend --check: can it be checkpointed right now, and if not, which tasks stop it
- * (migrate/precheck.ts). The container runs on either way.
+ * (src/criu/precheck.ts). The container runs on either way.
  */
 export async function checkSuspend(ctx: Context, ctid: number): Promise<CheckResult> {
   return withLock(ctx, ctid, () => {

@@ -4,7 +4,7 @@
  * again); a busybox init runs its inittab at once, so there is nothing to wait for.
  */
 import type { Context } from '../context.js';
-import { VzError } from '../errors.js';
+import { VzError } from '../../base/errors.js';
 import { sleepMs } from '../../sys/sleep.js';
 import { captureInContainer } from './exec.js';
 

@@ -8,7 +8,7 @@ import { vzError } from '../config/helpers.js';
 import { dump } from 'js-yaml';
 import { makeManifest, manifestYaml, parseManifest } from '../../../src/backup/manifest.js';
 import { archiveParams, type ArchiveParamsOptions } from '../../../src/backup/archive-params.js';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 import type { ContainerRow } from '../../../src/state/types.js';
 
 const row = { ctid: 101, name: 'web', ostemplate: 'busybox', profile: 'default', uidSize: 65536, uidBase: 200000 } as ContainerRow;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkWeight, formatBytes, sharesToWeight, weightToShares } from '../../../src/cgroup/units.js';
 import { cgroupWriteError, readKeyed, readNumber } from '../../../src/cgroup/cgfs.js';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 import { put, fakeV2, UNLIMITED_V1 } from '../../support/fake-cgroupfs.js';
 import { join } from 'node:path';
 

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCgroupManager, DEFAULT_DEVICE_RULES, listNodeCgroups, removeNodeCgroups } from '../../../src/cgroup/index.js';
 import { observeWrites } from '../../../src/cgroup/cgfs.js';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 import { fakeV1, has, put, read, recordWrites, MEMORY_STAT_V1, UNLIMITED_V1 } from '../../support/fake-cgroupfs.js';
 
 const HIERARCHIES = ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified'];

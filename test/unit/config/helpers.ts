@@ -2,8 +2,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { VzError } from '../../../src/core/errors.js';
-import type { ErrorCodeName } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
+import type { ErrorCodeName } from '../../../src/base/errors.js';
 
 /** Runs fn, expects a VzError with this code, and returns it for message checks. */
 export function vzError(fn: () => unknown, code: ErrorCodeName, message?: string | RegExp): VzError {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dump } from 'js-yaml';
-import { ErrorCode, VzError } from '../../../src/core/errors.js';
+import { ErrorCode, VzError } from '../../../src/base/errors.js';
 import { PARAMS, parseParams } from '../../../src/config/params.js';
 import { loadOsTemplate, loadProfile } from '../../../src/config/templates.js';
 import { loadGlobalConfig } from '../../../src/config/global.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { blockersFromLog, formatBlocker } from '../../../migrate/precheck.js';
+import { blockersFromLog, formatBlocker } from '../../../src/criu/precheck.js';
 import { proofProblem } from '../../../migrate/resolve.js';
 
 describe('checkpoint pre-flight: CRIU log lines as "pid N (comm): reason"', () => {

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { runStages, type Stage } from '../../../migrate/stages.js';
 import { MigrateError, MigExit, StageFailure } from '../../../migrate/errors.js';
 import { parseArgs } from '../../../src/cli/vzmigrate.js';
-import { dumpArgs, restoreArgs } from '../../../migrate/criu.js';
+import { dumpArgs, restoreArgs } from '../../../src/criu/criu.js';
 
 describe('migration stages', () => {
   it('undoes the completed stages and the failed one in reverse order, and names the stage', async () => {

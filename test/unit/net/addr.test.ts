@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalV6, formatIp, parseIp } from '../../../src/net/addr.js';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 
 describe('IP addresses', () => {
   it('canonicalizes IPv6 (RFC 5952) so equal addresses compare equal', () => {

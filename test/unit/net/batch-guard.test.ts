@@ -9,7 +9,7 @@ import { applyDelta, emptyNet, type NetConfig } from '../../../src/net/config.js
 import { diff, netdown } from '../../../src/net/plan.js';
 import { batchText } from '../../../src/net/iproute.js';
 import { parseStoredNetif, parseStoredNetifs } from '../../../src/net/params.js';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 
 const ids = { node: 'vz', ctid: 101 };
 const lan = () => ['eth0'];

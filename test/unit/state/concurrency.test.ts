@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 import { ct, openDb, tmpDir } from './helpers.js';
 
 // The child is plain node (no TS loader), so bundle the real StateDb into CJS for it.

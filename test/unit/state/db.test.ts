@@ -1,7 +1,7 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VzError, type ErrorCodeName } from '../../../src/core/errors.js';
+import { VzError, type ErrorCodeName } from '../../../src/base/errors.js';
 import { ct, openDb, tmpDir } from './helpers.js';
 
 /** Runs fn and returns the VzError it throws (fails the test otherwise). */

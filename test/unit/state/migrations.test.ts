@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VzError } from '../../../src/core/errors.js';
+import { VzError } from '../../../src/base/errors.js';
 import { StateDb } from '../../../src/state/db.js';
 import { MIGRATIONS, migrate, SCHEMA_VERSION } from '../../../src/state/migrations.js';
 import { ct, openDb, tmpDir } from './helpers.js';

@@ -13,8 +13,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { childProcess } from '../src/sys/childproc.js';
-import { pidAlive, procComm } from '../src/sys/proc.js';
+import { childProcess } from '../sys/childproc.js';
+import { pidAlive, procComm } from '../sys/proc.js';
 import { consoleKey, dumpArgs, externalMounts } from './criu.js';
 
 export interface Blocker {

@@ -1,5 +1,5 @@
 /**
- * What a dump records of a systemd container besides CRIU's images (migrate/criu.ts): the cgroup2
+ * What a dump records of a systemd container besides CRIU's images (src/criu/criu.ts): the cgroup2
  * tree through the dump's action script (run here as CRIU runs it, on a directory tree standing in
  * for the cgroup), the names it accepts, the --features parameter.
  */
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CGROUP_CTL_FILE, CGROUP_TREE_FILE, readCgroupControllers, readCgroupTree, recreateCgroupTree, validCgroupPath, walkCgroupTree, writeControllersHook, writeDumpHook } from '../../../migrate/criu.js';
+import { CGROUP_CTL_FILE, CGROUP_TREE_FILE, readCgroupControllers, readCgroupTree, recreateCgroupTree, validCgroupPath, walkCgroupTree, writeControllersHook, writeDumpHook } from '../../../src/criu/criu.js';
 import { featureOn, parseFeatures, showFeatures } from '../../../src/config/features.js';
 import { parseParams } from '../../../src/config/params.js';
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
-import { VzError } from './errors.js';
+import { VzError } from '../base/errors.js';
 import { LIMIT_KEYS, limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
 import { errnoError } from '../sys/libc.js';
 import { setBestEffortIoPrio } from '../sys/ioprio.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
-import { VzError } from './errors.js';
+import { VzError } from '../base/errors.js';
 import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
@@ -22,6 +22,7 @@ import { parseIp, type IpAddr } from '../net/addr.js';
 import { checkHostAddresses } from '../net/hostaddr.js';
 import { applyRate } from '../net/rate.js';
 import { hostIfname } from '../net/ifname.js';
+import { injected } from '../base/inject.js';
 
 interface LiveNet {
   cfg: NetConfig;
@@ -249,7 +250,7 @@ export function prepareNetRestore(ctx: Context, ctid: number, params: Record<str
     // "-batch FILE" then replaces with the file (ENOTSOCK).
     'exec </dev/null',
     'set -e',
-    ...(process.env.VZKIT_INJECT_RESTORE_FAIL ? ['echo "vzkit: injected restore failure" >&2', 'exit 1'] : []),
+    ...(injected('RESTORE_FAIL') ? ['echo "vzkit: injected restore failure" >&2', 'exit 1'] : []),
     // A here-document the shell expands ($P): only plain words may go into it.
     `${q(ipCmd())} -batch - <<VZKIT_EOF`,
     batchText(cmds.host, 'network setup on the host', { ctid, shellPid: true }).trimEnd(),

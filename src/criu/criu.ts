@@ -25,11 +25,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { childProcess } from '../src/sys/childproc.js';
-import { parseMountinfo } from '../src/sys/mounts.js';
-import { readSmallFile } from '../src/sys/smallfile.js';
-import { VzError } from '../src/core/errors.js';
-import { delegateDirs } from '../src/cgroup/delegate.js';
+import { childProcess } from '../sys/childproc.js';
+import { parseMountinfo } from '../sys/mounts.js';
+import { readSmallFile } from '../sys/smallfile.js';
+import { VzError } from '../base/errors.js';
+import { delegateDirs } from '../cgroup/delegate.js';
 
 export const CRIU_DEFAULT = '/opt/vzkit/criu/sbin/criu';
 

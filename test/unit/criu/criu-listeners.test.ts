@@ -3,7 +3,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { criuRestoresListeners } from '../../../migrate/criu.js';
+import { criuRestoresListeners } from '../../../src/criu/criu.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vzkit-criubin-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
