@@ -35,7 +35,7 @@ fi
 # pre: loaded before everything (soft dependencies: libcrc32c, for nf_tables, asks the crypto API
 # for crc32c when it loads, and /init has no modprobe to fetch it then).
 pre="crc32c_generic"
-mods="$pre virtio_mmio virtio_pci virtio_blk 9pnet_virtio 9p overlay veth nf_tables tun fuse unix_diag inet_diag tcp_diag udp_diag netlink_diag af_packet_diag nf_conntrack_netlink ext4 bridge ifb sch_tbf sch_ingress cls_u32 act_mirred"
+mods="$pre virtio_mmio virtio_pci virtio_blk 9pnet_virtio 9p overlay veth nf_tables tun fuse unix_diag inet_diag tcp_diag udp_diag netlink_diag af_packet_diag nf_conntrack_netlink ext4 bridge ifb sch_tbf sch_ingress cls_u32 act_mirred loop"
 if [ ! -s "$cache/vmlinux" ] || [ ! -s "$cache/modules/load-order" ] || [ "$(cat "$cache/modules/list" 2>/dev/null)" != "$mods" ]; then
   pick() { apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1; }
   pkg=${VZKIT_VM_KERNEL_PKG:-$(pick)}
