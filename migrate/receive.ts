@@ -154,19 +154,19 @@ function info(ctx: Context, q: InfoRequest): Reply {
       if (missing.length) {
         problems.push({
           exit: MigExit.RESTORE,
-          msg: `processes inside run in nested ${missing.join(' and ')} namespaces, which DEST's CRIU (${criu}) cannot restore: it lacks vzkit's patch 0003-nested-uts-ipc (sh native/criu.sh on DEST)`,
+          msg: `processes inside run in nested ${missing.join(' and ')} namespaces, which DEST's CRIU (${criu}) cannot restore: it lacks vzkit's patch 0003-nested-uts-ipc (sh scripts/criu.sh on DEST)`,
         });
       }
       // resume refuses such a dump (sysinfo would fail with ENOSYS): asked now, before the freeze.
       if (q.sysinfo === true && !criuRestoresListeners(criu)) {
-        problems.push({ exit: MigExit.RESTORE, msg: `it intercepts sysinfo(2), and DEST's CRIU (${criu}) cannot give its seccomp listeners back: it lacks vzkit's patch 0002-seccomp-notify-listener (sh native/criu.sh on DEST)` });
+        problems.push({ exit: MigExit.RESTORE, msg: `it intercepts sysinfo(2), and DEST's CRIU (${criu}) cannot give its seccomp listeners back: it lacks vzkit's patch 0002-seccomp-notify-listener (sh scripts/criu.sh on DEST)` });
       }
       // systemd's memory-pressure watches: a CRIU without vzkit's patch 0015 would restore them
       // without their triggers (protobuf-c skips the unknown field) and PID 1 would spin.
       if (q.psi === true && !criuRestoresPsi(ctx.cfg.paths.run)) {
         problems.push({
           exit: MigExit.RESTORE,
-          msg: `processes inside watch memory pressure (PSI triggers), which DEST's CRIU (${criu}) cannot set again: it lacks vzkit's patch 0015-psi-trigger-restore (sh native/criu.sh on DEST)`,
+          msg: `processes inside watch memory pressure (PSI triggers), which DEST's CRIU (${criu}) cannot set again: it lacks vzkit's patch 0015-psi-trigger-restore (sh scripts/criu.sh on DEST)`,
         });
       }
       if (q.cpuinfo) {

@@ -71,7 +71,7 @@ struct child_err {
 
 int cmd_start(void);
 int cmd_restore(void); /* restore.c */
-int cmd_tcp_unrepair(int argc, char **argv); /* unfreeze.c */
+int cmd_tcp_unrepair(int argc, char **argv); /* tcp_unrepair.c */
 
 /* spawn.c pieces shared with restore.c */
 enum wait_result { GOT_LINE, EXTRA_READY };

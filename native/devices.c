@@ -21,10 +21,11 @@
  *                               mknod of 1:3 after "deny c 1:3 m"); like runc we refuse such a
  *                               rule ("cannot punch a hole") instead of pretending to deny.
  *
- * The program (registers: r1 = struct bpf_cgroup_dev_ctx *):
+ * The program (registers: r1 = struct bpf_cgroup_dev_ctx *, kept; each block loads from it what
+ * it compares, see below):
  *   r2 = ctx->access_type & 0xffff  (BPF_DEVCG_DEV_BLOCK 1 / _CHAR 2)
  *   r3 = ctx->access_type >> 16     (BPF_DEVCG_ACC_MKNOD 1 | _READ 2 | _WRITE 4)
- *   r4 = ctx->major, r5 = ctx->minor
+ *   r4 = ctx->major, r5 = ctx->minor, r6 scratch
  *   per exception: if r2 != type goto next;
  *                  default deny:  if (r3 & access) != r3 goto next   (one exception must cover
  *                                                                    all requested access, v1)
@@ -34,6 +35,11 @@
  *                  return !default
  *   return default                  (1 = allow, 0 = deny: the syscall fails with EPERM)
  * Since all exceptions have the same verdict, their order does not matter.
+ * Every block loads r2..r5 again instead of once up front: then no register is live where the
+ * blocks join, and the kernel's verifier, which tracks what each branch taught it about a value,
+ * sees one state there and checks the program in linear time. With one load up front it followed
+ * every path: about 600 exceptions of mixed types ran into its limit of a million instructions,
+ * short of MAX_EXCEPTIONS (found by test/unit/native/fuzz).
  *
  * Attaching: BPF_F_ALLOW_MULTI, so programs of ancestors and descendants all run and each can
  * only deny more (a container cannot lift a parent's restriction). Replacing a previous vzkit
@@ -291,38 +297,40 @@ static void emit(struct prog *pr, struct bpf_insn i)
 
 static size_t block_len(const struct exception *e)
 {
-	return 1 + (e->access != ACC_ALL ? 3 : 0) + (e->major != WILDCARD) + (e->minor != WILDCARD) + 2;
+	return 3 + (e->access != ACC_ALL ? 5 : 0) + (e->major != WILDCARD ? 2 : 0) + (e->minor != WILDCARD ? 2 : 0) + 2;
 }
 
 static void compile(const struct policy *p, struct prog *pr)
 {
-	pr->insn = calloc(6 + p->n * 8 + 2, sizeof(*pr->insn)); /* prologue, blocks of <= 8, default */
+	pr->insn = calloc(p->n * 14 + 2, sizeof(*pr->insn)); /* blocks of <= 14, default */
 	if (!pr->insn)
 		fail("out of memory");
 	pr->n = 0;
-	emit(pr, LDX_W(BPF_REG_2, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, access_type)));
-	emit(pr, ALU32_IMM(BPF_AND, BPF_REG_2, 0xffff));
-	emit(pr, LDX_W(BPF_REG_3, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, access_type)));
-	emit(pr, ALU32_IMM(BPF_RSH, BPF_REG_3, 16));
-	emit(pr, LDX_W(BPF_REG_4, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, major)));
-	emit(pr, LDX_W(BPF_REG_5, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, minor)));
 	for (size_t i = 0; i < p->n; i++) {
 		const struct exception *e = &p->ex[i];
 		size_t next = pr->n + block_len(e);
 #define TO_NEXT ((short)(next - pr->n - 1))
+		emit(pr, LDX_W(BPF_REG_2, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, access_type)));
+		emit(pr, ALU32_IMM(BPF_AND, BPF_REG_2, 0xffff));
 		emit(pr, JMP_IMM(BPF_JNE, BPF_REG_2, e->type, TO_NEXT));
 		if (e->access != ACC_ALL) {
-			emit(pr, MOV32_REG(BPF_REG_1, BPF_REG_3));
-			emit(pr, ALU32_IMM(BPF_AND, BPF_REG_1, (int)e->access));
+			emit(pr, LDX_W(BPF_REG_3, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, access_type)));
+			emit(pr, ALU32_IMM(BPF_RSH, BPF_REG_3, 16));
+			emit(pr, MOV32_REG(BPF_REG_6, BPF_REG_3));
+			emit(pr, ALU32_IMM(BPF_AND, BPF_REG_6, (int)e->access));
 			if (p->default_allow)
-				emit(pr, JMP_IMM(BPF_JEQ, BPF_REG_1, 0, TO_NEXT));
+				emit(pr, JMP_IMM(BPF_JEQ, BPF_REG_6, 0, TO_NEXT));
 			else
-				emit(pr, JMP_REG(BPF_JNE, BPF_REG_1, BPF_REG_3, TO_NEXT));
+				emit(pr, JMP_REG(BPF_JNE, BPF_REG_6, BPF_REG_3, TO_NEXT));
 		}
-		if (e->major != WILDCARD)
+		if (e->major != WILDCARD) {
+			emit(pr, LDX_W(BPF_REG_4, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, major)));
 			emit(pr, JMP_IMM(BPF_JNE, BPF_REG_4, (int)e->major, TO_NEXT));
-		if (e->minor != WILDCARD)
+		}
+		if (e->minor != WILDCARD) {
+			emit(pr, LDX_W(BPF_REG_5, BPF_REG_1, offsetof(struct bpf_cgroup_dev_ctx, minor)));
 			emit(pr, JMP_IMM(BPF_JNE, BPF_REG_5, (int)e->minor, TO_NEXT));
+		}
 #undef TO_NEXT
 		emit(pr, ALU32_IMM(BPF_MOV, BPF_REG_0, p->default_allow ? 0 : 1));
 		emit(pr, EXIT());

@@ -37,7 +37,7 @@ export const CRIU_DEFAULT = '/opt/vzkit/criu/sbin/criu';
 export function criuPath(): string {
   const c = process.env.VZKIT_CRIU ?? (fs.existsSync(CRIU_DEFAULT) ? CRIU_DEFAULT : '/usr/sbin/criu');
   if (!fs.existsSync(c)) {
-    throw new VzError('UNSUPPORTED', `CRIU is not installed (${c})`, { hint: 'run sh native/setup.sh as root (native/criu.sh)' });
+    throw new VzError('UNSUPPORTED', `CRIU is not installed (${c})`, { hint: 'run sh scripts/setup.sh as root (scripts/criu.sh)' });
   }
   return c;
 }
@@ -85,7 +85,7 @@ function criuHasFeature(cacheDir: string, feature: 'nested_uts_ipc' | 'psi_trigg
 
 /**
  * The namespace kinds this CRIU dumps and restores nested beyond upstream's mount and network:
- * ["uts", "ipc"] with vzkit's patch (native/criu-patches/0003-nested-uts-ipc.patch, probed as
+ * ["uts", "ipc"] with vzkit's patch (scripts/criu-patches/0003-nested-uts-ipc.patch, probed as
  * `criu check --feature nested_uts_ipc`), else none. The container's seccomp policy then leaves
  * them allowed (native/harden.h).
  */
@@ -94,7 +94,7 @@ export function criuNestedKinds(cacheDir: string): string[] {
 }
 
 /**
- * Whether this CRIU sets PSI triggers again at restore (native/criu-patches/0015-psi-trigger-restore
+ * Whether this CRIU sets PSI triggers again at restore (scripts/criu-patches/0015-psi-trigger-restore
  * .patch, `criu check --feature psi_trigger`): then a systemd container is shown /proc/pressure and
  * keeps its memory-pressure watch across suspend/resume and migration; without it the watch stays off.
  */
@@ -542,7 +542,7 @@ function dumpFailed(o: DumpOptions, status: number | null, stderr: string, ctid:
   const hint = /nested \w+ namespace/.test(tail)
     ? 'processes inside run in namespaces of their own that CRIU cannot checkpoint (systemd services do with ProtectHostname= and the like when the container runs without vzkit\'s namespace policy: restart it), or stop the container first (offline vzmigrate, vzdump --mode stop)'
     : /PSI trigger/.test(tail)
-      ? // native/criu-patches/0015: a trigger whose parameters CRIU cannot tell is refused (restored without it, its owner would spin).
+      ? // scripts/criu-patches/0015: a trigger whose parameters CRIU cannot tell is refused (restored without it, its owner would spin).
         'a process inside watches resource pressure with a PSI trigger CRIU cannot tell (only systemd\'s memory-pressure watches are restored): stop that program, or stop the container first (offline vzmigrate, vzdump --mode stop)'
       : undefined;
   return new VzError('CHKPNT', `criu dump failed: ${tail} (log: ${log})`, { ctid, hint });

@@ -25,7 +25,7 @@ export interface Blocker {
   reason: string;
   /**
    * False where the CRIU in use may do better than upstream 4.1.1 (nested UTS and IPC namespaces,
-   * which a patched CRIU can dump, native/criu-patches): then the trial dump has the last word.
+   * which a patched CRIU can dump, scripts/criu-patches): then the trial dump has the last word.
    */
   certain?: boolean;
 }
@@ -97,7 +97,7 @@ export function scanBlockers(initPid: number, cgroupPids: number[], sysinfoListe
   const out: Blocker[] = [];
   const comm = (p: number) => procComm(p) ?? '?';
   if (sysinfoListener) {
-    out.push({ pid: initPid, comm: comm(initPid), certain: true, reason: 'sysinfo(2) interception is on and this CRIU cannot give its seccomp listener back after a restore: install vzkit\'s CRIU (sh native/criu.sh), or set "sysinfo_intercept: false" in vzkit.yaml and restart the container' });
+    out.push({ pid: initPid, comm: comm(initPid), certain: true, reason: 'sysinfo(2) interception is on and this CRIU cannot give its seccomp listener back after a restore: install vzkit\'s CRIU (sh scripts/criu.sh), or set "sysinfo_intercept: false" in vzkit.yaml and restart the container' });
   }
   const initNs = new Map(NESTED_UNSUPPORTED.map((k) => [k, nsIno(initPid, k)]));
   const initPidNs = initNs.get('pid');

@@ -185,8 +185,8 @@ async function online(rig, ctid, mib, binary, ctOpts) {
  * touched memory, 64 MiB of data on disk).
  */
 export async function migrateImageSection({ tmp, quick, row, notes, log }) {
-  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh native/setup.sh`);
-  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh native/setup.sh');
+  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh scripts/setup.sh`);
+  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh scripts/setup.sh');
   const binary = path.join(tmp, 'workload');
   run('gcc', ['-static', '-O2', '-o', binary, path.join(REPO, 'test/integration/criu/workload.c')]);
   const rig = makeRig(tmp, log);
@@ -222,8 +222,8 @@ export async function migrateImageSection({ tmp, quick, row, notes, log }) {
 
 /** rows: (op, vz, peer, opts) => void, as run.mjs's row(); notes: string[]. */
 export async function migrateSection({ tmp, quick, row, notes, log }) {
-  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh native/setup.sh`);
-  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh native/setup.sh');
+  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh scripts/setup.sh`);
+  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh scripts/setup.sh');
   const binary = path.join(tmp, 'workload');
   run('gcc', ['-static', '-O2', '-o', binary, path.join(REPO, 'test/integration/criu/workload.c')]);
   const rig = makeRig(tmp, log);
@@ -408,8 +408,8 @@ async function debianRun(rig, id, kind, binary, settleMs, m) {
  * noted and cleaned up, the others go on; the section then fails with the count.
  */
 export async function migrateDebianSection({ tmp, quick, row, notes, log }) {
-  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh native/setup.sh`);
-  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh native/setup.sh');
+  if (!fs.existsSync(CRIU) || spawnSync(CRIU, ['check']).status !== 0) throw new Error(`${CRIU} missing or criu check fails: sh scripts/setup.sh`);
+  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('openssh-server is missing: sh scripts/setup.sh');
   if (!fs.existsSync(path.join(DEB_CACHE, 'debian-12', '.vzkit-complete'))) {
     throw new Error(`no Debian 12 cache in ${DEB_CACHE}: build it with vzctl template build debian-12 (template_cache: ${DEB_CACHE})`);
   }

@@ -92,7 +92,7 @@ function checkTools() {
     }
   }
   if (!fs.existsSync(path.join(REPO, 'dist', 'vzctl'))) {
-    console.error('dist/vzctl is missing: sh native/setup.sh --build-only');
+    console.error('dist/vzctl is missing: sh scripts/setup.sh --build-only');
     process.exit(2);
   }
   if (process.getuid() !== 0) {

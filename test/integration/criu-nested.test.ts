@@ -1,6 +1,6 @@
 /**
  * Nested UTS and IPC namespaces through vzctl suspend/resume, with vzkit's CRIU patch
- * (native/criu-patches/0003-nested-uts-ipc.patch; upstream CRIU refuses them: "Can't dump
+ * (scripts/criu-patches/0003-nested-uts-ipc.patch; upstream CRIU refuses them: "Can't dump
  * nested uts namespace"). A busybox container runs processes in two nested UTS namespaces (one
  * also in a nested IPC namespace holding a SysV shm segment whose key and id repeat a segment of
  * the container's own IPC namespace), several sharing one namespace and one back in the

@@ -12,7 +12,7 @@
  * refused in one line. The CRIU patches 0010-0012 fix the rest. The same with `vzmigrate
  * --online` on the two-node rig. Template cache as debian.test.ts's; run with
  * VZKIT_DEBIAN_TESTS=1. VZKIT_CRIU names another criu build (e.g. VZKIT_CRIU_PREFIX's of
- * native/criu.sh).
+ * scripts/criu.sh).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';

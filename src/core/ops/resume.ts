@@ -55,7 +55,7 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
   if (meta.sysinfo === true && !criuRestoresListeners(criu)) {
     throw new VzError('RESTORE', `the dump intercepts sysinfo(2) and ${criu} cannot give its seccomp listeners back (sysinfo would fail with ENOSYS)`, {
       ctid,
-      hint: "install vzkit's CRIU (sh native/criu.sh)",
+      hint: "install vzkit's CRIU (sh scripts/criu.sh)",
     });
   }
   const storage = ctx.storage(ctid);

@@ -56,7 +56,7 @@ export function checkCheckpointable(ctx: Context, ctid: number): void {
   if (interceptsSysinfo(ctx.paths(ctid).socket) && !criuRestoresListeners(criuPath())) {
     throw new VzError('CHKPNT', `cannot checkpoint: sysinfo(2) is intercepted for this container and ${criuPath()} cannot give its seccomp listener back after a restore`, {
       ctid,
-      hint: "install vzkit's CRIU (sh native/criu.sh), or set \"sysinfo_intercept: false\" in vzkit.yaml and restart the container",
+      hint: "install vzkit's CRIU (sh scripts/criu.sh), or set \"sysinfo_intercept: false\" in vzkit.yaml and restart the container",
     });
   }
   if (featureOn(ctx.db().getParams(ctid).features, 'nesting')) {

@@ -31,8 +31,8 @@ describe.skipIf(!existsSync(helper))('ctspawn devices: v1 list semantics', () =>
       'allow c *:* m', 'allow b *:* m',
       'allow c 1:3 rwm', 'allow c 1:5 rwm', 'allow c 1:7 rwm', 'allow c 1:8 rwm', 'allow c 1:9 rwm',
       'allow c 5:0 rwm', 'allow c 5:1 rwm', 'allow c 5:2 rwm', 'allow c 136:* rwm', 'allow c 10:200 rwm', 'allow c 10:229 rwm',
-      // prologue 6 + 2 wildcard-type blocks of 6 + 10 blocks with major+minor of 5, the pts block 4, end 2
-      'instructions 74',
+      // 2 wildcard-type blocks of 10 + 10 blocks with major+minor of 9, the pts block 7, end 2 (each block loads what it compares)
+      'instructions 119',
     ]);
   });
 

@@ -43,7 +43,7 @@ function buildExport(dir: string): string {
   if (fs.existsSync(exe)) return exe;
   const cc = spawnSync('gcc', ['-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Werror', '-I', path.join(REPO, 'native'), '-o', exe,
     path.join(REPO, 'test/unit/native/harden-export.c'), path.join(REPO, 'native/harden.c'), '-lseccomp'], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`gcc (libseccomp-dev installed? sh native/setup.sh): ${cc.stderr}`);
+  if (cc.status !== 0) throw new Error(`gcc (libseccomp-dev installed? sh scripts/setup.sh): ${cc.stderr}`);
   return exe;
 }
 

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs whatever vzkit needs and is missing, then builds it. Idempotent and quick when
 # nothing changed: `npm run demo` and `npm test` call it first on every run.
-#   sh native/setup.sh               everything (needs root for apt and /usr/local/bin)
-#   sh native/setup.sh --build-only  only the native helper and the bundles
+#   sh scripts/setup.sh               everything (needs root for apt and /usr/local/bin)
+#   sh scripts/setup.sh --build-only  only the native helper and the bundles
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -46,9 +46,9 @@ install_npm() {
 build() {
   make -s -C native
   stamp=dist/.built
-  if [ ! -f "$stamp" ] || [ -n "$(find src migrate native/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  if [ ! -f "$stamp" ] || [ -n "$(find src migrate scripts/build.mjs package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
     say "building dist/"
-    node native/build.mjs >/dev/null
+    node scripts/build.mjs >/dev/null
     touch "$stamp"
   fi
 }
@@ -67,8 +67,8 @@ if [ "${1:-}" = "--build-only" ]; then
   exit 0
 fi
 install_apt
-# CRIU >= 4 for suspend/resume and vzmigrate --online (native/criu.sh: a no-op once installed).
-sh native/criu.sh
+# CRIU >= 4 for suspend/resume and vzmigrate --online (scripts/criu.sh: a no-op once installed).
+sh scripts/criu.sh
 install_npm
 build
 link_commands

@@ -20,7 +20,7 @@ criu_ok() { # $1 = binary; CRIU >= 4 and `criu check` passes on this kernel
   "$1" check >/dev/null 2>&1
 }
 
-# The patches applied to the build (native/criu-patches): a change of them means a rebuild.
+# The patches applied to the build (scripts/criu-patches): a change of them means a rebuild.
 HERE=$(cd "$(dirname "$0")" && pwd)
 STAMP="$PREFIX/.vzkit-build"
 want=$(cat "$HERE"/criu-patches/*.patch 2>/dev/null | sha256sum | cut -c1-16)
@@ -32,7 +32,7 @@ if criu_ok "$PREFIX/sbin/criu"; then
   [ ! -L "$PREFIX/sbin/criu" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && exit 0
   say "rebuilding: the patches changed"
 fi
-[ "$(id -u)" = 0 ] || { say "not installed and not root: run sh native/setup.sh as root"; exit 1; }
+[ "$(id -u)" = 0 ] || { say "not installed and not root: run sh scripts/setup.sh as root"; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
 # Runtime needs: nftables for --network-lock, iptables(-save) for dumping a network namespace,

@@ -7,7 +7,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-CTSPAWN=${CTSPAWN:-$HERE/build/ctspawn}
+NATIVE=$(cd "$HERE/../../native" && pwd)
+CTSPAWN=${CTSPAWN:-$NATIVE/build/ctspawn}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 MAP="0 100000 65536"
 HOSTID=100000
@@ -35,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "smoke.sh must run as root" >&2; exit 1; }
-[ "$CTSPAWN" = "$HERE/build/ctspawn" ] && make -s -C "$HERE" >/dev/null
+[ "$CTSPAWN" = "$NATIVE/build/ctspawn" ] && make -s -C "$NATIVE" >/dev/null
 pass "build"
 
 T=$(mktemp -d /tmp/ctspawn-smoke.XXXXXX)
