@@ -47,7 +47,7 @@ const struct harden_rule harden_deny[] = {
 /* The namespace kinds a container may not make unless it has nesting on (harden.h): the kinds
  * upstream CRIU cannot dump nested. The ONE list; UTS and IPC are left allowed per container
  * when this node's CRIU has vzkit's patch 0003 (harden_ns_mask, "ns_allow" / --ns-allow, probed
- * by migrate/criu.ts criuNestedKinds). Mount and network namespaces are not in it
+ * by src/criu/criu.ts criuNestedKinds). Mount and network namespaces are not in it
  * (CRIU's mount-v2 engine and its net code dump them nested: PrivateTmp=, PrivateNetwork=). */
 const struct harden_ns harden_ns_blocked[] = {
 	{ "uts", CLONE_NEWUTS },

@@ -119,7 +119,7 @@ static void bind_inside(int rootfd, const char *src, const char *dst)
 
 /* A host device node on /dev/NAME inside (NAME may have directories: net/tun). The container's
  * /dev is the tmpfs we just made, so nothing in it is the container's yet. The source is vzkit's
- * private copy of the node, owned by the container's root (see src/core/limits.ts). */
+ * private copy of the node, owned by the container's root (see src/core/apply-limits.ts). */
 static void bind_devnode(int dev, const char *dir, const char *name)
 {
 	char path[256], src[4096], where[272];

@@ -143,7 +143,7 @@ beforeAll(async () => {
   const exe = path.join(tmp, 'layouts');
   fs.writeFileSync(c, cProgram(layouts));
   const cc = spawnSync('gcc', ['-std=gnu11', '-Wall', '-Werror', '-o', exe, c], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`gcc failed (native/setup.sh installs it): ${cc.error?.message ?? cc.stderr}`);
+  if (cc.status !== 0) throw new Error(`gcc failed (scripts/setup.sh installs it): ${cc.error?.message ?? cc.stderr}`);
   const run = spawnSync(exe, [], { encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`the layout program failed: ${run.stderr}`);
   printed = run.stdout.trim().split('\n');
