@@ -13,13 +13,7 @@ import { withLock } from '../src/core/lock.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
 import { MIN_IMAGE_SIZE } from '../src/storage/image.js';
 import { MigExit, StageFailure } from './errors.js';
-
-export interface MountImageRequest {
-  sizeBytes: number;
-  inodes: number;
-}
-
-type Reply = Record<string, unknown>;
+import type { MountImageRequest, Reply } from './protocol.js';
 
 /** The record made by this migration's register step (state "creating"), else a refusal. */
 function incoming(ctx: Context, ctid: number): void {
@@ -28,7 +22,7 @@ function incoming(ctx: Context, ctid: number): void {
 }
 
 /** Makes (or keeps, when it has the same shape) the container's image and mounts it at VE_ROOT. */
-export async function mountImage(ctx: Context, ctid: number, q: MountImageRequest): Promise<Reply> {
+export async function mountImage(ctx: Context, ctid: number, q: MountImageRequest): Promise<Reply<'mount-image'>> {
   const { sizeBytes, inodes } = q;
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < MIN_IMAGE_SIZE || sizeBytes % 4096 !== 0) {
     throw new StageFailure(MigExit.APPLY_CONFIG, `bad image size ${String(sizeBytes)}`);
@@ -53,7 +47,7 @@ export async function mountImage(ctx: Context, ctid: number, q: MountImageReques
 }
 
 /** The undo of mountImage: unmounts the image (abort removes it), unless the container runs here. */
-export async function unmountImage(ctx: Context, ctid: number): Promise<Reply> {
+export async function unmountImage(ctx: Context, ctid: number): Promise<Reply<'unmount-image'>> {
   return withLock(ctx, ctid, async () => {
     const row = ctx.db().getContainer(ctid);
     if (!row) return { unmounted: false };

@@ -25,56 +25,17 @@ import { VERSION } from '../src/base/version.js';
 import { shiftTree } from '../src/sys/idshift.js';
 import { criuNestedKinds, criuPath, criuRestoresListeners, criuRestoresPsi, criuVersion, writeImages } from '../src/criu/criu.js';
 import { MigExit, StageFailure } from './errors.js';
-import { mountImage, unmountImage, type MountImageRequest } from './receive-image.js';
+import { mountImage, unmountImage } from './receive-image.js';
 import { rebaseDump } from './dump-uids.js';
 import { proveRunning, type RunProof } from './proof.js';
 import { inject, injected } from '../src/base/inject.js';
-
-export interface InfoRequest {
-  ctid: number;
-  ips: string[];
-  bytes: number;
-  uidBase: number;
-  uidSize: number;
-  online: boolean;
-  params: Record<string, unknown>;
-  /** base64 of the source's `criu cpuinfo dump` image (online). */
-  cpuinfo?: string;
-  /** A private area left by an earlier --keep-dst run may be reused. */
-  reuse?: boolean;
-  /** Nested namespace kinds in use inside (online; migrate/criu.ts nestedKindsInUse): DEST's CRIU must restore them. */
-  nested?: string[];
-  /** Online: it intercepts sysinfo(2), so DEST's CRIU must give the listener back (as resume requires). */
-  sysinfo?: boolean;
-  /** Pressure files open inside (online; migrate/criu.ts pressureFilesInUse): DEST's CRIU must set PSI triggers again. */
-  psi?: boolean;
-  /** The private area is a directory (its ownership can be shifted offline). */
-  isDir?: boolean;
-  /** The files can go into any slot DEST gives: online, the source copies them through an
-   * idmapped view; offline (an image too), DEST shifts them. */
-  anySlot?: boolean;
-}
-
-export interface RegisterRequest {
-  ctid: number;
-  name: string | null;
-  ostemplate: string;
-  profile: string | null;
-  params: Record<string, unknown>;
-  uidBase: number;
-  isDir: boolean;
-  reuse?: boolean;
-  /** Online: the dump's user namespace maps these host uids, so DEST must use the same range. */
-  sameUids: boolean;
-}
+import { answerLine, refusalLine, type Inject, type InfoRequest, type RegisterRequest, type Reply, type Request, type Verb } from './protocol.js';
 
 /** The files can go into any range DEST gives: shifted here offline (image layouts inside the
  * image), mapped on the way online (a dir layout, when the source says it can). */
 function anySlot(q: { online: boolean; isDir?: boolean; anySlot?: boolean }): boolean {
   return (!q.online && Boolean(q.isDir)) || q.anySlot === true;
 }
-
-type Reply = Record<string, unknown>;
 
 function dumpDir(ctx: Context, ctid: number): string {
   return path.join(ctx.cfg.paths.dumps, `${ctid}.migrate`);
@@ -95,7 +56,7 @@ function hostAddresses(): Set<string> {
   return new Set([...(r.stdout ?? '').matchAll(/inet6? ([0-9a-f.:]+)\//g)].map((m) => m[1]!));
 }
 
-function info(ctx: Context, q: InfoRequest): Reply {
+function info(ctx: Context, q: InfoRequest): Reply<'info'> {
   const problems: Array<{ exit: number; msg: string }> = [];
   const db = ctx.db();
   const existing = db.getContainer(q.ctid);
@@ -187,7 +148,7 @@ function info(ctx: Context, q: InfoRequest): Reply {
   return { version: VERSION, node: ctx.cfg.node, criu: criu ? criuVersion(criu) : null, privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), problems, rebase: true };
 }
 
-function register(ctx: Context, q: RegisterRequest): Reply {
+function register(ctx: Context, q: RegisterRequest): Reply<'register'> {
   const db = ctx.db();
   const old = db.getContainer(q.ctid);
   if (old && old.state !== 'creating') throw new StageFailure(MigExit.EXISTS, `CT ${q.ctid} already exists on DEST`);
@@ -221,7 +182,7 @@ function register(ctx: Context, q: RegisterRequest): Reply {
   return { privatePath: t.privatePath, dumpDir: dumpDir(ctx, q.ctid), uidBase: row.uidBase };
 }
 
-function pageServer(ctx: Context, ctid: number, port: number): Reply {
+function pageServer(ctx: Context, ctid: number, port: number): Reply<'page-server'> {
   const dir = dumpDir(ctx, ctid);
   const pid = pageServerPid(ctx, ctid);
   killPageServer(ctx, ctid); // one left waiting by a vzmigrate that was killed before its dump
@@ -243,7 +204,7 @@ function killPageServer(ctx: Context, ctid: number): void {
   fs.rmSync(f, { force: true });
 }
 
-async function restore(ctx: Context, ctid: number, images: Record<string, string> | undefined): Promise<Reply> {
+async function restore(ctx: Context, ctid: number, images: Record<string, string> | undefined): Promise<Reply<'restore'>> {
   // When each step ended, from the request (the source shows them under vzmigrate -t).
   const t0 = performance.now();
   const steps: Array<{ name: string; ms: number }> = [];
@@ -284,7 +245,7 @@ async function provenOrStopped(ctx: Context, ctid: number, initPid: number, what
 }
 
 /** Does this node run the container now, with the proof? Under its lock: a restore in progress is waited for. */
-async function resolve(ctx: Context, ctid: number): Promise<Reply> {
+async function resolve(ctx: Context, ctid: number): Promise<Reply<'resolve'>> {
   return withLock(ctx, ctid, () => {
     const row = ctx.db().getContainer(ctid);
     const probe = probeRuntime(ctx.paths(ctid));
@@ -293,7 +254,7 @@ async function resolve(ctx: Context, ctid: number): Promise<Reply> {
   });
 }
 
-async function start(ctx: Context, ctid: number, run: boolean, fromBase: number): Promise<Reply> {
+async function start(ctx: Context, ctid: number, run: boolean, fromBase: number): Promise<Reply<'start'>> {
   return withLock(ctx, ctid, async () => {
     const row = ctx.db().getContainer(ctid)!;
     if (fromBase !== row.uidBase) {
@@ -318,7 +279,7 @@ async function start(ctx: Context, ctid: number, run: boolean, fromBase: number)
 }
 
 /** Takes back everything the migration made on DEST; the private area stays with keepPrivate. */
-async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<Reply> {
+async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<Reply<'abort'>> {
   killPageServer(ctx, ctid);
   const db = ctx.db();
   const row = db.getContainer(ctid);
@@ -344,11 +305,24 @@ async function abort(ctx: Context, ctid: number, keepPrivate: boolean): Promise<
 /** Work that need not delay the answer (the source counts the wait as frozen time). */
 const afterReply: Array<() => void> = [];
 
+/** Each verb's handler; a request's fields are checked (or coerced) where they are used. */
+const HANDLERS: { [V in Verb]: (ctx: Context, ctid: number, q: Request<V>) => Reply<V> | Promise<Reply<V>> } = {
+  info: (ctx, _ctid, q) => info(ctx, q),
+  register: (ctx, _ctid, q) => register(ctx, q),
+  'mount-image': (ctx, ctid, q) => mountImage(ctx, ctid, q),
+  'unmount-image': (ctx, ctid) => unmountImage(ctx, ctid),
+  'page-server': (ctx, ctid, q) => pageServer(ctx, ctid, Number(q.port)),
+  // The session is opened before the freeze; only {"go":true} restores (EOF or {} = undone).
+  restore: (ctx, ctid, q) => (q.go !== true ? { cancelled: true } : restore(ctx, ctid, q.images)),
+  start: (ctx, ctid, q) => start(ctx, ctid, Boolean(q.run), Number(q.fromBase)),
+  resolve: (ctx, ctid) => resolve(ctx, ctid),
+  abort: (ctx, ctid, q) => abort(ctx, ctid, Boolean(q.keepPrivate)),
+};
+
 /** Entry: argv = [VERB, CTID], request on stdin. */
 export async function receiveMain(argv: string[]): Promise<number> {
   const [verb, id] = argv;
   const ctid = Number(id);
-  let reply: Reply;
   // The source may be gone (connection cut, vzmigrate killed): an unread answer must not end
   // this process half way through a restore (EPIPE), the source asks again (resolve.ts).
   process.stdout.on('error', () => {});
@@ -356,33 +330,19 @@ export async function receiveMain(argv: string[]): Promise<number> {
   const ctx = new Context({ progress: () => {}, warn: (m) => process.stderr.write(`vzkit: warning: ${m}\n`) });
   try {
     const input = fs.readFileSync(0, 'utf8');
-    const q = input.trim() ? (JSON.parse(input) as Record<string, unknown>) : {};
+    const q = input.trim() ? (JSON.parse(input) as Inject) : {};
     if (q.inject_restore_fail) inject('RESTORE_FAIL');
     if (q.inject_start_fail) inject('START_FAIL');
     if (!Number.isInteger(ctid) || ctid <= 0) throw new VzError('SYNTAX', `bad CTID "${id}"`);
-    if (verb === 'info') reply = info(ctx, q as unknown as InfoRequest);
-    else if (verb === 'register') reply = register(ctx, q as unknown as RegisterRequest);
-    else if (verb === 'mount-image') reply = await mountImage(ctx, ctid, q as unknown as MountImageRequest);
-    else if (verb === 'unmount-image') reply = await unmountImage(ctx, ctid);
-    else if (verb === 'page-server') reply = pageServer(ctx, ctid, Number(q.port));
-    else if (verb === 'restore') {
-      // The session is opened before the freeze; only {"go":true} restores (EOF or {} = undone).
-      if (q.go !== true) {
-        process.stdout.write(JSON.stringify({ ok: true, cancelled: true }) + '\n');
-        return 0;
-      }
-      reply = await restore(ctx, ctid, q.images as Record<string, string> | undefined);
-    }
-    else if (verb === 'start') reply = await start(ctx, ctid, Boolean(q.run), Number(q.fromBase));
-    else if (verb === 'resolve') reply = await resolve(ctx, ctid);
-    else if (verb === 'abort') reply = await abort(ctx, ctid, Boolean(q.keepPrivate));
-    else throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
-    process.stdout.write(JSON.stringify({ ok: true, ...reply }) + '\n');
+    if (!verb || !Object.hasOwn(HANDLERS, verb)) throw new VzError('SYNTAX', `unknown receive verb "${verb}"`);
+    const handler = HANDLERS[verb as Verb] as (ctx: Context, ctid: number, q: unknown) => Promise<Reply<Verb>> | Reply<Verb>;
+    const reply = await handler(ctx, ctid, q);
+    process.stdout.write(answerLine(reply));
     for (const f of afterReply.splice(0)) f();
     return 0;
   } catch (e) {
     const exit = e instanceof StageFailure ? e.exit : isVzError(e) ? e.exit : 1;
-    process.stdout.write(JSON.stringify({ ok: false, exit, error: (e as Error).message }) + '\n');
+    process.stdout.write(refusalLine(exit, (e as Error).message));
     return 1;
   } finally {
     ctx.close();

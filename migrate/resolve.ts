@@ -11,6 +11,7 @@ import path from 'node:path';
 import { packageRoot } from '../src/base/package-root.js';
 import { sleepMs } from '../src/sys/sleep.js';
 import { sshOnce } from './ssh.js';
+import { parseAnswer, receiveArgv, type Answer, type Reply, type Request, type Verb } from './protocol.js';
 
 /** The remote vzmigrate: $VZKIT_REMOTE_VZMIGRATE, else the same install path as this one. */
 export function remoteCommand(): string {
@@ -48,17 +49,12 @@ const ATTEMPT_MS = 600_000;
  * Runs `vzmigrate --receive VERB CTID` on DEST until it answers (ok or a definite refusal), for
  * up to windowMs. Throws DestUnreachable when no answer came.
  */
-export function askDest(t: DestTarget, verb: string, req: Record<string, unknown>, windowMs = askWindowMs()): Record<string, unknown> {
+export function askDest<V extends Verb>(t: DestTarget, verb: V, req: Request<V>, windowMs = askWindowMs()): Answer<V> {
   const t0 = Date.now();
   let last = '';
   for (let attempt = 0; ; attempt++) {
-    const r = sshOnce(t.dest, t.sshOpts, [t.remote ?? remoteCommand(), '--receive', verb, String(t.ctid)], JSON.stringify(req), Math.max(ATTEMPT_MS, windowMs));
-    let reply: Record<string, unknown> | undefined;
-    try {
-      reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
-    } catch {
-      reply = undefined;
-    }
+    const r = sshOnce(t.dest, t.sshOpts, receiveArgv(t.remote ?? remoteCommand(), verb, t.ctid), JSON.stringify(req), Math.max(ATTEMPT_MS, windowMs));
+    const reply = parseAnswer<V>(r.stdout);
     if (reply && (reply.ok || reply.exit !== LOCKED_EXIT)) return reply;
     last = reply ? String(reply.error) : (r.stderr || r.stdout).trim().split('\n').pop() || `ssh exited ${r.code}`;
     if (Date.now() - t0 > windowMs) throw new DestUnreachable(`no answer from ${t.dest} for ${Math.round((Date.now() - t0) / 1000)} s (${last})`);
@@ -69,25 +65,25 @@ export function askDest(t: DestTarget, verb: string, req: Record<string, unknown
 export interface DestState {
   running: boolean;
   /** DEST's proof that it runs it (proof.ts), when it does. */
-  proof?: Record<string, unknown>;
+  proof?: Reply<'resolve'>['proof'];
   exists: boolean;
 }
 
 /** Does DEST run the container now (its answer, under its lock)? */
 export function destState(t: DestTarget, windowMs?: number): DestState {
   const r = askDest(t, 'resolve', {}, windowMs);
-  if (!r.ok) throw new DestUnreachable(`DEST: resolve: ${r.error as string}`);
-  return { running: Boolean(r.running), proof: r.proof as Record<string, unknown> | undefined, exists: Boolean(r.exists) };
+  if (!r.ok) throw new DestUnreachable(`DEST: resolve: ${r.error}`);
+  return { running: Boolean(r.running), proof: r.proof, exists: Boolean(r.exists) };
 }
 
 /** Takes back what the migration made on DEST (stopping a copy it runs). */
 export function dropOnDest(t: DestTarget, keepPrivate: boolean, windowMs?: number): void {
   const r = askDest(t, 'abort', { keepPrivate }, windowMs);
-  if (!r.ok) throw new DestUnreachable(`DEST: abort: ${r.error as string}`);
+  if (!r.ok) throw new DestUnreachable(`DEST: abort: ${r.error}`);
 }
 
 /** The source's check of DEST's proof: a live init in DEST's own cgroup, tasks counted there. */
-export function proofProblem(proof: Record<string, unknown> | undefined): string | undefined {
+export function proofProblem(proof: Reply<'resolve'>['proof']): string | undefined {
   if (!proof) return 'DEST gave no proof that it runs the container';
   if (!(Number(proof.initPid) > 0)) return 'DEST named no running init';
   if (proof.ok !== true) return `DEST does not run it as it should: ${String(proof.why ?? 'no reason given')}`;
