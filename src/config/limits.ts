@@ -100,9 +100,6 @@ export interface HostInfo {
   storageDevice?: { major: number; minor: number };
 }
 
-/** The keys of the parameter table that live in cgroups. */
-export const LIMIT_KEYS = ['ram', 'swap', 'cpus', 'cpulimit', 'cpuunits', 'cpumask', 'numproc', 'iolimit', 'iopslimit'] as const;
-
 /**
  * Full limits for a container from its stored parameters. Every controller gets a value, so
  * applying it after a change also resets what was removed.

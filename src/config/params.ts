@@ -25,14 +25,21 @@ export interface ParamDef<T = unknown> {
   unit?: string; // for docs ('bytes', 'seconds', ...)
   describe: string; // one line for --help and README
   where: ReadonlyArray<ParamWhere>;
-  /** Live applier the core uses on a running CT; absent = takes effect on restart. CONFIG_ONLY = nothing to apply. */
-  liveApply?: string;
+  /**
+   * The live group whose applier (src/core/appliers) the core runs on `set`; absent = takes
+   * effect on restart. CONFIG_ONLY = only read from the stored config: nothing to apply.
+   */
+  liveApply?: LiveGroup | typeof CONFIG_ONLY;
   /** Accepts the CLI string form and the YAML-native form; throws VzError naming the value. */
   parse(raw: unknown): T;
 }
 
 /** liveApply value for parameters only read from the stored config (at start, stop, boot...): they never need a restart. */
 export const CONFIG_ONLY = 'config';
+
+/** The live groups: each has one applier in src/core/appliers, which `set` runs when a key of the group changes. */
+export const LIVE_GROUPS = ['net', 'disk', 'cgroup', 'devices', 'ioprio', 'hostname', 'access'] as const;
+export type LiveGroup = (typeof LIVE_GROUPS)[number];
 
 const CT: ReadonlyArray<ParamWhere> = ['create', 'set'];
 const ALL: ReadonlyArray<ParamWhere> = ['create', 'set', 'profile'];
@@ -148,6 +155,18 @@ export function paramByKey(key: string): ParamDef | undefined {
 
 export function paramByFlag(flag: string): ParamDef | undefined {
   return BY_FLAG.get(flag);
+}
+
+const GROUP_KEYS = new Map<LiveGroup, readonly string[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key)]));
+
+/** The keys of a live group, in table order: the one list of, e.g., the cgroup limits or the network keys. */
+export function groupKeys(group: LiveGroup): readonly string[] {
+  return GROUP_KEYS.get(group)!;
+}
+
+/** The values of `params` that belong to a live group, in the order of `params` (an empty object when none does). */
+export function pickGroup(params: Record<string, unknown>, group: LiveGroup): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => BY_KEY.get(k)?.liveApply === group));
 }
 
 const WHERE_TEXT: Record<ParamWhere, string> = {

@@ -6,8 +6,6 @@
 import type { Context } from './context.js';
 import { addSshKey, setUserPassword, type SshKey, type UserPasswd } from '../distro/users.js';
 
-export const ACCESS_KEYS = ['userpasswd', 'ssh_key'] as const;
-
 export function applyAccess(ctx: Context, ctid: number, uidBase: number, values: Record<string, unknown>): void {
   const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);

@@ -14,8 +14,6 @@ export interface DiskParams {
   quotatime?: number;
 }
 
-export const DISK_KEYS = ['diskspace', 'diskinodes', 'quotatime'] as const;
-
 export function diskParams(p: Record<string, unknown>): DiskParams {
   return {
     diskspace: p.diskspace as SoftHard | undefined,

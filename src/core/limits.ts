@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
-import { LIMIT_KEYS, limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
+import { limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
 import { getLibc, errnoError } from '../sys/libc.js';
 import { childProcess } from '../sys/childproc.js';
 import { devNumbers } from '../sys/mounts.js';
@@ -29,10 +29,6 @@ export function storageDevice(p: string): { major: number; minor: number } | und
     [major, minor] = [parent[0]!, parent[1]!];
   }
   return { major, minor };
-}
-
-export function hasLimitKeys(params: Record<string, unknown>): boolean {
-  return LIMIT_KEYS.some((k) => k in params);
 }
 
 /** Applies the full set of limits derived from `params` to the container's cgroups. */

@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
 import { VzError } from './errors.js';
-import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
+import { allAddresses, applyDelta, emptyNet, netFromParams, netToParams, type NetConfig, type NetDelta } from '../net/config.js';
+import { groupKeys, pickGroup } from '../config/params.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
 import { neighbourResolver } from '../net/neighbour.js';
@@ -79,9 +80,9 @@ export function currentAddresses(ctx: Context, ctid: number, running: boolean, p
 
 /** create: the network parameters become the stored config (names and MACs generated now). */
 export function netConfigForCreate(ctx: Context, ctid: number, params: Record<string, unknown>): NetConfig {
-  const delta = pickDelta(params);
-  const cfg = delta ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
-  for (const k of NET_KEYS) delete params[k];
+  const delta = pickGroup(params, 'net') as NetDelta;
+  const cfg = Object.keys(delta).length ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
+  for (const k of groupKeys('net')) delete params[k];
   Object.assign(params, stripUndefined(netToParams(cfg)));
   checkHostNames(cfg, ctx, ctid);
   checkNewAddresses(ctx, ctid, [], cfg);
@@ -321,11 +322,10 @@ export interface NetSetResult {
 export function setNet(
   ctx: Context,
   ctid: number,
-  delta: Record<string, unknown>,
+  d: NetDelta,
   opts: { save: boolean; initPid?: number; stored: Record<string, unknown>; hostname?: string; root?: string; owner: { uid: number; gid: number } },
   undo: Reverter,
 ): NetSetResult {
-  const d = pickDelta(delta)!;
   const storedBefore = netFromParams(opts.stored);
   const storedAfter = opts.save ? applyDelta(storedBefore, d, ids(ctx, ctid)) : storedBefore;
   const live = opts.initPid !== undefined ? (readLive(ctx, ctid) ?? { cfg: storedBefore, proxies: {} }) : undefined;

@@ -32,9 +32,6 @@ export interface NetConfig {
   rate?: number | null;
 }
 
-/** The parameter keys that belong to networking (stored ones and changes). */
-export const NET_KEYS = ['ip_address', 'ipdel', 'netif', 'netif_del', 'ifname', 'gateway', 'gateway6', 'nameserver', 'searchdomain', 'rate'] as const;
-
 export interface NetDelta {
   ip_address?: string[];
   ipdel?: string[];
@@ -73,12 +70,6 @@ export function netToParams(c: NetConfig): Record<string, unknown> {
     searchdomain: c.searchdomain,
     rate: c.rate ?? undefined,
   };
-}
-
-export function pickDelta(params: Record<string, unknown>): NetDelta | undefined {
-  const d: Record<string, unknown> = {};
-  for (const k of NET_KEYS) if (k in params) d[k] = params[k];
-  return Object.keys(d).length ? (d as NetDelta) : undefined;
 }
 
 /** Every address of the container with the interface that carries it (for the bookkeeping). */
