@@ -13,6 +13,7 @@ import { parseFeatures } from './features.js';
 
 const toList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 import * as N from '../net/params.js';
+import type { NetIf } from '../net/config.js';
 import { parseRate } from '../net/rate.js';
 
 export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
@@ -53,7 +54,7 @@ function parseDescription(raw: unknown): string {
   return s;
 }
 
-export const PARAMS: ReadonlyArray<ParamDef> = [
+const TABLE = [
   {
     key: 'hostname',
     flag: 'hostname',
@@ -144,7 +145,26 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'gateway', flag: 'gw', type: 'string', describe: 'IPv4 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(4) },
   { key: 'rate', flag: 'rate', type: 'int', unit: 'bits/s', describe: 'Bandwidth limit of each interface, each direction, e.g. 100M (unlimited removes it)', where: ALL, liveApply: 'net', parse: parseRate },
   { key: 'gateway6', flag: 'gw6', type: 'string', describe: 'IPv6 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(6) },
-];
+] as const satisfies ReadonlyArray<ParamDef>;
+
+export const PARAMS: ReadonlyArray<ParamDef> = TABLE;
+
+type Entry = (typeof TABLE)[number];
+/** A key of the table. */
+export type ParamKey = Entry['key'];
+/** The parsed value of a key: what its parse() returns. */
+export type ParamValue<K extends ParamKey> = ReturnType<Extract<Entry, { key: K }>['parse']>;
+/**
+ * Parsed parameters, typed by the table: a create or set change, a profile's or template's
+ * defaults. A stored config (CtParams) is one too, so code that reads values takes this type.
+ */
+export type ParamValues = { [K in ParamKey]?: ParamValue<K> };
+/**
+ * A container's stored parameters: the table's keys with their parsed values, except netif,
+ * stored in its full form (names and MACs generated at create or set). The node's own keys
+ * (init, halt signal...) are not among them: see CtInternals.
+ */
+export type CtParams = Omit<ParamValues, 'netif'> & { netif?: NetIf[] };
 
 const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
 const BY_FLAG = new Map(PARAMS.map((p) => [p.flag, p]));
@@ -157,16 +177,16 @@ export function paramByFlag(flag: string): ParamDef | undefined {
   return BY_FLAG.get(flag);
 }
 
-const GROUP_KEYS = new Map<LiveGroup, readonly string[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key)]));
+const GROUP_KEYS = new Map<LiveGroup, readonly ParamKey[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key as ParamKey)]));
 
 /** The keys of a live group, in table order: the one list of, e.g., the cgroup limits or the network keys. */
-export function groupKeys(group: LiveGroup): readonly string[] {
+export function groupKeys(group: LiveGroup): readonly ParamKey[] {
   return GROUP_KEYS.get(group)!;
 }
 
 /** The values of `params` that belong to a live group, in the order of `params` (an empty object when none does). */
-export function pickGroup(params: Record<string, unknown>, group: LiveGroup): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(params).filter(([k]) => BY_KEY.get(k)?.liveApply === group));
+export function pickGroup<P extends ParamValues | CtParams>(params: P, group: LiveGroup): P {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => BY_KEY.get(k)?.liveApply === group)) as P;
 }
 
 const WHERE_TEXT: Record<ParamWhere, string> = {
@@ -185,7 +205,7 @@ export function parseParams(
   raw: Record<string, unknown>,
   where: ParamWhere,
   source?: string | ((key: string) => string),
-): Record<string, unknown> {
+): ParamValues {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (value === undefined) continue;
@@ -207,5 +227,6 @@ export function parseParams(
       throw new VzError('INVALID_CONFIG', `${at}: ${e.message}`, { hint: e.hint, cause: e });
     }
   }
-  return out;
+  // Every value came from its key's parse(): the table's types hold.
+  return out as ParamValues;
 }

@@ -6,6 +6,7 @@
 import type { Context } from './context.js';
 import { VzError } from './errors.js';
 import type { SoftHard } from '../config/limits.js';
+import type { ParamValues } from '../config/params.js';
 import type { DiskLimits, StorageDriver, StorageTarget } from '../storage/types.js';
 
 export interface DiskParams {
@@ -14,12 +15,8 @@ export interface DiskParams {
   quotatime?: number;
 }
 
-export function diskParams(p: Record<string, unknown>): DiskParams {
-  return {
-    diskspace: p.diskspace as SoftHard | undefined,
-    diskinodes: p.diskinodes as SoftHard | undefined,
-    quotatime: p.quotatime as number | undefined,
-  };
+export function diskParams(p: ParamValues): DiskParams {
+  return { diskspace: p.diskspace, diskinodes: p.diskinodes, quotatime: p.quotatime };
 }
 
 const limited = (l: SoftHard | undefined): boolean => !!l && (l.soft !== null || l.hard !== null);

@@ -12,8 +12,8 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
 import { VzError } from './errors.js';
-import { allAddresses, applyDelta, emptyNet, netFromParams, netToParams, type NetConfig, type NetDelta } from '../net/config.js';
-import { groupKeys, pickGroup } from '../config/params.js';
+import { allAddresses, applyDelta, emptyNet, netFromParams, netToParams, type NetConfig, type NetDelta, type NetParams } from '../net/config.js';
+import { groupKeys, pickGroup, type CtParams, type ParamValues } from '../config/params.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
 import { neighbourResolver } from '../net/neighbour.js';
@@ -79,8 +79,8 @@ export function currentAddresses(ctx: Context, ctid: number, running: boolean, p
 }
 
 /** create: the network parameters become the stored config (names and MACs generated now). */
-export function netConfigForCreate(ctx: Context, ctid: number, params: Record<string, unknown>): NetConfig {
-  const delta = pickGroup(params, 'net') as NetDelta;
+export function netConfigForCreate(ctx: Context, ctid: number, params: ParamValues): NetConfig {
+  const delta: NetDelta = pickGroup(params, 'net');
   const cfg = Object.keys(delta).length ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
   for (const k of groupKeys('net')) delete params[k];
   Object.assign(params, stripUndefined(netToParams(cfg)));
@@ -109,8 +109,8 @@ export function checkRestoredAddresses(ctx: Context, ctid: number, params: Recor
   checkNewAddresses(ctx, ctid, [], netFromParams(params));
 }
 
-function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Bridges that exist but are something else, and host names taken by an interface that is not ours. */
@@ -310,7 +310,7 @@ export function hasNetLeftovers(ctx: Context, ctid: number): boolean {
 
 export interface NetSetResult {
   /** Stored keys to save (with --save). */
-  store: Record<string, unknown>;
+  store: NetParams;
   applied: boolean;
 }
 
@@ -323,7 +323,7 @@ export function setNet(
   ctx: Context,
   ctid: number,
   d: NetDelta,
-  opts: { save: boolean; initPid?: number; stored: Record<string, unknown>; hostname?: string; root?: string; owner: { uid: number; gid: number } },
+  opts: { save: boolean; initPid?: number; stored: CtParams; hostname?: string; root?: string; owner: { uid: number; gid: number } },
   undo: Reverter,
 ): NetSetResult {
   const storedBefore = netFromParams(opts.stored);
@@ -372,7 +372,7 @@ export function setNet(
 }
 
 /** /etc/hosts follows a hostname change (the container's current addresses). */
-export function refreshHosts(ctx: Context, ctid: number, root: string, hostname: string, running: boolean, params: Record<string, unknown>, owner: { uid: number; gid: number }): void {
+export function refreshHosts(ctx: Context, ctid: number, root: string, hostname: string, running: boolean, params: CtParams, owner: { uid: number; gid: number }): void {
   const cfg = (running ? readLive(ctx, ctid)?.cfg : undefined) ?? netFromParams(params);
   try {
     writeGuestFiles(root, hostname, { ...cfg, nameserver: undefined, searchdomain: undefined }, owner);

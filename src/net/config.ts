@@ -51,18 +51,27 @@ export function emptyNet(): NetConfig {
   return { routed: [], netifs: [] };
 }
 
-export function netFromParams(p: Record<string, unknown>): NetConfig {
+/** The stored network parameters (the parameter table's stored net keys; netif in its full form). */
+export interface NetParams {
+  ip_address?: string[];
+  netif?: NetIf[];
+  nameserver?: string[] | 'inherit';
+  searchdomain?: string[];
+  rate?: number | null;
+}
+
+export function netFromParams(p: NetParams): NetConfig {
   return {
-    routed: (p.ip_address as string[] | undefined) ?? [],
-    netifs: (p.netif as NetIf[] | undefined) ?? [],
-    nameserver: p.nameserver as string[] | 'inherit' | undefined,
-    searchdomain: p.searchdomain as string[] | undefined,
-    ...(p.rate != null ? { rate: p.rate as number } : {}),
+    routed: p.ip_address ?? [],
+    netifs: p.netif ?? [],
+    nameserver: p.nameserver,
+    searchdomain: p.searchdomain,
+    ...(p.rate != null ? { rate: p.rate } : {}),
   };
 }
 
 /** The stored form; undefined deletes a key. */
-export function netToParams(c: NetConfig): Record<string, unknown> {
+export function netToParams(c: NetConfig): NetParams {
   return {
     ip_address: c.routed.length ? c.routed : undefined,
     netif: c.netifs.length ? c.netifs : undefined,

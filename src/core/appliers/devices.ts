@@ -2,18 +2,16 @@
 import type { Applier } from './types.js';
 import { applyDevicesLive, devnodeRules } from '../limits.js';
 
-type Devnodes = Record<string, string>;
-
 export const devices: Applier = {
   group: 'devices',
   order: 40,
   when: 'running',
   check(s) {
     // set merged the change with what is stored; the result is checked against the host's nodes now.
-    devnodeRules(s.params.devnodes as Devnodes, s.ctid);
+    devnodeRules(s.params.devnodes!, s.ctid);
   },
   apply(s) {
-    applyDevicesLive(s.ctx, s.ctid, (s.stored.devnodes as Devnodes | undefined) ?? {}, s.params.devnodes as Devnodes);
+    applyDevicesLive(s.ctx, s.ctid, s.stored.devnodes ?? {}, s.params.devnodes!);
     return { applied: ['devnodes'] };
   },
 };

@@ -28,7 +28,7 @@ export const hostname: Applier = {
   },
   commit(s) {
     if (!s.mounted) return;
-    const name = s.params.hostname as string;
+    const name = s.params.hostname!;
     if (s.running || s.save) refreshHosts(s.ctx, s.ctid, s.target.mountPath, name, s.running, s.stored, s.owner);
     if (s.save) {
       // Also in the container's own files now (through openat2, never following its symlinks);

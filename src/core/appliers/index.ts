@@ -4,7 +4,7 @@
  * the commits. The caller holds the Reverter: a failure undoes what the groups before registered.
  */
 import type { Reverter } from '../reverter.js';
-import { CONFIG_ONLY, LIVE_GROUPS, pickGroup, paramByKey, type LiveGroup } from '../../config/params.js';
+import { CONFIG_ONLY, LIVE_GROUPS, pickGroup, paramByKey, type CtParams, type LiveGroup } from '../../config/params.js';
 import type { Applier, SetState } from './types.js';
 import { net } from './net.js';
 import { disk } from './disk.js';
@@ -34,15 +34,16 @@ export function neverStored(key: string): boolean {
 export interface ChangeResult {
   applied: string[];
   /** What --save stores: the change, with each group's values in the form its applier stores. */
-  store: Record<string, unknown>;
+  store: CtParams;
 }
 
 /** Runs the appliers of the groups `s.params` changes. */
 export async function applyChange(s: SetState, undo: Reverter): Promise<ChangeResult> {
   const groups = APPLIERS.map((a) => ({ a, changed: pickGroup(s.params, a.group) })).filter((g) => Object.keys(g.changed).length > 0);
   for (const { a, changed } of groups) a.check?.(s, changed);
-  const store = { ...s.params };
-  for (const { a, changed } of groups) if ((a.stores ?? 'given') !== 'given') for (const k of Object.keys(changed)) delete store[k];
+  // Stored as given: every value but those of groups stored in another form (net) or never (access).
+  const other = new Set(groups.filter(({ a }) => (a.stores ?? 'given') !== 'given').flatMap(({ changed }) => Object.keys(changed)));
+  const store = Object.fromEntries(Object.entries(s.params).filter(([k]) => !other.has(k))) as CtParams;
   const applied: string[] = [];
   for (const { a, changed } of groups) {
     if (a.when === 'running' && !s.running) continue;

@@ -7,7 +7,7 @@ export const ioprio: Applier = {
   order: 50,
   when: 'running',
   apply(s) {
-    if (typeof s.params.ioprio !== 'number') return { applied: [] };
+    if (s.params.ioprio === undefined) return { applied: [] };
     applyIoPrio(s.ctx, s.ctid, s.params.ioprio);
     return { applied: ['ioprio'] };
   },

@@ -1,6 +1,5 @@
 /** Network (ip_address, netif, nameserver...): the reservations, the live interfaces and the stored configuration. */
 import type { Applier } from './types.js';
-import type { NetDelta } from '../../net/config.js';
 import { setNet } from '../net.js';
 
 export const net: Applier = {
@@ -12,8 +11,8 @@ export const net: Applier = {
   // ipdel, netif_del, ifname and the gateways are changes: what is stored is the resulting configuration.
   stores: 'result',
   apply(s, changed, undo) {
-    const hostname = (s.params.hostname as string | undefined) ?? (s.stored.hostname as string | undefined);
-    const res = setNet(s.ctx, s.ctid, changed as NetDelta, {
+    const hostname = s.params.hostname ?? s.stored.hostname;
+    const res = setNet(s.ctx, s.ctid, changed, {
       save: s.save, initPid: s.running ? s.initPid : undefined, stored: s.stored, hostname, root: s.mounted ? s.target.mountPath : undefined, owner: s.owner,
     }, undo);
     return { applied: res.applied ? Object.keys(changed) : [], store: res.store };

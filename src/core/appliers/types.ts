@@ -5,7 +5,7 @@
 import type { Context } from '../context.js';
 import type { Reverter } from '../reverter.js';
 import type { StorageTarget } from '../../storage/types.js';
-import type { LiveGroup } from '../../config/params.js';
+import type { CtParams, LiveGroup, ParamValues } from '../../config/params.js';
 
 /** What every applier of one `set` sees. */
 export interface SetState {
@@ -14,9 +14,9 @@ export interface SetState {
   /** The container root's host uid and gid: the owner of what is written into its files. */
   owner: { uid: number; gid: number };
   /** The stored config before this set. */
-  stored: Record<string, unknown>;
+  stored: CtParams;
   /** The whole change, parsed (devnodes, features and capability already merged with what is stored). */
-  params: Record<string, unknown>;
+  params: ParamValues;
   running: boolean;
   initPid?: number;
   save: boolean;
@@ -29,7 +29,7 @@ export interface ApplyResult {
   /** Keys that took effect now. */
   applied: string[];
   /** With --save: what to store for the group instead of its values as given (stores: 'result'). */
-  store?: Record<string, unknown>;
+  store?: Partial<CtParams>;
 }
 
 export interface Applier {
@@ -41,13 +41,13 @@ export interface Applier {
   /** What --save stores: the values as given (default), the form apply returns, or nothing at all. */
   stores?: 'given' | 'result' | 'never';
   /** Refuses what cannot be applied, before any group changes anything (runs running or not). */
-  check?(s: SetState, changed: Record<string, unknown>): void;
+  check?(s: SetState, changed: ParamValues): void;
   /**
    * Applies the group's `changed` values. A step that must be taken back when this group or a
    * later one fails is registered on `undo` (the set's one Reverter) as soon as it is made, so
    * that a half-done apply is undone too.
    */
-  apply(s: SetState, changed: Record<string, unknown>, undo: Reverter): ApplyResult | Promise<ApplyResult>;
+  apply(s: SetState, changed: ParamValues, undo: Reverter): ApplyResult | Promise<ApplyResult>;
   /** After every group applied and before storing: steps that cannot fail (they warn), e.g. files the container reads. */
-  commit?(s: SetState, changed: Record<string, unknown>): void;
+  commit?(s: SetState, changed: ParamValues): void;
 }

@@ -12,6 +12,7 @@ import { parseParams } from '../../config/params.js';
 import { mergeDevnodes } from '../limits.js';
 import { withRevert } from '../reverter.js';
 import { applyChange, neverStored } from '../appliers/index.js';
+import { readStored } from '../stored.js';
 
 export interface SetResult {
   applied: string[];
@@ -29,12 +30,12 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
     if (!probe.running && !save && Object.keys(params).some((k) => !neverStored(k))) {
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
-    const stored = db.getParams(ctid);
+    const stored = readStored(db, ctid).params;
     // Like devnodes: a change to the stored set, not a replacement.
-    if (params.features) params.features = { ...(stored.features as object | undefined), ...(params.features as object) };
-    if (params.capability) params.capability = { ...(stored.capability as object | undefined), ...(params.capability as object) };
+    if (params.features) params.features = { ...stored.features, ...params.features };
+    if (params.capability) params.capability = { ...stored.capability, ...params.capability };
     // A change, not a replacement: merged with what is stored (the devices applier checks it against the host).
-    if (params.devnodes) params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes as Record<string, string>);
+    if (params.devnodes) params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes);
     const t = ctx.target(ctid);
     return withRevert(async (undo) => {
       const { applied, store } = await applyChange({
@@ -43,7 +44,7 @@ export async function setParams(ctx: Context, ctid: number, raw: Record<string, 
       }, undo);
       if (save) {
         db.transaction(() => {
-          if ('name' in store) db.setName(ctid, store.name as string | null);
+          if ('name' in store) db.setName(ctid, store.name ?? null);
           const rest = Object.fromEntries(Object.entries(store).filter(([k]) => k !== 'name'));
           db.setParams(ctid, rest);
         });
