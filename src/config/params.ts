@@ -147,11 +147,11 @@ const TABLE = [
   { key: 'gateway6', flag: 'gw6', type: 'string', describe: 'IPv6 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(6) },
 ] as const satisfies ReadonlyArray<ParamDef>;
 
-export const PARAMS: ReadonlyArray<ParamDef> = TABLE;
-
 type Entry = (typeof TABLE)[number];
 /** A key of the table. */
 export type ParamKey = Entry['key'];
+
+export const PARAMS: ReadonlyArray<ParamDef & { key: ParamKey }> = TABLE;
 /** The parsed value of a key: what its parse() returns. */
 export type ParamValue<K extends ParamKey> = ReturnType<Extract<Entry, { key: K }>['parse']>;
 /**
@@ -165,8 +165,10 @@ export type ParamValues = { [K in ParamKey]?: ParamValue<K> };
  * (init, halt signal...) are not among them: see CtInternals.
  */
 export type CtParams = Omit<ParamValues, 'netif'> & { netif?: NetIf[] };
+/** Raw values keyed by param key, not parsed yet (the CLI's strings, as paramsFromArgs picks them). */
+export type RawParams = { [K in ParamKey]?: unknown };
 
-const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
+const BY_KEY = new Map<string, ParamDef>(PARAMS.map((p) => [p.key, p]));
 const BY_FLAG = new Map(PARAMS.map((p) => [p.flag, p]));
 
 export function paramByKey(key: string): ParamDef | undefined {
@@ -177,7 +179,7 @@ export function paramByFlag(flag: string): ParamDef | undefined {
   return BY_FLAG.get(flag);
 }
 
-const GROUP_KEYS = new Map<LiveGroup, readonly ParamKey[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key as ParamKey)]));
+const GROUP_KEYS = new Map<LiveGroup, readonly ParamKey[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key)]));
 
 /** The keys of a live group, in table order: the one list of, e.g., the cgroup limits or the network keys. */
 export function groupKeys(group: LiveGroup): readonly ParamKey[] {

@@ -73,7 +73,7 @@ export function netPoststop(ctx: Context, ctid: number): string[] {
 }
 
 /** The addresses a container has now: the live ones while it runs, else the stored ones. */
-export function currentAddresses(ctx: Context, ctid: number, running: boolean, params: Record<string, unknown>): string[] {
+export function currentAddresses(ctx: Context, ctid: number, running: boolean, params: NetParams): string[] {
   const cfg = (running ? readLive(ctx, ctid)?.cfg : undefined) ?? netFromParams(params);
   return allAddresses(cfg).map((a) => a.ip);
 }
@@ -105,7 +105,7 @@ function checkNewAddresses(ctx: Context, ctid: number, before: NetConfig[], afte
 }
 
 /** vzrestore: an archive's addresses get the same host checks as create's (an archive is input too). */
-export function checkRestoredAddresses(ctx: Context, ctid: number, params: Record<string, unknown>): void {
+export function checkRestoredAddresses(ctx: Context, ctid: number, params: NetParams): void {
   checkNewAddresses(ctx, ctid, [], netFromParams(params));
 }
 
@@ -187,7 +187,7 @@ export interface NetStart {
  * meanwhile), the host-name checks, and the cleanup file, written before anything is made so
  * that any abort can undo all of it.
  */
-function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): { cfg: NetConfig; live: LiveNet } {
+function beginNet(ctx: Context, ctid: number, params: CtParams, undo: Reverter): { cfg: NetConfig; live: LiveNet } {
   const cfg = netFromParams(params);
   ctx.db().setIps(ctid, allAddresses(cfg));
   checkHostNames(cfg, ctx, ctid);
@@ -200,10 +200,10 @@ function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, u
 }
 
 /** start, before the spawn: reservations, checks, the cleanup file, the guest's files. */
-export function prepareNetStart(ctx: Context, ctid: number, params: Record<string, unknown>, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
+export function prepareNetStart(ctx: Context, ctid: number, params: CtParams, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
   const { cfg, live } = beginNet(ctx, ctid, params, undo);
   try {
-    writeGuestFiles(root, params.hostname as string | undefined, cfg, owner);
+    writeGuestFiles(root, params.hostname, cfg, owner);
   } catch (e) {
     ctx.warn(`CT ${ctid}: network files not written: ${(e as Error).message}`);
   }
@@ -230,7 +230,7 @@ export interface NetRestore {
  * the root task's pid ($CRTOOLS_INIT_PID) in place of init's. ip batches only: the script runs
  * while the container is frozen.
  */
-export function prepareNetRestore(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): NetRestore {
+export function prepareNetRestore(ctx: Context, ctid: number, params: CtParams, undo: Reverter): NetRestore {
   const { cfg, live } = beginNet(ctx, ctid, params, undo);
   const neigh = resolver(ctx, live);
   const cmds = diff(emptyNet(), cfg, ids(ctx, ctid), '$P', neigh); // expanded in the here-document

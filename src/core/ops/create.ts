@@ -5,7 +5,7 @@ import { withLock } from '../lock.js';
 import { withRevert } from '../reverter.js';
 import { VzError } from '../errors.js';
 import { loadOsTemplate, loadProfile, templateInternals } from '../../config/templates.js';
-import { parseParams, type ParamValues } from '../../config/params.js';
+import { parseParams, type ParamValues, type RawParams } from '../../config/params.js';
 import { ensureTemplateCache, copyTemplate, isTemplateCached } from '../../template/cache.js';
 import { shiftTree } from '../../sys/idshift.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
@@ -23,7 +23,7 @@ export interface CreateRequest {
   ostemplate: string;
   profile?: string;
   /** Raw values from the command line, validated here against the parameter table. */
-  params: Record<string, unknown>;
+  params: RawParams;
 }
 
 /** The resource limits a new container got (bytes, percent, counts; null = unlimited), for create's output. */

@@ -8,7 +8,7 @@ import { withLock } from '../lock.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
-import { parseParams } from '../../config/params.js';
+import { parseParams, type RawParams } from '../../config/params.js';
 import { mergeDevnodes } from '../limits.js';
 import { withRevert } from '../reverter.js';
 import { applyChange, neverStored } from '../appliers/index.js';
@@ -19,7 +19,7 @@ export interface SetResult {
   saved: boolean;
 }
 
-export async function setParams(ctx: Context, ctid: number, raw: Record<string, unknown>, save: boolean): Promise<SetResult> {
+export async function setParams(ctx: Context, ctid: number, raw: RawParams, save: boolean): Promise<SetResult> {
   const params = parseParams(raw, 'set');
   if (Object.keys(params).length === 0) throw new VzError('NOT_ENOUGH_PARAMS', 'nothing to set', { ctid });
   return withLock(ctx, ctid, async () => {
