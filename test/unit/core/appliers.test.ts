@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_ONLY, LIVE_GROUPS, PARAMS, groupKeys, pickGroup } from '../../../src/config/params.js';
-import { APPLIERS, applierFor, neverStored } from '../../../src/core/appliers/index.js';
+import { CONFIG_ONLY, LIVE_GROUPS, PARAMS, groupKeys, pickGroup, type ParamValues } from '../../../src/config/params.js';
+import { APPLIERS, applierFor, applyChange, neverStored, type Applier, type SetState } from '../../../src/core/appliers/index.js';
+import { withRevert } from '../../../src/core/reverter.js';
 
 // The hand-kept lists the table replaced (src/config/limits.ts, src/core/disk.ts, src/net/config.ts, src/core/access.ts).
 const OLD_LISTS = {
@@ -45,5 +46,58 @@ describe('the live appliers', () => {
   it('knows which keys are never stored (a stopped container takes them without --save)', () => {
     expect(PARAMS.filter((p) => neverStored(p.key)).map((p) => p.key).sort()).toEqual(['ssh_key', 'userpasswd']);
     expect(neverStored('nope')).toBe(false);
+  });
+});
+
+describe('the loop set runs over the appliers', () => {
+  type Log = string[];
+  const fake = (log: Log, group: Applier['group'], order: number, more: Partial<Applier> = {}): Applier => ({
+    group,
+    order,
+    when: 'always',
+    check: () => void log.push(`check ${group}`),
+    apply: (_s, changed, undo) => {
+      log.push(`apply ${group}`);
+      undo.add(`undo ${group}`, () => void log.push(`undo ${group}`));
+      return { applied: Object.keys(changed) };
+    },
+    ...more,
+  });
+  // Only what the loop reads: the fake appliers touch nothing.
+  const state = (params: ParamValues, o: Partial<SetState> = {}) => ({ params, stored: {}, running: true, save: true, ctid: 1, ...o }) as SetState;
+
+  it('checks every changed group before applying any, applies in order, and runs only the changed groups', async () => {
+    const log: Log = [];
+    const res = await withRevert((r) =>
+      applyChange(state({ ram: 1, hostname: 'h', ip_address: ['10.0.0.1'] }), r, [fake(log, 'net', 10), fake(log, 'cgroup', 30), fake(log, 'hostname', 60), fake(log, 'disk', 20)]),
+    );
+    expect(log).toEqual(['check net', 'check cgroup', 'check hostname', 'apply net', 'apply cgroup', 'apply hostname']);
+    expect(res.applied).toEqual(['ip_address', 'ram', 'hostname']);
+  });
+
+  it('a failing group undoes what the groups before it registered, newest first, and nothing is stored', async () => {
+    const log: Log = [];
+    const boom = fake(log, 'hostname', 60, { apply: () => { throw new Error('refused'); } });
+    await expect(withRevert((r) => applyChange(state({ ram: 1, hostname: 'h', ip_address: ['10.0.0.1'] }), r, [fake(log, 'net', 10), fake(log, 'cgroup', 30), boom]))).rejects.toThrow('refused');
+    expect(log.slice(-2)).toEqual(['undo cgroup', 'undo net']);
+  });
+
+  it('a refused check changes nothing', async () => {
+    const log: Log = [];
+    const bad = fake(log, 'devices', 40, { check: () => { throw new Error('no such device'); } });
+    await expect(withRevert((r) => applyChange(state({ ip_address: ['10.0.0.1'], devnodes: { null: 'rw' } }), r, [fake(log, 'net', 10), bad]))).rejects.toThrow('no such device');
+    expect(log).toEqual(['check net']);
+  });
+
+  it('skips running-only groups on a stopped container; stores values as given, the result form, or nothing', async () => {
+    const log: Log = [];
+    const net = fake(log, 'net', 10, { stores: 'result', apply: () => ({ applied: [], store: { ip_address: ['10.0.0.1/32'] } }) });
+    const cg = fake(log, 'cgroup', 30, { when: 'running' });
+    const acc = fake(log, 'access', 90, { stores: 'never' });
+    const res = await withRevert((r) =>
+      applyChange(state({ ipdel: ['all'], ip_address: ['10.0.0.1'], ram: 1, userpasswd: [{ user: 'root', password: 'x' }], onboot: true }, { running: false }), r, [net, cg, acc]),
+    );
+    expect(log).not.toContain('apply cgroup');
+    expect(res.store).toEqual({ ram: 1, onboot: true, ip_address: ['10.0.0.1/32'] });
   });
 });
