@@ -159,6 +159,16 @@ export function parseDevnodes(raw: unknown): Record<string, string> {
   return out;
 }
 
+/** Stored devnodes merged with a change: "none" removes an entry. */
+export function mergeDevnodes(stored: Record<string, string> | undefined, change: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...(stored ?? {}) };
+  for (const [name, perm] of Object.entries(change)) {
+    if (perm === 'none') delete out[name];
+    else out[name] = perm;
+  }
+  return out;
+}
+
 const DEVNODE_HINT = "terminals, consoles, memory, input and other host-wide devices cannot be given to a container";
 
 /**

@@ -33,6 +33,8 @@ export interface ParamDef<T = unknown> {
   liveApply?: LiveGroup | typeof CONFIG_ONLY;
   /** Accepts the CLI string form and the YAML-native form; throws VzError naming the value. */
   parse(raw: unknown): T;
+  /** A change to what is stored rather than a replacement (set): the new value from the stored one and the change. */
+  merge?(stored: T | undefined, change: T): T;
 }
 
 /** liveApply value for parameters only read from the stored config (at start, stop, boot...): they never need a restart. */
@@ -44,6 +46,9 @@ export type LiveGroup = (typeof LIVE_GROUPS)[number];
 
 const CT: ReadonlyArray<ParamWhere> = ['create', 'set'];
 const ALL: ReadonlyArray<ParamWhere> = ['create', 'set', 'profile'];
+
+/** on/off settings (capability, features): a change names some, the others keep their stored setting. */
+const mergeSettings = <T extends object>(stored: T | undefined, change: T): T => ({ ...stored, ...change });
 
 function parseDescription(raw: unknown): string {
   const s = toStr(raw, 'description');
@@ -126,12 +131,12 @@ const TABLE = [
   { key: 'diskspace', flag: 'diskspace', type: 'size', unit: 'bytes', describe: 'Disk space limit SOFT[:HARD] (K/M/G/T, unlimited)', where: ALL, liveApply: 'disk', parse: L.parseDiskspace },
   { key: 'diskinodes', flag: 'diskinodes', type: 'int', describe: 'Inode limit SOFT[:HARD] (image: fixed at create, the file system gets that many inodes)', where: ALL, liveApply: 'disk', parse: L.parseDiskinodes },
   { key: 'quotatime', flag: 'quotatime', type: 'int', unit: 'seconds', describe: 'Grace period of the soft disk limits: how long usage may stay above them (dir layout; per node file system)', where: ALL, liveApply: 'disk', parse: L.parseQuotaTime },
-  { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes },
+  { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes, merge: L.mergeDevnodes },
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
   // Networking (src/net). liveApply 'net': a running container gets the change at once.
   // ip_address and netif are stored as the whole list; the flags add to it (ipdel, netif_del remove).
-  { key: 'capability', flag: 'capability', type: 'list', describe: "Turn a capability of the container's root on or off: NAME:on|off (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec)", where: ALL, parse: parseCapabilities },
-  { key: 'features', flag: 'features', type: 'list', describe: 'Turn a feature on or off: NAME:on|off[,...] (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec). nesting:on allows namespaces inside that CRIU cannot checkpoint (Docker, unshare -p) and makes the container not live-migratable', where: ALL, parse: parseFeatures },
+  { key: 'capability', flag: 'capability', type: 'list', describe: "Turn a capability of the container's root on or off: NAME:on|off (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec)", where: ALL, parse: parseCapabilities, merge: mergeSettings },
+  { key: 'features', flag: 'features', type: 'list', describe: 'Turn a feature on or off: NAME:on|off[,...] (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec). nesting:on allows namespaces inside that CRIU cannot checkpoint (Docker, unshare -p) and makes the container not live-migratable', where: ALL, parse: parseFeatures, merge: mergeSettings },
   // Access: applied to the container's files at once (running or stopped) and never stored.
   { key: 'userpasswd', flag: 'userpasswd', type: 'list', describe: 'Set USER:PASSWORD (repeatable); the user is created when missing (with a group and /home/USER)', where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseUserPasswd) },
   { key: 'ssh_key', flag: 'ssh-key', type: 'list', describe: "Add [USER:]KEY to the user's ~/.ssh/authorized_keys (repeatable; root by default)", where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseSshKey) },
@@ -189,6 +194,16 @@ export function groupKeys(group: LiveGroup): readonly ParamKey[] {
 /** The values of `params` that belong to a live group, in the order of `params` (an empty object when none does). */
 export function pickGroup<P extends ParamValues | CtParams>(params: P, group: LiveGroup): P {
   return Object.fromEntries(Object.entries(params).filter(([k]) => BY_KEY.get(k)?.liveApply === group)) as P;
+}
+
+/** A set's change with the keys whose change merges with what is stored (devnodes, capability, features) merged. */
+export function mergeStored(change: ParamValues, stored: CtParams): ParamValues {
+  const out: Record<string, unknown> = { ...change };
+  for (const [key, value] of Object.entries(change)) {
+    const merge = BY_KEY.get(key)?.merge;
+    if (merge && value !== undefined) out[key] = merge(stored[key as keyof CtParams], value);
+  }
+  return out as ParamValues;
 }
 
 const WHERE_TEXT: Record<ParamWhere, string> = {

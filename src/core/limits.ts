@@ -104,16 +104,6 @@ export function applyIoPrio(ctx: Context, ctid: number, level: number): void {
   }
 }
 
-/** Stored devnodes merged with a change: "none" removes an entry. */
-export function mergeDevnodes(stored: Record<string, string> | undefined, change: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = { ...(stored ?? {}) };
-  for (const [name, perm] of Object.entries(change)) {
-    if (perm === 'none') delete out[name];
-    else out[name] = perm;
-  }
-  return out;
-}
-
 /** Device-cgroup rules for devnodes, from the host's nodes (which must exist). */
 export function devnodeRules(devnodes: Record<string, string>, ctid?: number): DeviceRule[] {
   return Object.entries(devnodes).map(([name, perm]) => {

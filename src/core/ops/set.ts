@@ -8,8 +8,7 @@ import { withLock } from '../lock.js';
 import { VzError } from '../errors.js';
 import { requireContainer } from '../resolve.js';
 import { probeRuntime } from '../runtime-state.js';
-import { parseParams, type RawParams } from '../../config/params.js';
-import { mergeDevnodes } from '../limits.js';
+import { mergeStored, parseParams, type RawParams } from '../../config/params.js';
 import { withRevert } from '../reverter.js';
 import { applyChange, neverStored } from '../appliers/index.js';
 import { readStored } from '../stored.js';
@@ -31,15 +30,12 @@ export async function setParams(ctx: Context, ctid: number, raw: RawParams, save
       throw new VzError('NOT_RUNNING', 'container is not running: nothing to apply', { ctid, hint: 'add --save to store the change' });
     }
     const stored = readStored(db, ctid).params;
-    // Like devnodes: a change to the stored set, not a replacement.
-    if (params.features) params.features = { ...stored.features, ...params.features };
-    if (params.capability) params.capability = { ...stored.capability, ...params.capability };
-    // A change, not a replacement: merged with what is stored (the devices applier checks it against the host).
-    if (params.devnodes) params.devnodes = mergeDevnodes(stored.devnodes, params.devnodes);
+    // devnodes, capability and features are changes to what is stored, not replacements (the table's merge).
+    const change = mergeStored(params, stored);
     const t = ctx.target(ctid);
     return withRevert(async (undo) => {
       const { applied, store } = await applyChange({
-        ctx, ctid, owner: { uid: row.uidBase, gid: row.uidBase }, stored, params, running: probe.running, initPid: probe.initPid,
+        ctx, ctid, owner: { uid: row.uidBase, gid: row.uidBase }, stored, params: change, running: probe.running, initPid: probe.initPid,
         save, target: t, mounted: ctx.storage(ctid).isMounted(t),
       }, undo);
       if (save) {

@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { parseParams, type CtParams, type ParamValue, type ParamValues, type RawParams } from '../../../src/config/params.js';
+import { mergeStored, parseParams, type CtParams, type ParamValue, type ParamValues, type RawParams } from '../../../src/config/params.js';
 import { splitStored, templateInternals, type CtInternals, type OsTemplate } from '../../../src/config/templates.js';
 import type { NetIf } from '../../../src/net/config.js';
 import type { SoftHard } from '../../../src/config/limits.js';
@@ -35,5 +35,19 @@ describe('the node\'s own keys', () => {
     expect(internal).toEqual({ init: ['/sbin/init'], init_type: 'systemd', distro: 'debian', halt_signal: 'SIGRTMIN+3', reboot_signal: 'SIGINT' });
     expectTypeOf(internal).toEqualTypeOf<CtInternals>();
     expect(splitStored({})).toEqual({ params: {}, internal: {} });
+  });
+});
+
+describe('changes that merge with what is stored (the table\'s merge)', () => {
+  it('devnodes: "none" removes an entry; capability and features: named settings change, others stay; the rest replaces', () => {
+    const stored: CtParams = { devnodes: { null: 'rw', zero: 'r' }, capability: { net_admin: 'on' }, features: { nesting: 'on' }, ram: 1 };
+    const change = parseParams({ devnodes: ['zero:none', 'full:rw'], capability: 'sys_time:on', features: 'nesting:off', ram: '8M' }, 'set');
+    expect(mergeStored(change, stored)).toEqual({
+      devnodes: { null: 'rw', full: 'rw' },
+      capability: { net_admin: 'on', sys_time: 'on' },
+      features: { nesting: 'off' },
+      ram: 8 * 1024 * 1024,
+    });
+    expect(mergeStored({ hostname: 'a' }, stored)).toEqual({ hostname: 'a' });
   });
 });
