@@ -1,6 +1,6 @@
 /** CLI flags generated from the one parameter table, so flags, YAML and stored config agree. */
 import type { Argv } from 'yargs';
-import { PARAMS, type ParamWhere } from '../config/params.js';
+import { PARAMS, type ParamWhere, type RawParams } from '../config/params.js';
 
 export function addParamFlags(y: Argv, where: ParamWhere): Argv {
   for (const p of PARAMS) {
@@ -12,8 +12,8 @@ export function addParamFlags(y: Argv, where: ParamWhere): Argv {
 }
 
 /** Picks the table's parameters out of parsed yargs arguments, keyed by param key. */
-export function paramsFromArgs(args: Record<string, unknown>, where: ParamWhere): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+export function paramsFromArgs(args: Record<string, unknown>, where: ParamWhere): RawParams {
+  const out: RawParams = {};
   for (const p of PARAMS) {
     if (!p.where.includes(where)) continue;
     const v = args[p.flag];

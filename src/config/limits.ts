@@ -5,6 +5,7 @@
  */
 import { VzError } from '../base/errors.js';
 import type { ResourceLimits } from '../cgroup/types.js';
+import type { ParamValues } from './params.js';
 import { parseSize } from './units.js';
 import { show, toInt } from './values.js';
 
@@ -100,19 +101,16 @@ export interface HostInfo {
   storageDevice?: { major: number; minor: number };
 }
 
-/** The keys of the parameter table that live in cgroups. */
-export const LIMIT_KEYS = ['ram', 'swap', 'cpus', 'cpulimit', 'cpuunits', 'cpumask', 'numproc', 'iolimit', 'iopslimit'] as const;
-
 /**
  * Full limits for a container from its stored parameters. Every controller gets a value, so
  * applying it after a change also resets what was removed.
  */
-export function limitsFromParams(p: Record<string, unknown>, host: HostInfo): ResourceLimits {
-  const ram = p.ram as number | null | undefined;
-  const swap = p.swap as number | null | undefined;
-  const cpulimit = p.cpulimit as number | null | undefined;
-  const cpus = p.cpus as number | null | undefined;
-  const mask = p.cpumask as string | null | undefined;
+export function limitsFromParams(p: ParamValues, host: HostInfo): ResourceLimits {
+  const ram = p.ram;
+  const swap = p.swap;
+  const cpulimit = p.cpulimit;
+  const cpus = p.cpus;
+  const mask = p.cpumask;
   let allowed = host.onlineCpus;
   if (mask) {
     const want = expandCpuList(mask, 'cpumask');
@@ -128,13 +126,13 @@ export function limitsFromParams(p: Record<string, unknown>, host: HostInfo): Re
     memoryMax: ram ?? null,
     // vSwap: RAM is the memory limit, RAM+swap the memory+swap limit; no swap given = none.
     memorySwapMax: ram == null ? null : swap === undefined ? 0 : swap,
-    cpuWeight: Math.min(10_000, Math.max(1, Math.round(((p.cpuunits as number | undefined) ?? 1000) / 10))),
+    cpuWeight: Math.min(10_000, Math.max(1, Math.round((p.cpuunits ?? 1000) / 10))),
     cpuMax: cpulimit == null ? null : { quotaUs: Math.round((cpulimit / 100) * CPU_PERIOD_US), periodUs: CPU_PERIOD_US },
     cpus: formatCpuList(cpuset),
-    pidsMax: (p.numproc as number | null | undefined) ?? null,
+    pidsMax: p.numproc ?? null,
   };
-  const io = p.iolimit as number | null | undefined;
-  const iops = p.iopslimit as number | null | undefined;
+  const io = p.iolimit;
+  const iops = p.iopslimit;
   if (host.storageDevice && (io !== undefined || iops !== undefined)) {
     limits.io = [{ ...host.storageDevice, rbps: io ?? null, wbps: io ?? null, riops: iops ?? null, wiops: iops ?? null }];
   }
@@ -157,6 +155,16 @@ export function parseDevnodes(raw: unknown): Record<string, string> {
     const why = m[2] === 'none' ? undefined : forbiddenDevName(m[1]!);
     if (why) throw new VzError('INVALID', `invalid devnodes entry "${item}": /dev/${m[1]} is ${why}`, { hint: DEVNODE_HINT });
     out[m[1]!] = m[2] === 'wr' ? 'rw' : m[2]!;
+  }
+  return out;
+}
+
+/** Stored devnodes merged with a change: "none" removes an entry. */
+export function mergeDevnodes(stored: Record<string, string> | undefined, change: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { ...(stored ?? {}) };
+  for (const [name, perm] of Object.entries(change)) {
+    if (perm === 'none') delete out[name];
+    else out[name] = perm;
   }
   return out;
 }

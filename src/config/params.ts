@@ -13,6 +13,7 @@ import { parseFeatures } from './features.js';
 
 const toList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 import * as N from '../net/params.js';
+import type { NetIf } from '../net/config.js';
 import { parseRate } from '../net/rate.js';
 
 export type ParamType = 'string' | 'int' | 'size' | 'bool' | 'signal' | 'list';
@@ -25,17 +26,29 @@ export interface ParamDef<T = unknown> {
   unit?: string; // for docs ('bytes', 'seconds', ...)
   describe: string; // one line for --help and README
   where: ReadonlyArray<ParamWhere>;
-  /** Live applier the core uses on a running CT; absent = takes effect on restart. CONFIG_ONLY = nothing to apply. */
-  liveApply?: string;
+  /**
+   * The live group whose applier (src/core/appliers) the core runs on `set`; absent = takes
+   * effect on restart. CONFIG_ONLY = only read from the stored config: nothing to apply.
+   */
+  liveApply?: LiveGroup | typeof CONFIG_ONLY;
   /** Accepts the CLI string form and the YAML-native form; throws VzError naming the value. */
   parse(raw: unknown): T;
+  /** A change to what is stored rather than a replacement (set): the new value from the stored one and the change. */
+  merge?(stored: T | undefined, change: T): T;
 }
 
 /** liveApply value for parameters only read from the stored config (at start, stop, boot...): they never need a restart. */
 export const CONFIG_ONLY = 'config';
 
+/** The live groups: each has one applier in src/core/appliers, which `set` runs when a key of the group changes. */
+export const LIVE_GROUPS = ['net', 'disk', 'cgroup', 'devices', 'ioprio', 'hostname', 'access'] as const;
+export type LiveGroup = (typeof LIVE_GROUPS)[number];
+
 const CT: ReadonlyArray<ParamWhere> = ['create', 'set'];
 const ALL: ReadonlyArray<ParamWhere> = ['create', 'set', 'profile'];
+
+/** on/off settings (capability, features): a change names some, the others keep their stored setting. */
+const mergeSettings = <T extends object>(stored: T | undefined, change: T): T => ({ ...stored, ...change });
 
 function parseDescription(raw: unknown): string {
   const s = toStr(raw, 'description');
@@ -46,7 +59,7 @@ function parseDescription(raw: unknown): string {
   return s;
 }
 
-export const PARAMS: ReadonlyArray<ParamDef> = [
+const TABLE = [
   {
     key: 'hostname',
     flag: 'hostname',
@@ -118,12 +131,12 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'diskspace', flag: 'diskspace', type: 'size', unit: 'bytes', describe: 'Disk space limit SOFT[:HARD] (K/M/G/T, unlimited)', where: ALL, liveApply: 'disk', parse: L.parseDiskspace },
   { key: 'diskinodes', flag: 'diskinodes', type: 'int', describe: 'Inode limit SOFT[:HARD] (image: fixed at create, the file system gets that many inodes)', where: ALL, liveApply: 'disk', parse: L.parseDiskinodes },
   { key: 'quotatime', flag: 'quotatime', type: 'int', unit: 'seconds', describe: 'Grace period of the soft disk limits: how long usage may stay above them (dir layout; per node file system)', where: ALL, liveApply: 'disk', parse: L.parseQuotaTime },
-  { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes },
+  { key: 'devnodes', flag: 'devnodes', type: 'list', describe: 'Host device nodes the container may use: NAME:r|w|rw|none (NAME under /dev, none removes)', where: CT, liveApply: 'devices', parse: L.parseDevnodes, merge: L.mergeDevnodes },
   { key: 'ioprio', flag: 'ioprio', type: 'int', describe: "I/O priority 0..7 (best-effort level of every task, like ionice -c2; 4 = default)", where: ALL, liveApply: 'ioprio', parse: L.parseIoPrio },
   // Networking (src/net). liveApply 'net': a running container gets the change at once.
   // ip_address and netif are stored as the whole list; the flags add to it (ipdel, netif_del remove).
-  { key: 'capability', flag: 'capability', type: 'list', describe: "Turn a capability of the container's root on or off: NAME:on|off (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec)", where: ALL, parse: parseCapabilities },
-  { key: 'features', flag: 'features', type: 'list', describe: 'Turn a feature on or off: NAME:on|off[,...] (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec). nesting:on allows namespaces inside that CRIU cannot checkpoint (Docker, unshare -p) and makes the container not live-migratable', where: ALL, parse: parseFeatures },
+  { key: 'capability', flag: 'capability', type: 'list', describe: "Turn a capability of the container's root on or off: NAME:on|off (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec)", where: ALL, parse: parseCapabilities, merge: mergeSettings },
+  { key: 'features', flag: 'features', type: 'list', describe: 'Turn a feature on or off: NAME:on|off[,...] (repeatable; a change, merged with what is stored; takes effect at the next start and for new exec). nesting:on allows namespaces inside that CRIU cannot checkpoint (Docker, unshare -p) and makes the container not live-migratable', where: ALL, parse: parseFeatures, merge: mergeSettings },
   // Access: applied to the container's files at once (running or stopped) and never stored.
   { key: 'userpasswd', flag: 'userpasswd', type: 'list', describe: 'Set USER:PASSWORD (repeatable); the user is created when missing (with a group and /home/USER)', where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseUserPasswd) },
   { key: 'ssh_key', flag: 'ssh-key', type: 'list', describe: "Add [USER:]KEY to the user's ~/.ssh/authorized_keys (repeatable; root by default)", where: ['set'], liveApply: 'access', parse: (v) => toList(v).map(parseSshKey) },
@@ -137,9 +150,30 @@ export const PARAMS: ReadonlyArray<ParamDef> = [
   { key: 'gateway', flag: 'gw', type: 'string', describe: 'IPv4 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(4) },
   { key: 'rate', flag: 'rate', type: 'int', unit: 'bits/s', describe: 'Bandwidth limit of each interface, each direction, e.g. 100M (unlimited removes it)', where: ALL, liveApply: 'net', parse: parseRate },
   { key: 'gateway6', flag: 'gw6', type: 'string', describe: 'IPv6 default gateway of the interface named by --ifname (none removes it)', where: CT, liveApply: 'net', parse: N.parseGw(6) },
-];
+] as const satisfies ReadonlyArray<ParamDef>;
 
-const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
+type Entry = (typeof TABLE)[number];
+/** A key of the table. */
+export type ParamKey = Entry['key'];
+
+export const PARAMS: ReadonlyArray<ParamDef & { key: ParamKey }> = TABLE;
+/** The parsed value of a key: what its parse() returns. */
+export type ParamValue<K extends ParamKey> = ReturnType<Extract<Entry, { key: K }>['parse']>;
+/**
+ * Parsed parameters, typed by the table: a create or set change, a profile's or template's
+ * defaults. A stored config (CtParams) is one too, so code that reads values takes this type.
+ */
+export type ParamValues = { [K in ParamKey]?: ParamValue<K> };
+/**
+ * A container's stored parameters: the table's keys with their parsed values, except netif,
+ * stored in its full form (names and MACs generated at create or set). The node's own keys
+ * (init, halt signal...) are not among them: see CtInternals.
+ */
+export type CtParams = Omit<ParamValues, 'netif'> & { netif?: NetIf[] };
+/** Raw values keyed by param key, not parsed yet (the CLI's strings, as paramsFromArgs picks them). */
+export type RawParams = { [K in ParamKey]?: unknown };
+
+const BY_KEY = new Map<string, ParamDef>(PARAMS.map((p) => [p.key, p]));
 const BY_FLAG = new Map(PARAMS.map((p) => [p.flag, p]));
 
 export function paramByKey(key: string): ParamDef | undefined {
@@ -148,6 +182,28 @@ export function paramByKey(key: string): ParamDef | undefined {
 
 export function paramByFlag(flag: string): ParamDef | undefined {
   return BY_FLAG.get(flag);
+}
+
+const GROUP_KEYS = new Map<LiveGroup, readonly ParamKey[]>(LIVE_GROUPS.map((g) => [g, PARAMS.filter((p) => p.liveApply === g).map((p) => p.key)]));
+
+/** The keys of a live group, in table order: the one list of, e.g., the cgroup limits or the network keys. */
+export function groupKeys(group: LiveGroup): readonly ParamKey[] {
+  return GROUP_KEYS.get(group)!;
+}
+
+/** The values of `params` that belong to a live group, in the order of `params` (an empty object when none does). */
+export function pickGroup<P extends ParamValues | CtParams>(params: P, group: LiveGroup): P {
+  return Object.fromEntries(Object.entries(params).filter(([k]) => BY_KEY.get(k)?.liveApply === group)) as P;
+}
+
+/** A set's change with the keys whose change merges with what is stored (devnodes, capability, features) merged. */
+export function mergeStored(change: ParamValues, stored: CtParams): ParamValues {
+  const out: Record<string, unknown> = { ...change };
+  for (const [key, value] of Object.entries(change)) {
+    const merge = BY_KEY.get(key)?.merge;
+    if (merge && value !== undefined) out[key] = merge(stored[key as keyof CtParams], value);
+  }
+  return out as ParamValues;
 }
 
 const WHERE_TEXT: Record<ParamWhere, string> = {
@@ -166,7 +222,7 @@ export function parseParams(
   raw: Record<string, unknown>,
   where: ParamWhere,
   source?: string | ((key: string) => string),
-): Record<string, unknown> {
+): ParamValues {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (value === undefined) continue;
@@ -188,5 +244,6 @@ export function parseParams(
       throw new VzError('INVALID_CONFIG', `${at}: ${e.message}`, { hint: e.hint, cause: e });
     }
   }
-  return out;
+  // Every value came from its key's parse(): the table's types hold.
+  return out as ParamValues;
 }

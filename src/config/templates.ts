@@ -8,7 +8,7 @@ import path from 'node:path';
 import { VzError } from '../base/errors.js';
 import { configError, joinPath, locate, readFields, requireKeys } from './fields.js';
 import type { FieldParsers } from './fields.js';
-import { paramByKey, parseParams } from './params.js';
+import { paramByKey, parseParams, type CtParams, type ParamValues } from './params.js';
 import { parseSignal, toMapping, toStr, toStringList } from './values.js';
 import { loadYamlFile } from './yamlfile.js';
 import type { YamlDoc } from './yamlfile.js';
@@ -47,14 +47,14 @@ export interface OsTemplate {
   halt_signal: string; // sent to init by stop
   reboot_signal: string; // sent to init by restart
   stop_timeout?: number; // overrides the global default when set
-  defaults: Record<string, unknown>; // params, as parseParams(..., 'profile') returns them
+  defaults: ParamValues; // params, as parseParams(..., 'profile') returns them
 }
 
 export interface Profile {
   name: string;
   file: string;
   description: string;
-  params: Record<string, unknown>;
+  params: ParamValues;
 }
 
 const SUITE_RE = /^[a-z][a-z0-9-]*$/;
@@ -155,7 +155,7 @@ function readInit(raw: unknown): string[] {
 }
 
 /** Params in a YAML mapping, located per key (`prefix` is where the mapping sits in the file). */
-function readParams(doc: YamlDoc, raw: Record<string, unknown>, prefix: string): Record<string, unknown> {
+function readParams(doc: YamlDoc, raw: Record<string, unknown>, prefix: string): ParamValues {
   return parseParams(raw, 'profile', (key) => locate(doc, joinPath(prefix, key)));
 }
 
@@ -193,7 +193,7 @@ export function loadOsTemplate(dir: string, name: string): OsTemplate {
     halt_signal: (t.halt_signal as string | undefined) ?? 'SIGPWR',
     reboot_signal: (t.reboot_signal as string | undefined) ?? 'SIGINT',
     stop_timeout: t.stop_timeout as number | undefined,
-    defaults: (t.defaults as Record<string, unknown> | undefined) ?? {},
+    defaults: (t.defaults as ParamValues | undefined) ?? {},
   };
 }
 
@@ -203,10 +203,38 @@ export function loadOsTemplate(dir: string, name: string): OsTemplate {
  * flag sets them, and a restore derives them again rather than take them from an archive.
  */
 export function templateInternals(t: OsTemplate): Record<string, unknown> {
-  return { _init: t.init, _init_type: t.init_type, _distro: t.distro, _halt_signal: t.halt_signal, _reboot_signal: t.reboot_signal };
+  const i: Required<CtInternals> = { init: t.init, init_type: t.init_type, distro: t.distro, halt_signal: t.halt_signal, reboot_signal: t.reboot_signal };
+  return Object.fromEntries(Object.entries(i).map(([k, v]) => [`_${k}`, v]));
 }
 
 export const isInternalKey = (key: string): boolean => key.startsWith('_');
+
+/** The node's own keys of a container (stored with a leading "_"), apart from its parameters. */
+export interface CtInternals {
+  init?: string[];
+  init_type?: InitType;
+  distro?: Distro;
+  halt_signal?: string;
+  reboot_signal?: string;
+}
+
+/** A container's stored config: its parameters, typed by the table, and the node's own keys in their own field. */
+export interface StoredConfig {
+  params: CtParams;
+  internal: CtInternals;
+}
+
+/** Splits what the state database holds for a container into its parameters and the node's own keys. */
+export function splitStored(raw: Record<string, unknown>): StoredConfig {
+  const params: Record<string, unknown> = {};
+  const internal: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (isInternalKey(k)) internal[k.slice(1)] = v;
+    else params[k] = v;
+  }
+  // vzkit wrote every value, each after its parse() (or from the template, for the internal keys).
+  return { params: params as CtParams, internal: internal as CtInternals };
+}
 
 export function loadProfile(dir: string, name: string): Profile {
   const doc = openDoc(dir, name, PROFILE);

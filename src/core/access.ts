@@ -4,22 +4,21 @@
  * mounted for the moment and unmounted again. Nothing of it is stored in vzkit's state.
  */
 import type { Context } from './context.js';
-import { addSshKey, setUserPassword, type SshKey, type UserPasswd } from '../distro/users.js';
+import { addSshKey, setUserPassword } from '../distro/users.js';
+import type { ParamValues } from '../config/params.js';
 
-export const ACCESS_KEYS = ['userpasswd', 'ssh_key'] as const;
-
-export function applyAccess(ctx: Context, ctid: number, uidBase: number, values: Record<string, unknown>): void {
+export function applyAccess(ctx: Context, ctid: number, uidBase: number, values: ParamValues): void {
   const storage = ctx.storage(ctid);
   const t = ctx.target(ctid);
   const wasMounted = storage.isMounted(t);
   if (!wasMounted) storage.mount(t);
   try {
     const owner = { uid: uidBase, gid: uidBase };
-    for (const up of (values.userpasswd as UserPasswd[] | undefined) ?? []) {
+    for (const up of values.userpasswd ?? []) {
       setUserPassword(t.mountPath, up, owner);
       ctx.progress(`Password for user ${up.user} was set`);
     }
-    for (const k of (values.ssh_key as SshKey[] | undefined) ?? []) {
+    for (const k of values.ssh_key ?? []) {
       addSshKey(t.mountPath, k, owner);
       ctx.progress(`SSH key added for user ${k.user}`);
     }

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from './context.js';
 import { VzError } from '../base/errors.js';
-import { LIMIT_KEYS, limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
+import { limitsFromParams, expandCpuList, devnodeBlocked, forbiddenDevName, type HostInfo } from '../config/limits.js';
+import type { CtParams, ParamValues } from '../config/params.js';
 import { errnoError } from '../sys/libc.js';
 import { setBestEffortIoPrio } from '../sys/ioprio.js';
 import { childProcess } from '../sys/childproc.js';
@@ -32,17 +33,13 @@ export function storageDevice(p: string): { major: number; minor: number } | und
   return { major, minor };
 }
 
-export function hasLimitKeys(params: Record<string, unknown>): boolean {
-  return LIMIT_KEYS.some((k) => k in params);
-}
-
 /** Applies the full set of limits derived from `params` to the container's cgroups. */
-export function applyLimits(ctx: Context, ctid: number, params: Record<string, unknown>, withDevices = false): void {
+export function applyLimits(ctx: Context, ctid: number, params: ParamValues, withDevices = false): void {
   const host = hostInfo(ctx.paths(ctid).private);
   const limits = limitsFromParams(params, host);
   // io.max and blkio name a block device: without one under the private area (overlay, 9p,
   // tmpfs) there is nothing to limit, which is said rather than passed over.
-  const io = (['iolimit', 'iopslimit'] as const).filter((k) => typeof params[k] === 'number' && (params[k] as number) > 0);
+  const io = (['iolimit', 'iopslimit'] as const).filter((k) => (params[k] ?? 0) > 0);
   if (io.length && !host.storageDevice) {
     ctx.warn(`CT ${ctid}: ${io.join(' and ')} not applied: the private area ${ctx.paths(ctid).private} is on no block device of its own (e.g. overlay, 9p, tmpfs)`);
   }
@@ -74,7 +71,7 @@ export function applyDevicesLive(ctx: Context, ctid: number, before: Record<stri
  * Live change: checks what the kernel would accept silently but the user would not want
  * (numproc below the current count), applies, and restores the old limits on failure.
  */
-export function applyLimitsLive(ctx: Context, ctid: number, stored: Record<string, unknown>, changed: Record<string, unknown>): void {
+export function applyLimitsLive(ctx: Context, ctid: number, stored: CtParams, changed: ParamValues): void {
   const cg = ctx.cgroup(ctid);
   const next = { ...stored, ...changed };
   if (typeof changed.numproc === 'number') {
@@ -101,16 +98,6 @@ export function applyIoPrio(ctx: Context, ctid: number, level: number): void {
     const errno = setBestEffortIoPrio(pid, level);
     if (errno && errno !== 3 /* ESRCH: exited meanwhile */) throw errnoError('ioprio_set', errno);
   }
-}
-
-/** Stored devnodes merged with a change: "none" removes an entry. */
-export function mergeDevnodes(stored: unknown, change: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = { ...((stored as Record<string, string> | undefined) ?? {}) };
-  for (const [name, perm] of Object.entries(change)) {
-    if (perm === 'none') delete out[name];
-    else out[name] = perm;
-  }
-  return out;
 }
 
 /** Device-cgroup rules for devnodes, from the host's nodes (which must exist). */
@@ -146,8 +133,8 @@ export function devnodeRules(devnodes: Record<string, string>, ctid?: number): D
 }
 
 /** The container's whole device policy: the default allow-list plus its devnodes. */
-export function deviceRules(ctid: number, params: Record<string, unknown>): DeviceRule[] {
-  return [...DEFAULT_DEVICE_RULES, ...devnodeRules((params.devnodes as Record<string, string> | undefined) ?? {}, ctid)];
+export function deviceRules(ctid: number, params: ParamValues): DeviceRule[] {
+  return [...DEFAULT_DEVICE_RULES, ...devnodeRules(params.devnodes ?? {}, ctid)];
 }
 
 /**

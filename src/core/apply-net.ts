@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { Context } from './context.js';
 import type { Reverter } from './reverter.js';
 import { VzError } from '../base/errors.js';
-import { allAddresses, applyDelta, emptyNet, NET_KEYS, netFromParams, netToParams, pickDelta, type NetConfig } from '../net/config.js';
+import { allAddresses, applyDelta, emptyNet, netFromParams, netToParams, type NetConfig, type NetDelta, type NetParams } from '../net/config.js';
+import { groupKeys, pickGroup, type CtParams, type ParamValues } from '../config/params.js';
 import { diff, ifaces, netdown } from '../net/plan.js';
 import { batchText, ipBatch, ipCmd, isBridge, linkExists } from '../net/iproute.js';
 import { neighbourResolver } from '../net/neighbour.js';
@@ -73,16 +74,16 @@ export function netPoststop(ctx: Context, ctid: number): string[] {
 }
 
 /** The addresses a container has now: the live ones while it runs, else the stored ones. */
-export function currentAddresses(ctx: Context, ctid: number, running: boolean, params: Record<string, unknown>): string[] {
+export function currentAddresses(ctx: Context, ctid: number, running: boolean, params: NetParams): string[] {
   const cfg = (running ? readLive(ctx, ctid)?.cfg : undefined) ?? netFromParams(params);
   return allAddresses(cfg).map((a) => a.ip);
 }
 
 /** create: the network parameters become the stored config (names and MACs generated now). */
-export function netConfigForCreate(ctx: Context, ctid: number, params: Record<string, unknown>): NetConfig {
-  const delta = pickDelta(params);
-  const cfg = delta ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
-  for (const k of NET_KEYS) delete params[k];
+export function netConfigForCreate(ctx: Context, ctid: number, params: ParamValues): NetConfig {
+  const delta: NetDelta = pickGroup(params, 'net');
+  const cfg = Object.keys(delta).length ? applyDelta(emptyNet(), delta, ids(ctx, ctid)) : emptyNet();
+  for (const k of groupKeys('net')) delete params[k];
   Object.assign(params, stripUndefined(netToParams(cfg)));
   checkHostNames(cfg, ctx, ctid);
   checkNewAddresses(ctx, ctid, [], cfg);
@@ -105,12 +106,12 @@ function checkNewAddresses(ctx: Context, ctid: number, before: NetConfig[], afte
 }
 
 /** vzrestore: an archive's addresses get the same host checks as create's (an archive is input too). */
-export function checkRestoredAddresses(ctx: Context, ctid: number, params: Record<string, unknown>): void {
+export function checkRestoredAddresses(ctx: Context, ctid: number, params: NetParams): void {
   checkNewAddresses(ctx, ctid, [], netFromParams(params));
 }
 
-function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Bridges that exist but are something else, and host names taken by an interface that is not ours. */
@@ -187,7 +188,7 @@ export interface NetStart {
  * meanwhile), the host-name checks, and the cleanup file, written before anything is made so
  * that any abort can undo all of it.
  */
-function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): { cfg: NetConfig; live: LiveNet } {
+function beginNet(ctx: Context, ctid: number, params: CtParams, undo: Reverter): { cfg: NetConfig; live: LiveNet } {
   const cfg = netFromParams(params);
   ctx.db().setIps(ctid, allAddresses(cfg));
   checkHostNames(cfg, ctx, ctid);
@@ -200,10 +201,10 @@ function beginNet(ctx: Context, ctid: number, params: Record<string, unknown>, u
 }
 
 /** start, before the spawn: reservations, checks, the cleanup file, the guest's files. */
-export function prepareNetStart(ctx: Context, ctid: number, params: Record<string, unknown>, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
+export function prepareNetStart(ctx: Context, ctid: number, params: CtParams, root: string, owner: { uid: number; gid: number }, undo: Reverter): NetStart {
   const { cfg, live } = beginNet(ctx, ctid, params, undo);
   try {
-    writeGuestFiles(root, params.hostname as string | undefined, cfg, owner);
+    writeGuestFiles(root, params.hostname, cfg, owner);
   } catch (e) {
     ctx.warn(`CT ${ctid}: network files not written: ${(e as Error).message}`);
   }
@@ -230,7 +231,7 @@ export interface NetRestore {
  * the root task's pid ($CRTOOLS_INIT_PID) in place of init's. ip batches only: the script runs
  * while the container is frozen.
  */
-export function prepareNetRestore(ctx: Context, ctid: number, params: Record<string, unknown>, undo: Reverter): NetRestore {
+export function prepareNetRestore(ctx: Context, ctid: number, params: CtParams, undo: Reverter): NetRestore {
   const { cfg, live } = beginNet(ctx, ctid, params, undo);
   const neigh = resolver(ctx, live);
   const cmds = diff(emptyNet(), cfg, ids(ctx, ctid), '$P', neigh); // expanded in the here-document
@@ -243,7 +244,7 @@ export function prepareNetRestore(ctx: Context, ctid: number, params: Record<str
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const script = [
     '#!/bin/sh',
-    '# vzkit: CRIU action script (generated by resume/migration; see src/core/net.ts).',
+    '# vzkit: CRIU action script (generated by resume/migration; see src/core/apply-net.ts).',
     '[ "$CRTOOLS_SCRIPT_ACTION" = setup-namespaces ] || exit 0',
     'P=$CRTOOLS_INIT_PID',
     // CRIU runs scripts with stdin closed: ip's netlink socket would become fd 0, which
@@ -310,7 +311,7 @@ export function hasNetLeftovers(ctx: Context, ctid: number): boolean {
 
 export interface NetSetResult {
   /** Stored keys to save (with --save). */
-  store: Record<string, unknown>;
+  store: NetParams;
   applied: boolean;
 }
 
@@ -322,11 +323,10 @@ export interface NetSetResult {
 export function setNet(
   ctx: Context,
   ctid: number,
-  delta: Record<string, unknown>,
-  opts: { save: boolean; initPid?: number; stored: Record<string, unknown>; hostname?: string; root?: string; owner: { uid: number; gid: number } },
+  d: NetDelta,
+  opts: { save: boolean; initPid?: number; stored: CtParams; hostname?: string; root?: string; owner: { uid: number; gid: number } },
   undo: Reverter,
 ): NetSetResult {
-  const d = pickDelta(delta)!;
   const storedBefore = netFromParams(opts.stored);
   const storedAfter = opts.save ? applyDelta(storedBefore, d, ids(ctx, ctid)) : storedBefore;
   const live = opts.initPid !== undefined ? (readLive(ctx, ctid) ?? { cfg: storedBefore, proxies: {} }) : undefined;
@@ -373,7 +373,7 @@ export function setNet(
 }
 
 /** /etc/hosts follows a hostname change (the container's current addresses). */
-export function refreshHosts(ctx: Context, ctid: number, root: string, hostname: string, running: boolean, params: Record<string, unknown>, owner: { uid: number; gid: number }): void {
+export function refreshHosts(ctx: Context, ctid: number, root: string, hostname: string, running: boolean, params: CtParams, owner: { uid: number; gid: number }): void {
   const cfg = (running ? readLive(ctx, ctid)?.cfg : undefined) ?? netFromParams(params);
   try {
     writeGuestFiles(root, hostname, { ...cfg, nameserver: undefined, searchdomain: undefined }, owner);

@@ -11,6 +11,7 @@ import type { CgroupManager } from '../cgroup/types.js';
 import { getStorageDriver, type StorageDriver, type StorageTarget } from '../storage/index.js';
 import { ctPaths, type CtPaths } from './paths.js';
 import { closeGates } from './reach.js';
+import { readStored } from './stored.js';
 
 export type Progress = (msg: string) => void;
 /** Long work (a template build): a fraction done, when known, and what it is doing now. */
@@ -64,8 +65,8 @@ export class Context {
 
   /** The storage driver of a container: its `layout` parameter (dir when none is stored). */
   storage(ctid: number): StorageDriver {
-    const layout = this.dbIfExists()?.getParams(ctid).layout as string | undefined;
-    return getStorageDriver(layout ?? 'dir');
+    const db = this.dbIfExists();
+    return getStorageDriver((db ? readStored(db, ctid).params.layout : undefined) ?? 'dir');
   }
 
   target(ctid: number): StorageTarget {

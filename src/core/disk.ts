@@ -6,7 +6,9 @@
 import type { Context } from './context.js';
 import { VzError } from '../base/errors.js';
 import type { SoftHard } from '../config/limits.js';
+import type { ParamValues } from '../config/params.js';
 import type { DiskLimits, StorageDriver, StorageTarget } from '../storage/types.js';
+import { readStored } from './stored.js';
 
 export interface DiskParams {
   diskspace?: SoftHard;
@@ -14,14 +16,8 @@ export interface DiskParams {
   quotatime?: number;
 }
 
-export const DISK_KEYS = ['diskspace', 'diskinodes', 'quotatime'] as const;
-
-export function diskParams(p: Record<string, unknown>): DiskParams {
-  return {
-    diskspace: p.diskspace as SoftHard | undefined,
-    diskinodes: p.diskinodes as SoftHard | undefined,
-    quotatime: p.quotatime as number | undefined,
-  };
+export function diskParams(p: ParamValues): DiskParams {
+  return { diskspace: p.diskspace, diskinodes: p.diskinodes, quotatime: p.quotatime };
 }
 
 const limited = (l: SoftHard | undefined): boolean => !!l && (l.soft !== null || l.hard !== null);
@@ -123,11 +119,11 @@ export interface QuotaReport {
 
 /** vzctl quota: usage and limits of a container's private area. */
 export function diskQuota(ctx: Context, ctid: number): QuotaReport {
-  const params = ctx.db().getParams(ctid);
+  const { params } = readStored(ctx.db(), ctid);
   const storage = ctx.storage(ctid);
   const u = storage.usage(ctx.target(ctid));
-  const disk = params.diskspace as SoftHard | undefined;
-  const inodes = params.diskinodes as SoftHard | undefined;
+  const disk = params.diskspace;
+  const inodes = params.diskinodes;
   const kib = (b: number | null | undefined) => (b === null || b === undefined ? null : Math.ceil(b / 1024));
   const now = Math.floor(Date.now() / 1000);
   const left = (expires: number | undefined) => (expires === undefined ? null : Math.max(0, expires - now));
@@ -137,7 +133,7 @@ export function diskQuota(ctx: Context, ctid: number): QuotaReport {
   const files = u.limits?.inodes ?? inodes ?? (u.limitInodes !== undefined ? { soft: u.limitInodes, hard: u.limitInodes } : undefined);
   return {
     ctid,
-    layout: (params.layout as string | undefined) ?? 'dir',
+    layout: params.layout ?? 'dir',
     blocks: { usage: kib(u.bytes)!, soft: kib(space?.soft), hard: kib(space?.hard), grace: left(u.bytesGraceExpires) },
     inodes: { usage: u.inodes, soft: files?.soft ?? null, hard: files?.hard ?? null, grace: left(u.inodesGraceExpires) },
   };

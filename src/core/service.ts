@@ -14,6 +14,7 @@ import { mountContainer, umountContainer } from './ops/mount.js';
 import { containerDetails, containerStatus, listContainers } from './ops/status.js';
 import { execInContainer, enterContainer, consoleContainer } from './ops/exec.js';
 import { setParams } from './ops/set.js';
+import type { RawParams } from '../config/params.js';
 import { restartContainer } from './ops/restart.js';
 import { buildTemplate, listTemplates, removeTemplate } from './ops/template.js';
 import { compactDisk, diskQuota } from './disk.js';
@@ -87,7 +88,7 @@ export class ContainerService {
   console(ctid: number) {
     return consoleContainer(this.ctx, ctid);
   }
-  set(ctid: number, raw: Record<string, unknown>, save: boolean) {
+  set(ctid: number, raw: RawParams, save: boolean) {
     return setParams(this.ctx, ctid, raw, save);
   }
   quota(ctid: number) {

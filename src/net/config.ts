@@ -32,9 +32,6 @@ export interface NetConfig {
   rate?: number | null;
 }
 
-/** The parameter keys that belong to networking (stored ones and changes). */
-export const NET_KEYS = ['ip_address', 'ipdel', 'netif', 'netif_del', 'ifname', 'gateway', 'gateway6', 'nameserver', 'searchdomain', 'rate'] as const;
-
 export interface NetDelta {
   ip_address?: string[];
   ipdel?: string[];
@@ -54,18 +51,27 @@ export function emptyNet(): NetConfig {
   return { routed: [], netifs: [] };
 }
 
-export function netFromParams(p: Record<string, unknown>): NetConfig {
+/** The stored network parameters (the parameter table's stored net keys; netif in its full form). */
+export interface NetParams {
+  ip_address?: string[];
+  netif?: NetIf[];
+  nameserver?: string[] | 'inherit';
+  searchdomain?: string[];
+  rate?: number | null;
+}
+
+export function netFromParams(p: NetParams): NetConfig {
   return {
-    routed: (p.ip_address as string[] | undefined) ?? [],
-    netifs: (p.netif as NetIf[] | undefined) ?? [],
-    nameserver: p.nameserver as string[] | 'inherit' | undefined,
-    searchdomain: p.searchdomain as string[] | undefined,
-    ...(p.rate != null ? { rate: p.rate as number } : {}),
+    routed: p.ip_address ?? [],
+    netifs: p.netif ?? [],
+    nameserver: p.nameserver,
+    searchdomain: p.searchdomain,
+    ...(p.rate != null ? { rate: p.rate } : {}),
   };
 }
 
 /** The stored form; undefined deletes a key. */
-export function netToParams(c: NetConfig): Record<string, unknown> {
+export function netToParams(c: NetConfig): NetParams {
   return {
     ip_address: c.routed.length ? c.routed : undefined,
     netif: c.netifs.length ? c.netifs : undefined,
@@ -73,12 +79,6 @@ export function netToParams(c: NetConfig): Record<string, unknown> {
     searchdomain: c.searchdomain,
     rate: c.rate ?? undefined,
   };
-}
-
-export function pickDelta(params: Record<string, unknown>): NetDelta | undefined {
-  const d: Record<string, unknown> = {};
-  for (const k of NET_KEYS) if (k in params) d[k] = params[k];
-  return Object.keys(d).length ? (d as NetDelta) : undefined;
 }
 
 /** Every address of the container with the interface that carries it (for the bookkeeping). */

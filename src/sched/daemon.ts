@@ -20,6 +20,7 @@ import type { JobRow } from '../state/jobs.js';
 import { lastScheduled } from './cron.js';
 import { runJob, type Trigger } from './run.js';
 import path from 'node:path';
+import { readStored } from '../core/stored.js';
 
 export interface VzdOptions {
   stopOnExit: boolean;
@@ -79,9 +80,9 @@ export class Vzd {
     const cts = db
       .listContainers()
       .filter((c) => c.state !== 'creating')
-      .map((c) => ({ ctid: c.ctid, params: db.getParams(c.ctid) }))
+      .map((c) => ({ ctid: c.ctid, params: readStored(db, c.ctid).params }))
       .filter((c) => c.params.onboot === true)
-      .map((c) => ({ ctid: c.ctid, bootorder: c.params.bootorder as number | undefined }));
+      .map((c) => ({ ctid: c.ctid, bootorder: c.params.bootorder }));
     for (const ctid of bootOrder(cts)) {
       if (probeRuntime(this.ctx.paths(ctid)).running) continue;
       try {
@@ -182,7 +183,7 @@ export class Vzd {
     const cts = db
       .listContainers()
       .filter((c) => probeRuntime(this.ctx.paths(c.ctid)).running)
-      .map((c) => ({ ctid: c.ctid, bootorder: db.getParams(c.ctid).bootorder as number | undefined }));
+      .map((c) => ({ ctid: c.ctid, bootorder: readStored(db, c.ctid).params.bootorder }));
     for (const ctid of bootOrder(cts).reverse()) {
       try {
         await stopContainer(this.ctx, ctid);

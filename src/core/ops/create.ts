@@ -5,13 +5,12 @@ import { withLock } from '../lock.js';
 import { withRevert } from '../reverter.js';
 import { VzError } from '../../base/errors.js';
 import { loadOsTemplate, loadProfile, templateInternals } from '../../config/templates.js';
-import { parseParams } from '../../config/params.js';
+import { parseParams, type ParamValues, type RawParams } from '../../config/params.js';
 import { ensureTemplateCache, copyTemplate, isTemplateCached } from '../../template/cache.js';
 import { shiftTree } from '../../sys/idshift.js';
 import { writeFileInRoot } from '../../sys/rootwrite.js';
 import type { ContainerRow } from '../../state/types.js';
 import { getStorageDriver } from '../../storage/index.js';
-import type { SoftHard } from '../../config/limits.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../disk.js';
 import { cleanupRuntime } from '../cleanup.js';
 import { crashPoint } from '../../base/inject.js';
@@ -24,7 +23,7 @@ export interface CreateRequest {
   ostemplate: string;
   profile?: string;
   /** Raw values from the command line, validated here against the parameter table. */
-  params: Record<string, unknown>;
+  params: RawParams;
 }
 
 /** The resource limits a new container got (bytes, percent, counts; null = unlimited), for create's output. */
@@ -45,17 +44,17 @@ const HOST_WIDE: Array<[keyof CreatedLimits, string]> = [
   ['cpulimit', 'CPU time'],
 ];
 
-export function createdLimits(params: Record<string, unknown>): CreatedLimits {
-  const ram = (params.ram as number | null | undefined) ?? null;
-  const disk = params.diskspace as SoftHard | undefined;
+export function createdLimits(params: ParamValues): CreatedLimits {
+  const ram = params.ram ?? null;
+  const disk = params.diskspace;
   return {
     ram,
     // vSwap: with a RAM limit and no swap given there is none; without a RAM limit swap is not limited.
-    swap: ram === null ? null : ((params.swap as number | null | undefined) ?? 0),
-    cpus: (params.cpus as number | null | undefined) ?? null,
-    cpulimit: (params.cpulimit as number | null | undefined) ?? null,
-    cpuunits: (params.cpuunits as number | undefined) ?? 1000,
-    numproc: (params.numproc as number | null | undefined) ?? null,
+    swap: ram === null ? null : (params.swap ?? 0),
+    cpus: params.cpus ?? null,
+    cpulimit: params.cpulimit ?? null,
+    cpuunits: params.cpuunits ?? 1000,
+    numproc: params.numproc ?? null,
     diskspace: disk?.hard ?? disk?.soft ?? null,
   };
 }
@@ -67,10 +66,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
   const profileName = req.profile ?? (fs.existsSync(`${ctx.cfg.templates_dir}/profiles/default.yaml`) ? 'default' : undefined);
   const profile = profileName ? loadProfile(ctx.cfg.templates_dir, profileName) : undefined;
   const cli = parseParams(req.params, 'create');
-  const params: Record<string, unknown> = { ...tmpl.defaults, ...(profile?.params ?? {}), ...cli };
-  // What start needs from the template is copied in: a container must not depend on a
-  // template file that may be edited or removed later.
-  Object.assign(params, templateInternals(tmpl));
+  const params: ParamValues = { ...tmpl.defaults, ...(profile?.params ?? {}), ...cli };
   if (params.stop_timeout === undefined && tmpl.stop_timeout !== undefined) params.stop_timeout = tmpl.stop_timeout;
   const limits = createdLimits(params);
 
@@ -78,8 +74,8 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     const db = ctx.db();
     const existing = db.getContainer(ctid);
     const t = ctx.target(ctid);
-    const storage = getStorageDriver((params.layout as string | undefined) ?? 'dir');
-    const disk = params.diskspace as SoftHard | undefined;
+    const storage = getStorageDriver(params.layout ?? 'dir');
+    const disk = params.diskspace;
     if (existing && existing.state !== 'creating') {
       throw new VzError('EXISTS', 'container already exists', { ctid, hint: `destroy it first: vzctl destroy ${ctid}` });
     }
@@ -96,10 +92,10 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     }
     // Host devices are checked now (they exist, and are not the host's terminals or memory), not at the first start.
     if (params.devnodes) {
-      params.devnodes = Object.fromEntries(Object.entries(params.devnodes as Record<string, string>).filter(([, perm]) => perm !== 'none'));
-      devnodeRules(params.devnodes as Record<string, string>, ctid);
+      params.devnodes = Object.fromEntries(Object.entries(params.devnodes).filter(([, perm]) => perm !== 'none'));
+      devnodeRules(params.devnodes, ctid);
     }
-    const inodes = params.diskinodes as SoftHard | undefined;
+    const inodes = params.diskinodes;
     const dlimits = diskParams(params);
     checkDiskLimits(ctx, storage, t, dlimits, dlimits, 'create');
     // Names, MACs and the stored form of the network parameters; checked before anything is made.
@@ -107,7 +103,7 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
     return withRevert(async (undo) => {
       const row = db.insertContainer({
         ctid,
-        name: (cli.name as string | undefined) ?? null,
+        name: cli.name ?? null,
         ostemplate: req.ostemplate,
         profile: profileName ?? null,
         uidSize: ctx.cfg.idmap.size,
@@ -128,12 +124,14 @@ export async function createContainer(ctx: Context, req: CreateRequest): Promise
       storage.create(t, (dir) => {
         copyTemplate(cache, dir);
         shiftTree(dir, row.uidBase, row.uidSize);
-        if (typeof params.hostname === 'string') {
+        if (params.hostname !== undefined) {
           writeFileInRoot(dir, 'etc/hostname', `${params.hostname}\n`, { uid: row.uidBase, gid: row.uidBase });
         }
       }, { sizeBytes: diskLimitBytes(disk), inodes: inodes?.hard ?? inodes?.soft ?? undefined, limits: createLimits(storage, dlimits) });
       const stored = Object.fromEntries(Object.entries(params).filter(([k]) => k !== 'name'));
-      db.setParams(ctid, stored);
+      // What start needs from the template is copied in, beside the parameters: a container must
+      // not depend on a template file that may be edited or removed later.
+      db.setParams(ctid, { ...stored, ...templateInternals(tmpl) });
       crashPoint('create: private area made, config stored');
       db.setState(ctid, 'stopped', 'created');
       ctx.progress('Container private area was created');

@@ -11,6 +11,7 @@ import { execIn, execCapture, enterIn, attachConsole, type JoinTarget } from '..
 import { helperPath } from '../../base/package-root.js';
 import { EXIT_HELPER_FAILED } from '../../runtime/protocol.js';
 import { pidAlive } from '../../sys/proc.js';
+import { readStored } from '../stored.js';
 
 function joinTarget(ctx: Context, ctid: number): JoinTarget {
   const probe = probeRuntime(ctx.paths(ctid));
@@ -20,12 +21,12 @@ function joinTarget(ctx: Context, ctid: number): JoinTarget {
   }
   // The monitor creates "<socket>.ctl" when it intercepts sysinfo(2) (native/protocol.h).
   const ctl = `${ctx.paths(ctid).socket}.ctl`;
-  const params = ctx.db().getParams(ctid);
+  const { params } = readStored(ctx.db(), ctid);
   return {
     helper: helperPath(),
     initPid: probe.initPid!,
     cgroupProcs: ctx.cgroup(ctid).procsFiles(probe.initPid),
-    capDrop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined),
+    capDrop: capDropList(params.capability),
     // The container's namespace policy (native/harden.h), as its init has it.
     nesting: featureOn(params.features, 'nesting'),
     nsAllow: criuNestedKinds(ctx.cfg.paths.run),

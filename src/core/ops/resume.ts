@@ -23,6 +23,7 @@ import { prepareNetRestore } from '../apply-net.js';
 import { criuLogTail, criuPath, criuRestoresListeners, giveDumpTo, readMeta, recreateCgroupTree, restoreArgs, validCgroupPath, writeControllersHook } from '../../criu/criu.js';
 import { dumpDirOf, dumpRecord } from './suspend.js';
 import { letThrough } from '../reach.js';
+import { readStored } from '../stored.js';
 
 export interface ResumeOptions {
   dumpDir?: string;
@@ -65,7 +66,7 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
   // it is treated as mounted here, so the container's stop and a failed restore unmount it.
   const wasMounted = storage.isMounted(t) && !opts.adoptMount;
   if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false });
-  const params = db.getParams(ctid);
+  const { params } = readStored(db, ctid);
   const prevState = row.state;
   ctx.progress('Restoring container ...');
   return withRevert(async (undo) => {
@@ -110,7 +111,7 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
       throw new VzError('RESTORE', 'the dump intercepts sysinfo(2) but this node has no memory cgroup for the container to answer it from', { ctid });
     }
     const net = prepareNetRestore(ctx, ctid, params, undo);
-    const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
+    const devnodes = params.devnodes ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
     undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
     // The external mounts of the dump, from this node's files.
@@ -127,7 +128,7 @@ export async function resumeLocked(ctx: Context, ctid: number, opts: ResumeOptio
     }
     const config: SpawnConfig = {
       ...baseSpawnConfig(ctx, row, t, cg, {
-        hostname: (params.hostname as string | undefined) ?? `ct${ctid}`,
+        hostname: params.hostname ?? `ct${ctid}`,
         init: ['/sbin/init'], // not executed: criu brings init back
         env: [],
         wasMounted,

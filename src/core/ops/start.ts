@@ -25,6 +25,7 @@ import { prepareNetStart } from '../apply-net.js';
 import { resumeLocked } from './resume.js';
 import { discardDump } from './suspend.js';
 import { letThrough } from '../reach.js';
+import { readStored } from '../stored.js';
 
 export interface StartOptions {
   /** A suspended container boots from its files instead, and its saved state is thrown away. */
@@ -65,11 +66,11 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
   const wasMounted = storage.isMounted(t);
   if (hasLeftovers(ctx, ctid)) cleanupRuntime(ctx, ctid, { unmount: false }); // a crashed run
 
-  const params = db.getParams(ctid);
+  const { params, internal } = readStored(db, ctid);
   // A file system remounted without quotas would let the container run unlimited: refuse.
   checkDiskLimits(ctx, storage, t, diskParams(params), {}, 'start');
-  const init = (params._init as string[] | undefined) ?? ['/sbin/init'];
-  const hostname = (params.hostname as string | undefined) ?? `ct${ctid}`;
+  const init = internal.init ?? ['/sbin/init'];
+  const hostname = params.hostname ?? `ct${ctid}`;
   ctx.progress('Starting container...');
   return withRevert(async (undo) => {
     db.setState(ctid, 'starting', 'start');
@@ -104,7 +105,7 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
     // Its root uid must pass ROOT/root to bind its root file system; no other host user may.
     letThrough(ctx.cfg.paths.mounts, row.uidBase, ctx.warn);
     const memcg = cg.memoryDir();
-    const devnodes = (params.devnodes as Record<string, string> | undefined) ?? {};
+    const devnodes = params.devnodes ?? {};
     const devnodeDir = prepareDevnodes(ctx, ctid, devnodes, row.uidBase);
     undo.add('remove the device nodes', () => fs.rmSync(devnodeDir, { recursive: true, force: true }));
     const config: SpawnConfig = {
@@ -126,11 +127,11 @@ export async function startLocked(ctx: Context, ctid: number): Promise<StartResu
       devnode_dir: devnodeDir,
       // Half the RAM limit, in whole pages (tmpfs rounds up anyway); the memory cgroup bounds it as well.
       ...(typeof params.ram === 'number' ? { shm_size: String(Math.max(1, Math.floor(params.ram / 2 / 4096)) * 4096) } : {}),
-      ...(params._init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
+      ...(internal.init_type === 'systemd' ? { cgroup_mount: 'cgroup2' as const } : {}),
       // systemd's memory-pressure watch (on its cgroups' memory.pressure): on where this node's
       // CRIU sets PSI triggers again at restore (patch 0015), else /proc/pressure stays hidden.
-      ...(params._init_type === 'systemd' && criuRestoresPsi(ctx.cfg.paths.run) ? { pressure: true } : {}),
-      cap_drop: capDropList(params.capability as Record<string, 'on' | 'off'> | undefined).map(String),
+      ...(internal.init_type === 'systemd' && criuRestoresPsi(ctx.cfg.paths.run) ? { pressure: true } : {}),
+      cap_drop: capDropList(params.capability).map(String),
       // Without nesting, the kinds this node's CRIU dumps nested stay allowed (native/harden.h).
       ...(featureOn(params.features, 'nesting') ? { nesting: true } : { ns_allow: criuNestedKinds(ctx.cfg.paths.run) }),
       // `reboot` inside: the monitor starts the container again through vzctl (same env).

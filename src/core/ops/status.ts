@@ -8,6 +8,8 @@ import type { ContainerRow } from '../../state/types.js';
 import type { QuotaReport } from '../disk.js';
 import { currentAddresses } from '../apply-net.js';
 import { showFeatures } from '../../config/features.js';
+import { readStored } from '../stored.js';
+import type { CtParams } from '../../config/params.js';
 
 export interface CtStatus {
   ctid: number;
@@ -88,7 +90,7 @@ export function containerDetails(ctx: Context, ctid: number): ListEntry | undefi
   const row = db?.getContainer(ctid);
   if (!db || !row || row.state === 'creating') return undefined;
   const mounts = new Set(listMounts().map((m) => m.mountPoint));
-  return listEntry(ctx, row, mounts, db.getParams(ctid));
+  return listEntry(ctx, row, mounts, readStored(db, ctid).params);
 }
 
 export function listContainers(ctx: Context): ListEntry[] {
@@ -100,10 +102,10 @@ export function listContainers(ctx: Context): ListEntry[] {
     // One read of the mount table for all containers.
     for (const m of listMounts()) mounts.add(m.mountPoint);
   }
-  return rows.map((row) => listEntry(ctx, row, mounts, db.getParams(row.ctid)));
+  return rows.map((row) => listEntry(ctx, row, mounts, readStored(db, row.ctid).params));
 }
 
-function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params: Record<string, unknown>): ListEntry {
+function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params: CtParams): ListEntry {
   const p = ctx.paths(row.ctid);
   const probe = probeRuntime(p);
   let numproc: number | null = null;
@@ -125,29 +127,29 @@ function listEntry(ctx: Context, row: ContainerRow, mounts: Set<string>, params:
       numproc = null;
     }
   }
-  const lim = (k: string) => (params[k] === undefined ? null : (params[k] as number | null));
+  const lim = (k: 'ram' | 'cpus' | 'cpulimit' | 'numproc') => params[k] ?? null;
   return {
     ctid: row.ctid,
     name: row.name,
-    hostname: (params.hostname as string | undefined) ?? null,
+    hostname: params.hostname ?? null,
     status: probe.running ? 'running' : row.state === 'suspended' ? 'suspended' : mounts.has(p.mount) ? 'mounted' : 'stopped',
     numproc,
     ostemplate: row.ostemplate,
     profile: row.profile,
-    description: (params.description as string | undefined) ?? '',
+    description: params.description ?? '',
     onboot: params.onboot === true,
     uid_base: row.uidBase,
     init_pid: probe.running ? (probe.initPid ?? null) : null,
     created: row.createdAt,
     ram: lim('ram'),
-    swap: params.ram === undefined || params.ram === null ? null : ((params.swap as number | null | undefined) ?? 0),
+    swap: params.ram === undefined || params.ram === null ? null : (params.swap ?? 0),
     cpus: lim('cpus'),
     cpulimit: lim('cpulimit'),
-    cpuunits: (params.cpuunits as number | undefined) ?? 1000,
-    cpumask: (params.cpumask as string | null | undefined) ?? null,
+    cpuunits: params.cpuunits ?? 1000,
+    cpumask: params.cpumask ?? null,
     numproc_l: lim('numproc'),
     usage,
-    layout: (params.layout as string | undefined) ?? 'dir',
+    layout: params.layout ?? 'dir',
     features: showFeatures(params.features),
     ip: currentAddresses(ctx, row.ctid, probe.running, params),
   };

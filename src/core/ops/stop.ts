@@ -8,6 +8,7 @@ import { crashPoint } from '../../base/inject.js';
 import { cleanupRuntime, hasLeftovers } from '../cleanup.js';
 import { pidAlive, sendSignal } from '../../sys/proc.js';
 import { signalNumber } from '../../config/values.js';
+import { readStored } from '../stored.js';
 
 export interface StopOptions {
   fast?: boolean;
@@ -30,8 +31,8 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
     db.setState(ctid, 'stopped', 'found stopped');
     throw new VzError('NOT_RUNNING', 'unable to stop: container is not running', { ctid });
   }
-  const params = db.getParams(ctid);
-  const timeoutS = opts.timeout ?? (params.stop_timeout as number | undefined) ?? ctx.cfg.stop_timeout;
+  const { params, internal } = readStored(db, ctid);
+  const timeoutS = opts.timeout ?? params.stop_timeout ?? ctx.cfg.stop_timeout;
   db.setState(ctid, 'stopping', opts.fast ? 'stop --fast' : 'stop');
   crashPoint('stop: recorded as stopping');
   ctx.progress('Stopping container ...');
@@ -40,7 +41,7 @@ export async function stopLocked(ctx: Context, ctid: number, opts: StopOptions):
   let gone = false;
   if (!opts.fast) {
     // By number: real-time signals (systemd halts on SIGRTMIN+3) have no name Node knows.
-    sendSignal(initPid, signalNumber((params._halt_signal as string | undefined) ?? 'SIGTERM'));
+    sendSignal(initPid, signalNumber(internal.halt_signal ?? 'SIGTERM'));
     crashPoint('stop: halt signal sent');
     gone = await waitGone(monitorPid, timeoutS * 1000);
     if (!gone) ctx.progress(`Container did not halt within ${timeoutS} s, killing it`);

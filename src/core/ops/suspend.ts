@@ -17,6 +17,7 @@ import { sleepMs } from '../../sys/sleep.js';
 import { consoleKey, criuPath, criuRestoresListeners, externalMounts, interceptsSysinfo, readCgroupControllers, readCgroupTree, runDump, walkCgroupTree, writeDumpHook, writeMeta, type DumpOptions, type DumpMeta } from '../../criu/criu.js';
 import { featureOn } from '../../config/features.js';
 import { checkCheckpointable as trialCheckpoint, type CheckResult } from '../../criu/precheck.js';
+import { readStored } from '../stored.js';
 
 export interface SuspendOptions {
   dumpDir?: string;
@@ -59,7 +60,7 @@ export function checkCheckpointable(ctx: Context, ctid: number): void {
       hint: "install vzkit's CRIU (sh scripts/criu.sh), or set \"sysinfo_intercept: false\" in vzkit.yaml and restart the container",
     });
   }
-  if (featureOn(ctx.db().getParams(ctid).features, 'nesting')) {
+  if (featureOn(readStored(ctx.db(), ctid).params.features, 'nesting')) {
     throw new VzError('CHKPNT', 'cannot checkpoint: the container has nesting on (--features nesting:on), so it may hold namespaces CRIU cannot dump', {
       ctid,
       hint: 'stop it first (vzmigrate without --online, vzdump --mode stop or suspend), or set --features nesting:off --save and restart it',

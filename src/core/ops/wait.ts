@@ -7,12 +7,13 @@ import type { Context } from '../context.js';
 import { VzError } from '../../base/errors.js';
 import { sleepMs } from '../../sys/sleep.js';
 import { captureInContainer } from './exec.js';
+import { readStored } from '../stored.js';
 
 /** systemd's answers while it cannot tell yet. */
 const NOT_YET = new Set(['', 'offline', 'unknown']);
 
 export function waitBooted(ctx: Context, ctid: number, timeoutMs: number): string {
-  if (ctx.db().getParams(ctid)._init_type !== 'systemd') return 'running';
+  if (readStored(ctx.db(), ctid).internal.init_type !== 'systemd') return 'running';
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
