@@ -39,16 +39,20 @@ void diex_(int code, const char *fmt, ...)
 
 static struct policy pol, pol2;
 
+/* The helper's fatal path (diex_) longjmps here: the guarded call's function returns -1, the message in fuzz_msg. */
+#define GUARD(jb)                 \
+	jmp_buf jb;               \
+	fuzz_msg[0] = 0;          \
+	fuzz_jmp = &jb;           \
+	if (setjmp(jb)) {         \
+		fuzz_jmp = NULL;  \
+		return -1;        \
+	}
+
 /* build(): 0, or -1 with the message in fuzz_msg. */
 static int guarded_build(struct policy *p, int n, char **texts)
 {
-	jmp_buf jb;
-	fuzz_msg[0] = 0;
-	fuzz_jmp = &jb;
-	if (setjmp(jb)) {
-		fuzz_jmp = NULL;
-		return -1;
-	}
+	GUARD(jb);
 	build(p, n, texts);
 	fuzz_jmp = NULL;
 	return 0;
@@ -56,13 +60,7 @@ static int guarded_build(struct policy *p, int n, char **texts)
 
 static int guarded_load(const struct prog *pr)
 {
-	jmp_buf jb;
-	fuzz_msg[0] = 0;
-	fuzz_jmp = &jb;
-	if (setjmp(jb)) {
-		fuzz_jmp = NULL;
-		return -1;
-	}
+	GUARD(jb);
 	int fd = load(pr);
 	fuzz_jmp = NULL;
 	return fd;
