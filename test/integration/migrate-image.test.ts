@@ -98,7 +98,9 @@ describe.skipIf(!criuReady)('vzmigrate --online, image layout', () => {
     expect(names.length).toBeLessThanOrEqual(51);
     expect(names.every((x, i) => i === 0 || x === names[i - 1]! + 1)).toBe(true);
     expect(names[names.length - 1]).toBeGreaterThanOrEqual(last - 1);
-    expect(ctx(dst, `cd /root/new && for f in *; do [ "$(cat $f)" = "$f" ] || echo bad $f; done`)).toBe('');
+    // The kill above may land between the shell's open of the newest file and its write: that one may be empty.
+    const newest = names[names.length - 1];
+    expect(ctx(dst, `cd /root/new && for f in *; do c=$(cat $f); [ "$c" = "$f" ] || { [ -z "$c" ] && [ "$f" = ${newest} ]; } || echo bad $f; done`)).toBe('');
     // The deleted files are still open in the holder, with their data, and still deleted.
     expect(ctx(dst, `cat /proc/${holder}/fd/3 | md5sum`)).toContain(sum('big'));
     expect(ctx(dst, `cat /proc/${holder}/fd/4 | md5sum`)).toContain(sum('small'));

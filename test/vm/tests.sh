@@ -30,7 +30,7 @@ VZKIT_V2_VM=1 VZKIT_QUOTA_VM=1 VZKIT_DEBIAN_TESTS=1 node node_modules/vitest/vit
 # The real integration files, unchanged, inside the cgroup v2 VM (a pure v2 kernel): each runs
 # about 8-10x slower there than here (every vCPU emulated), so the list grows file by file as each
 # is made to pass on v2 (README: "Tests on cgroup v2"). The report lands in test/results/v2.json.
-V2_FILES="test/integration/lifecycle.test.ts test/integration/net.test.ts test/integration/limits.test.ts"
+V2_FILES="test/integration/lifecycle.test.ts test/integration/net.test.ts test/integration/limits.test.ts test/integration/escape.test.ts test/integration/isolation.test.ts test/integration/exec-tty.test.ts test/integration/criu.test.ts"
 VZKIT_VM_KEEP=test/results VZKIT_VM_TIMEOUT=${VZKIT_V2_SUITE_TIMEOUT:-3000} test/vm/run.sh \
   env VZKIT_REQUIRE_ALL="${VZKIT_REQUIRE_ALL:-}" node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --maxWorkers=1 \
   --testTimeout=600000 --hookTimeout=600000 \
