@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { Context } from '../src/core/context.js';
 import { withLock } from '../src/core/lock.js';
 import { VzError, isVzError } from '../src/base/errors.js';
+import { splitStored } from '../src/config/templates.js';
 import { probeRuntime } from '../src/core/runtime-state.js';
 import { cleanupRuntime } from '../src/core/cleanup.js';
 import { getStorageDriver } from '../src/storage/index.js';
@@ -95,7 +96,7 @@ function info(ctx: Context, q: InfoRequest): Reply<'info'> {
     problems.push({ exit: MigExit.DISKSPACE, msg: `not enough disk on DEST: ${Math.round(free / 2 ** 20)} MiB free, ${Math.round(q.bytes / 2 ** 20)} MiB needed` });
   }
   const disk = diskParams(q.params);
-  const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
+  const storage = getStorageDriver(splitStored(q.params).params.layout ?? 'dir');
   // Only a quota driver needs this node's file system to enforce the limits; an image's limit
   // is its own size and travels with it.
   if ((disk.diskspace || disk.diskinodes) && storage.caps.quota) {
@@ -170,7 +171,7 @@ function register(ctx: Context, q: RegisterRequest): Reply<'register'> {
   });
   db.setParams(q.ctid, q.params);
   const t = ctx.target(q.ctid);
-  const storage = getStorageDriver((q.params.layout as string | undefined) ?? 'dir');
+  const storage = getStorageDriver(splitStored(q.params).params.layout ?? 'dir');
   if (q.isDir && !fs.existsSync(t.privatePath)) {
     // An empty private area with this node's quota set up; rsync fills it.
     const limits = diskParams(q.params);

@@ -12,7 +12,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { VzError } from '../base/errors.js';
-import { paramByKey, parseParams } from '../config/params.js';
+import { paramByKey, parseParams, type ParamValues } from '../config/params.js';
 import { DEFAULT_OFF } from '../config/caps.js';
 import { isInternalKey } from '../config/templates.js';
 import { show } from '../config/values.js';
@@ -36,6 +36,7 @@ export interface ArchiveParamsOptions {
 }
 
 export interface ArchiveParams {
+  /** The stored form (what the state database keeps): the parameters, typed by the table, and the node's own "_" keys. */
   params: Record<string, unknown>;
   /** What was left out for want of --trust-archive, one phrase each. */
   dropped: string[];
@@ -72,9 +73,10 @@ function generatedHostName(name: string, src: { node: string; ctid: number }, co
 }
 
 export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOptions): ArchiveParams {
-  const params: Record<string, unknown> = {};
+  const params: ParamValues = {};
   const dropped: string[] = [];
   let netifs: NetIf[] | undefined;
+  let storedNetifs: NetIf[] | undefined;
   for (const [key, value] of Object.entries(raw)) {
     const fail = (why: string, cause?: unknown) => new VzError('INVALID', `${o.where}: params.${key}: ${why}`, { cause, hint: 'the archive was not restored' });
     if (isInternalKey(key)) {
@@ -94,11 +96,10 @@ export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOpti
   }
 
   if (!o.trust) {
-    const dev = params.devnodes as Record<string, string> | undefined;
-    const granted = Object.entries(dev ?? {}).filter(([, perm]) => perm !== 'none');
+    const granted = Object.entries(params.devnodes ?? {}).filter(([, perm]) => perm !== 'none');
     if (granted.length) dropped.push(`devnodes ${granted.map(([n, p]) => `${n}:${p}`).join(',')}`);
     delete params.devnodes;
-    const caps = params.capability as Record<string, 'on' | 'off'> | undefined;
+    const caps = params.capability;
     if (caps) {
       for (const [name, v] of Object.entries(caps)) {
         if (v === 'on' && DEFAULT_OFF.includes(name)) {
@@ -110,7 +111,7 @@ export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOpti
     }
     // nesting loosens the container's seccomp policy (user, PID... namespaces inside): the
     // node's admin turns it on, not an archive.
-    const feats = params.features as Record<string, 'on' | 'off'> | undefined;
+    const feats = params.features;
     if (feats?.nesting === 'on') {
       dropped.push('features nesting:on');
       delete feats.nesting;
@@ -139,10 +140,10 @@ export function archiveParams(raw: Record<string, unknown>, o: ArchiveParamsOpti
     } catch (e) {
       throw new VzError('INVALID', `${o.where}: params.netif: ${(e as Error).message}`, { cause: e, hint: 'the archive was not restored' });
     }
-    params.netif = cfg.netifs.map((n, i) => {
+    storedNetifs = cfg.netifs.map((n, i) => {
       const from = netifs![i]!;
       return { ...n, ip: from.ip, ...(from.gateway ? { gateway: from.gateway } : {}), ...(from.gateway6 ? { gateway6: from.gateway6 } : {}) };
     });
   }
-  return { params: { ...params, ...o.internals }, dropped };
+  return { params: { ...params, ...(storedNetifs ? { netif: storedNetifs } : {}), ...o.internals }, dropped };
 }

@@ -28,7 +28,6 @@ import { resumeLocked } from '../core/ops/resume.js';
 import { checkDiskLimits, createLimits, diskLimitBytes, diskParams } from '../core/disk.js';
 import { getStorageDriver, type StorageDriver, type StorageTarget } from '../storage/index.js';
 import type { ContainerRow } from '../state/db.js';
-import type { SoftHard } from '../config/limits.js';
 import { allAddresses, netFromParams } from '../net/config.js';
 import { checkRestoredAddresses } from '../core/apply-net.js';
 import { authFile, compressionOf } from './names.js';
@@ -39,7 +38,7 @@ import { parseManifest, type Manifest } from './manifest.js';
 import { CHECKPOINT_MEMBER, ROOT_MEMBER, checkCheckpointMembers, extractMember, readManifestText } from './tar.js';
 import { withUserNs } from './userns.js';
 import { archiveParams } from './archive-params.js';
-import { loadOsTemplate, templateInternals } from '../config/templates.js';
+import { loadOsTemplate, splitStored, templateInternals } from '../config/templates.js';
 
 export interface RestoreRequest {
   archive: string;
@@ -179,7 +178,7 @@ function checkTarget(ctx: Context, req: RestoreRequest, plan: RestorePlan): Rest
       throw new VzError('RUNNING', 'container is running: it cannot be replaced while it runs', { ctid, hint: `stop it first: vzctl stop ${ctid}` });
     }
   }
-  const storage = getStorageDriver((params.layout as string | undefined) ?? 'dir');
+  const storage = getStorageDriver(splitStored(params).params.layout ?? 'dir');
   const finalTarget = ctx.target(ctid);
   if (!existing && storage.exists(finalTarget)) {
     throw new VzError('EXISTS', `private area ${finalTarget.privatePath} already exists`, { ctid, hint: 'it is not a known container: move it away or remove it' });
@@ -264,8 +263,7 @@ async function extractFiles(ctx: Context, ctid: number, plan: RestorePlan, to: R
   if (replacing) storage.destroy(t); // leftovers of a killed restore
   ctx.progress(`Restoring CT ${ctid} from ${archive}${m.ctid !== ctid ? ` (backup of CT ${m.ctid})` : ''}`);
   undo.add('remove the restored private area', () => storage.destroy(t));
-  const disk = params.diskspace as SoftHard | undefined;
-  const inodes = params.diskinodes as SoftHard | undefined;
+  const { diskspace: disk, diskinodes: inodes } = splitStored(params).params;
   let checkpointDir: string | undefined;
   await withUserNs({ base, size: row.uidSize }, (ns) => {
     storage.create(
